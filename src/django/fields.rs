@@ -1,0 +1,280 @@
+//! Django model fields as migrations declare them, and what Django derives from them.
+//!
+//! A [`FieldDef`] keeps the field's class path and its arguments exactly as written.
+//! The accessors answer the questions the rules ask (is the column nullable, what is its
+//! column name, what database type does it get) with Django's own defaults per field
+//! class. Each answer is `Option`: `None` means "not knowable statically" (the argument
+//! came from a function call or a setting), and rules must not guess then.
+
+use serde::Serialize;
+
+use super::python::{Call, Spanned, Value};
+
+/// The fields Django ships whose behaviour migrail models, by class name.
+const RELATION_CLASSES: &[&str] = &["ForeignKey", "OneToOneField", "ForeignObject"];
+const M2M_CLASSES: &[&str] = &["ManyToManyField", "TaggableManager"];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldDef {
+    /// The class path as resolved through the imports: `django.db.models.CharField`.
+    pub path: String,
+    pub call: Call,
+}
+
+/// A database column type, as far as migrail needs to compare two of them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DbType {
+    /// `varchar(n)`; `None` is unlimited `varchar` (CharField without max_length, Django 4.2+).
+    Varchar { max_length: Option<i64> },
+    Text,
+    Numeric { max_digits: i64, decimal_places: i64 },
+    /// Any other type, by its PostgreSQL name (`integer`, `bigint`, `timestamp with time zone`).
+    Named { name: String },
+}
+
+impl std::fmt::Display for DbType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbType::Varchar { max_length: Some(n) } => write!(f, "varchar({n})"),
+            DbType::Varchar { max_length: None } => write!(f, "varchar"),
+            DbType::Text => write!(f, "text"),
+            DbType::Numeric { max_digits, decimal_places } => write!(f, "numeric({max_digits}, {decimal_places})"),
+            DbType::Named { name } => write!(f, "{name}"),
+        }
+    }
+}
+
+impl DbType {
+    /// True when PostgreSQL changes `self` into `to` without rewriting the table or
+    /// breaking readers: a longer varchar, varchar to text, more digits at equal scale.
+    pub fn widens_in_place_to(&self, to: &DbType) -> bool {
+        use DbType::*;
+        match (self, to) {
+            (Varchar { max_length: Some(a) }, Varchar { max_length: Some(b) }) => b >= a,
+            (Varchar { .. }, Varchar { max_length: None }) => true,
+            (Varchar { .. }, Text) => true,
+            (
+                Numeric { max_digits: a, decimal_places: s1 },
+                Numeric { max_digits: b, decimal_places: s2 },
+            ) => s1 == s2 && b >= a,
+            _ => self == to,
+        }
+    }
+}
+
+impl FieldDef {
+    pub fn from_call(call: &Call) -> FieldDef {
+        FieldDef { path: call.callee.clone(), call: call.clone() }
+    }
+
+    /// The class name: `CharField`.
+    pub fn class(&self) -> &str {
+        self.call.short_name()
+    }
+
+    fn kw(&self, name: &str) -> Option<&Value> {
+        self.call.kwarg(name).map(|s| &s.value)
+    }
+
+    /// A boolean keyword: `Some(default)` when absent, `None` when not statically known.
+    fn flag(&self, name: &str, default: bool) -> Option<bool> {
+        match self.kw(name) {
+            None => Some(default),
+            Some(v) => v.truthy(),
+        }
+    }
+
+    pub fn is_m2m(&self) -> bool {
+        M2M_CLASSES.contains(&self.class())
+    }
+
+    pub fn is_relation(&self) -> bool {
+        RELATION_CLASSES.contains(&self.class())
+    }
+
+    /// True when the field has a column of its own (everything but many-to-many).
+    pub fn has_column(&self) -> bool {
+        !self.is_m2m()
+    }
+
+    /// The relation target as written: `"app.Model"`, `"Model"`, `settings.AUTH_USER_MODEL`.
+    pub fn target(&self) -> Option<&Spanned> {
+        if self.is_relation() || self.is_m2m() {
+            self.call.arg(Some(0), "to")
+        } else {
+            None
+        }
+    }
+
+    pub fn primary_key(&self) -> Option<bool> {
+        self.flag("primary_key", false)
+    }
+
+    pub fn null(&self) -> Option<bool> {
+        if self.is_m2m() {
+            return Some(false);
+        }
+        self.flag("null", false)
+    }
+
+    /// Django's `field.unique`: `unique=True`, a primary key, or a one-to-one relation.
+    pub fn unique(&self) -> Option<bool> {
+        if self.primary_key() == Some(true) {
+            return Some(true);
+        }
+        let default = self.class() == "OneToOneField";
+        let explicit = self.flag("unique", default)?;
+        match self.primary_key() {
+            Some(_) => Some(explicit),
+            None if explicit => Some(true),
+            None => None,
+        }
+    }
+
+    /// Django's `field.db_index`: explicit, or true by default for foreign keys and slugs.
+    pub fn db_index(&self) -> Option<bool> {
+        let default = matches!(self.class(), "ForeignKey" | "OneToOneField" | "SlugField");
+        self.flag("db_index", default)
+    }
+
+    pub fn has_default(&self) -> bool {
+        self.kw("default").is_some()
+    }
+
+    /// `db_default` is given and is not `None` (a database default that fills old rows
+    /// and old code's INSERTs).
+    pub fn db_default(&self) -> Option<&Spanned> {
+        self.call.kwarg("db_default").filter(|v| !v.value.is_none())
+    }
+
+    pub fn db_constraint(&self) -> Option<bool> {
+        self.flag("db_constraint", true)
+    }
+
+    /// The `db_column` argument when it is a literal string.
+    pub fn db_column(&self) -> Option<Option<&str>> {
+        match self.kw("db_column") {
+            None | Some(Value::None) => Some(None),
+            Some(Value::Str(s)) => Some(Some(s)),
+            Some(_) => None,
+        }
+    }
+
+    /// Django's `field.column`: `db_column`, or the attribute name (`<name>_id` for relations).
+    pub fn column(&self, name: &str) -> Option<String> {
+        match self.db_column()? {
+            Some(col) => Some(col.to_string()),
+            None if self.is_relation() => Some(format!("{name}_id")),
+            None => Some(name.to_string()),
+        }
+    }
+
+    fn int_kw(&self, name: &str, pos: Option<usize>) -> Option<Option<i64>> {
+        match self.call.arg(pos, name).map(|s| &s.value) {
+            None | Some(Value::None) => Some(None),
+            Some(Value::Int(i)) => Some(Some(*i)),
+            Some(_) => None,
+        }
+    }
+
+    /// The PostgreSQL column type Django gives this field, where migrail can tell.
+    /// `None` for relations (their type is the target's key) and unknown classes.
+    pub fn db_type(&self) -> Option<DbType> {
+        let named = |n: &str| Some(DbType::Named { name: n.to_string() });
+        let varchar = |default: Option<i64>| -> Option<DbType> {
+            let max_length = self.int_kw("max_length", None)?.or(default);
+            Some(DbType::Varchar { max_length })
+        };
+        match self.class() {
+            "CharField" => varchar(None),
+            "SlugField" => varchar(Some(50)),
+            "EmailField" => varchar(Some(254)),
+            "URLField" => varchar(Some(200)),
+            "FileField" | "ImageField" | "FilePathField" => varchar(Some(100)),
+            "CommaSeparatedIntegerField" => varchar(None),
+            "TextField" => Some(DbType::Text),
+            "DecimalField" => {
+                let digits = self.int_kw("max_digits", Some(2))??;
+                let places = self.int_kw("decimal_places", Some(3))??;
+                Some(DbType::Numeric { max_digits: digits, decimal_places: places })
+            }
+            "AutoField" | "IntegerField" | "PositiveIntegerField" => named("integer"),
+            "BigAutoField" | "BigIntegerField" | "PositiveBigIntegerField" => named("bigint"),
+            "SmallAutoField" | "SmallIntegerField" | "PositiveSmallIntegerField" => named("smallint"),
+            "BooleanField" | "NullBooleanField" => named("boolean"),
+            "DateTimeField" => named("timestamp with time zone"),
+            "DateField" => named("date"),
+            "TimeField" => named("time"),
+            "DurationField" => named("interval"),
+            "FloatField" => named("double precision"),
+            "UUIDField" => named("uuid"),
+            "JSONField" => named("jsonb"),
+            "BinaryField" => named("bytea"),
+            "GenericIPAddressField" | "IPAddressField" => named("inet"),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::django::python::{eval, Scope};
+    use ruff_python_ast::{PySourceType, Stmt};
+
+    fn field(src: &str) -> FieldDef {
+        let source = format!("from django.db import models\nfrom django.conf import settings\n{src}\n");
+        let parsed = ruff_python_parser::parse_unchecked_source(&source, PySourceType::Python);
+        let body = &parsed.syntax().body;
+        let (last, rest) = body.split_last().expect("statements");
+        let scope = Scope::from_module(rest, &source);
+        let Stmt::Expr(e) = last else { panic!("expression expected") };
+        let v = eval(&e.value, &scope, &source);
+        FieldDef::from_call(v.value.as_call().expect("call"))
+    }
+
+    #[test]
+    fn foreign_keys_get_an_id_column_and_an_index() {
+        let f = field("models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)");
+        assert_eq!(f.column("owner").as_deref(), Some("owner_id"));
+        assert_eq!(f.db_index(), Some(true));
+        assert_eq!(f.null(), Some(false));
+        assert_eq!(f.target().map(|t| t.value.describe()).as_deref(), Some("django.conf.settings.AUTH_USER_MODEL"));
+    }
+
+    #[test]
+    fn db_column_wins_and_one_to_one_is_unique() {
+        let f = field("models.OneToOneField('app.Profile', models.CASCADE, db_column='pid')");
+        assert_eq!(f.column("profile").as_deref(), Some("pid"));
+        assert_eq!(f.unique(), Some(true));
+    }
+
+    #[test]
+    fn unknown_arguments_stay_unknown() {
+        let f = field("models.CharField(max_length=settings.LEN, null=settings.NULLABLE)");
+        assert_eq!(f.null(), None);
+        assert_eq!(f.db_type(), None);
+    }
+
+    #[test]
+    fn widening_rules_match_postgres() {
+        let v = |n| DbType::Varchar { max_length: Some(n) };
+        assert!(v(10).widens_in_place_to(&v(20)));
+        assert!(!v(20).widens_in_place_to(&v(10)));
+        assert!(v(20).widens_in_place_to(&DbType::Text));
+        assert!(!DbType::Text.widens_in_place_to(&v(20)));
+        let n = |d, s| DbType::Numeric { max_digits: d, decimal_places: s };
+        assert!(n(5, 2).widens_in_place_to(&n(7, 2)));
+        assert!(!n(5, 2).widens_in_place_to(&n(7, 3)));
+        let int = DbType::Named { name: "integer".into() };
+        let big = DbType::Named { name: "bigint".into() };
+        assert!(!int.widens_in_place_to(&big));
+    }
+
+    #[test]
+    fn decimal_positional_arguments_are_bound() {
+        let f = field("models.DecimalField('price', 'price', 8, 2)");
+        assert_eq!(f.db_type(), Some(DbType::Numeric { max_digits: 8, decimal_places: 2 }));
+    }
+}

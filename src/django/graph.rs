@@ -1,0 +1,380 @@
+//! The migration graph, built the way Django's `MigrationLoader` builds it for a
+//! database where nothing is applied yet.
+//!
+//! Nodes are `(app_label, name)`; edges come from `dependencies` and `run_before`.
+//! `__first__` / `__latest__` resolve to an app's root / leaf node, squashed migrations
+//! stand in for the migrations they `replace`, and the plan is the order Django would
+//! apply them in. Problems Django would refuse to migrate with (a missing dependency,
+//! two leaves in one app, a cycle) are collected as [`GraphIssue`]s for the linter.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use ruff_text_size::TextRange;
+
+use super::migration::{Dependency, MigrationFile, MigrationKey};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum GraphIssue {
+    /// A dependency on a migration of a scanned app that does not exist.
+    MissingDependency { from: MigrationKey, app: String, name: String, range: TextRange },
+    /// A dependency on an app outside the scanned tree: its history is unknown.
+    ExternalDependency { from: MigrationKey, app: String, name: String, range: TextRange },
+    /// A swappable dependency on a setting migrail cannot resolve.
+    UnresolvedDependency { from: MigrationKey, text: String, range: TextRange },
+    /// More than one migration of an app that no other migration of the app depends on.
+    MultipleLeaves { app: String, leaves: Vec<String> },
+    /// Migrations that depend on each other in a cycle (Django raises CircularDependencyError).
+    Cycle { nodes: Vec<MigrationKey> },
+}
+
+#[derive(Debug, Default)]
+pub struct MigrationGraph {
+    /// Keys in sorted order; index = node id.
+    keys: Vec<MigrationKey>,
+    index: HashMap<MigrationKey, usize>,
+    parents: Vec<BTreeSet<usize>>,
+    children: Vec<BTreeSet<usize>>,
+    removed: Vec<bool>,
+    /// Squashed-away nodes -> the squash that replaced them.
+    replaced_by: BTreeMap<MigrationKey, MigrationKey>,
+    pub issues: Vec<GraphIssue>,
+}
+
+impl MigrationGraph {
+    /// Build the graph of `migrations` (any order). The position of each migration in the
+    /// slice is irrelevant; node ids follow the sorted keys.
+    pub fn build(migrations: &[MigrationFile]) -> MigrationGraph {
+        let mut graph = MigrationGraph::default();
+        let mut keys: Vec<MigrationKey> = migrations.iter().map(MigrationFile::key).collect();
+        keys.sort();
+        keys.dedup();
+        for (i, key) in keys.iter().enumerate() {
+            graph.index.insert(key.clone(), i);
+        }
+        graph.parents = vec![BTreeSet::new(); keys.len()];
+        graph.children = vec![BTreeSet::new(); keys.len()];
+        graph.removed = vec![false; keys.len()];
+        graph.keys = keys;
+        let apps: BTreeSet<&str> = migrations.iter().map(|m| m.app.as_str()).collect();
+
+        // Django adds same-app edges first so that `__first__`/`__latest__` of other apps
+        // resolve against a graph that already knows each app's own chain.
+        let mut deferred: Vec<(usize, &Dependency, bool)> = Vec::new();
+        let mut missing: Vec<(MigrationKey, String, String, TextRange)> = Vec::new();
+        for m in migrations {
+            let Some(&id) = graph.index.get(&m.key()) else { continue };
+            for dep in &m.dependencies {
+                match dep {
+                    Dependency::Node { app, name, range } if app == &m.app && !name.starts_with("__") => {
+                        match graph.index.get(&(app.clone(), name.clone())) {
+                            Some(&parent) => graph.add_edge(id, parent),
+                            None => missing.push((m.key(), app.clone(), name.clone(), *range)),
+                        }
+                    }
+                    _ => deferred.push((id, dep, false)),
+                }
+            }
+            for dep in &m.run_before {
+                deferred.push((id, dep, true));
+            }
+        }
+        for (id, dep, run_before) in deferred {
+            let from = graph.keys[id].clone();
+            match dep {
+                Dependency::Unresolved { text, range } => graph.issues.push(GraphIssue::UnresolvedDependency {
+                    from,
+                    text: text.clone(),
+                    range: *range,
+                }),
+                Dependency::Node { app, name, range } => {
+                    if !apps.contains(app.as_str()) {
+                        graph.issues.push(GraphIssue::ExternalDependency {
+                            from,
+                            app: app.clone(),
+                            name: name.clone(),
+                            range: *range,
+                        });
+                        continue;
+                    }
+                    let target = match name.as_str() {
+                        "__first__" => graph.app_nodes(app, true).first().copied(),
+                        "__latest__" => graph.app_nodes(app, false).first().copied(),
+                        _ => graph.index.get(&(app.clone(), name.clone())).copied(),
+                    };
+                    match (target, run_before) {
+                        (Some(t), false) => graph.add_edge(id, t),
+                        (Some(t), true) => graph.add_edge(t, id),
+                        (None, _) => missing.push((from, app.clone(), name.clone(), *range)),
+                    }
+                }
+            }
+        }
+
+        // Squashed migrations replace their targets (nothing applied: all unapplied).
+        for m in migrations.iter().filter(|m| !m.replaces.is_empty()) {
+            let Some(&squash) = graph.index.get(&m.key()) else { continue };
+            for replaced in &m.replaces {
+                graph.replaced_by.insert(replaced.clone(), m.key());
+            }
+            for replaced in &m.replaces {
+                if let Some(&old) = graph.index.get(replaced) {
+                    graph.remove_replaced(old, squash);
+                }
+            }
+        }
+        for (from, app, name, range) in missing {
+            let key = (app.clone(), name.clone());
+            match graph.replaced_by.get(&key).and_then(|k| graph.index.get(k)).copied() {
+                Some(squash) if !graph.is_removed(squash) => {
+                    if let Some(&id) = graph.index.get(&from) {
+                        if !graph.is_removed(id) && id != squash {
+                            graph.add_edge(id, squash);
+                        }
+                    }
+                }
+                _ => graph.issues.push(GraphIssue::MissingDependency { from, app, name, range }),
+            }
+        }
+
+        graph.detect_cycles();
+        graph.detect_conflicts();
+        graph
+    }
+
+    fn add_edge(&mut self, child: usize, parent: usize) {
+        if child != parent {
+            self.parents[child].insert(parent);
+            self.children[parent].insert(child);
+        }
+    }
+
+    /// Remove `old` (replaced by `squash`), repointing its edges to the squash.
+    fn remove_replaced(&mut self, old: usize, squash: usize) {
+        let children = std::mem::take(&mut self.children[old]);
+        let parents = std::mem::take(&mut self.parents[old]);
+        for c in children {
+            self.parents[c].remove(&old);
+            if !self.replaced_by.contains_key(&self.keys[c]) {
+                self.add_edge(c, squash);
+            }
+        }
+        for p in parents {
+            self.children[p].remove(&old);
+            // The squash inherits dependencies outside the replaced set.
+            if !self.replaced_by.contains_key(&self.keys[p]) {
+                self.add_edge(squash, p);
+            }
+        }
+        self.index.remove(&self.keys[old]);
+        self.removed[old] = true;
+    }
+
+    fn is_removed(&self, id: usize) -> bool {
+        self.removed[id]
+    }
+
+    /// The live nodes of `app` with no parent (`roots`) or no child (leaves) in the same app.
+    fn app_nodes(&self, app: &str, roots: bool) -> Vec<usize> {
+        (0..self.keys.len())
+            .filter(|&i| !self.is_removed(i) && self.keys[i].0 == app)
+            .filter(|&i| {
+                let edges = if roots { &self.parents[i] } else { &self.children[i] };
+                edges.iter().all(|&j| self.keys[j].0 != app)
+            })
+            .collect()
+    }
+
+    fn detect_conflicts(&mut self) {
+        let apps: BTreeSet<String> = self.keys.iter().map(|k| k.0.clone()).collect();
+        for app in apps {
+            let leaves = self.app_nodes(&app, false);
+            if leaves.len() > 1 {
+                let leaves = leaves.into_iter().map(|i| self.keys[i].1.clone()).collect();
+                self.issues.push(GraphIssue::MultipleLeaves { app, leaves });
+            }
+        }
+    }
+
+    fn detect_cycles(&mut self) {
+        // Iterative three-colour DFS over parent edges.
+        let n = self.keys.len();
+        let mut colour = vec![0u8; n];
+        let mut reported: BTreeSet<Vec<usize>> = BTreeSet::new();
+        for start in 0..n {
+            if colour[start] != 0 || self.is_removed(start) {
+                continue;
+            }
+            let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, self.parents[start].iter().copied().collect())];
+            colour[start] = 1;
+            while let Some((node, pending)) = stack.last_mut() {
+                let node = *node;
+                match pending.pop() {
+                    Some(next) if colour[next] == 0 => {
+                        colour[next] = 1;
+                        stack.push((next, self.parents[next].iter().copied().collect()));
+                    }
+                    Some(next) if colour[next] == 1 => {
+                        let pos = stack.iter().position(|(k, _)| *k == next).unwrap_or(0);
+                        let mut cycle: Vec<usize> = stack[pos..].iter().map(|(k, _)| *k).collect();
+                        cycle.sort();
+                        if reported.insert(cycle.clone()) {
+                            let nodes = cycle.iter().map(|&i| self.keys[i].clone()).collect();
+                            self.issues.push(GraphIssue::Cycle { nodes });
+                        }
+                    }
+                    Some(_) => {}
+                    None => {
+                        colour[node] = 2;
+                        stack.pop();
+                    }
+                }
+            }
+        }
+    }
+
+    /// The order Django applies every migration in (its `_generate_plan` over all leaf
+    /// nodes), robust to cycles.
+    pub fn plan(&self) -> Vec<MigrationKey> {
+        let n = self.keys.len();
+        let mut leaves: Vec<usize> = (0..n)
+            .filter(|&i| !self.is_removed(i))
+            .filter(|&i| self.children[i].iter().all(|&c| self.keys[c].0 != self.keys[i].0))
+            .collect();
+        leaves.sort_by(|a, b| self.keys[*a].cmp(&self.keys[*b]));
+        // Nodes only reachable through cycles still get replayed, after the rest.
+        leaves.extend((0..n).filter(|&i| !self.is_removed(i)));
+        let mut done = vec![false; n];
+        let mut on_stack = vec![false; n];
+        let mut plan = Vec::with_capacity(n);
+        for leaf in leaves {
+            if done[leaf] {
+                continue;
+            }
+            // Post-order DFS; parents visited in reverse sorted order, as Django's stack does.
+            let mut stack: Vec<(usize, bool)> = vec![(leaf, false)];
+            while let Some((node, processed)) = stack.pop() {
+                if done[node] {
+                    continue;
+                }
+                if processed {
+                    done[node] = true;
+                    on_stack[node] = false;
+                    plan.push(self.keys[node].clone());
+                } else if !on_stack[node] {
+                    on_stack[node] = true;
+                    stack.push((node, true));
+                    for &p in &self.parents[node] {
+                        if !done[p] && !on_stack[p] {
+                            stack.push((p, false));
+                        }
+                    }
+                }
+            }
+        }
+        plan
+    }
+
+    pub fn contains(&self, key: &MigrationKey) -> bool {
+        self.index.contains_key(key)
+    }
+
+    /// The squash that replaced `key`, if it was squashed away.
+    pub fn replaced_by(&self, key: &MigrationKey) -> Option<&MigrationKey> {
+        self.replaced_by.get(key).filter(|_| !self.contains(key))
+    }
+
+    /// The live migrations `key` directly depends on.
+    pub fn parents_of(&self, key: &MigrationKey) -> Vec<MigrationKey> {
+        self.index
+            .get(key)
+            .map(|&i| self.parents[i].iter().map(|&p| self.keys[p].clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::django::migration::{parse_migration, Settings, SourceFile};
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    fn m(app: &str, name: &str, body: &str) -> MigrationFile {
+        let text = format!("from django.db import migrations\nclass Migration(migrations.Migration):\n{body}\n    operations = []\n");
+        let source = Arc::new(SourceFile::new(PathBuf::from(format!("{app}/migrations/{name}.py")), text));
+        parse_migration(app, name, source, &Settings::default())
+    }
+
+    fn k(app: &str, name: &str) -> MigrationKey {
+        (app.to_string(), name.to_string())
+    }
+
+    #[test]
+    fn plans_dependencies_first_across_apps() {
+        let ms = vec![
+            m("shop", "0002_b", "    dependencies = [('shop', '0001_a'), ('users', '__latest__')]"),
+            m("shop", "0001_a", "    dependencies = [('users', '__first__')]"),
+            m("users", "0001_a", "    dependencies = []"),
+            m("users", "0002_b", "    dependencies = [('users', '0001_a')]"),
+        ];
+        let g = MigrationGraph::build(&ms);
+        assert!(g.issues.is_empty(), "{:?}", g.issues);
+        let plan = g.plan();
+        let pos = |key: MigrationKey| plan.iter().position(|p| *p == key).expect("planned");
+        assert!(pos(k("users", "0001_a")) < pos(k("shop", "0001_a")));
+        assert!(pos(k("users", "0002_b")) < pos(k("shop", "0002_b")));
+        assert_eq!(plan.len(), 4);
+    }
+
+    #[test]
+    fn reports_missing_dependencies_and_conflicts() {
+        let ms = vec![
+            m("shop", "0001_a", "    dependencies = []"),
+            m("shop", "0002_b", "    dependencies = [('shop', '0001_a')]"),
+            m("shop", "0002_c", "    dependencies = [('shop', '0001_a'), ('shop', '0001_zzz'), ('payments', '0001_initial')]"),
+        ];
+        let g = MigrationGraph::build(&ms);
+        assert!(g.issues.iter().any(|i| matches!(i, GraphIssue::MultipleLeaves { leaves, .. } if leaves.len() == 2)));
+        assert!(g.issues.iter().any(|i| matches!(i, GraphIssue::MissingDependency { name, .. } if name == "0001_zzz")));
+        assert!(g.issues.iter().any(|i| matches!(i, GraphIssue::ExternalDependency { app, .. } if app == "payments")));
+    }
+
+    #[test]
+    fn squashed_migrations_replace_their_targets() {
+        let ms = vec![
+            m("shop", "0001_a", "    dependencies = []"),
+            m("shop", "0002_b", "    dependencies = [('shop', '0001_a')]"),
+            m("shop", "0001_squashed_0002_b", "    replaces = [('shop', '0001_a'), ('shop', '0002_b')]"),
+            m("shop", "0003_c", "    dependencies = [('shop', '0002_b')]"),
+            m("other", "0001_x", "    dependencies = [('shop', '0001_a')]"),
+        ];
+        let g = MigrationGraph::build(&ms);
+        assert!(g.issues.is_empty(), "{:?}", g.issues);
+        let plan = g.plan();
+        assert!(!plan.contains(&k("shop", "0001_a")));
+        assert!(!plan.contains(&k("shop", "0002_b")));
+        assert_eq!(g.parents_of(&k("shop", "0003_c")), vec![k("shop", "0001_squashed_0002_b")]);
+        assert_eq!(g.parents_of(&k("other", "0001_x")), vec![k("shop", "0001_squashed_0002_b")]);
+    }
+
+    #[test]
+    fn run_before_adds_a_reverse_edge() {
+        let ms = vec![
+            m("a", "0001_x", "    run_before = [('b', '0001_y')]"),
+            m("b", "0001_y", "    dependencies = []"),
+        ];
+        let g = MigrationGraph::build(&ms);
+        assert_eq!(g.parents_of(&k("b", "0001_y")), vec![k("a", "0001_x")]);
+    }
+
+    #[test]
+    fn cycles_are_reported_and_planning_terminates() {
+        let ms = vec![
+            m("a", "0001_x", "    dependencies = [('a', '0002_y')]"),
+            m("a", "0002_y", "    dependencies = [('a', '0001_x')]"),
+        ];
+        let g = MigrationGraph::build(&ms);
+        assert!(g.issues.iter().any(|i| matches!(i, GraphIssue::Cycle { nodes } if nodes.len() == 2)));
+        assert_eq!(g.plan().len(), 2);
+    }
+}

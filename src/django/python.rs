@@ -1,0 +1,521 @@
+//! Static evaluation of the Python expressions found in migration files.
+//!
+//! A migration file is Python, but the parts migrail needs (the `Migration` class's
+//! attributes and the operation calls) are nearly always literals and calls. This module
+//! turns a `ruff_python_ast` expression into a [`Value`]: literals become values, names
+//! and attribute chains are resolved through the file's imports into dotted paths
+//! (`models.CharField` -> `django.db.models.CharField`), calls keep their callee, their
+//! arguments and every source range. Whatever cannot be known without running Python
+//! (a function's result, an f-string, a comprehension) becomes [`Value::Unknown`], never
+//! a guess.
+
+use std::collections::HashMap;
+
+use ruff_python_ast::{self as ast, Expr, Number, Operator, Stmt, UnaryOp};
+use ruff_text_size::{Ranged, TextRange};
+
+/// A statically known (or explicitly unknown) Python value with the range it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spanned {
+    pub value: Value,
+    pub range: TextRange,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    None,
+    List(Vec<Spanned>),
+    Tuple(Vec<Spanned>),
+    Dict(Vec<(Spanned, Spanned)>),
+    Call(Box<Call>),
+    /// A name or attribute chain, resolved through the imports: `django.conf.settings.AUTH_USER_MODEL`.
+    /// Names defined in the file itself (a `def forwards`) are prefixed with `<local>.`.
+    Ref(String),
+    /// Anything that needs Python to evaluate; the text says what it was.
+    Unknown(String),
+}
+
+/// A call such as `migrations.AddField(...)` or `models.CharField(max_length=10)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    /// The callee as a dotted path resolved through the imports.
+    pub callee: String,
+    pub callee_range: TextRange,
+    pub args: Vec<Spanned>,
+    pub kwargs: Vec<(String, Spanned)>,
+    /// `**kwargs` or `*args` were passed: arguments migrail cannot see.
+    pub has_unpacked: bool,
+    pub range: TextRange,
+}
+
+impl Call {
+    /// The argument bound to parameter `name`, at position `pos` if given positionally.
+    pub fn arg(&self, pos: Option<usize>, name: &str) -> Option<&Spanned> {
+        self.kwargs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+            .or_else(|| pos.and_then(|p| self.args.get(p)))
+    }
+
+    pub fn kwarg(&self, name: &str) -> Option<&Spanned> {
+        self.arg(None, name)
+    }
+
+    /// The last component of the callee path: `AddField`, `CharField`.
+    pub fn short_name(&self) -> &str {
+        self.callee.rsplit('.').next().unwrap_or(&self.callee)
+    }
+}
+
+impl Value {
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The elements of a list or tuple literal.
+    pub fn as_seq(&self) -> Option<&[Spanned]> {
+        match self {
+            Value::List(v) | Value::Tuple(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn as_call(&self) -> Option<&Call> {
+        match self {
+            Value::Call(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        matches!(self, Value::None)
+    }
+
+    /// Python truthiness where it is known statically.
+    pub fn truthy(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            Value::None => Some(false),
+            Value::Int(i) => Some(*i != 0),
+            Value::Float(f) => Some(*f != 0.0),
+            Value::Str(s) => Some(!s.is_empty()),
+            Value::List(v) | Value::Tuple(v) => Some(!v.is_empty()),
+            Value::Dict(v) => Some(!v.is_empty()),
+            Value::Call(_) | Value::Ref(_) | Value::Unknown(_) => None,
+        }
+    }
+
+    /// A short, Python-like rendering for messages and JSON.
+    pub fn describe(&self) -> String {
+        match self {
+            Value::Str(s) => format!("{s:?}"),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            Value::Bool(true) => "True".into(),
+            Value::Bool(false) => "False".into(),
+            Value::None => "None".into(),
+            Value::List(v) => format!("[{}]", join(v)),
+            Value::Tuple(v) => format!("({})", join(v)),
+            Value::Dict(v) => format!(
+                "{{{}}}",
+                v.iter()
+                    .map(|(k, v)| format!("{}: {}", k.value.describe(), v.value.describe()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Value::Call(c) => format!("{}(...)", c.callee),
+            Value::Ref(r) => r.clone(),
+            Value::Unknown(t) => t.clone(),
+        }
+    }
+}
+
+fn join(v: &[Spanned]) -> String {
+    v.iter()
+        .map(|s| s.value.describe())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a name means in a file: where it was imported from, or what it was assigned.
+#[derive(Default, Debug)]
+pub struct Scope {
+    /// Local name -> dotted path (`models` -> `django.db.models`).
+    imports: HashMap<String, String>,
+    /// Local name -> value assigned at module level (or earlier in the class body).
+    assigned: HashMap<String, Spanned>,
+    /// Functions and classes defined in the file.
+    defined: HashMap<String, ()>,
+}
+
+impl Scope {
+    /// Record the imports, definitions and simple assignments of a module body.
+    pub fn from_module(body: &[Stmt], source: &str) -> Scope {
+        let mut scope = Scope::default();
+        for stmt in body {
+            scope.add_statement(stmt, source);
+        }
+        scope
+    }
+
+    pub fn add_statement(&mut self, stmt: &Stmt, source: &str) {
+        match stmt {
+            Stmt::Import(import) => {
+                for alias in &import.names {
+                    let full = alias.name.id.to_string();
+                    match &alias.asname {
+                        Some(asname) => {
+                            self.imports.insert(asname.id.to_string(), full);
+                        }
+                        None => {
+                            // `import django.db.models.deletion` binds `django`.
+                            let first = full.split('.').next().unwrap_or(&full).to_string();
+                            self.imports.insert(first.clone(), first);
+                        }
+                    }
+                }
+            }
+            Stmt::ImportFrom(from) => {
+                let module = from
+                    .module
+                    .as_ref()
+                    .map(|m| m.id.to_string())
+                    .unwrap_or_default();
+                let module = if from.level > 0 {
+                    format!("{}{}", ".".repeat(from.level as usize), module)
+                } else {
+                    module
+                };
+                for alias in &from.names {
+                    let name = alias.name.id.to_string();
+                    let local = alias
+                        .asname
+                        .as_ref()
+                        .map(|a| a.id.to_string())
+                        .unwrap_or_else(|| name.clone());
+                    let full = if module.is_empty() || module.ends_with('.') {
+                        format!("{module}{name}")
+                    } else {
+                        format!("{module}.{name}")
+                    };
+                    self.imports.insert(local, full);
+                }
+            }
+            Stmt::FunctionDef(def) => {
+                self.defined.insert(def.name.id.to_string(), ());
+                self.assigned.remove(def.name.id.as_str());
+            }
+            Stmt::ClassDef(def) => {
+                self.defined.insert(def.name.id.to_string(), ());
+            }
+            Stmt::Assign(assign) => {
+                if let [Expr::Name(target)] = assign.targets.as_slice() {
+                    let value = eval(&assign.value, self, source);
+                    self.assigned.insert(target.id.to_string(), value);
+                }
+            }
+            Stmt::AnnAssign(assign) => {
+                if let (Expr::Name(target), Some(value)) = (&*assign.target, &assign.value) {
+                    let value = eval(value, self, source);
+                    self.assigned.insert(target.id.to_string(), value);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Resolve a bare name: imported path, local definition, or assigned value.
+    fn resolve_name(&self, name: &str) -> Option<Resolved<'_>> {
+        if let Some(v) = self.assigned.get(name) {
+            return Some(Resolved::Value(v));
+        }
+        if let Some(path) = self.imports.get(name) {
+            return Some(Resolved::Path(path.clone()));
+        }
+        if self.defined.contains_key(name) {
+            return Some(Resolved::Path(format!("<local>.{name}")));
+        }
+        None
+    }
+
+    /// The value a class-body or module-level assignment gave `name`.
+    pub fn assigned(&self, name: &str) -> Option<&Spanned> {
+        self.assigned.get(name)
+    }
+}
+
+enum Resolved<'a> {
+    Path(String),
+    Value(&'a Spanned),
+}
+
+/// The dotted path an expression names (`models.deletion.CASCADE`), resolved through imports.
+/// Names that are neither imported nor defined resolve to themselves (builtins, globals).
+pub fn dotted_path(expr: &Expr, scope: &Scope) -> Option<String> {
+    match expr {
+        Expr::Name(name) => match scope.resolve_name(&name.id) {
+            Some(Resolved::Path(p)) => Some(p),
+            Some(Resolved::Value(v)) => match &v.value {
+                Value::Ref(r) => Some(r.clone()),
+                _ => None,
+            },
+            None => Some(name.id.to_string()),
+        },
+        Expr::Attribute(attr) => {
+            let base = dotted_path(&attr.value, scope)?;
+            Some(format!("{base}.{}", attr.attr.id))
+        }
+        _ => None,
+    }
+}
+
+fn source_text(range: TextRange, source: &str) -> String {
+    let text = source
+        .get(usize::from(range.start())..usize::from(range.end()))
+        .unwrap_or("<expression>");
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > 80 {
+        let cut: String = one_line.chars().take(77).collect();
+        format!("{cut}...")
+    } else {
+        one_line
+    }
+}
+
+/// Evaluate an expression statically.
+pub fn eval(expr: &Expr, scope: &Scope, source: &str) -> Spanned {
+    let range = expr.range();
+    let value = match expr {
+        Expr::StringLiteral(s) => Value::Str(s.value.to_str().to_string()),
+        Expr::NumberLiteral(n) => match &n.value {
+            Number::Int(i) => match i.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Unknown(source_text(range, source)),
+            },
+            Number::Float(f) => Value::Float(*f),
+            Number::Complex { .. } => Value::Unknown(source_text(range, source)),
+        },
+        Expr::BooleanLiteral(b) => Value::Bool(b.value),
+        Expr::NoneLiteral(_) => Value::None,
+        Expr::List(list) => Value::List(eval_elements(&list.elts, scope, source)),
+        Expr::Tuple(tuple) => Value::Tuple(eval_elements(&tuple.elts, scope, source)),
+        Expr::Set(set) => Value::List(eval_elements(&set.elts, scope, source)),
+        Expr::Dict(dict) => {
+            let mut items = Vec::with_capacity(dict.items.len());
+            let mut opaque = false;
+            for item in &dict.items {
+                match &item.key {
+                    Some(key) => items.push((eval(key, scope, source), eval(&item.value, scope, source))),
+                    None => opaque = true,
+                }
+            }
+            if opaque {
+                Value::Unknown(source_text(range, source))
+            } else {
+                Value::Dict(items)
+            }
+        }
+        Expr::Call(call) => Value::Call(Box::new(eval_call(call, scope, source))),
+        Expr::Name(name) => match scope.resolve_name(&name.id) {
+            Some(Resolved::Value(v)) => return Spanned { value: v.value.clone(), range },
+            Some(Resolved::Path(p)) => Value::Ref(p),
+            None => Value::Ref(name.id.to_string()),
+        },
+        Expr::Attribute(_) => match dotted_path(expr, scope) {
+            Some(p) => Value::Ref(p),
+            None => Value::Unknown(source_text(range, source)),
+        },
+        Expr::UnaryOp(op) => {
+            let operand = eval(&op.operand, scope, source).value;
+            match (op.op, operand) {
+                (UnaryOp::USub, Value::Int(i)) => Value::Int(-i),
+                (UnaryOp::USub, Value::Float(f)) => Value::Float(-f),
+                (UnaryOp::UAdd, v @ (Value::Int(_) | Value::Float(_))) => v,
+                (UnaryOp::Not, v) => match v.truthy() {
+                    Some(b) => Value::Bool(!b),
+                    None => Value::Unknown(source_text(range, source)),
+                },
+                _ => Value::Unknown(source_text(range, source)),
+            }
+        }
+        Expr::BinOp(bin) => eval_binop(bin, scope, source),
+        Expr::If(if_expr) => match eval(&if_expr.test, scope, source).value.truthy() {
+            Some(true) => return eval(&if_expr.body, scope, source),
+            Some(false) => return eval(&if_expr.orelse, scope, source),
+            None => Value::Unknown(source_text(range, source)),
+        },
+        _ => Value::Unknown(source_text(range, source)),
+    };
+    Spanned { value, range }
+}
+
+fn eval_elements(elts: &[Expr], scope: &Scope, source: &str) -> Vec<Spanned> {
+    let mut out = Vec::with_capacity(elts.len());
+    for elt in elts {
+        if let Expr::Starred(starred) = elt {
+            let inner = eval(&starred.value, scope, source);
+            match inner.value {
+                Value::List(items) | Value::Tuple(items) => out.extend(items),
+                _ => out.push(Spanned {
+                    value: Value::Unknown(source_text(elt.range(), source)),
+                    range: elt.range(),
+                }),
+            }
+        } else {
+            out.push(eval(elt, scope, source));
+        }
+    }
+    out
+}
+
+fn eval_binop(bin: &ast::ExprBinOp, scope: &Scope, source: &str) -> Value {
+    let left = eval(&bin.left, scope, source).value;
+    let right = eval(&bin.right, scope, source).value;
+    match (bin.op, left, right) {
+        (Operator::Add, Value::List(mut a), Value::List(b)) => {
+            a.extend(b);
+            Value::List(a)
+        }
+        (Operator::Add, Value::Tuple(mut a), Value::Tuple(b)) => {
+            a.extend(b);
+            Value::Tuple(a)
+        }
+        (Operator::Add, Value::Str(a), Value::Str(b)) => Value::Str(a + &b),
+        (Operator::Add, Value::Int(a), Value::Int(b)) => a
+            .checked_add(b)
+            .map(Value::Int)
+            .unwrap_or_else(|| Value::Unknown(source_text(bin.range, source))),
+        (Operator::Mult, Value::Int(a), Value::Int(b)) => a
+            .checked_mul(b)
+            .map(Value::Int)
+            .unwrap_or_else(|| Value::Unknown(source_text(bin.range, source))),
+        _ => Value::Unknown(source_text(bin.range, source)),
+    }
+}
+
+fn eval_call(call: &ast::ExprCall, scope: &Scope, source: &str) -> Call {
+    let callee = dotted_path(&call.func, scope)
+        .unwrap_or_else(|| source_text(call.func.range(), source));
+    let mut args = Vec::with_capacity(call.arguments.args.len());
+    let mut has_unpacked = false;
+    for arg in &call.arguments.args {
+        if let Expr::Starred(starred) = arg {
+            match eval(&starred.value, scope, source).value {
+                Value::List(items) | Value::Tuple(items) => args.extend(items),
+                _ => has_unpacked = true,
+            }
+        } else {
+            args.push(eval(arg, scope, source));
+        }
+    }
+    let mut kwargs = Vec::with_capacity(call.arguments.keywords.len());
+    for keyword in &call.arguments.keywords {
+        match &keyword.arg {
+            Some(name) => kwargs.push((name.id.to_string(), eval(&keyword.value, scope, source))),
+            None => match eval(&keyword.value, scope, source).value {
+                Value::Dict(items) => {
+                    for (k, v) in items {
+                        match k.value {
+                            Value::Str(k) => kwargs.push((k, v)),
+                            _ => has_unpacked = true,
+                        }
+                    }
+                }
+                _ => has_unpacked = true,
+            },
+        }
+    }
+    Call {
+        callee,
+        callee_range: call.func.range(),
+        args,
+        kwargs,
+        has_unpacked,
+        range: call.range(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ruff_python_ast::PySourceType;
+
+    fn eval_last(source: &str) -> Value {
+        let parsed = ruff_python_parser::parse_unchecked_source(source, PySourceType::Python);
+        let body = &parsed.syntax().body;
+        let (last, rest) = body.split_last().expect("a statement");
+        let scope = Scope::from_module(rest, source);
+        match last {
+            Stmt::Expr(e) => eval(&e.value, &scope, source).value,
+            other => panic!("not an expression statement: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn resolves_imports_and_aliases() {
+        let v = eval_last("from django.db import migrations as m\nm.AddField\n");
+        assert_eq!(v, Value::Ref("django.db.migrations.AddField".into()));
+        let v = eval_last("import django.db.models.deletion\ndjango.db.models.deletion.CASCADE\n");
+        assert_eq!(v, Value::Ref("django.db.models.deletion.CASCADE".into()));
+        let v = eval_last(
+            "from django.contrib.postgres.operations import AddIndexConcurrently as AIC\nAIC\n",
+        );
+        assert_eq!(
+            v,
+            Value::Ref("django.contrib.postgres.operations.AddIndexConcurrently".into())
+        );
+    }
+
+    #[test]
+    fn evaluates_literals_concatenation_and_static_conditionals() {
+        assert_eq!(
+            eval_last("A = [1]\nB = (A + [2]) if True else []\nB\n").as_seq().map(|s| s.len()),
+            Some(2)
+        );
+        assert_eq!(eval_last("-5\n"), Value::Int(-5));
+        assert_eq!(eval_last("'a' 'b'\n"), Value::Str("ab".into()));
+    }
+
+    #[test]
+    fn run_time_values_stay_unknown() {
+        assert!(matches!(eval_last("[x for x in y]\n"), Value::Unknown(_)));
+        assert!(matches!(eval_last("f'{x}'\n"), Value::Unknown(_)));
+        assert!(matches!(
+            eval_last("from django.conf import settings\n[1] if settings.DEBUG else []\n"),
+            Value::Unknown(_)
+        ));
+    }
+
+    #[test]
+    fn calls_keep_positional_and_keyword_arguments() {
+        let v = eval_last("from django.db import models\nmodels.CharField('title', max_length=10, **{'null': True})\n");
+        let call = v.as_call().expect("a call");
+        assert_eq!(call.callee, "django.db.models.CharField");
+        assert_eq!(call.arg(Some(0), "verbose_name").and_then(|v| v.value.as_str()), Some("title"));
+        assert_eq!(call.kwarg("max_length").and_then(|v| v.value.as_int()), Some(10));
+        assert_eq!(call.kwarg("null").and_then(|v| v.value.as_bool()), Some(true));
+        assert!(!call.has_unpacked);
+    }
+}

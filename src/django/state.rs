@@ -1,0 +1,354 @@
+//! The model state: what Django's `ProjectState` knows about each model, rebuilt by
+//! replaying operations in graph order.
+//!
+//! Only what the rules and the `state` command need is kept: the table name, the fields
+//! as declared (see [`FieldDef`] for what is derived from them), `managed`/`proxy`, and
+//! the together-sets, indexes and constraints. A model the replay never saw created
+//! (its app is outside the scanned tree) is simply absent: callers treat absence as
+//! "unknown", never as "new".
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::fields::FieldDef;
+use super::migration::Settings;
+use super::operations::{constraint_def, index_def, normalize_together, ConstraintDef, IndexDef, OpKind, Operation};
+use super::python::{Spanned, Value};
+
+/// `(app_label, lower-cased model name)`, as Django keys `ProjectState.models`.
+pub type ModelKey = (String, String);
+
+pub fn model_key(app: &str, name: &str) -> ModelKey {
+    (app.to_string(), name.to_lowercase())
+}
+
+#[derive(Clone, Debug)]
+pub struct ModelState {
+    pub app: String,
+    pub name: String,
+    pub fields: Vec<(String, FieldDef)>,
+    /// `Some(None)`: Django's default table name; `None`: not statically known.
+    pub db_table: Option<Option<String>>,
+    pub managed: Option<bool>,
+    pub proxy: Option<bool>,
+    pub unique_together: Option<Vec<Vec<String>>>,
+    pub index_together: Option<Vec<Vec<String>>>,
+    pub indexes: Vec<IndexDef>,
+    pub constraints: Vec<ConstraintDef>,
+}
+
+impl ModelState {
+    /// Django's `Meta.db_table`: explicit, or `<app_label>_<model_name>` lower-cased.
+    pub fn table(&self) -> Option<String> {
+        match &self.db_table {
+            Some(Some(t)) => Some(t.clone()),
+            Some(None) => Some(format!("{}_{}", self.app, self.name.to_lowercase())),
+            None => None,
+        }
+    }
+
+    pub fn field(&self, name: &str) -> Option<&FieldDef> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, f)| f)
+    }
+
+    /// True when Django creates and alters a table for this model (managed, not a proxy).
+    /// `None` when an option is not statically known.
+    pub fn has_table(&self) -> Option<bool> {
+        Some(self.managed? && !self.proxy?)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ProjectState {
+    pub models: BTreeMap<ModelKey, ModelState>,
+}
+
+fn option<'a>(options: &'a [(String, Spanned)], key: &str) -> Option<&'a Value> {
+    options.iter().find(|(k, _)| k == key).map(|(_, v)| &v.value)
+}
+
+impl ProjectState {
+    pub fn model(&self, app: &str, name: &str) -> Option<&ModelState> {
+        self.models.get(&model_key(app, name))
+    }
+
+    /// Resolve a relation target (`"app.Model"`, `"Model"`, `settings.AUTH_USER_MODEL`)
+    /// written in `app` to a model key.
+    pub fn resolve_target(target: &Value, app: &str, settings: &Settings) -> Option<ModelKey> {
+        let text = match target {
+            Value::Str(s) => s.as_str(),
+            Value::Ref(r) => settings.resolve_model_setting(r)?,
+            _ => return None,
+        };
+        match text.split_once('.') {
+            Some((a, m)) => Some(model_key(a, m)),
+            None if text == "self" => None,
+            None => Some(model_key(app, text)),
+        }
+    }
+
+    /// Apply one operation's effect on the state (as Django's `state_forwards`).
+    /// `SeparateDatabaseAndState` applies its `state_operations`; `RunSQL` its `state_operations`.
+    pub fn apply(&mut self, app: &str, op: &Operation) {
+        match &op.kind {
+            OpKind::CreateModel { name, fields, options, bases } => {
+                let together = |k: &str| match option(options, k) {
+                    None => Some(Vec::new()),
+                    Some(v) => normalize_together(v),
+                };
+                let list = |k: &str| -> Vec<Spanned> {
+                    option(options, k).and_then(|v| v.as_seq()).map(<[Spanned]>::to_vec).unwrap_or_default()
+                };
+                let db_table = match option(options, "db_table") {
+                    None | Some(Value::None) => Some(None),
+                    Some(Value::Str(t)) => Some(Some(t.clone())),
+                    Some(_) => None,
+                };
+                let flag = |k: &str, default: bool| match option(options, k) {
+                    None => Some(default),
+                    Some(v) => v.truthy(),
+                };
+                // A proxy's table is its concrete parent's; bases are kept only for that.
+                let _ = bases;
+                let model = ModelState {
+                    app: app.to_string(),
+                    name: name.clone(),
+                    fields: fields.clone(),
+                    db_table,
+                    managed: flag("managed", true),
+                    proxy: flag("proxy", false),
+                    unique_together: together("unique_together"),
+                    index_together: together("index_together"),
+                    indexes: list("indexes").iter().filter_map(|v| index_def(&v.value)).collect(),
+                    constraints: list("constraints").iter().filter_map(|v| constraint_def(&v.value)).collect(),
+                };
+                self.models.insert(model_key(app, name), model);
+            }
+            OpKind::DeleteModel { name } => {
+                self.models.remove(&model_key(app, name));
+            }
+            OpKind::RenameModel { old_name, new_name } => {
+                if let Some(mut model) = self.models.remove(&model_key(app, old_name)) {
+                    model.name = new_name.clone();
+                    self.models.insert(model_key(app, new_name), model);
+                }
+            }
+            OpKind::AlterModelTable { name, table } => {
+                if let Some(m) = self.model_mut(app, name) {
+                    m.db_table = table.clone();
+                }
+            }
+            // Django replaces its `ALTER_OPTION_KEYS` wholesale: an absent `managed` is True.
+            OpKind::AlterModelOptions { name, options } => {
+                if let Some(m) = self.model_mut(app, name) {
+                    m.managed = match option(options, "managed") {
+                        None => Some(true),
+                        Some(v) => v.truthy(),
+                    };
+                }
+            }
+            OpKind::StateOnlyModelChange { .. } => {}
+            OpKind::AlterUniqueTogether { name, together } => {
+                if let Some(m) = self.model_mut(app, name) {
+                    m.unique_together = together.clone();
+                }
+            }
+            OpKind::AlterIndexTogether { name, together } => {
+                if let Some(m) = self.model_mut(app, name) {
+                    m.index_together = together.clone();
+                }
+            }
+            OpKind::AddField { model_name, name, field } => {
+                if let Some(m) = self.model_mut(app, model_name) {
+                    m.fields.retain(|(n, _)| n != name);
+                    m.fields.push((name.clone(), field.clone()));
+                }
+            }
+            OpKind::RemoveField { model_name, name } => {
+                if let Some(m) = self.model_mut(app, model_name) {
+                    m.fields.retain(|(n, _)| n != name);
+                    let drop_field = |sets: &mut Option<Vec<Vec<String>>>| {
+                        if let Some(sets) = sets {
+                            for set in sets.iter_mut() {
+                                set.retain(|f| f != name);
+                            }
+                            sets.retain(|s| !s.is_empty());
+                        }
+                    };
+                    drop_field(&mut m.unique_together);
+                    drop_field(&mut m.index_together);
+                }
+            }
+            OpKind::AlterField { model_name, name, field } => {
+                if let Some(m) = self.model_mut(app, model_name) {
+                    match m.fields.iter_mut().find(|(n, _)| n == name) {
+                        Some(slot) => slot.1 = field.clone(),
+                        None => m.fields.push((name.clone(), field.clone())),
+                    }
+                }
+            }
+            OpKind::RenameField { model_name, old_name, new_name } => {
+                if let Some(m) = self.model_mut(app, model_name) {
+                    if let Some(slot) = m.fields.iter_mut().find(|(n, _)| n == old_name) {
+                        slot.0 = new_name.clone();
+                    }
+                    let rename = |sets: &mut Option<Vec<Vec<String>>>| {
+                        for set in sets.iter_mut().flatten() {
+                            for f in set.iter_mut().filter(|f| *f == old_name) {
+                                *f = new_name.clone();
+                            }
+                        }
+                    };
+                    rename(&mut m.unique_together);
+                    rename(&mut m.index_together);
+                    for index in &mut m.indexes {
+                        for f in index.fields.iter_mut().filter(|f| *f == old_name) {
+                            *f = new_name.clone();
+                        }
+                    }
+                }
+            }
+            OpKind::AddIndex { model_name, index, .. } => {
+                if let Some(m) = self.model_mut(app, model_name) {
+                    m.indexes.push(index.clone());
+                }
+            }
+            OpKind::RemoveIndex { model_name, name, .. } => {
+                if let Some(m) = self.model_mut(app, model_name) {
+                    m.indexes.retain(|i| i.name.as_deref() != Some(name));
+                }
+            }
+            OpKind::RenameIndex { model_name, new_name, old_name, old_fields } => {
+                if let Some(m) = self.model_mut(app, model_name) {
+                    match (old_name, old_fields) {
+                        (Some(old), _) => {
+                            for index in m.indexes.iter_mut().filter(|i| i.name.as_deref() == Some(old)) {
+                                index.name = Some(new_name.clone());
+                            }
+                        }
+                        (None, Some(fields)) => {
+                            // Django turns the index_together entry into a named index.
+                            if let Some(sets) = &mut m.index_together {
+                                sets.retain(|s| s != fields);
+                            }
+                            m.indexes.push(IndexDef { class: "Index".into(), name: Some(new_name.clone()), fields: fields.clone() });
+                        }
+                        (None, None) => {}
+                    }
+                }
+            }
+            OpKind::AddConstraint { model_name, constraint, .. } => {
+                if let Some(m) = self.model_mut(app, model_name) {
+                    m.constraints.push(constraint.clone());
+                }
+            }
+            OpKind::RemoveConstraint { model_name, name } => {
+                if let Some(m) = self.model_mut(app, model_name) {
+                    m.constraints.retain(|c| c.name.as_deref() != Some(name));
+                }
+            }
+            OpKind::AlterConstraint { model_name, name, constraint } => {
+                if let Some(m) = self.model_mut(app, model_name) {
+                    for c in m.constraints.iter_mut().filter(|c| c.name.as_deref() == Some(name)) {
+                        *c = constraint.clone();
+                    }
+                }
+            }
+            OpKind::SeparateDatabaseAndState { state_operations, .. } => {
+                for op in state_operations {
+                    self.apply(app, op);
+                }
+            }
+            OpKind::RunSQL { state_operations, .. } => {
+                for op in state_operations {
+                    self.apply(app, op);
+                }
+            }
+            OpKind::ValidateConstraint { .. }
+            | OpKind::RunPython { .. }
+            | OpKind::Extension { .. }
+            | OpKind::Unknown { .. } => {}
+        }
+    }
+
+    fn model_mut(&mut self, app: &str, name: &str) -> Option<&mut ModelState> {
+        self.models.get_mut(&model_key(app, name))
+    }
+
+    /// The state as the `migrail state --format json` document.
+    pub fn to_json(&self) -> StateDocument {
+        StateDocument {
+            version: 1,
+            models: self
+                .models
+                .values()
+                .map(|m| ModelDocument {
+                    app: m.app.clone(),
+                    name: m.name.clone(),
+                    table: m.table(),
+                    managed: m.managed,
+                    proxy: m.proxy,
+                    unique_together: m.unique_together.clone(),
+                    indexes: m.indexes.iter().filter_map(|i| i.name.clone()).collect(),
+                    constraints: m.constraints.iter().filter_map(|c| c.name.clone()).collect(),
+                    fields: m
+                        .fields
+                        .iter()
+                        .map(|(name, f)| FieldDocument {
+                            name: name.clone(),
+                            class: f.class().to_string(),
+                            path: f.path.clone(),
+                            column: if f.has_column() { f.column(name) } else { None },
+                            db_type: f.db_type().map(|t| t.to_string()),
+                            null: f.null(),
+                            unique: f.unique(),
+                            db_index: f.db_index(),
+                            primary_key: f.primary_key(),
+                            has_db_default: f.db_default().is_some(),
+                            target: f.target().map(|t| t.value.describe()),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `migrail state --format json`: version 1.
+#[derive(Serialize)]
+pub struct StateDocument {
+    pub version: u32,
+    pub models: Vec<ModelDocument>,
+}
+
+#[derive(Serialize)]
+pub struct ModelDocument {
+    pub app: String,
+    pub name: String,
+    /// `null` when `db_table` is not statically known.
+    pub table: Option<String>,
+    pub managed: Option<bool>,
+    pub proxy: Option<bool>,
+    pub unique_together: Option<Vec<Vec<String>>>,
+    pub indexes: Vec<String>,
+    pub constraints: Vec<String>,
+    pub fields: Vec<FieldDocument>,
+}
+
+/// One field; `null` in any property means "not statically known".
+#[derive(Serialize)]
+pub struct FieldDocument {
+    pub name: String,
+    pub class: String,
+    pub path: String,
+    /// The column name; `null` for many-to-many fields (they have a join table instead).
+    pub column: Option<String>,
+    pub db_type: Option<String>,
+    pub null: Option<bool>,
+    pub unique: Option<bool>,
+    pub db_index: Option<bool>,
+    pub primary_key: Option<bool>,
+    pub has_db_default: bool,
+    pub target: Option<String>,
+}

@@ -1,0 +1,8 @@
+//! migrail: safe Django schema migrations on AWS ECS.
+//!
+//! - [`django`]: migration files, graph and model state, read statically.
+//! - [`lint`]: the rules that judge each operation for a zero-downtime deploy.
+//! - [`report`]: renderers for the lint results (text, JSON).
+//! - [`cli`]: the command line.
+
+pub mod django;
