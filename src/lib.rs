@@ -5,4 +5,7 @@
 //! - [`report`]: renderers for the lint results (text, JSON).
 //! - [`cli`]: the command line.
 
+pub mod cli;
 pub mod django;
+pub mod lint;
+pub mod report;

@@ -41,7 +41,10 @@ pub enum DiscoverError {
     #[error("{path}: no such file or directory")]
     NotFound { path: PathBuf },
     #[error("{path}: {source}")]
-    Walk { path: PathBuf, source: ignore::Error },
+    Walk {
+        path: PathBuf,
+        source: ignore::Error,
+    },
 }
 
 pub fn is_migration_path(path: &Path) -> bool {
@@ -87,7 +90,10 @@ pub fn discover(roots: &[PathBuf]) -> Result<Vec<DiscoveredFile>, DiscoverError>
             })
             .build();
         for entry in walker {
-            let entry = entry.map_err(|source| DiscoverError::Walk { path: root.clone(), source })?;
+            let entry = entry.map_err(|source| DiscoverError::Walk {
+                path: root.clone(),
+                source,
+            })?;
             if entry.file_type().is_some_and(|t| t.is_file()) && is_migration_path(entry.path()) {
                 files.push(describe(entry.path(), &mut labels));
             }
@@ -100,7 +106,10 @@ pub fn discover(roots: &[PathBuf]) -> Result<Vec<DiscoveredFile>, DiscoverError>
 
 fn describe(path: &Path, labels: &mut BTreeMap<PathBuf, String>) -> DiscoveredFile {
     let migrations_dir = path.parent().unwrap_or(Path::new("."));
-    let app_dir = migrations_dir.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let app_dir = migrations_dir
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
     let app = labels
         .entry(app_dir.clone())
         .or_insert_with(|| app_label(&app_dir))
@@ -109,7 +118,12 @@ fn describe(path: &Path, labels: &mut BTreeMap<PathBuf, String>) -> DiscoveredFi
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    DiscoveredFile { app, name, path: path.to_path_buf(), app_dir }
+    DiscoveredFile {
+        app,
+        name,
+        path: path.to_path_buf(),
+        app_dir,
+    }
 }
 
 /// The app label of the app in `app_dir`: `label` from `apps.py` or the folder name.
@@ -118,7 +132,11 @@ pub fn app_label(app_dir: &Path) -> String {
         .canonicalize()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .or_else(|| app_dir.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .or_else(|| {
+            app_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
         .unwrap_or_else(|| ".".to_string());
     std::fs::read_to_string(app_dir.join("apps.py"))
         .ok()
@@ -132,12 +150,16 @@ pub fn label_from_apps_py(text: &str) -> Option<String> {
     let parsed = ruff_python_parser::parse_unchecked_source(text, PySourceType::Python);
     let mut first = None;
     for stmt in &parsed.syntax().body {
-        let Stmt::ClassDef(class) = stmt else { continue };
+        let Stmt::ClassDef(class) = stmt else {
+            continue;
+        };
         let mut label = None;
         let mut default = false;
         for item in &class.body {
             let Stmt::Assign(assign) = item else { continue };
-            let [Expr::Name(target)] = assign.targets.as_slice() else { continue };
+            let [Expr::Name(target)] = assign.targets.as_slice() else {
+                continue;
+            };
             match (target.id.as_str(), &*assign.value) {
                 ("label", Expr::StringLiteral(s)) => label = Some(s.value.to_str().to_string()),
                 ("default", Expr::BooleanLiteral(b)) => default = b.value,
@@ -160,10 +182,14 @@ mod tests {
 
     #[test]
     fn recognises_migration_paths() {
-        assert!(is_migration_path(Path::new("shop/migrations/0001_initial.py")));
+        assert!(is_migration_path(Path::new(
+            "shop/migrations/0001_initial.py"
+        )));
         assert!(!is_migration_path(Path::new("shop/migrations/__init__.py")));
         assert!(!is_migration_path(Path::new("shop/models/0001.py")));
-        assert!(!is_migration_path(Path::new("shop/migrations/0001_initial.pyc")));
+        assert!(!is_migration_path(Path::new(
+            "shop/migrations/0001_initial.pyc"
+        )));
     }
 
     #[test]
@@ -186,7 +212,8 @@ mod tests {
         };
         write("shop/migrations/0001_initial.py");
         write("shop/apps.py");
-        std::fs::write(root.join("shop/apps.py"), "class C:\n    label = 'store'\n").expect("write");
+        std::fs::write(root.join("shop/apps.py"), "class C:\n    label = 'store'\n")
+            .expect("write");
         write("env/pyvenv.cfg");
         write("env/lib/x/migrations/0001_initial.py");
         write("lib/site-packages/y/migrations/0001_initial.py");

@@ -26,20 +26,32 @@ pub struct FieldDef {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DbType {
     /// `varchar(n)`; `None` is unlimited `varchar` (CharField without max_length, Django 4.2+).
-    Varchar { max_length: Option<i64> },
+    Varchar {
+        max_length: Option<i64>,
+    },
     Text,
-    Numeric { max_digits: i64, decimal_places: i64 },
+    Numeric {
+        max_digits: i64,
+        decimal_places: i64,
+    },
     /// Any other type, by its PostgreSQL name (`integer`, `bigint`, `timestamp with time zone`).
-    Named { name: String },
+    Named {
+        name: String,
+    },
 }
 
 impl std::fmt::Display for DbType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DbType::Varchar { max_length: Some(n) } => write!(f, "varchar({n})"),
+            DbType::Varchar {
+                max_length: Some(n),
+            } => write!(f, "varchar({n})"),
             DbType::Varchar { max_length: None } => write!(f, "varchar"),
             DbType::Text => write!(f, "text"),
-            DbType::Numeric { max_digits, decimal_places } => write!(f, "numeric({max_digits}, {decimal_places})"),
+            DbType::Numeric {
+                max_digits,
+                decimal_places,
+            } => write!(f, "numeric({max_digits}, {decimal_places})"),
             DbType::Named { name } => write!(f, "{name}"),
         }
     }
@@ -51,12 +63,25 @@ impl DbType {
     pub fn widens_in_place_to(&self, to: &DbType) -> bool {
         use DbType::*;
         match (self, to) {
-            (Varchar { max_length: Some(a) }, Varchar { max_length: Some(b) }) => b >= a,
+            (
+                Varchar {
+                    max_length: Some(a),
+                },
+                Varchar {
+                    max_length: Some(b),
+                },
+            ) => b >= a,
             (Varchar { .. }, Varchar { max_length: None }) => true,
             (Varchar { .. }, Text) => true,
             (
-                Numeric { max_digits: a, decimal_places: s1 },
-                Numeric { max_digits: b, decimal_places: s2 },
+                Numeric {
+                    max_digits: a,
+                    decimal_places: s1,
+                },
+                Numeric {
+                    max_digits: b,
+                    decimal_places: s2,
+                },
             ) => s1 == s2 && b >= a,
             _ => self == to,
         }
@@ -65,7 +90,10 @@ impl DbType {
 
 impl FieldDef {
     pub fn from_call(call: &Call) -> FieldDef {
-        FieldDef { path: call.callee.clone(), call: call.clone() }
+        FieldDef {
+            path: call.callee.clone(),
+            call: call.clone(),
+        }
     }
 
     /// The class name: `CharField`.
@@ -181,7 +209,11 @@ impl FieldDef {
     /// The PostgreSQL column type Django gives this field, where migrail can tell.
     /// `None` for relations (their type is the target's key) and unknown classes.
     pub fn db_type(&self) -> Option<DbType> {
-        let named = |n: &str| Some(DbType::Named { name: n.to_string() });
+        let named = |n: &str| {
+            Some(DbType::Named {
+                name: n.to_string(),
+            })
+        };
         let varchar = |default: Option<i64>| -> Option<DbType> {
             let max_length = self.int_kw("max_length", None)?.or(default);
             Some(DbType::Varchar { max_length })
@@ -197,11 +229,16 @@ impl FieldDef {
             "DecimalField" => {
                 let digits = self.int_kw("max_digits", Some(2))??;
                 let places = self.int_kw("decimal_places", Some(3))??;
-                Some(DbType::Numeric { max_digits: digits, decimal_places: places })
+                Some(DbType::Numeric {
+                    max_digits: digits,
+                    decimal_places: places,
+                })
             }
             "AutoField" | "IntegerField" | "PositiveIntegerField" => named("integer"),
             "BigAutoField" | "BigIntegerField" | "PositiveBigIntegerField" => named("bigint"),
-            "SmallAutoField" | "SmallIntegerField" | "PositiveSmallIntegerField" => named("smallint"),
+            "SmallAutoField" | "SmallIntegerField" | "PositiveSmallIntegerField" => {
+                named("smallint")
+            }
             "BooleanField" | "NullBooleanField" => named("boolean"),
             "DateTimeField" => named("timestamp with time zone"),
             "DateField" => named("date"),
@@ -224,12 +261,15 @@ mod tests {
     use ruff_python_ast::{PySourceType, Stmt};
 
     fn field(src: &str) -> FieldDef {
-        let source = format!("from django.db import models\nfrom django.conf import settings\n{src}\n");
+        let source =
+            format!("from django.db import models\nfrom django.conf import settings\n{src}\n");
         let parsed = ruff_python_parser::parse_unchecked_source(&source, PySourceType::Python);
         let body = &parsed.syntax().body;
         let (last, rest) = body.split_last().expect("statements");
         let scope = Scope::from_module(rest, &source);
-        let Stmt::Expr(e) = last else { panic!("expression expected") };
+        let Stmt::Expr(e) = last else {
+            panic!("expression expected")
+        };
         let v = eval(&e.value, &scope, &source);
         FieldDef::from_call(v.value.as_call().expect("call"))
     }
@@ -240,7 +280,10 @@ mod tests {
         assert_eq!(f.column("owner").as_deref(), Some("owner_id"));
         assert_eq!(f.db_index(), Some(true));
         assert_eq!(f.null(), Some(false));
-        assert_eq!(f.target().map(|t| t.value.describe()).as_deref(), Some("django.conf.settings.AUTH_USER_MODEL"));
+        assert_eq!(
+            f.target().map(|t| t.value.describe()).as_deref(),
+            Some("django.conf.settings.AUTH_USER_MODEL")
+        );
     }
 
     #[test]
@@ -259,22 +302,37 @@ mod tests {
 
     #[test]
     fn widening_rules_match_postgres() {
-        let v = |n| DbType::Varchar { max_length: Some(n) };
+        let v = |n| DbType::Varchar {
+            max_length: Some(n),
+        };
         assert!(v(10).widens_in_place_to(&v(20)));
         assert!(!v(20).widens_in_place_to(&v(10)));
         assert!(v(20).widens_in_place_to(&DbType::Text));
         assert!(!DbType::Text.widens_in_place_to(&v(20)));
-        let n = |d, s| DbType::Numeric { max_digits: d, decimal_places: s };
+        let n = |d, s| DbType::Numeric {
+            max_digits: d,
+            decimal_places: s,
+        };
         assert!(n(5, 2).widens_in_place_to(&n(7, 2)));
         assert!(!n(5, 2).widens_in_place_to(&n(7, 3)));
-        let int = DbType::Named { name: "integer".into() };
-        let big = DbType::Named { name: "bigint".into() };
+        let int = DbType::Named {
+            name: "integer".into(),
+        };
+        let big = DbType::Named {
+            name: "bigint".into(),
+        };
         assert!(!int.widens_in_place_to(&big));
     }
 
     #[test]
     fn decimal_positional_arguments_are_bound() {
         let f = field("models.DecimalField('price', 'price', 8, 2)");
-        assert_eq!(f.db_type(), Some(DbType::Numeric { max_digits: 8, decimal_places: 2 }));
+        assert_eq!(
+            f.db_type(),
+            Some(DbType::Numeric {
+                max_digits: 8,
+                decimal_places: 2
+            })
+        );
     }
 }

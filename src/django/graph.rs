@@ -16,11 +16,25 @@ use super::migration::{Dependency, MigrationFile, MigrationKey};
 #[derive(Clone, Debug, PartialEq)]
 pub enum GraphIssue {
     /// A dependency on a migration of a scanned app that does not exist.
-    MissingDependency { from: MigrationKey, app: String, name: String, range: TextRange },
+    MissingDependency {
+        from: MigrationKey,
+        app: String,
+        name: String,
+        range: TextRange,
+    },
     /// A dependency on an app outside the scanned tree: its history is unknown.
-    ExternalDependency { from: MigrationKey, app: String, name: String, range: TextRange },
+    ExternalDependency {
+        from: MigrationKey,
+        app: String,
+        name: String,
+        range: TextRange,
+    },
     /// A swappable dependency on a setting migrail cannot resolve.
-    UnresolvedDependency { from: MigrationKey, text: String, range: TextRange },
+    UnresolvedDependency {
+        from: MigrationKey,
+        text: String,
+        range: TextRange,
+    },
     /// More than one migration of an app that no other migration of the app depends on.
     MultipleLeaves { app: String, leaves: Vec<String> },
     /// Migrations that depend on each other in a cycle (Django raises CircularDependencyError).
@@ -62,10 +76,14 @@ impl MigrationGraph {
         let mut deferred: Vec<(usize, &Dependency, bool)> = Vec::new();
         let mut missing: Vec<(MigrationKey, String, String, TextRange)> = Vec::new();
         for m in migrations {
-            let Some(&id) = graph.index.get(&m.key()) else { continue };
+            let Some(&id) = graph.index.get(&m.key()) else {
+                continue;
+            };
             for dep in &m.dependencies {
                 match dep {
-                    Dependency::Node { app, name, range } if app == &m.app && !name.starts_with("__") => {
+                    Dependency::Node { app, name, range }
+                        if app == &m.app && !name.starts_with("__") =>
+                    {
                         match graph.index.get(&(app.clone(), name.clone())) {
                             Some(&parent) => graph.add_edge(id, parent),
                             None => missing.push((m.key(), app.clone(), name.clone(), *range)),
@@ -81,11 +99,13 @@ impl MigrationGraph {
         for (id, dep, run_before) in deferred {
             let from = graph.keys[id].clone();
             match dep {
-                Dependency::Unresolved { text, range } => graph.issues.push(GraphIssue::UnresolvedDependency {
-                    from,
-                    text: text.clone(),
-                    range: *range,
-                }),
+                Dependency::Unresolved { text, range } => {
+                    graph.issues.push(GraphIssue::UnresolvedDependency {
+                        from,
+                        text: text.clone(),
+                        range: *range,
+                    })
+                }
                 Dependency::Node { app, name, range } => {
                     if !apps.contains(app.as_str()) {
                         graph.issues.push(GraphIssue::ExternalDependency {
@@ -112,7 +132,9 @@ impl MigrationGraph {
 
         // Squashed migrations replace their targets (nothing applied: all unapplied).
         for m in migrations.iter().filter(|m| !m.replaces.is_empty()) {
-            let Some(&squash) = graph.index.get(&m.key()) else { continue };
+            let Some(&squash) = graph.index.get(&m.key()) else {
+                continue;
+            };
             for replaced in &m.replaces {
                 graph.replaced_by.insert(replaced.clone(), m.key());
             }
@@ -124,7 +146,12 @@ impl MigrationGraph {
         }
         for (from, app, name, range) in missing {
             let key = (app.clone(), name.clone());
-            match graph.replaced_by.get(&key).and_then(|k| graph.index.get(k)).copied() {
+            match graph
+                .replaced_by
+                .get(&key)
+                .and_then(|k| graph.index.get(k))
+                .copied()
+            {
                 Some(squash) if !graph.is_removed(squash) => {
                     if let Some(&id) = graph.index.get(&from) {
                         if !graph.is_removed(id) && id != squash {
@@ -132,7 +159,12 @@ impl MigrationGraph {
                         }
                     }
                 }
-                _ => graph.issues.push(GraphIssue::MissingDependency { from, app, name, range }),
+                _ => graph.issues.push(GraphIssue::MissingDependency {
+                    from,
+                    app,
+                    name,
+                    range,
+                }),
             }
         }
 
@@ -178,7 +210,11 @@ impl MigrationGraph {
         (0..self.keys.len())
             .filter(|&i| !self.is_removed(i) && self.keys[i].0 == app)
             .filter(|&i| {
-                let edges = if roots { &self.parents[i] } else { &self.children[i] };
+                let edges = if roots {
+                    &self.parents[i]
+                } else {
+                    &self.children[i]
+                };
                 edges.iter().all(|&j| self.keys[j].0 != app)
             })
             .collect()
@@ -204,7 +240,8 @@ impl MigrationGraph {
             if colour[start] != 0 || self.is_removed(start) {
                 continue;
             }
-            let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, self.parents[start].iter().copied().collect())];
+            let mut stack: Vec<(usize, Vec<usize>)> =
+                vec![(start, self.parents[start].iter().copied().collect())];
             colour[start] = 1;
             while let Some((node, pending)) = stack.last_mut() {
                 let node = *node;
@@ -238,7 +275,11 @@ impl MigrationGraph {
         let n = self.keys.len();
         let mut leaves: Vec<usize> = (0..n)
             .filter(|&i| !self.is_removed(i))
-            .filter(|&i| self.children[i].iter().all(|&c| self.keys[c].0 != self.keys[i].0))
+            .filter(|&i| {
+                self.children[i]
+                    .iter()
+                    .all(|&c| self.keys[c].0 != self.keys[i].0)
+            })
             .collect();
         leaves.sort_by(|a, b| self.keys[*a].cmp(&self.keys[*b]));
         // Nodes only reachable through cycles still get replayed, after the rest.
@@ -287,7 +328,12 @@ impl MigrationGraph {
     pub fn parents_of(&self, key: &MigrationKey) -> Vec<MigrationKey> {
         self.index
             .get(key)
-            .map(|&i| self.parents[i].iter().map(|&p| self.keys[p].clone()).collect())
+            .map(|&i| {
+                self.parents[i]
+                    .iter()
+                    .map(|&p| self.keys[p].clone())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -301,7 +347,10 @@ mod tests {
 
     fn m(app: &str, name: &str, body: &str) -> MigrationFile {
         let text = format!("from django.db import migrations\nclass Migration(migrations.Migration):\n{body}\n    operations = []\n");
-        let source = Arc::new(SourceFile::new(PathBuf::from(format!("{app}/migrations/{name}.py")), text));
+        let source = Arc::new(SourceFile::new(
+            PathBuf::from(format!("{app}/migrations/{name}.py")),
+            text,
+        ));
         parse_migration(app, name, source, &Settings::default())
     }
 
@@ -312,10 +361,22 @@ mod tests {
     #[test]
     fn plans_dependencies_first_across_apps() {
         let ms = vec![
-            m("shop", "0002_b", "    dependencies = [('shop', '0001_a'), ('users', '__latest__')]"),
-            m("shop", "0001_a", "    dependencies = [('users', '__first__')]"),
+            m(
+                "shop",
+                "0002_b",
+                "    dependencies = [('shop', '0001_a'), ('users', '__latest__')]",
+            ),
+            m(
+                "shop",
+                "0001_a",
+                "    dependencies = [('users', '__first__')]",
+            ),
             m("users", "0001_a", "    dependencies = []"),
-            m("users", "0002_b", "    dependencies = [('users', '0001_a')]"),
+            m(
+                "users",
+                "0002_b",
+                "    dependencies = [('users', '0001_a')]",
+            ),
         ];
         let g = MigrationGraph::build(&ms);
         assert!(g.issues.is_empty(), "{:?}", g.issues);
@@ -334,9 +395,17 @@ mod tests {
             m("shop", "0002_c", "    dependencies = [('shop', '0001_a'), ('shop', '0001_zzz'), ('payments', '0001_initial')]"),
         ];
         let g = MigrationGraph::build(&ms);
-        assert!(g.issues.iter().any(|i| matches!(i, GraphIssue::MultipleLeaves { leaves, .. } if leaves.len() == 2)));
-        assert!(g.issues.iter().any(|i| matches!(i, GraphIssue::MissingDependency { name, .. } if name == "0001_zzz")));
-        assert!(g.issues.iter().any(|i| matches!(i, GraphIssue::ExternalDependency { app, .. } if app == "payments")));
+        assert!(g
+            .issues
+            .iter()
+            .any(|i| matches!(i, GraphIssue::MultipleLeaves { leaves, .. } if leaves.len() == 2)));
+        assert!(g.issues.iter().any(
+            |i| matches!(i, GraphIssue::MissingDependency { name, .. } if name == "0001_zzz")
+        ));
+        assert!(g
+            .issues
+            .iter()
+            .any(|i| matches!(i, GraphIssue::ExternalDependency { app, .. } if app == "payments")));
     }
 
     #[test]
@@ -344,7 +413,11 @@ mod tests {
         let ms = vec![
             m("shop", "0001_a", "    dependencies = []"),
             m("shop", "0002_b", "    dependencies = [('shop', '0001_a')]"),
-            m("shop", "0001_squashed_0002_b", "    replaces = [('shop', '0001_a'), ('shop', '0002_b')]"),
+            m(
+                "shop",
+                "0001_squashed_0002_b",
+                "    replaces = [('shop', '0001_a'), ('shop', '0002_b')]",
+            ),
             m("shop", "0003_c", "    dependencies = [('shop', '0002_b')]"),
             m("other", "0001_x", "    dependencies = [('shop', '0001_a')]"),
         ];
@@ -353,8 +426,14 @@ mod tests {
         let plan = g.plan();
         assert!(!plan.contains(&k("shop", "0001_a")));
         assert!(!plan.contains(&k("shop", "0002_b")));
-        assert_eq!(g.parents_of(&k("shop", "0003_c")), vec![k("shop", "0001_squashed_0002_b")]);
-        assert_eq!(g.parents_of(&k("other", "0001_x")), vec![k("shop", "0001_squashed_0002_b")]);
+        assert_eq!(
+            g.parents_of(&k("shop", "0003_c")),
+            vec![k("shop", "0001_squashed_0002_b")]
+        );
+        assert_eq!(
+            g.parents_of(&k("other", "0001_x")),
+            vec![k("shop", "0001_squashed_0002_b")]
+        );
     }
 
     #[test]
@@ -374,7 +453,10 @@ mod tests {
             m("a", "0002_y", "    dependencies = [('a', '0001_x')]"),
         ];
         let g = MigrationGraph::build(&ms);
-        assert!(g.issues.iter().any(|i| matches!(i, GraphIssue::Cycle { nodes } if nodes.len() == 2)));
+        assert!(g
+            .issues
+            .iter()
+            .any(|i| matches!(i, GraphIssue::Cycle { nodes } if nodes.len() == 2)));
         assert_eq!(g.plan().len(), 2);
     }
 }

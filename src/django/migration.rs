@@ -22,7 +22,11 @@ pub type MigrationKey = (String, String);
 #[derive(Clone, Debug, PartialEq)]
 pub enum Dependency {
     /// `("app", "0002_x")`, `("app", "__first__")`, `("app", "__latest__")`.
-    Node { app: String, name: String, range: TextRange },
+    Node {
+        app: String,
+        name: String,
+        range: TextRange,
+    },
     /// `migrations.swappable_dependency(X)` where X is not a setting migrail knows.
     Unresolved { text: String, range: TextRange },
 }
@@ -101,7 +105,9 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { auth_user_model: "auth.User".to_string() }
+        Settings {
+            auth_user_model: "auth.User".to_string(),
+        }
     }
 }
 
@@ -109,20 +115,31 @@ impl Settings {
     /// The model a swappable setting names (`django.conf.settings.AUTH_USER_MODEL`).
     pub fn resolve_model_setting(&self, path: &str) -> Option<&str> {
         match path {
-            "django.conf.settings.AUTH_USER_MODEL" | "settings.AUTH_USER_MODEL" => Some(&self.auth_user_model),
+            "django.conf.settings.AUTH_USER_MODEL" | "settings.AUTH_USER_MODEL" => {
+                Some(&self.auth_user_model)
+            }
             _ => None,
         }
     }
 }
 
 /// Parse a migration file. `app` is the app label, `name` the file stem.
-pub fn parse_migration(app: &str, name: &str, source: Arc<SourceFile>, settings: &Settings) -> MigrationFile {
+pub fn parse_migration(
+    app: &str,
+    name: &str,
+    source: Arc<SourceFile>,
+    settings: &Settings,
+) -> MigrationFile {
     let text = source.text.as_str();
     let parsed = ruff_python_parser::parse_unchecked_source(text, PySourceType::Python);
     let mut problems: Vec<Problem> = parsed
         .errors()
         .iter()
-        .map(|e| Problem { kind: ProblemKind::Syntax, message: e.error.to_string(), range: e.location })
+        .map(|e| Problem {
+            kind: ProblemKind::Syntax,
+            message: e.error.to_string(),
+            range: e.location,
+        })
         .collect();
     let mut file = MigrationFile {
         app: app.to_string(),
@@ -154,7 +171,8 @@ pub fn parse_migration(app: &str, name: &str, source: Arc<SourceFile>, settings:
         if problems.is_empty() {
             problems.push(Problem {
                 kind: ProblemKind::Syntax,
-                message: "no `class Migration` in this file: Django cannot load it as a migration".into(),
+                message: "no `class Migration` in this file: Django cannot load it as a migration"
+                    .into(),
                 range: TextRange::empty(TextSize::from(0)),
             });
         }
@@ -186,7 +204,13 @@ pub fn parse_migration(app: &str, name: &str, source: Arc<SourceFile>, settings:
     file
 }
 
-fn read_attribute(file: &mut MigrationFile, problems: &mut Vec<Problem>, target: &str, value: Spanned, settings: &Settings) {
+fn read_attribute(
+    file: &mut MigrationFile,
+    problems: &mut Vec<Problem>,
+    target: &str,
+    value: Spanned,
+    settings: &Settings,
+) {
     let unreadable = |problems: &mut Vec<Problem>, what: &str, v: &Spanned| {
         problems.push(Problem {
             kind: ProblemKind::Unreadable,
@@ -270,8 +294,15 @@ fn dependency(item: &Spanned, settings: &Settings) -> Option<Dependency> {
                 _ => None,
             };
             match model.and_then(|m| m.split_once('.')) {
-                Some((app, _)) => Some(Dependency::Node { app: app.to_string(), name: "__first__".into(), range: item.range }),
-                None => Some(Dependency::Unresolved { text: arg.value.describe(), range: item.range }),
+                Some((app, _)) => Some(Dependency::Node {
+                    app: app.to_string(),
+                    name: "__first__".into(),
+                    range: item.range,
+                }),
+                None => Some(Dependency::Unresolved {
+                    text: arg.value.describe(),
+                    range: item.range,
+                }),
             }
         }
         _ => None,
@@ -284,7 +315,10 @@ mod tests {
     use crate::django::operations::OpKind;
 
     fn parse(text: &str) -> MigrationFile {
-        let source = Arc::new(SourceFile::new(PathBuf::from("app/migrations/0002_x.py"), text.to_string()));
+        let source = Arc::new(SourceFile::new(
+            PathBuf::from("app/migrations/0002_x.py"),
+            text.to_string(),
+        ));
         parse_migration("app", "0002_x", source, &Settings::default())
     }
 
@@ -301,15 +335,23 @@ mod tests {
         assert!(!m.atomic);
         assert_eq!(m.initial, Some(true));
         assert_eq!(m.dependencies.len(), 2);
-        assert!(matches!(&m.dependencies[1], Dependency::Node { app, name, .. } if app == "auth" && name == "__first__"));
+        assert!(
+            matches!(&m.dependencies[1], Dependency::Node { app, name, .. } if app == "auth" && name == "__first__")
+        );
         assert_eq!(m.replaces, vec![("app".to_string(), "0001_a".to_string())]);
-        assert!(matches!(&m.operations[0].kind, OpKind::AddField { model_name, name, .. } if model_name == "book" && name == "title"));
+        assert!(
+            matches!(&m.operations[0].kind, OpKind::AddField { model_name, name, .. } if model_name == "book" && name == "title")
+        );
     }
 
     #[test]
     fn reports_every_syntax_error() {
         let m = parse("class Migration(:\n    x = = 1\n");
-        let syntax = m.problems.iter().filter(|p| p.kind == ProblemKind::Syntax).count();
+        let syntax = m
+            .problems
+            .iter()
+            .filter(|p| p.kind == ProblemKind::Syntax)
+            .count();
         assert!(syntax >= 2, "{:?}", m.problems);
     }
 

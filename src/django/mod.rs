@@ -30,7 +30,10 @@ pub enum LoadError {
     #[error(transparent)]
     Discover(#[from] discover::DiscoverError),
     #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Two folders that claim the same app label (Django refuses to start).
@@ -89,7 +92,10 @@ impl Project {
             .into_par_iter()
             .map(|f| match std::fs::read(&f.path) {
                 Ok(bytes) => Ok((f, String::from_utf8_lossy(&bytes).into_owned())),
-                Err(source) => Err(LoadError::Read { path: f.path.clone(), source }),
+                Err(source) => Err(LoadError::Read {
+                    path: f.path.clone(),
+                    source,
+                }),
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Project::from_sources(sources, settings))
@@ -99,16 +105,24 @@ impl Project {
     pub fn from_sources(sources: Vec<(DiscoveredFile, String)>, settings: Settings) -> Project {
         let mut dirs_by_label: BTreeMap<String, BTreeSet<PathBuf>> = BTreeMap::new();
         for (f, _) in &sources {
-            dirs_by_label.entry(f.app.clone()).or_default().insert(f.app_dir.clone());
+            dirs_by_label
+                .entry(f.app.clone())
+                .or_default()
+                .insert(f.app_dir.clone());
         }
         let duplicate_labels: Vec<DuplicateLabel> = dirs_by_label
             .into_iter()
             .filter(|(_, dirs)| dirs.len() > 1)
-            .map(|(app, dirs)| DuplicateLabel { app, dirs: dirs.into_iter().collect() })
+            .map(|(app, dirs)| DuplicateLabel {
+                app,
+                dirs: dirs.into_iter().collect(),
+            })
             .collect();
         // Of two folders with one label, the first (sorted) wins, as the error says.
-        let shadowed: BTreeSet<PathBuf> =
-            duplicate_labels.iter().flat_map(|d| d.dirs.iter().skip(1).cloned()).collect();
+        let shadowed: BTreeSet<PathBuf> = duplicate_labels
+            .iter()
+            .flat_map(|d| d.dirs.iter().skip(1).cloned())
+            .collect();
         let migrations: Vec<MigrationFile> = sources
             .into_par_iter()
             .filter(|(f, _)| !shadowed.contains(&f.app_dir))
@@ -117,9 +131,19 @@ impl Project {
                 parse_migration(&f.app, &f.name, source, &settings)
             })
             .collect();
-        let by_key = migrations.iter().enumerate().map(|(i, m)| (m.key(), i)).collect();
+        let by_key = migrations
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.key(), i))
+            .collect();
         let graph = MigrationGraph::build(&migrations);
-        Project { migrations, by_key, graph, settings, duplicate_labels }
+        Project {
+            migrations,
+            by_key,
+            graph,
+            settings,
+            duplicate_labels,
+        }
     }
 
     pub fn migration(&self, key: &MigrationKey) -> Option<&MigrationFile> {
@@ -131,10 +155,20 @@ impl Project {
     pub fn replay(&self, mut visit: impl FnMut(&Visit<'_>)) -> ProjectState {
         let mut state = ProjectState::default();
         for key in self.graph.plan() {
-            let Some(migration) = self.migration(&key) else { continue };
+            let Some(migration) = self.migration(&key) else {
+                continue;
+            };
             let mut created_here = BTreeSet::new();
             for op in &migration.operations {
-                replay_op(migration, op, &mut state, Effect::Both, &mut created_here, None, &mut visit);
+                replay_op(
+                    migration,
+                    op,
+                    &mut state,
+                    Effect::Both,
+                    &mut created_here,
+                    None,
+                    &mut visit,
+                );
             }
         }
         state
@@ -150,25 +184,73 @@ fn replay_op(
     parent: Option<&Operation>,
     visit: &mut impl FnMut(&Visit<'_>),
 ) {
-    visit(&Visit { migration, op, state, effect, created_here, parent });
+    visit(&Visit {
+        migration,
+        op,
+        state,
+        effect,
+        created_here,
+        parent,
+    });
     let app = migration.app.as_str();
     match &op.kind {
-        OpKind::SeparateDatabaseAndState { database_operations, state_operations } => {
+        OpKind::SeparateDatabaseAndState {
+            database_operations,
+            state_operations,
+        } => {
             // Django interprets the database operations against their own copy of the state.
             let mut db_state = state.clone();
-            let db_effect = if effect == Effect::StateOnly { Effect::StateOnly } else { Effect::DatabaseOnly };
+            let db_effect = if effect == Effect::StateOnly {
+                Effect::StateOnly
+            } else {
+                Effect::DatabaseOnly
+            };
             for inner in database_operations {
-                replay_op(migration, inner, &mut db_state, db_effect, created_here, Some(op), visit);
+                replay_op(
+                    migration,
+                    inner,
+                    &mut db_state,
+                    db_effect,
+                    created_here,
+                    Some(op),
+                    visit,
+                );
             }
-            let state_effect = if effect == Effect::DatabaseOnly { Effect::DatabaseOnly } else { Effect::StateOnly };
+            let state_effect = if effect == Effect::DatabaseOnly {
+                Effect::DatabaseOnly
+            } else {
+                Effect::StateOnly
+            };
             for inner in state_operations {
-                replay_op(migration, inner, state, state_effect, created_here, Some(op), visit);
+                replay_op(
+                    migration,
+                    inner,
+                    state,
+                    state_effect,
+                    created_here,
+                    Some(op),
+                    visit,
+                );
             }
         }
-        OpKind::RunSQL { state_operations, .. } => {
-            let state_effect = if effect == Effect::DatabaseOnly { Effect::DatabaseOnly } else { Effect::StateOnly };
+        OpKind::RunSQL {
+            state_operations, ..
+        } => {
+            let state_effect = if effect == Effect::DatabaseOnly {
+                Effect::DatabaseOnly
+            } else {
+                Effect::StateOnly
+            };
             for inner in state_operations {
-                replay_op(migration, inner, state, state_effect, created_here, Some(op), visit);
+                replay_op(
+                    migration,
+                    inner,
+                    state,
+                    state_effect,
+                    created_here,
+                    Some(op),
+                    visit,
+                );
             }
         }
         OpKind::CreateModel { name, .. } => {

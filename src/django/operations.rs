@@ -29,34 +29,114 @@ impl Operation {
 
 #[derive(Clone, Debug)]
 pub enum OpKind {
-    CreateModel { name: String, fields: Vec<(String, FieldDef)>, options: Vec<(String, Spanned)>, bases: Vec<Spanned> },
-    DeleteModel { name: String },
-    RenameModel { old_name: String, new_name: String },
-    AlterModelTable { name: String, table: Option<Option<String>> },
-    AlterModelOptions { name: String, options: Vec<(String, Spanned)> },
+    CreateModel {
+        name: String,
+        fields: Vec<(String, FieldDef)>,
+        options: Vec<(String, Spanned)>,
+        bases: Vec<Spanned>,
+    },
+    DeleteModel {
+        name: String,
+    },
+    RenameModel {
+        old_name: String,
+        new_name: String,
+    },
+    AlterModelTable {
+        name: String,
+        table: Option<Option<String>>,
+    },
+    AlterModelOptions {
+        name: String,
+        options: Vec<(String, Spanned)>,
+    },
     /// Operations that change nothing migrail tracks: managers, table comments, ordering.
-    StateOnlyModelChange { name: String },
-    AlterUniqueTogether { name: String, together: Option<Vec<Vec<String>>> },
-    AlterIndexTogether { name: String, together: Option<Vec<Vec<String>>> },
-    AddField { model_name: String, name: String, field: FieldDef },
-    RemoveField { model_name: String, name: String },
-    AlterField { model_name: String, name: String, field: FieldDef },
-    RenameField { model_name: String, old_name: String, new_name: String },
-    AddIndex { model_name: String, index: IndexDef, concurrently: bool },
-    RemoveIndex { model_name: String, name: String, concurrently: bool },
-    RenameIndex { model_name: String, new_name: String, old_name: Option<String>, old_fields: Option<Vec<String>> },
-    AddConstraint { model_name: String, constraint: ConstraintDef, not_valid: bool },
-    RemoveConstraint { model_name: String, name: String },
-    AlterConstraint { model_name: String, name: String, constraint: ConstraintDef },
-    ValidateConstraint { model_name: String, name: String },
-    SeparateDatabaseAndState { database_operations: Vec<Operation>, state_operations: Vec<Operation> },
-    RunSQL { sql: Spanned, reverse_sql: Option<Spanned>, state_operations: Vec<Operation> },
-    RunPython { code: Spanned, reverse_code: Option<Spanned> },
+    StateOnlyModelChange {
+        name: String,
+    },
+    AlterUniqueTogether {
+        name: String,
+        together: Option<Vec<Vec<String>>>,
+    },
+    AlterIndexTogether {
+        name: String,
+        together: Option<Vec<Vec<String>>>,
+    },
+    AddField {
+        model_name: String,
+        name: String,
+        field: FieldDef,
+    },
+    RemoveField {
+        model_name: String,
+        name: String,
+    },
+    AlterField {
+        model_name: String,
+        name: String,
+        field: FieldDef,
+    },
+    RenameField {
+        model_name: String,
+        old_name: String,
+        new_name: String,
+    },
+    AddIndex {
+        model_name: String,
+        index: IndexDef,
+        concurrently: bool,
+    },
+    RemoveIndex {
+        model_name: String,
+        name: String,
+        concurrently: bool,
+    },
+    RenameIndex {
+        model_name: String,
+        new_name: String,
+        old_name: Option<String>,
+        old_fields: Option<Vec<String>>,
+    },
+    AddConstraint {
+        model_name: String,
+        constraint: ConstraintDef,
+        not_valid: bool,
+    },
+    RemoveConstraint {
+        model_name: String,
+        name: String,
+    },
+    AlterConstraint {
+        model_name: String,
+        name: String,
+        constraint: ConstraintDef,
+    },
+    ValidateConstraint {
+        model_name: String,
+        name: String,
+    },
+    SeparateDatabaseAndState {
+        database_operations: Vec<Operation>,
+        state_operations: Vec<Operation>,
+    },
+    RunSQL {
+        sql: Spanned,
+        reverse_sql: Option<Spanned>,
+        state_operations: Vec<Operation>,
+    },
+    RunPython {
+        code: Spanned,
+        reverse_code: Option<Spanned>,
+    },
     /// Extensions and collations: database-wide, additive.
-    Extension { name: String },
+    Extension {
+        name: String,
+    },
     /// A callee migrail does not know, or a known operation whose required arguments
     /// are not statically readable.
-    Unknown { reason: String },
+    Unknown {
+        reason: String,
+    },
 }
 
 /// An `Index(...)` (or `GinIndex`, ...) of `Meta.indexes` or `AddIndex`.
@@ -98,7 +178,10 @@ fn string(v: Option<&Spanned>) -> Option<String> {
 }
 
 fn strings(v: &Value) -> Option<Vec<String>> {
-    v.as_seq()?.iter().map(|s| s.value.as_str().map(str::to_string)).collect()
+    v.as_seq()?
+        .iter()
+        .map(|s| s.value.as_str().map(str::to_string))
+        .collect()
 }
 
 /// `unique_together` as Django normalises it: a single tuple becomes a tuple of one.
@@ -127,7 +210,11 @@ pub fn index_def(v: &Value) -> Option<IndexDef> {
             .collect(),
         None => Vec::new(),
     };
-    Some(IndexDef { class: call.short_name().to_string(), name: string(call.kwarg("name")), fields })
+    Some(IndexDef {
+        class: call.short_name().to_string(),
+        name: string(call.kwarg("name")),
+        fields,
+    })
 }
 
 pub fn constraint_def(v: &Value) -> Option<ConstraintDef> {
@@ -136,7 +223,11 @@ pub fn constraint_def(v: &Value) -> Option<ConstraintDef> {
         Some(f) => strings(&f.value).unwrap_or_default(),
         None => Vec::new(),
     };
-    Some(ConstraintDef { class: call.short_name().to_string(), name: string(call.kwarg("name")), fields })
+    Some(ConstraintDef {
+        class: call.short_name().to_string(),
+        name: string(call.kwarg("name")),
+        fields,
+    })
 }
 
 fn field_def(v: Option<&Spanned>) -> Option<FieldDef> {
@@ -172,7 +263,9 @@ impl Operation {
         match &v.value {
             Value::Call(call) => Operation::from_call(call),
             other => Operation {
-                kind: OpKind::Unknown { reason: format!("`{}` is not an operation call", other.describe()) },
+                kind: OpKind::Unknown {
+                    reason: format!("`{}` is not an operation call", other.describe()),
+                },
                 call: Call {
                     callee: other.describe(),
                     callee_range: v.range,
@@ -190,9 +283,14 @@ impl Operation {
             Some(name) => bind(name, call).unwrap_or_else(|| OpKind::Unknown {
                 reason: format!("the arguments of `{name}` are not statically readable"),
             }),
-            None => OpKind::Unknown { reason: format!("`{}` is not a Django operation", call.callee) },
+            None => OpKind::Unknown {
+                reason: format!("`{}` is not a Django operation", call.callee),
+            },
         };
-        Operation { kind, call: call.clone() }
+        Operation {
+            kind,
+            call: call.clone(),
+        }
     }
 }
 
@@ -213,34 +311,71 @@ fn bind(name: &str, c: &Call) -> Option<OpKind> {
                 Some(v) => v.as_seq().map(<[Spanned]>::to_vec).unwrap_or_default(),
                 None => Vec::new(),
             };
-            OpKind::CreateModel { name: s(0, "name")?, fields, options: options_dict(c.arg(Some(2), "options"))?, bases }
+            OpKind::CreateModel {
+                name: s(0, "name")?,
+                fields,
+                options: options_dict(c.arg(Some(2), "options"))?,
+                bases,
+            }
         }
-        "DeleteModel" => OpKind::DeleteModel { name: s(0, "name")? },
-        "RenameModel" => OpKind::RenameModel { old_name: s(0, "old_name")?, new_name: s(1, "new_name")? },
+        "DeleteModel" => OpKind::DeleteModel {
+            name: s(0, "name")?,
+        },
+        "RenameModel" => OpKind::RenameModel {
+            old_name: s(0, "old_name")?,
+            new_name: s(1, "new_name")?,
+        },
         "AlterModelTable" => {
             let table = match c.arg(Some(1), "table").map(|v| &v.value) {
                 None | Some(Value::None) => Some(None),
                 Some(Value::Str(t)) => Some(Some(t.clone())),
                 Some(_) => None,
             };
-            OpKind::AlterModelTable { name: s(0, "name")?, table }
+            OpKind::AlterModelTable {
+                name: s(0, "name")?,
+                table,
+            }
         }
-        "AlterModelOptions" => OpKind::AlterModelOptions { name: s(0, "name")?, options: options_dict(c.arg(Some(1), "options"))? },
+        "AlterModelOptions" => OpKind::AlterModelOptions {
+            name: s(0, "name")?,
+            options: options_dict(c.arg(Some(1), "options"))?,
+        },
         "AlterModelManagers" | "AlterModelTableComment" | "AlterOrderWithRespectTo" => {
-            OpKind::StateOnlyModelChange { name: s(0, "name")? }
+            OpKind::StateOnlyModelChange {
+                name: s(0, "name")?,
+            }
         }
         "AlterUniqueTogether" => OpKind::AlterUniqueTogether {
             name: s(0, "name")?,
-            together: c.arg(Some(1), "unique_together").and_then(|v| normalize_together(&v.value)),
+            together: c
+                .arg(Some(1), "unique_together")
+                .and_then(|v| normalize_together(&v.value)),
         },
         "AlterIndexTogether" => OpKind::AlterIndexTogether {
             name: s(0, "name")?,
-            together: c.arg(Some(1), "index_together").and_then(|v| normalize_together(&v.value)),
+            together: c
+                .arg(Some(1), "index_together")
+                .and_then(|v| normalize_together(&v.value)),
         },
-        "AddField" => OpKind::AddField { model_name: s(0, "model_name")?, name: s(1, "name")?, field: field_def(c.arg(Some(2), "field"))? },
-        "RemoveField" => OpKind::RemoveField { model_name: s(0, "model_name")?, name: s(1, "name")? },
-        "AlterField" => OpKind::AlterField { model_name: s(0, "model_name")?, name: s(1, "name")?, field: field_def(c.arg(Some(2), "field"))? },
-        "RenameField" => OpKind::RenameField { model_name: s(0, "model_name")?, old_name: s(1, "old_name")?, new_name: s(2, "new_name")? },
+        "AddField" => OpKind::AddField {
+            model_name: s(0, "model_name")?,
+            name: s(1, "name")?,
+            field: field_def(c.arg(Some(2), "field"))?,
+        },
+        "RemoveField" => OpKind::RemoveField {
+            model_name: s(0, "model_name")?,
+            name: s(1, "name")?,
+        },
+        "AlterField" => OpKind::AlterField {
+            model_name: s(0, "model_name")?,
+            name: s(1, "name")?,
+            field: field_def(c.arg(Some(2), "field"))?,
+        },
+        "RenameField" => OpKind::RenameField {
+            model_name: s(0, "model_name")?,
+            old_name: s(1, "old_name")?,
+            new_name: s(2, "new_name")?,
+        },
         "AddIndex" | "AddIndexConcurrently" => OpKind::AddIndex {
             model_name: s(0, "model_name")?,
             index: index_def(&c.arg(Some(1), "index")?.value)?,
@@ -262,29 +397,45 @@ fn bind(name: &str, c: &Call) -> Option<OpKind> {
             constraint: constraint_def(&c.arg(Some(1), "constraint")?.value)?,
             not_valid: name == "AddConstraintNotValid",
         },
-        "RemoveConstraint" => OpKind::RemoveConstraint { model_name: s(0, "model_name")?, name: s(1, "name")? },
+        "RemoveConstraint" => OpKind::RemoveConstraint {
+            model_name: s(0, "model_name")?,
+            name: s(1, "name")?,
+        },
         "AlterConstraint" => OpKind::AlterConstraint {
             model_name: s(0, "model_name")?,
             name: s(1, "name")?,
             constraint: constraint_def(&c.arg(Some(2), "constraint")?.value)?,
         },
-        "ValidateConstraint" => OpKind::ValidateConstraint { model_name: s(0, "model_name")?, name: s(1, "name")? },
+        "ValidateConstraint" => OpKind::ValidateConstraint {
+            model_name: s(0, "model_name")?,
+            name: s(1, "name")?,
+        },
         "SeparateDatabaseAndState" => OpKind::SeparateDatabaseAndState {
             database_operations: nested_operations(c.arg(Some(0), "database_operations")).ok()?,
             state_operations: nested_operations(c.arg(Some(1), "state_operations")).ok()?,
         },
         "RunSQL" => OpKind::RunSQL {
             sql: c.arg(Some(0), "sql")?.clone(),
-            reverse_sql: c.arg(Some(1), "reverse_sql").filter(|v| !v.value.is_none()).cloned(),
+            reverse_sql: c
+                .arg(Some(1), "reverse_sql")
+                .filter(|v| !v.value.is_none())
+                .cloned(),
             state_operations: nested_operations(c.arg(Some(2), "state_operations")).ok()?,
         },
         "RunPython" => OpKind::RunPython {
             code: c.arg(Some(0), "code")?.clone(),
-            reverse_code: c.arg(Some(1), "reverse_code").filter(|v| !v.value.is_none()).cloned(),
+            reverse_code: c
+                .arg(Some(1), "reverse_code")
+                .filter(|v| !v.value.is_none())
+                .cloned(),
         },
-        "CreateExtension" | "BloomExtension" | "BtreeGinExtension" | "BtreeGistExtension" | "CITextExtension"
-        | "CryptoExtension" | "HStoreExtension" | "TrigramExtension" | "UnaccentExtension" | "CreateCollation"
-        | "RemoveCollation" => OpKind::Extension { name: s(0, "name").unwrap_or_else(|| name.to_string()) },
-        _ => OpKind::Unknown { reason: format!("`{}` is not an operation migrail knows", c.callee) },
+        "CreateExtension" | "BloomExtension" | "BtreeGinExtension" | "BtreeGistExtension"
+        | "CITextExtension" | "CryptoExtension" | "HStoreExtension" | "TrigramExtension"
+        | "UnaccentExtension" | "CreateCollation" | "RemoveCollation" => OpKind::Extension {
+            name: s(0, "name").unwrap_or_else(|| name.to_string()),
+        },
+        _ => OpKind::Unknown {
+            reason: format!("`{}` is not an operation migrail knows", c.callee),
+        },
     })
 }

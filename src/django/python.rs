@@ -327,7 +327,9 @@ pub fn eval(expr: &Expr, scope: &Scope, source: &str) -> Spanned {
             let mut opaque = false;
             for item in &dict.items {
                 match &item.key {
-                    Some(key) => items.push((eval(key, scope, source), eval(&item.value, scope, source))),
+                    Some(key) => {
+                        items.push((eval(key, scope, source), eval(&item.value, scope, source)))
+                    }
                     None => opaque = true,
                 }
             }
@@ -339,7 +341,12 @@ pub fn eval(expr: &Expr, scope: &Scope, source: &str) -> Spanned {
         }
         Expr::Call(call) => Value::Call(Box::new(eval_call(call, scope, source))),
         Expr::Name(name) => match scope.resolve_name(&name.id) {
-            Some(Resolved::Value(v)) => return Spanned { value: v.value.clone(), range },
+            Some(Resolved::Value(v)) => {
+                return Spanned {
+                    value: v.value.clone(),
+                    range,
+                }
+            }
             Some(Resolved::Path(p)) => Value::Ref(p),
             None => Value::Ref(name.id.to_string()),
         },
@@ -416,8 +423,8 @@ fn eval_binop(bin: &ast::ExprBinOp, scope: &Scope, source: &str) -> Value {
 }
 
 fn eval_call(call: &ast::ExprCall, scope: &Scope, source: &str) -> Call {
-    let callee = dotted_path(&call.func, scope)
-        .unwrap_or_else(|| source_text(call.func.range(), source));
+    let callee =
+        dotted_path(&call.func, scope).unwrap_or_else(|| source_text(call.func.range(), source));
     let mut args = Vec::with_capacity(call.arguments.args.len());
     let mut has_unpacked = false;
     for arg in &call.arguments.args {
@@ -491,7 +498,9 @@ mod tests {
     #[test]
     fn evaluates_literals_concatenation_and_static_conditionals() {
         assert_eq!(
-            eval_last("A = [1]\nB = (A + [2]) if True else []\nB\n").as_seq().map(|s| s.len()),
+            eval_last("A = [1]\nB = (A + [2]) if True else []\nB\n")
+                .as_seq()
+                .map(|s| s.len()),
             Some(2)
         );
         assert_eq!(eval_last("-5\n"), Value::Int(-5));
@@ -513,9 +522,19 @@ mod tests {
         let v = eval_last("from django.db import models\nmodels.CharField('title', max_length=10, **{'null': True})\n");
         let call = v.as_call().expect("a call");
         assert_eq!(call.callee, "django.db.models.CharField");
-        assert_eq!(call.arg(Some(0), "verbose_name").and_then(|v| v.value.as_str()), Some("title"));
-        assert_eq!(call.kwarg("max_length").and_then(|v| v.value.as_int()), Some(10));
-        assert_eq!(call.kwarg("null").and_then(|v| v.value.as_bool()), Some(true));
+        assert_eq!(
+            call.arg(Some(0), "verbose_name")
+                .and_then(|v| v.value.as_str()),
+            Some("title")
+        );
+        assert_eq!(
+            call.kwarg("max_length").and_then(|v| v.value.as_int()),
+            Some(10)
+        );
+        assert_eq!(
+            call.kwarg("null").and_then(|v| v.value.as_bool()),
+            Some(true)
+        );
         assert!(!call.has_unpacked);
     }
 }

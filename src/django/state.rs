@@ -13,7 +13,9 @@ use serde::Serialize;
 
 use super::fields::FieldDef;
 use super::migration::Settings;
-use super::operations::{constraint_def, index_def, normalize_together, ConstraintDef, IndexDef, OpKind, Operation};
+use super::operations::{
+    constraint_def, index_def, normalize_together, ConstraintDef, IndexDef, OpKind, Operation,
+};
 use super::python::{Spanned, Value};
 
 /// `(app_label, lower-cased model name)`, as Django keys `ProjectState.models`.
@@ -65,7 +67,10 @@ pub struct ProjectState {
 }
 
 fn option<'a>(options: &'a [(String, Spanned)], key: &str) -> Option<&'a Value> {
-    options.iter().find(|(k, _)| k == key).map(|(_, v)| &v.value)
+    options
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| &v.value)
 }
 
 impl ProjectState {
@@ -92,13 +97,21 @@ impl ProjectState {
     /// `SeparateDatabaseAndState` applies its `state_operations`; `RunSQL` its `state_operations`.
     pub fn apply(&mut self, app: &str, op: &Operation) {
         match &op.kind {
-            OpKind::CreateModel { name, fields, options, bases } => {
+            OpKind::CreateModel {
+                name,
+                fields,
+                options,
+                bases,
+            } => {
                 let together = |k: &str| match option(options, k) {
                     None => Some(Vec::new()),
                     Some(v) => normalize_together(v),
                 };
                 let list = |k: &str| -> Vec<Spanned> {
-                    option(options, k).and_then(|v| v.as_seq()).map(<[Spanned]>::to_vec).unwrap_or_default()
+                    option(options, k)
+                        .and_then(|v| v.as_seq())
+                        .map(<[Spanned]>::to_vec)
+                        .unwrap_or_default()
                 };
                 let db_table = match option(options, "db_table") {
                     None | Some(Value::None) => Some(None),
@@ -120,8 +133,14 @@ impl ProjectState {
                     proxy: flag("proxy", false),
                     unique_together: together("unique_together"),
                     index_together: together("index_together"),
-                    indexes: list("indexes").iter().filter_map(|v| index_def(&v.value)).collect(),
-                    constraints: list("constraints").iter().filter_map(|v| constraint_def(&v.value)).collect(),
+                    indexes: list("indexes")
+                        .iter()
+                        .filter_map(|v| index_def(&v.value))
+                        .collect(),
+                    constraints: list("constraints")
+                        .iter()
+                        .filter_map(|v| constraint_def(&v.value))
+                        .collect(),
                 };
                 self.models.insert(model_key(app, name), model);
             }
@@ -159,7 +178,11 @@ impl ProjectState {
                     m.index_together = together.clone();
                 }
             }
-            OpKind::AddField { model_name, name, field } => {
+            OpKind::AddField {
+                model_name,
+                name,
+                field,
+            } => {
                 if let Some(m) = self.model_mut(app, model_name) {
                     m.fields.retain(|(n, _)| n != name);
                     m.fields.push((name.clone(), field.clone()));
@@ -180,7 +203,11 @@ impl ProjectState {
                     drop_field(&mut m.index_together);
                 }
             }
-            OpKind::AlterField { model_name, name, field } => {
+            OpKind::AlterField {
+                model_name,
+                name,
+                field,
+            } => {
                 if let Some(m) = self.model_mut(app, model_name) {
                     match m.fields.iter_mut().find(|(n, _)| n == name) {
                         Some(slot) => slot.1 = field.clone(),
@@ -188,7 +215,11 @@ impl ProjectState {
                     }
                 }
             }
-            OpKind::RenameField { model_name, old_name, new_name } => {
+            OpKind::RenameField {
+                model_name,
+                old_name,
+                new_name,
+            } => {
                 if let Some(m) = self.model_mut(app, model_name) {
                     if let Some(slot) = m.fields.iter_mut().find(|(n, _)| n == old_name) {
                         slot.0 = new_name.clone();
@@ -209,21 +240,34 @@ impl ProjectState {
                     }
                 }
             }
-            OpKind::AddIndex { model_name, index, .. } => {
+            OpKind::AddIndex {
+                model_name, index, ..
+            } => {
                 if let Some(m) = self.model_mut(app, model_name) {
                     m.indexes.push(index.clone());
                 }
             }
-            OpKind::RemoveIndex { model_name, name, .. } => {
+            OpKind::RemoveIndex {
+                model_name, name, ..
+            } => {
                 if let Some(m) = self.model_mut(app, model_name) {
                     m.indexes.retain(|i| i.name.as_deref() != Some(name));
                 }
             }
-            OpKind::RenameIndex { model_name, new_name, old_name, old_fields } => {
+            OpKind::RenameIndex {
+                model_name,
+                new_name,
+                old_name,
+                old_fields,
+            } => {
                 if let Some(m) = self.model_mut(app, model_name) {
                     match (old_name, old_fields) {
                         (Some(old), _) => {
-                            for index in m.indexes.iter_mut().filter(|i| i.name.as_deref() == Some(old)) {
+                            for index in m
+                                .indexes
+                                .iter_mut()
+                                .filter(|i| i.name.as_deref() == Some(old))
+                            {
                                 index.name = Some(new_name.clone());
                             }
                         }
@@ -232,13 +276,21 @@ impl ProjectState {
                             if let Some(sets) = &mut m.index_together {
                                 sets.retain(|s| s != fields);
                             }
-                            m.indexes.push(IndexDef { class: "Index".into(), name: Some(new_name.clone()), fields: fields.clone() });
+                            m.indexes.push(IndexDef {
+                                class: "Index".into(),
+                                name: Some(new_name.clone()),
+                                fields: fields.clone(),
+                            });
                         }
                         (None, None) => {}
                     }
                 }
             }
-            OpKind::AddConstraint { model_name, constraint, .. } => {
+            OpKind::AddConstraint {
+                model_name,
+                constraint,
+                ..
+            } => {
                 if let Some(m) = self.model_mut(app, model_name) {
                     m.constraints.push(constraint.clone());
                 }
@@ -248,19 +300,31 @@ impl ProjectState {
                     m.constraints.retain(|c| c.name.as_deref() != Some(name));
                 }
             }
-            OpKind::AlterConstraint { model_name, name, constraint } => {
+            OpKind::AlterConstraint {
+                model_name,
+                name,
+                constraint,
+            } => {
                 if let Some(m) = self.model_mut(app, model_name) {
-                    for c in m.constraints.iter_mut().filter(|c| c.name.as_deref() == Some(name)) {
+                    for c in m
+                        .constraints
+                        .iter_mut()
+                        .filter(|c| c.name.as_deref() == Some(name))
+                    {
                         *c = constraint.clone();
                     }
                 }
             }
-            OpKind::SeparateDatabaseAndState { state_operations, .. } => {
+            OpKind::SeparateDatabaseAndState {
+                state_operations, ..
+            } => {
                 for op in state_operations {
                     self.apply(app, op);
                 }
             }
-            OpKind::RunSQL { state_operations, .. } => {
+            OpKind::RunSQL {
+                state_operations, ..
+            } => {
                 for op in state_operations {
                     self.apply(app, op);
                 }
@@ -291,7 +355,11 @@ impl ProjectState {
                     proxy: m.proxy,
                     unique_together: m.unique_together.clone(),
                     indexes: m.indexes.iter().filter_map(|i| i.name.clone()).collect(),
-                    constraints: m.constraints.iter().filter_map(|c| c.name.clone()).collect(),
+                    constraints: m
+                        .constraints
+                        .iter()
+                        .filter_map(|c| c.name.clone())
+                        .collect(),
                     fields: m
                         .fields
                         .iter()

@@ -1,0 +1,207 @@
+//! What a rule is: its metadata (name, severity, documentation) and the hooks the
+//! linter calls — once per operation with the state before it, once per migration.
+
+use ruff_text_size::TextRange;
+use serde::Serialize;
+
+use crate::django::graph::MigrationGraph;
+use crate::django::migration::{MigrationFile, Settings};
+use crate::django::operations::Operation;
+use crate::django::state::{model_key, ModelState};
+use crate::django::{Effect, Visit};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Not a problem: a fact the reviewer should know (history outside the tree, ...).
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// The axis a rule judges, from the rule catalog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Axis {
+    /// Old code breaks against the new schema.
+    Compatibility,
+    /// The DDL holds a lock that stalls live traffic.
+    Locking,
+    CompatibilityAndLocking,
+    /// Django cannot build or run the migration graph.
+    Graph,
+    /// migrail cannot read the input.
+    Input,
+}
+
+impl Axis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Axis::Compatibility => "compatibility",
+            Axis::Locking => "locking",
+            Axis::CompatibilityAndLocking => "compatibility+locking",
+            Axis::Graph => "graph",
+            Axis::Input => "input",
+        }
+    }
+}
+
+pub struct RuleMeta {
+    /// The stable identifier used in configuration, suppressions, JSON and SARIF.
+    pub name: &'static str,
+    pub severity: Severity,
+    pub axis: Axis,
+    /// One line: what the rule catches.
+    pub summary: &'static str,
+    /// Markdown: why it is unsafe, what happens in production, the safe alternative.
+    pub doc: &'static str,
+}
+
+/// One problem a rule found, before it is placed in a file.
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    /// The whole construct (the operation call).
+    pub range: TextRange,
+    /// The part to underline (the callee, or the offending argument).
+    pub focus: TextRange,
+    pub message: String,
+    pub help: Option<String>,
+    /// `Some(Info)` for notes ("cannot tell: history unknown") the rule emits instead of a verdict.
+    pub severity: Option<Severity>,
+}
+
+impl Diagnostic {
+    pub fn new(range: TextRange, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            range,
+            focus: range,
+            message: message.into(),
+            help: None,
+            severity: None,
+        }
+    }
+
+    pub fn at_operation(op: &Operation, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            focus: op.call.callee_range,
+            ..Diagnostic::new(op.range(), message)
+        }
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn info(mut self) -> Diagnostic {
+        self.severity = Some(Severity::Info);
+        self
+    }
+}
+
+pub trait Rule: Send + Sync {
+    fn meta(&self) -> &'static RuleMeta;
+
+    /// Called for every operation of a reviewed migration, nested ones included.
+    fn check_operation(&self, _ctx: &OpContext<'_>, _out: &mut Vec<Diagnostic>) {}
+
+    /// Called once for every reviewed migration.
+    fn check_migration(&self, _ctx: &MigrationContext<'_>, _out: &mut Vec<Diagnostic>) {}
+}
+
+/// What a rule sees of one operation.
+pub struct OpContext<'a> {
+    pub visit: &'a Visit<'a>,
+    pub settings: &'a Settings,
+}
+
+/// What a rule sees of a model an operation names.
+pub enum ModelLookup<'a> {
+    /// The model is in the replayed state.
+    Known(&'a ModelState),
+    /// The model's history is not in the scanned tree (or was computed at run time).
+    Unknown,
+}
+
+impl<'a> OpContext<'a> {
+    pub fn op(&self) -> &'a Operation {
+        self.visit.op
+    }
+
+    pub fn migration(&self) -> &'a MigrationFile {
+        self.visit.migration
+    }
+
+    pub fn app(&self) -> &'a str {
+        &self.visit.migration.app
+    }
+
+    pub fn effect(&self) -> Effect {
+        self.visit.effect
+    }
+
+    pub fn touches_database(&self) -> bool {
+        self.visit.effect.touches_database()
+    }
+
+    pub fn model(&self, name: &str) -> ModelLookup<'a> {
+        match self.visit.state.model(self.app(), name) {
+            Some(m) => ModelLookup::Known(m),
+            None => ModelLookup::Unknown,
+        }
+    }
+
+    /// The model was created earlier in this same migration: no old code can use its table.
+    pub fn is_new_table(&self, name: &str) -> bool {
+        self.visit
+            .created_here
+            .contains(&model_key(self.app(), name))
+    }
+
+    /// True when the operation cannot affect live traffic on this model's table: the table
+    /// is new in this migration, or Django does not manage a table for it (unmanaged, proxy).
+    pub fn table_is_exempt(&self, name: &str) -> bool {
+        if self.is_new_table(name) {
+            return true;
+        }
+        match self.model(name) {
+            ModelLookup::Known(m) => m.has_table() == Some(false),
+            ModelLookup::Unknown => false,
+        }
+    }
+
+    /// The table name for messages: from the state, or Django's default when unknown.
+    pub fn table_name(&self, name: &str) -> String {
+        match self.model(name) {
+            ModelLookup::Known(m) => m
+                .table()
+                .unwrap_or_else(|| format!("{}_{}", self.app(), name.to_lowercase())),
+            ModelLookup::Unknown => format!("{}_{}", self.app(), name.to_lowercase()),
+        }
+    }
+
+    /// `Book` for messages: the model's own spelling when known.
+    pub fn model_label(&self, name: &str) -> String {
+        match self.model(name) {
+            ModelLookup::Known(m) => format!("{}.{}", m.app, m.name),
+            ModelLookup::Unknown => format!("{}.{}", self.app(), name),
+        }
+    }
+}
+
+/// What a rule sees of one migration.
+pub struct MigrationContext<'a> {
+    pub migration: &'a MigrationFile,
+    pub graph: &'a MigrationGraph,
+    pub duplicate_labels: &'a [crate::django::DuplicateLabel],
+}

@@ -1,0 +1,154 @@
+//! `add-not-null-column`: an `AddField` of a NOT NULL column without a database default.
+
+use crate::django::operations::OpKind;
+use crate::lint::rule::{Axis, Diagnostic, OpContext, Rule, RuleMeta, Severity};
+
+use super::{field_code, ident, lower};
+
+pub struct AddNotNullColumn;
+
+static META: RuleMeta = RuleMeta {
+    name: "add-not-null-column",
+    severity: Severity::Error,
+    axis: Axis::Compatibility,
+    summary: "AddField adds a NOT NULL column without a database default to an existing table",
+    doc: r#"## What it catches
+An `AddField` with `null=False` (Django's default) and no non-NULL `db_default`, on a
+table that already exists.
+
+## Why it is unsafe
+The old release does not know the column, so its INSERTs leave it out. Without a
+database default every one of them fails with `null value in column "..." violates
+not-null constraint` until the rollout ends. A Python `default=` does not help: Django
+uses it once to fill the existing rows and then drops the column default.
+
+## Does not fire when
+- the field has a non-NULL `db_default` (Django 5.0+): the database fills the column for
+  the old code's INSERTs;
+- `null=True`;
+- the table is created in the same migration, or Django manages no table for it;
+- the field is a `ManyToManyField` (a join table, no column).
+
+## Safe alternative
+Give the column a database default:
+
+```python
+migrations.AddField("book", "format", models.CharField(max_length=20, db_default="paperback")),
+```
+
+or add it nullable, backfill, and make it NOT NULL in a later release (see `set-not-null`).
+"#,
+};
+
+impl Rule for AddNotNullColumn {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check_operation(&self, ctx: &OpContext<'_>, out: &mut Vec<Diagnostic>) {
+        let op = ctx.op();
+        let OpKind::AddField {
+            model_name,
+            name,
+            field,
+        } = &op.kind
+        else {
+            return;
+        };
+        if !ctx.touches_database() || ctx.table_is_exempt(model_name) || !field.has_column() {
+            return;
+        }
+        if field.null() != Some(false) || field.db_default().is_some() {
+            return;
+        }
+        let column = field.column(name).unwrap_or_else(|| name.clone());
+        let table = ctx.table_name(model_name);
+        let default_note = if field.has_default() {
+            " (its Python `default` fills the existing rows, then Django drops the column default)"
+        } else {
+            ""
+        };
+        let m = lower(model_name);
+        let db_default = match field.call.kwarg("default").map(|d| &d.value) {
+            Some(
+                v @ (crate::django::python::Value::Str(_)
+                | crate::django::python::Value::Int(_)
+                | crate::django::python::Value::Float(_)
+                | crate::django::python::Value::Bool(_)),
+            ) => v.describe(),
+            _ => "...".to_string(),
+        };
+        let with_db_default = field_code(field, &[("db_default", &db_default)]);
+        let nullable = field_code(field, &[("null", "True")]);
+        out.push(
+            Diagnostic::at_operation(
+                op,
+                format!(
+                    "AddField adds NOT NULL column {} to {} without a database default{default_note}: the old release's \
+                     INSERTs leave it out and fail",
+                    ident(&column),
+                    ident(&table)
+                ),
+            )
+            .help(format!(
+                "give it a database default (Django 5.0+):\n    migrations.AddField(\"{m}\", \"{name}\", {with_db_default}),\n\
+                 or add it nullable, backfill, and set NOT NULL in a later release:\n    \
+                 migrations.AddField(\"{m}\", \"{name}\", {nullable}),"
+            )),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::lint::testing::{findings, migration, render, with_initial};
+
+    const RULE: &str = "add-not-null-column";
+
+    #[test]
+    fn err_not_null_with_python_default() {
+        let files = with_initial(migration(
+            "0002_format",
+            "0001_initial",
+            r#"        migrations.AddField(model_name="book", name="format", field=models.CharField(default="paperback", max_length=20), preserve_default=False),"#,
+        ));
+        assert_eq!(findings(&files, RULE).len(), 1);
+        insta::assert_snapshot!(render(&files, RULE));
+    }
+
+    #[test]
+    fn err_foreign_key_without_null() {
+        let files = with_initial(migration(
+            "0002_owner",
+            "0001_initial",
+            r#"        migrations.AddField("book", "owner", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),"#,
+        ));
+        let found = findings(&files, RULE);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].message.contains("\"owner_id\""));
+    }
+
+    #[test]
+    fn ok_db_default_nullable_m2m_and_new_table() {
+        let files = with_initial(migration(
+            "0002_ok",
+            "0001_initial",
+            r#"        migrations.AddField("book", "format", models.CharField(max_length=20, db_default="paperback")),
+        migrations.AddField("book", "note", models.TextField(null=True)),
+        migrations.AddField("book", "tags", models.ManyToManyField(to="shop.book")),
+        migrations.CreateModel(name="Shelf", fields=[("id", models.AutoField(primary_key=True))]),
+        migrations.AddField("shelf", "label", models.CharField(max_length=10)),"#,
+        ));
+        assert!(findings(&files, RULE).is_empty());
+    }
+
+    #[test]
+    fn ok_unknown_nullability_is_not_guessed() {
+        let files = with_initial(migration(
+            "0002_x",
+            "0001_initial",
+            r#"        migrations.AddField("book", "x", models.TextField(null=settings.NULLABLE)),"#,
+        ));
+        assert!(findings(&files, RULE).is_empty());
+    }
+}

@@ -1,0 +1,215 @@
+//! `drop-column`: a `RemoveField` that drops a column the old release still uses.
+
+use crate::django::operations::OpKind;
+use crate::lint::rule::{Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity};
+
+use super::{field_code, ident, lower};
+
+pub struct DropColumn;
+
+static META: RuleMeta = RuleMeta {
+    name: "drop-column",
+    severity: Severity::Error,
+    axis: Axis::Compatibility,
+    summary: "RemoveField drops a column that the old release still selects and inserts",
+    doc: r#"## What it catches
+A `RemoveField` that changes the database: the column is dropped (for a many-to-many
+field, its join table). Also a state-only `RemoveField` of a column that stays `NOT NULL`
+without a database default.
+
+## Why it is unsafe
+The migration runs before the new code rolls out, and the old release keeps serving
+traffic until its tasks drain. Django's ORM names every column of a model in its SELECTs
+and INSERTs, so the old code touches the column whether or not the feature uses it: from
+the moment the column is gone every query on the model from the old release fails with
+`column "..." does not exist`. A code rollback does not bring the column back.
+
+A state-only removal keeps the column but the new code stops writing it: if the column
+is `NOT NULL` without a database default, every INSERT from the new release fails.
+
+## Does not fire when
+- the field was already removed from the state by an earlier migration (the second half
+  of a two-release drop);
+- the model was created in the same migration, or Django manages no table for it
+  (`managed = False`, proxy models).
+
+## Safe alternative
+Release 1 — make the column optional and remove the field from Django's state only:
+
+```python
+operations = [
+    migrations.AlterField("book", "isbn", models.CharField(max_length=13, null=True)),
+    migrations.SeparateDatabaseAndState(
+        state_operations=[migrations.RemoveField("book", "isbn")],
+    ),
+]
+```
+
+Release 2 — once no old code runs, drop the column from the database:
+
+```python
+operations = [
+    migrations.RunSQL('ALTER TABLE "shop_book" DROP COLUMN "isbn";', reverse_sql=migrations.RunSQL.noop),
+]
+```
+"#,
+};
+
+impl Rule for DropColumn {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check_operation(&self, ctx: &OpContext<'_>, out: &mut Vec<Diagnostic>) {
+        let op = ctx.op();
+        let OpKind::RemoveField { model_name, name } = &op.kind else {
+            return;
+        };
+        if ctx.table_is_exempt(model_name) {
+            return;
+        }
+        let label = ctx.model_label(model_name);
+        let table = ctx.table_name(model_name);
+        // A model or field the state no longer has was removed by an earlier migration:
+        // this is the database half of a two-release drop.
+        let ModelLookup::Known(model) = ctx.model(model_name) else {
+            return;
+        };
+        let Some(field) = model.field(name) else {
+            return;
+        };
+
+        if !ctx.touches_database() {
+            if !field.has_column() || field.null() != Some(false) || field.db_default().is_some() {
+                return;
+            }
+            let column = field.column(name).unwrap_or_else(|| name.clone());
+            out.push(
+                Diagnostic::at_operation(
+                    op,
+                    format!(
+                        "`{label}.{name}` leaves Django's state but column {} of {} stays NOT NULL without a \
+                         database default: the new release's INSERTs omit it and fail",
+                        ident(&column),
+                        ident(&table)
+                    ),
+                )
+                .help(format!(
+                    "make the column nullable before removing it from the state, in the same migration:\n    \
+                     migrations.AlterField(\"{m}\", \"{name}\", {nullable}),",
+                    m = lower(model_name),
+                    nullable = field_code(field, &[("null", "True")]),
+                )),
+            );
+            return;
+        }
+
+        let m = lower(model_name);
+        let column = field.column(name).unwrap_or_else(|| name.clone());
+        let nullable = field_code(field, &[("null", "True")]);
+        let what = if field.is_m2m() {
+            format!("drops the join table of many-to-many field `{label}.{name}`")
+        } else {
+            format!("drops column {} of {}", ident(&column), ident(&table))
+        };
+        out.push(
+            Diagnostic::at_operation(
+                op,
+                format!(
+                    "RemoveField {what} while the old release still selects and inserts it: its queries on \
+                     `{label}` fail until the rollout ends"
+                ),
+            )
+            .help(format!(
+                "release 1: make it optional and remove it from the state only:\n    \
+                 migrations.AlterField(\"{m}\", \"{name}\", {nullable}),\n    \
+                 migrations.SeparateDatabaseAndState(state_operations=[migrations.RemoveField(\"{m}\", \"{name}\")]),\n\
+                 release 2, once no old code runs:\n    \
+                 migrations.RunSQL('ALTER TABLE {t} DROP COLUMN {c};', reverse_sql=migrations.RunSQL.noop),",
+                t = ident(&table),
+                c = ident(&column),
+            )),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::lint::testing::{findings, migration, render, with_initial};
+
+    const RULE: &str = "drop-column";
+
+    #[test]
+    fn err_remove_field() {
+        let files = with_initial(migration(
+            "0002_remove_isbn",
+            "0001_initial",
+            r#"        migrations.RemoveField(model_name="book", name="isbn"),"#,
+        ));
+        assert_eq!(findings(&files, RULE).len(), 1);
+        insta::assert_snapshot!(render(&files, RULE));
+    }
+
+    #[test]
+    fn err_state_only_removal_of_a_not_null_column() {
+        let files = with_initial(migration(
+            "0002_forget_isbn",
+            "0001_initial",
+            r#"        migrations.SeparateDatabaseAndState(state_operations=[migrations.RemoveField("book", "isbn")]),"#,
+        ));
+        let found = findings(&files, RULE);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].message.contains("stays NOT NULL"),
+            "{}",
+            found[0].message
+        );
+    }
+
+    #[test]
+    fn ok_two_release_recipe() {
+        let release1 = with_initial(migration(
+            "0002_forget_isbn",
+            "0001_initial",
+            r#"        migrations.AlterField("book", "isbn", models.CharField(max_length=13, null=True)),
+        migrations.SeparateDatabaseAndState(state_operations=[migrations.RemoveField("book", "isbn")]),"#,
+        ));
+        assert!(findings(&release1, RULE).is_empty());
+        let mut release2 = release1.clone();
+        release2.push(migration(
+            "0003_drop_isbn",
+            "0002_forget_isbn",
+            r#"        migrations.SeparateDatabaseAndState(database_operations=[migrations.RemoveField("book", "isbn")]),
+        migrations.RunSQL('ALTER TABLE "shop_book" DROP COLUMN "isbn";', reverse_sql=migrations.RunSQL.noop),"#,
+        ));
+        assert!(findings(&release2, RULE).is_empty());
+    }
+
+    #[test]
+    fn ok_field_of_model_created_in_same_migration() {
+        let files = with_initial(migration(
+            "0002_author",
+            "0001_initial",
+            r#"        migrations.CreateModel(name="Author", fields=[("id", models.AutoField(primary_key=True)), ("nick", models.CharField(max_length=5))]),
+        migrations.RemoveField("author", "nick"),"#,
+        ));
+        assert!(findings(&files, RULE).is_empty());
+    }
+
+    #[test]
+    fn ok_unmanaged_model() {
+        let files = vec![
+            migration(
+                "0001_initial",
+                "__first__",
+                r#"        migrations.CreateModel(name="Legacy", fields=[("id", models.AutoField(primary_key=True)), ("x", models.IntegerField())], options={"managed": False}),"#,
+            ),
+            migration(
+                "0002_remove",
+                "0001_initial",
+                r#"        migrations.RemoveField("legacy", "x"),"#,
+            ),
+        ];
+        assert!(findings(&files, RULE).is_empty());
+    }
+}

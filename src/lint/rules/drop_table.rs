@@ -1,0 +1,131 @@
+//! `drop-table`: a `DeleteModel` that drops a table the old release still uses.
+
+use crate::django::operations::OpKind;
+use crate::lint::rule::{Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity};
+
+use super::ident;
+
+pub struct DropTable;
+
+static META: RuleMeta = RuleMeta {
+    name: "drop-table",
+    severity: Severity::Error,
+    axis: Axis::Compatibility,
+    summary: "DeleteModel drops a table that the old release still queries",
+    doc: r#"## What it catches
+A `DeleteModel` that changes the database: the model's table is dropped.
+
+## Why it is unsafe
+The old release keeps serving traffic after the migration ran, and it still has the
+model: every query on it (including the joins and cascades of related models, and the
+admin) fails with `relation "..." does not exist` until the rollout ends.
+
+## Does not fire when
+- the model was already removed from the state by an earlier migration (the second half
+  of a two-release drop);
+- the model was created in the same migration, or Django manages no table for it.
+
+## Safe alternative
+Release 1 — remove the model from Django's state only (the table stays):
+
+```python
+operations = [
+    migrations.SeparateDatabaseAndState(state_operations=[migrations.DeleteModel("Coupon")]),
+]
+```
+
+Release 2 — once no old code runs, drop the table:
+
+```python
+operations = [
+    migrations.RunSQL('DROP TABLE "shop_coupon";', reverse_sql=migrations.RunSQL.noop),
+]
+```
+"#,
+};
+
+impl Rule for DropTable {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check_operation(&self, ctx: &OpContext<'_>, out: &mut Vec<Diagnostic>) {
+        let op = ctx.op();
+        let OpKind::DeleteModel { name } = &op.kind else {
+            return;
+        };
+        if !ctx.touches_database() || ctx.table_is_exempt(name) {
+            return;
+        }
+        let table = match ctx.model(name) {
+            ModelLookup::Known(m) => match m.table() {
+                Some(t) => ident(&t),
+                None => format!("the table of `{}`", ctx.model_label(name)),
+            },
+            // Not in the state: removed by an earlier migration, so this is the database
+            // half of a two-release drop.
+            ModelLookup::Unknown => return,
+        };
+        let label = ctx.model_label(name);
+        out.push(
+            Diagnostic::at_operation(
+                op,
+                format!(
+                    "DeleteModel drops table {table} while the old release still queries `{label}`: its queries, \
+                     joins and cascades fail until the rollout ends"
+                ),
+            )
+            .help(format!(
+                "release 1: remove the model from the state only:\n    \
+                 migrations.SeparateDatabaseAndState(state_operations=[migrations.DeleteModel(\"{name}\")]),\n\
+                 release 2, once no old code runs:\n    \
+                 migrations.RunSQL('DROP TABLE {table};', reverse_sql=migrations.RunSQL.noop),"
+            )),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::lint::testing::{findings, migration, render, with_initial};
+
+    const RULE: &str = "drop-table";
+
+    #[test]
+    fn err_delete_model() {
+        let files = with_initial(migration(
+            "0002_delete_book",
+            "0001_initial",
+            r#"        migrations.DeleteModel(name="Book"),"#,
+        ));
+        assert_eq!(findings(&files, RULE).len(), 1);
+        insta::assert_snapshot!(render(&files, RULE));
+    }
+
+    #[test]
+    fn ok_two_release_recipe() {
+        let mut files = with_initial(migration(
+            "0002_forget_book",
+            "0001_initial",
+            r#"        migrations.SeparateDatabaseAndState(state_operations=[migrations.DeleteModel("Book")]),"#,
+        ));
+        assert!(findings(&files, RULE).is_empty());
+        files.push(migration(
+            "0003_drop_book",
+            "0002_forget_book",
+            r#"        migrations.RunSQL('DROP TABLE "shop_book";', reverse_sql=migrations.RunSQL.noop),"#,
+        ));
+        assert!(findings(&files, RULE).is_empty());
+    }
+
+    #[test]
+    fn ok_model_created_in_same_migration() {
+        let files = with_initial(migration(
+            "0002_tmp",
+            "0001_initial",
+            r#"        migrations.CreateModel(name="Tmp", fields=[("id", models.AutoField(primary_key=True))]),
+        migrations.DeleteModel("Tmp"),"#,
+        ));
+        assert!(findings(&files, RULE).is_empty());
+    }
+}

@@ -1,0 +1,50 @@
+//! One file per rule: its metadata and documentation, its check, and its tests.
+//! Shared wording helpers live here.
+
+pub mod add_not_null_column;
+pub mod add_unique;
+pub mod alter_column_type;
+pub mod circular_dependency;
+pub mod drop_column;
+pub mod drop_table;
+pub mod duplicate_app_label;
+pub mod missing_dependency;
+pub mod multiple_leaf_nodes;
+pub mod rename_column;
+pub mod rename_table;
+pub mod set_not_null;
+pub mod syntax_error;
+pub mod unknown_operation;
+
+use crate::django::fields::FieldDef;
+
+/// A field call as it would be written in a migration, with some keyword arguments
+/// replaced or added: `models.CharField(max_length=13, null=True)`.
+pub fn field_code(field: &FieldDef, overrides: &[(&str, &str)]) -> String {
+    let class = match field.path.strip_prefix("django.db.models.") {
+        Some(rest) => format!("models.{}", rest.rsplit('.').next().unwrap_or(rest)),
+        None => field.path.clone(),
+    };
+    let mut parts: Vec<String> = field.call.args.iter().map(|a| a.value.describe()).collect();
+    for (k, v) in &field.call.kwargs {
+        if !overrides.iter().any(|(o, _)| o == k) {
+            parts.push(format!("{k}={}", v.value.describe()));
+        }
+    }
+    for (k, v) in overrides {
+        if !v.is_empty() {
+            parts.push(format!("{k}={v}"));
+        }
+    }
+    format!("{class}({})", parts.join(", "))
+}
+
+/// A double-quoted SQL identifier.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Lower-case model name as migrations write it (`model_name="book"`).
+pub fn lower(name: &str) -> String {
+    name.to_lowercase()
+}

@@ -1,0 +1,149 @@
+//! `set-not-null`: an `AlterField` that turns a nullable column NOT NULL.
+
+use crate::django::operations::OpKind;
+use crate::lint::rule::{Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity};
+
+use super::{field_code, ident, lower};
+
+pub struct SetNotNull;
+
+static META: RuleMeta = RuleMeta {
+    name: "set-not-null",
+    severity: Severity::Error,
+    axis: Axis::CompatibilityAndLocking,
+    summary: "AlterField makes a nullable column NOT NULL",
+    doc: r#"## What it catches
+An `AlterField` that turns `null=True` into `null=False` on an existing table.
+
+## Why it is unsafe
+- Compatibility: the old release may still write NULL (it believes the column is
+  optional), and those writes now fail.
+- Locking: `ALTER COLUMN ... SET NOT NULL` scans the whole table to check every row while
+  holding an ACCESS EXCLUSIVE lock: no reads or writes on the table until it finishes.
+
+## Does not fire when
+- the table is created in the same migration, or Django manages no table for it;
+- the previous nullability is not statically known.
+
+## Safe alternative
+Make sure no code writes NULL any more (release 1), then validate a CHECK constraint
+without the long lock and let PostgreSQL reuse it for SET NOT NULL (PostgreSQL 12+):
+
+```python
+# migration 1
+operations = [
+    migrations.RunSQL(
+        'ALTER TABLE "shop_book" ADD CONSTRAINT "shop_book_subtitle_not_null" CHECK ("subtitle" IS NOT NULL) NOT VALID;',
+        reverse_sql='ALTER TABLE "shop_book" DROP CONSTRAINT "shop_book_subtitle_not_null";',
+    ),
+]
+# migration 2
+operations = [
+    migrations.RunSQL('ALTER TABLE "shop_book" VALIDATE CONSTRAINT "shop_book_subtitle_not_null";', reverse_sql=migrations.RunSQL.noop),
+    migrations.SeparateDatabaseAndState(
+        database_operations=[
+            migrations.RunSQL('ALTER TABLE "shop_book" ALTER COLUMN "subtitle" SET NOT NULL;', reverse_sql='ALTER TABLE "shop_book" ALTER COLUMN "subtitle" DROP NOT NULL;'),
+            migrations.RunSQL('ALTER TABLE "shop_book" DROP CONSTRAINT "shop_book_subtitle_not_null";', reverse_sql=migrations.RunSQL.noop),
+        ],
+        state_operations=[migrations.AlterField("book", "subtitle", models.CharField(max_length=200))],
+    ),
+]
+```
+"#,
+};
+
+impl Rule for SetNotNull {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check_operation(&self, ctx: &OpContext<'_>, out: &mut Vec<Diagnostic>) {
+        let op = ctx.op();
+        let OpKind::AlterField {
+            model_name,
+            name,
+            field,
+        } = &op.kind
+        else {
+            return;
+        };
+        if !ctx.touches_database() || ctx.table_is_exempt(model_name) || !field.has_column() {
+            return;
+        }
+        let ModelLookup::Known(model) = ctx.model(model_name) else {
+            return;
+        };
+        let Some(old) = model.field(name) else { return };
+        if old.null() != Some(true) || field.null() != Some(false) {
+            return;
+        }
+        let table = ctx.table_name(model_name);
+        let column = field.column(name).unwrap_or_else(|| name.clone());
+        let check = format!("{table}_{column}_not_null");
+        let (t, c, k) = (ident(&table), ident(&column), ident(&check));
+        let m = lower(model_name);
+        let state_field = field_code(field, &[]);
+        out.push(
+            Diagnostic::at_operation(
+                op,
+                format!(
+                    "AlterField makes column {c} of {t} NOT NULL: the old release may still write NULL, and SET NOT NULL \
+                     scans the whole table under an ACCESS EXCLUSIVE lock"
+                ),
+            )
+            .help(format!(
+                "validate a CHECK constraint first, then SET NOT NULL without the scan:\n    \
+                 migrations.RunSQL('ALTER TABLE {t} ADD CONSTRAINT {k} CHECK ({c} IS NOT NULL) NOT VALID;', reverse_sql='ALTER TABLE {t} DROP CONSTRAINT {k};'),\n\
+                 then, in a later migration:\n    \
+                 migrations.RunSQL('ALTER TABLE {t} VALIDATE CONSTRAINT {k};', reverse_sql=migrations.RunSQL.noop),\n    \
+                 migrations.SeparateDatabaseAndState(\n        \
+                 database_operations=[migrations.RunSQL('ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL;', reverse_sql='ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL;'), \
+                 migrations.RunSQL('ALTER TABLE {t} DROP CONSTRAINT {k};', reverse_sql=migrations.RunSQL.noop)],\n        \
+                 state_operations=[migrations.AlterField(\"{m}\", \"{name}\", {state_field})],\n    ),"
+            )),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::lint::testing::{findings, migration, render, with_initial};
+
+    const RULE: &str = "set-not-null";
+
+    #[test]
+    fn err_null_to_not_null() {
+        let files = with_initial(migration(
+            "0002_subtitle",
+            "0001_initial",
+            r#"        migrations.AlterField(model_name="book", name="subtitle", field=models.CharField(max_length=200)),"#,
+        ));
+        assert_eq!(findings(&files, RULE).len(), 1);
+        insta::assert_snapshot!(render(&files, RULE));
+    }
+
+    #[test]
+    fn ok_state_only_after_validated_check() {
+        let files = with_initial(migration(
+            "0002_subtitle",
+            "0001_initial",
+            r#"        migrations.SeparateDatabaseAndState(
+            database_operations=[migrations.RunSQL('ALTER TABLE "shop_book" ALTER COLUMN "subtitle" SET NOT NULL;')],
+            state_operations=[migrations.AlterField("book", "subtitle", models.CharField(max_length=200))],
+        ),"#,
+        ));
+        assert!(findings(&files, RULE).is_empty());
+    }
+
+    #[test]
+    fn ok_already_not_null_or_new_table() {
+        let files = with_initial(migration(
+            "0002_x",
+            "0001_initial",
+            r#"        migrations.AlterField("book", "title", models.CharField(max_length=200, help_text="t")),
+        migrations.CreateModel(name="Shelf", fields=[("id", models.AutoField(primary_key=True)), ("n", models.IntegerField(null=True))]),
+        migrations.AlterField("shelf", "n", models.IntegerField()),"#,
+        ));
+        assert!(findings(&files, RULE).is_empty());
+    }
+}

@@ -1,0 +1,75 @@
+//! Human-readable diagnostics: `path:line:col`, the rule, the message, the source lines
+//! with the operation underlined, and the help — rendered by annotate-snippets.
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+
+use crate::lint::rule::Severity;
+use crate::lint::{Finding, LintReport};
+
+/// Render findings, one diagnostic each. `color`: ANSI styles (only on a terminal).
+pub fn render_findings(findings: &[Finding], color: bool) -> String {
+    let renderer = if color {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
+    let mut out = String::new();
+    for f in findings {
+        let level = match f.severity {
+            Severity::Error => Level::ERROR,
+            Severity::Warning => Level::WARNING,
+            Severity::Info => Level::INFO,
+        };
+        let path = f.path_display();
+        let mut group = level.primary_title(f.message.as_str()).id(f.rule).element(
+            Snippet::source(f.source.text.as_str())
+                .path(path)
+                .fold(true)
+                .annotation(AnnotationKind::Primary.span(f.focus.clone())),
+        );
+        if let Some(help) = &f.help {
+            group = group.element(Level::HELP.message(help.as_str()));
+        }
+        let report: &[Group<'_>] = &[group];
+        out.push_str(&renderer.render(report));
+        out.push_str("\n\n");
+    }
+    out
+}
+
+/// The one-line summary after the diagnostics.
+pub fn summary(report: &LintReport, notes_hidden: usize) -> String {
+    let errors = report.count(Severity::Error);
+    let warnings = report.count(Severity::Warning);
+    let reviewed = report.reviewed();
+    let total = report.migrations.len();
+    let plural = |n: usize, word: &str| {
+        if n == 1 {
+            format!("1 {word}")
+        } else {
+            format!("{n} {word}s")
+        }
+    };
+    let mut line = if errors + warnings == 0 {
+        format!(
+            "All checks passed: {} reviewed of {} loaded.",
+            plural(reviewed, "migration"),
+            total
+        )
+    } else {
+        format!(
+            "Found {} and {} in {} reviewed of {} loaded.",
+            plural(errors, "error"),
+            plural(warnings, "warning"),
+            plural(reviewed, "migration"),
+            total
+        )
+    };
+    if notes_hidden > 0 {
+        line.push_str(&format!(
+            " {} hidden (--show-notes).",
+            plural(notes_hidden, "note")
+        ));
+    }
+    line
+}
