@@ -60,6 +60,37 @@ impl std::fmt::Display for DbType {
 impl DbType {
     /// True when PostgreSQL changes `self` into `to` without rewriting the table or
     /// breaking readers: a longer varchar, varchar to text, more digits at equal scale.
+    /// True when every value of `self` fits `to` unchanged (a widening, in place or with
+    /// a rewrite): the old release's writes keep working after the change.
+    pub fn holds_every_value_of(to: &DbType, from: &DbType) -> bool {
+        use DbType::*;
+        let int_rank = |t: &DbType| match t {
+            Named { name } => match name.as_str() {
+                "smallint" => Some(1),
+                "integer" => Some(2),
+                "bigint" => Some(3),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let (Some(a), Some(b)) = (int_rank(from), int_rank(to)) {
+            return b >= a;
+        }
+        match (from, to) {
+            (
+                Numeric {
+                    max_digits: a,
+                    decimal_places: s1,
+                },
+                Numeric {
+                    max_digits: b,
+                    decimal_places: s2,
+                },
+            ) => s2 >= s1 && b - s2 >= a - s1,
+            _ => from.widens_in_place_to(to),
+        }
+    }
+
     pub fn widens_in_place_to(&self, to: &DbType) -> bool {
         use DbType::*;
         match (self, to) {

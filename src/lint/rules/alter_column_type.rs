@@ -1,5 +1,6 @@
 //! `alter-column-type`: an `AlterField` that changes the column's database type.
 
+use crate::django::fields::DbType;
 use crate::django::operations::OpKind;
 use crate::lint::rule::{Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity};
 
@@ -65,12 +66,19 @@ impl Rule for AlterColumnType {
         }
         let table = ctx.table_name(model_name);
         let column = field.column(name).unwrap_or_else(|| name.clone());
+        let old_writes = if DbType::holds_every_value_of(&new_type, &old_type) {
+            String::new()
+        } else {
+            format!(
+                ", and the old release still writes {old_type} values that {new_type} may reject"
+            )
+        };
         out.push(
             Diagnostic::at_operation(
                 op,
                 format!(
                     "AlterField changes column {} of {} from {old_type} to {new_type}: PostgreSQL rewrites the table under \
-                     an ACCESS EXCLUSIVE lock, and the old release still writes {old_type} values",
+                     an ACCESS EXCLUSIVE lock: every query on it waits until the rewrite ends{old_writes}",
                     ident(&column),
                     ident(&table)
                 ),
@@ -109,7 +117,35 @@ mod tests {
             r#"        migrations.AlterField("book", "title", models.CharField(max_length=100)),
         migrations.AlterField("book", "price", models.DecimalField(max_digits=10, decimal_places=3)),"#,
         ));
-        assert_eq!(findings(&files, RULE).len(), 2);
+        let found = findings(&files, RULE);
+        assert_eq!(found.len(), 2);
+        // varchar(200) -> varchar(100) loses values the old code writes.
+        assert!(
+            found[0].message.contains("may reject"),
+            "{}",
+            found[0].message
+        );
+    }
+
+    #[test]
+    fn err_integer_to_bigint_mentions_only_the_rewrite() {
+        let files = with_initial(migration(
+            "0002_pages",
+            "0001_initial",
+            r#"        migrations.AlterField("book", "pages", models.BigIntegerField(default=0)),"#,
+        ));
+        let found = findings(&files, RULE);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].message.contains("rewrites the table"),
+            "{}",
+            found[0].message
+        );
+        assert!(
+            !found[0].message.contains("may reject"),
+            "{}",
+            found[0].message
+        );
     }
 
     #[test]

@@ -106,11 +106,36 @@ impl Rule for DropColumn {
 
         let m = lower(model_name);
         let column = field.column(name).unwrap_or_else(|| name.clone());
-        let nullable = field_code(field, &[("null", "True")]);
-        let what = if field.is_m2m() {
-            format!("drops the join table of many-to-many field `{label}.{name}`")
+        let (what, drop_sql) = if field.is_m2m() {
+            (
+                format!("drops the join table of many-to-many field `{label}.{name}`"),
+                "DROP TABLE <the join table>;".to_string(),
+            )
         } else {
-            format!("drops column {} of {}", ident(&column), ident(&table))
+            (
+                format!("drops column {} of {}", ident(&column), ident(&table)),
+                format!(
+                    "ALTER TABLE {} DROP COLUMN {};",
+                    ident(&table),
+                    ident(&column)
+                ),
+            )
+        };
+        // The new code stops writing the column: it must accept rows without it. A
+        // nullable column, one with a database default or a join table already does.
+        let optional = field.is_m2m() || field.null() == Some(true) || field.db_default().is_some();
+        let release1 = if optional {
+            format!(
+                "release 1: remove it from the state only:\n    \
+                 migrations.SeparateDatabaseAndState(state_operations=[migrations.RemoveField(\"{m}\", \"{name}\")]),"
+            )
+        } else {
+            format!(
+                "release 1: make it optional and remove it from the state only:\n    \
+                 migrations.AlterField(\"{m}\", \"{name}\", {nullable}),\n    \
+                 migrations.SeparateDatabaseAndState(state_operations=[migrations.RemoveField(\"{m}\", \"{name}\")]),",
+                nullable = field_code(field, &[("null", "True")]),
+            )
         };
         out.push(
             Diagnostic::at_operation(
@@ -121,13 +146,9 @@ impl Rule for DropColumn {
                 ),
             )
             .help(format!(
-                "release 1: make it optional and remove it from the state only:\n    \
-                 migrations.AlterField(\"{m}\", \"{name}\", {nullable}),\n    \
-                 migrations.SeparateDatabaseAndState(state_operations=[migrations.RemoveField(\"{m}\", \"{name}\")]),\n\
+                "{release1}\n\
                  release 2, once no old code runs:\n    \
-                 migrations.RunSQL('ALTER TABLE {t} DROP COLUMN {c};', reverse_sql=migrations.RunSQL.noop),",
-                t = ident(&table),
-                c = ident(&column),
+                 migrations.RunSQL('{drop_sql}', reverse_sql=migrations.RunSQL.noop),"
             )),
         );
     }
@@ -164,6 +185,20 @@ mod tests {
             "{}",
             found[0].message
         );
+    }
+
+    #[test]
+    fn err_nullable_column_needs_only_the_state_step() {
+        let files = with_initial(migration(
+            "0002_remove_subtitle",
+            "0001_initial",
+            r#"        migrations.RemoveField(model_name="book", name="subtitle"),"#,
+        ));
+        let found = findings(&files, RULE);
+        assert_eq!(found.len(), 1);
+        let help = found[0].help.as_deref().unwrap_or_default();
+        assert!(!help.contains("AlterField"), "{help}");
+        assert!(help.contains(r#"DROP COLUMN "subtitle""#), "{help}");
     }
 
     #[test]
