@@ -50,9 +50,10 @@ impl Rule for MultipleLeafNodes {
                 Diagnostic::new(
                     m.class_range,
                     format!(
-                        "app `{app}` has {} leaf migrations: `{}` and {}; Django refuses to migrate until they are merged",
-                        leaves.len(),
+                        "`{}` is one of {} leaf migrations of app `{app}` (also {}): Django refuses to migrate \
+                         until they are merged",
                         m.name,
+                        leaves.len(),
                         others.join(", ")
                     ),
                 )

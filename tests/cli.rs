@@ -1,0 +1,471 @@
+//! The command line as users run it: every exit code, both output formats, the review
+//! scopes (all, named files, `--base`), rule selection, and the `rules`/`rule`/`state`
+//! subcommands. Runs the real binary from the repository root on `examples/` and
+//! `fixtures/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn migrail() -> Command {
+    let mut cmd = Command::cargo_bin("migrail").expect("the migrail binary is built");
+    cmd.current_dir(repo())
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE");
+    cmd
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str]) -> Run {
+    run_in(&repo(), args)
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> Run {
+    let out = migrail()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("migrail runs");
+    Run {
+        code: out.status.code().expect("exited with a code, not a signal"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn json(args: &[&str]) -> (i32, Value) {
+    let r = run(args);
+    let doc = serde_json::from_str(&r.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            r.stdout, r.stderr
+        )
+    });
+    (r.code, doc)
+}
+
+fn rules_of(doc: &Value) -> Vec<String> {
+    doc["findings"]
+        .as_array()
+        .expect("findings is an array")
+        .iter()
+        .map(|f| f["rule"].as_str().expect("rule is a string").to_string())
+        .collect()
+}
+
+#[test]
+fn example_text_output_exit_1() {
+    let r = run(&["lint", "examples/bookshop"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        !r.stdout.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+    insta::assert_snapshot!("example_text", r.stdout);
+}
+
+#[test]
+fn clean_project_exit_0() {
+    let r = run(&["lint", "fixtures/recipes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout.trim(),
+        "All checks passed: 10 migrations reviewed of 10 loaded."
+    );
+}
+
+#[test]
+fn json_output_follows_schema_version_1() {
+    let (code, doc) = json(&["lint", "examples/bookshop", "--format", "json"]);
+    assert_eq!(code, 1);
+    assert_eq!(doc["version"], 1);
+    let migrations = doc["migrations"].as_array().expect("migrations array");
+    assert_eq!(migrations.len(), 12);
+    let first = &migrations[0];
+    assert_eq!(first["app"], "catalog");
+    assert_eq!(first["name"], "0001_initial");
+    assert_eq!(
+        first["path"],
+        "examples/bookshop/catalog/migrations/0001_initial.py"
+    );
+    assert_eq!(first["reviewed"], true);
+
+    let findings = doc["findings"].as_array().expect("findings array");
+    // JSON carries the informational notes the text output hides without --show-notes.
+    let notes: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["severity"] == "info")
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(
+        notes[0]["rule"], "missing-dependency",
+        "the auth app is not in the tree"
+    );
+    assert_eq!(findings.len() - notes.len(), 6);
+    let rename = findings
+        .iter()
+        .find(|f| f["rule"] == "rename-column")
+        .expect("the example renames a column");
+    assert_eq!(rename["severity"], "error");
+    assert_eq!(
+        rename["path"],
+        "examples/bookshop/catalog/migrations/0006_rename_author_name.py"
+    );
+    assert_eq!(rename["app"], "catalog");
+    assert_eq!(rename["migration"], "0006_rename_author_name");
+    assert_eq!(
+        (rename["line"].as_u64(), rename["column"].as_u64()),
+        (Some(14), Some(9))
+    );
+    assert_eq!(
+        (rename["end_line"].as_u64(), rename["end_column"].as_u64()),
+        (Some(18), Some(10))
+    );
+    assert!(rename["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("\"name\"")));
+    assert!(rename["help"]
+        .as_str()
+        .is_some_and(|h| h.contains("db_column=\"name\"")));
+    assert_eq!(doc["summary"]["errors"], 6);
+    assert_eq!(doc["summary"]["failed"], true);
+}
+
+#[test]
+fn app_label_comes_from_apps_py() {
+    let (_, doc) = json(&["lint", "examples/bookshop", "--format", "json"]);
+    let apps: Vec<&str> = doc["migrations"]
+        .as_array()
+        .expect("migrations array")
+        .iter()
+        .filter_map(|m| m["app"].as_str())
+        .collect();
+    assert!(apps.contains(&"shop_orders"), "{apps:?}");
+    assert!(!apps.contains(&"orders"), "{apps:?}");
+}
+
+#[test]
+fn named_file_is_the_only_one_reported_but_history_is_loaded() {
+    // 0005 renames a field whose column was pinned by the AlterField before it: only the
+    // replayed history knows that, so a clean verdict proves the tree was loaded.
+    let (code, doc) = json(&[
+        "lint",
+        "fixtures/recipes/library/migrations/0005_rename_summary.py",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{doc}");
+    let migrations = doc["migrations"].as_array().expect("migrations array");
+    assert_eq!(migrations.len(), 10);
+    let reviewed: Vec<&str> = migrations
+        .iter()
+        .filter(|m| m["reviewed"] == true)
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert_eq!(reviewed, ["0005_rename_summary"]);
+
+    let (code, doc) = json(&[
+        "lint",
+        "examples/bookshop/catalog/migrations/0006_rename_author_name.py",
+        "examples/bookshop/catalog/migrations/__init__.py",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(rules_of(&doc), ["rename-column"]);
+    assert_eq!(doc["summary"]["reviewed"], 1);
+}
+
+#[test]
+fn select_and_ignore() {
+    let (code, doc) = json(&[
+        "lint",
+        "examples/bookshop",
+        "--format",
+        "json",
+        "--select",
+        "drop-column,drop-table",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(rules_of(&doc), ["drop-column", "drop-table"]);
+
+    let ignored =
+        "rename-column,add-unique,add-not-null-column,alter-column-type,drop-column,drop-table";
+    let r = run(&["lint", "examples/bookshop", "--ignore", ignored]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+}
+
+#[test]
+fn unknown_rule_is_a_usage_error_with_a_suggestion() {
+    let r = run(&["lint", "examples/bookshop", "--select", "drop-colum"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("unknown rule `drop-colum` (did you mean `drop-column`?)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty());
+}
+
+#[test]
+fn warnings_fail_only_with_warnings_as_errors() {
+    let args = ["lint", "fixtures/broken", "--select", "unknown-operation"];
+    let r = run(&args);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("warning[unknown-operation]"),
+        "{}",
+        r.stdout
+    );
+    let r = run(&[&args[..], &["--warnings-as-errors"]].concat());
+    assert_eq!(r.code, 1, "{}", r.stdout);
+}
+
+#[test]
+fn syntax_errors_are_reported_and_the_other_files_still_linted() {
+    let (code, doc) = json(&["lint", "fixtures/broken", "--format", "json"]);
+    assert_eq!(code, 1);
+    let findings = doc["findings"].as_array().expect("findings array");
+    let syntax: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["rule"] == "syntax-error")
+        .collect();
+    assert_eq!(
+        syntax.len(),
+        2,
+        "every parser error, not just the first: {syntax:?}"
+    );
+    assert_eq!(
+        syntax[0]["path"],
+        "fixtures/broken/shop/migrations/0004_half_written.py"
+    );
+    assert_eq!(
+        (syntax[0]["line"].as_u64(), syntax[0]["column"].as_u64()),
+        (Some(7), Some(62))
+    );
+    assert!(rules_of(&doc).contains(&"drop-column".to_string()));
+}
+
+#[test]
+fn graph_errors() {
+    let (code, doc) = json(&["lint", "fixtures/conflict", "--format", "json"]);
+    assert_eq!(code, 1);
+    let rules = rules_of(&doc);
+    assert!(
+        rules.contains(&"multiple-leaf-nodes".to_string()),
+        "{rules:?}"
+    );
+    assert!(
+        rules.contains(&"missing-dependency".to_string()),
+        "{rules:?}"
+    );
+}
+
+#[test]
+fn io_and_usage_errors_exit_2() {
+    let r = run(&["lint", "no/such/dir"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("no/such/dir: no such file or directory"),
+        "{}",
+        r.stderr
+    );
+
+    let r = run(&["lint", "--no-such-flag"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+
+    let r = run(&["lint", "--all", "--base", "main"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
+
+    let r = run(&["lint", "examples/bookshop", "--auth-user-model", "User"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("app_label.ModelName"), "{}", r.stderr);
+
+    let r = run(&["lint", "--format", "yaml"]);
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn base_outside_git_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let r = run_in(dir.path(), &["lint", "--base", "main"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--base main"), "{}", r.stderr);
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Process::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=migrail",
+            "-c",
+            "user.email=migrail@localhost",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn base_reviews_only_migrations_changed_since_the_merge_base() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let project = dir.path();
+    copy_dir(&repo().join("examples/bookshop"), project);
+    git(project, &["init", "-q", "-b", "main"]);
+    git(project, &["add", "."]);
+    git(project, &["commit", "-q", "-m", "initial"]);
+    git(project, &["checkout", "-q", "-b", "feature"]);
+    // A committed change on the branch, and an untracked new migration.
+    let committed = project.join("catalog/migrations/0008_author_bio_not_blank.py");
+    std::fs::write(
+        &committed,
+        "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    \
+         dependencies = [(\"catalog\", \"0007_book_isbn_unique\")]\n    operations = [\n        \
+         migrations.AlterField(\"author\", \"bio\", models.TextField()),\n    ]\n",
+    )
+    .expect("write");
+    git(project, &["add", "."]);
+    git(project, &["commit", "-q", "-m", "bio"]);
+    std::fs::write(
+        project.join("catalog/migrations/0009_remove_book_subtitle.py"),
+        "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n    \
+         dependencies = [(\"catalog\", \"0008_author_bio_not_blank\")]\n    operations = [\n        \
+         migrations.RemoveField(\"book\", \"subtitle\"),\n    ]\n",
+    )
+    .expect("write");
+
+    let r = run_in(project, &["lint", "--base", "main", "--format", "json"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    let reviewed: Vec<&str> = doc["migrations"]
+        .as_array()
+        .expect("migrations")
+        .iter()
+        .filter(|m| m["reviewed"] == true)
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert_eq!(
+        reviewed,
+        ["0008_author_bio_not_blank", "0009_remove_book_subtitle"]
+    );
+    assert_eq!(rules_of(&doc), ["drop-column"]);
+    assert_eq!(
+        doc["findings"][0]["path"],
+        "catalog/migrations/0009_remove_book_subtitle.py"
+    );
+}
+
+#[test]
+fn colour_only_when_asked_or_on_a_terminal() {
+    let r = run(&["lint", "examples/bookshop", "--color", "always"]);
+    assert!(
+        r.stdout.contains("\x1b["),
+        "--color always styles the output"
+    );
+    let r = run(&["lint", "examples/bookshop", "--color", "never"]);
+    assert!(!r.stdout.contains('\x1b'));
+}
+
+#[test]
+fn rules_lists_every_rule_and_rule_shows_its_documentation() {
+    let r = run(&["rules"]);
+    assert_eq!(r.code, 0);
+    for name in [
+        "drop-column",
+        "add-not-null-column",
+        "multiple-leaf-nodes",
+        "syntax-error",
+        "unknown-operation",
+    ] {
+        assert!(
+            r.stdout.lines().any(|l| l.starts_with(name)),
+            "{name} missing from:\n{}",
+            r.stdout
+        );
+    }
+    let (_, doc) = json(&["rules", "--format", "json"]);
+    assert_eq!(
+        doc["rules"].as_array().map(Vec::len),
+        Some(r.stdout.lines().count())
+    );
+
+    let r = run(&["rule", "drop-column"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.starts_with("# drop-column\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("## Why it is unsafe"));
+    assert!(r.stdout.contains("## Safe alternative"));
+
+    let r = run(&["rule", "rename-colum"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("did you mean `rename-column`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn state_dumps_the_replayed_models() {
+    let (code, doc) = json(&["state", "fixtures/squashed", "--format", "json"]);
+    assert_eq!(code, 0);
+    let models = doc["models"].as_array().expect("models");
+    let item = models
+        .iter()
+        .find(|m| m["name"] == "Item")
+        .expect("inventory.Item");
+    // The squash sets db_table: proof that the squashed migration replaced 0001/0002.
+    assert_eq!(item["table"], "inventory_items");
+    let sku = item["fields"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["name"] == "sku"))
+        .expect("sku");
+    assert_eq!(sku["null"], false);
+
+    let (_, doc) = json(&[
+        "state",
+        "fixtures/custom_user",
+        "--format",
+        "json",
+        "--auth-user-model",
+        "accounts.User",
+    ]);
+    let review = doc["models"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["name"] == "Review"))
+        .expect("Review");
+    assert!(review["fields"]
+        .as_array()
+        .is_some_and(|f| f.iter().all(|f| f["name"] != "author")));
+}
