@@ -456,7 +456,7 @@ fn run_state(args: &StateArgs) -> Result<u8, CliError> {
     };
     let project = Project::load(&roots, settings).map_err(|e| CliError::usage(e.to_string()))?;
     let state = project.replay(|_| {});
-    let doc = state.to_json();
+    let doc = state.to_json(&project.settings);
     let out = match args.format {
         Format::Json => {
             serde_json::to_string_pretty(&doc).map_err(|e| CliError::usage(e.to_string()))? + "\n"

@@ -136,12 +136,19 @@ impl FieldDef {
         self.call.kwarg(name).map(|s| &s.value)
     }
 
-    /// A boolean keyword: `Some(default)` when absent, `None` when not statically known.
+    /// A boolean keyword: `Some(default)` when absent, `None` when not statically known
+    /// (a computed value, or a field class outside Django whose defaults migrail cannot see).
     fn flag(&self, name: &str, default: bool) -> Option<bool> {
         match self.kw(name) {
+            None if self.is_third_party() => None,
             None => Some(default),
             Some(v) => v.truthy(),
         }
+    }
+
+    /// A field class that is not Django's own: it may change any default.
+    pub fn is_third_party(&self) -> bool {
+        !self.path.starts_with("django.")
     }
 
     pub fn is_m2m(&self) -> bool {
@@ -171,9 +178,6 @@ impl FieldDef {
     }
 
     pub fn null(&self) -> Option<bool> {
-        if self.is_m2m() {
-            return Some(false);
-        }
         self.flag("null", false)
     }
 

@@ -43,8 +43,10 @@ pub struct Problem {
 pub enum ProblemKind {
     /// The parser's syntax errors, and a file without a `Migration` class.
     Syntax,
-    /// Operations or attributes computed at run time.
+    /// Attributes computed at run time.
     Unreadable,
+    /// `operations` computed at run time: the state after this migration is incomplete.
+    UnreadableOperations,
 }
 
 /// The source text of a file with its line index, shared by findings and renderers.
@@ -263,7 +265,7 @@ fn read_attribute(
         "operations" => match value.value.as_seq() {
             Some(items) => file.operations = items.iter().map(Operation::from_value).collect(),
             None => problems.push(Problem {
-                kind: ProblemKind::Unreadable,
+                kind: ProblemKind::UnreadableOperations,
                 message: format!(
                     "`operations` is computed at run time (`{}`): migrail cannot see which operations run, \
                      so they are not linted and the model state after this migration may be incomplete",
@@ -370,7 +372,7 @@ mod tests {
         );
         assert_eq!(m.operations.len(), 0);
         assert_eq!(m.problems.len(), 1);
-        assert_eq!(m.problems[0].kind, ProblemKind::Unreadable);
+        assert_eq!(m.problems[0].kind, ProblemKind::UnreadableOperations);
     }
 
     #[test]

@@ -159,6 +159,13 @@ impl Project {
                 continue;
             };
             let mut created_here = BTreeSet::new();
+            if migration
+                .problems
+                .iter()
+                .any(|p| p.kind == migration::ProblemKind::UnreadableOperations)
+            {
+                state.mark_incomplete(&migration.app);
+            }
             for op in &migration.operations {
                 replay_op(
                     migration,

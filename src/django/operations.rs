@@ -32,6 +32,9 @@ pub enum OpKind {
     CreateModel {
         name: String,
         fields: Vec<(String, FieldDef)>,
+        /// False when some fields are computed at run time (`[...] + ([...] if X else [])`):
+        /// `fields` holds the readable ones.
+        complete: bool,
         options: Vec<(String, Spanned)>,
         bases: Vec<Spanned>,
     },
@@ -302,10 +305,19 @@ fn bind(name: &str, c: &Call) -> Option<OpKind> {
         "CreateModel" => {
             let fields_value = c.arg(Some(1), "fields")?;
             let mut fields = Vec::new();
-            for item in fields_value.value.as_seq()? {
-                let pair = item.value.as_seq()?;
-                let [n, f] = pair else { return None };
-                fields.push((n.value.as_str()?.to_string(), field_def(Some(f))?));
+            let mut complete = true;
+            for item in fields_value.value.as_seq().unwrap_or_default() {
+                let field = match item.value.as_seq() {
+                    Some([n, f]) => n.value.as_str().zip(field_def(Some(f))),
+                    _ => None,
+                };
+                match field {
+                    Some((n, f)) => fields.push((n.to_string(), f)),
+                    None => complete = false,
+                }
+            }
+            if fields_value.value.as_seq().is_none() {
+                complete = false;
             }
             let bases = match c.arg(Some(3), "bases").map(|b| &b.value) {
                 Some(v) => v.as_seq().map(<[Spanned]>::to_vec).unwrap_or_default(),
@@ -314,6 +326,7 @@ fn bind(name: &str, c: &Call) -> Option<OpKind> {
             OpKind::CreateModel {
                 name: s(0, "name")?,
                 fields,
+                complete,
                 options: options_dict(c.arg(Some(2), "options"))?,
                 bases,
             }

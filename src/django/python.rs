@@ -398,8 +398,43 @@ fn eval_elements(elts: &[Expr], scope: &Scope, source: &str) -> Vec<Spanned> {
 }
 
 fn eval_binop(bin: &ast::ExprBinOp, scope: &Scope, source: &str) -> Value {
-    let left = eval(&bin.left, scope, source).value;
-    let right = eval(&bin.right, scope, source).value;
+    let left = eval(&bin.left, scope, source);
+    let right = eval(&bin.right, scope, source);
+    // A list concatenated with something computed at run time (`[...] + ([...] if X
+    // else [])`) keeps its readable items; the unreadable part stays in place as one
+    // `Unknown` item, as a starred run-time value does in a list literal.
+    let (left, right) = match (bin.op, left, right) {
+        (
+            Operator::Add,
+            Spanned {
+                value: Value::List(mut a),
+                ..
+            },
+            r @ Spanned {
+                value: Value::Unknown(_),
+                ..
+            },
+        ) => {
+            a.push(r);
+            return Value::List(a);
+        }
+        (
+            Operator::Add,
+            l @ Spanned {
+                value: Value::Unknown(_),
+                ..
+            },
+            Spanned {
+                value: Value::List(b),
+                ..
+            },
+        ) => {
+            let mut items = vec![l];
+            items.extend(b);
+            return Value::List(items);
+        }
+        (_, l, r) => (l.value, r.value),
+    };
     match (bin.op, left, right) {
         (Operator::Add, Value::List(mut a), Value::List(b)) => {
             a.extend(b);

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::fields::FieldDef;
+use super::fields::{DbType, FieldDef};
 use super::migration::Settings;
 use super::operations::{
     constraint_def, index_def, normalize_together, ConstraintDef, IndexDef, OpKind, Operation,
@@ -38,6 +38,11 @@ pub struct ModelState {
     pub index_together: Option<Vec<Vec<String>>>,
     pub indexes: Vec<IndexDef>,
     pub constraints: Vec<ConstraintDef>,
+    /// False when an operation migrail cannot read may have changed this model (a custom
+    /// operation in its app, fields or operations computed at run time).
+    pub complete: bool,
+    /// For a proxy model: the model it proxies (its table is that model's).
+    pub proxy_for: Option<ModelKey>,
 }
 
 impl ModelState {
@@ -100,6 +105,7 @@ impl ProjectState {
             OpKind::CreateModel {
                 name,
                 fields,
+                complete,
                 options,
                 bases,
             } => {
@@ -122,8 +128,12 @@ impl ProjectState {
                     None => Some(default),
                     Some(v) => v.truthy(),
                 };
-                // A proxy's table is its concrete parent's; bases are kept only for that.
-                let _ = bases;
+                // A proxy's table is its concrete parent's: the first model among the bases.
+                let proxy_for = bases.iter().filter_map(|b| b.value.as_str()).find_map(|b| {
+                    let (base_app, base_model) = b.split_once('.').unwrap_or((app, b));
+                    let key = model_key(base_app, base_model);
+                    self.models.contains_key(&key).then_some(key)
+                });
                 let model = ModelState {
                     app: app.to_string(),
                     name: name.clone(),
@@ -141,6 +151,8 @@ impl ProjectState {
                         .iter()
                         .filter_map(|v| constraint_def(&v.value))
                         .collect(),
+                    complete: *complete,
+                    proxy_for,
                 };
                 self.models.insert(model_key(app, name), model);
             }
@@ -331,9 +343,30 @@ impl ProjectState {
             }
             OpKind::ValidateConstraint { .. }
             | OpKind::RunPython { .. }
-            | OpKind::Extension { .. }
-            | OpKind::Unknown { .. } => {}
+            | OpKind::Extension { .. } => {}
+            // A custom operation usually works on its own app's models.
+            OpKind::Unknown { .. } => self.mark_incomplete(app),
         }
+    }
+
+    /// Every model of `app` may have been changed by something migrail cannot read.
+    pub fn mark_incomplete(&mut self, app: &str) {
+        for m in self.models.values_mut().filter(|m| m.app == app) {
+            m.complete = false;
+        }
+    }
+
+    /// The table of a model, following proxies to their concrete model.
+    pub fn table_of(&self, model: &ModelState) -> Option<String> {
+        let mut current = model;
+        // Bounded: a proxy chain cannot be longer than the number of models.
+        for _ in 0..=self.models.len() {
+            match current.proxy_for.as_ref().and_then(|k| self.models.get(k)) {
+                Some(parent) if current.proxy == Some(true) => current = parent,
+                _ => return current.table(),
+            }
+        }
+        None
     }
 
     fn model_mut(&mut self, app: &str, name: &str) -> Option<&mut ModelState> {
@@ -341,7 +374,34 @@ impl ProjectState {
     }
 
     /// The state as the `migrail state --format json` document.
-    pub fn to_json(&self) -> StateDocument {
+    /// The column type of `field` of a model in `app`. A foreign key's column has the
+    /// type of the column it references (`to_field`, else the target's primary key).
+    pub fn column_type(&self, app: &str, field: &FieldDef, settings: &Settings) -> Option<DbType> {
+        if !field.is_relation() {
+            return field.db_type();
+        }
+        let target = self.models.get(&Self::resolve_target(
+            &field.target()?.value,
+            app,
+            settings,
+        )?)?;
+        let referenced = match field.call.kwarg("to_field").map(|v| &v.value) {
+            Some(Value::Str(name)) => target.field(name)?,
+            Some(_) => return None,
+            None => target
+                .fields
+                .iter()
+                .map(|(_, f)| f)
+                .find(|f| f.primary_key() == Some(true))?,
+        };
+        if referenced.is_relation() {
+            // A key referencing a key (one-to-one parent links): one level is enough in practice.
+            return None;
+        }
+        referenced.db_type()
+    }
+
+    pub fn to_json(&self, settings: &Settings) -> StateDocument {
         StateDocument {
             version: 1,
             models: self
@@ -350,7 +410,8 @@ impl ProjectState {
                 .map(|m| ModelDocument {
                     app: m.app.clone(),
                     name: m.name.clone(),
-                    table: m.table(),
+                    table: self.table_of(m),
+                    complete: m.complete,
                     managed: m.managed,
                     proxy: m.proxy,
                     unique_together: m.unique_together.clone(),
@@ -368,7 +429,7 @@ impl ProjectState {
                             class: f.class().to_string(),
                             path: f.path.clone(),
                             column: if f.has_column() { f.column(name) } else { None },
-                            db_type: f.db_type().map(|t| t.to_string()),
+                            db_type: self.column_type(&m.app, f, settings).map(|t| t.to_string()),
                             null: f.null(),
                             unique: f.unique(),
                             db_index: f.db_index(),
@@ -396,6 +457,9 @@ pub struct ModelDocument {
     pub name: String,
     /// `null` when `db_table` is not statically known.
     pub table: Option<String>,
+    /// False when something migrail cannot read (a custom operation, operations computed
+    /// at run time) may have changed the model: its fields may differ from Django's.
+    pub complete: bool,
     pub managed: Option<bool>,
     pub proxy: Option<bool>,
     pub unique_together: Option<Vec<Vec<String>>>,

@@ -58,7 +58,14 @@ impl Rule for AddNotNullColumn {
         if !ctx.touches_database() || ctx.table_is_exempt(model_name) || !field.has_column() {
             return;
         }
-        if field.null() != Some(false) || field.db_default().is_some() {
+        // A field class outside Django may default to NOT NULL (most do, as Django's
+        // fields) or not: the verdict is a warning until `null` is given explicitly.
+        let uncertain = match field.null() {
+            Some(false) => false,
+            None if field.call.kwarg("null").is_none() && field.is_third_party() => true,
+            _ => return,
+        };
+        if field.db_default().is_some() {
             return;
         }
         let column = field.column(name).unwrap_or_else(|| name.clone());
@@ -80,16 +87,31 @@ impl Rule for AddNotNullColumn {
         };
         let with_db_default = field_code(field, &[("db_default", &db_default)]);
         let nullable = field_code(field, &[("null", "True")]);
-        out.push(
-            Diagnostic::at_operation(
-                op,
+        let (verb, class_note) = if uncertain {
+            (
+                "may add",
                 format!(
-                    "AddField adds NOT NULL column {} to {} without a database default{default_note}: the old release's \
-                     INSERTs leave it out and fail",
-                    ident(&column),
-                    ident(&table)
+                    " (`{}` is not a Django field: migrail cannot see whether it defaults to NULL; say `null=` explicitly)",
+                    field.class()
                 ),
             )
+        } else {
+            ("adds", String::new())
+        };
+        let mut diagnostic = Diagnostic::at_operation(
+            op,
+            format!(
+                "AddField {verb} NOT NULL column {} to {} without a database default{default_note}: the old release's \
+                 INSERTs leave it out and fail{class_note}",
+                ident(&column),
+                ident(&table)
+            ),
+        );
+        if uncertain {
+            diagnostic.severity = Some(Severity::Warning);
+        }
+        out.push(
+            diagnostic
             .help(format!(
                 "give it a database default (Django 5.0+):\n    migrations.AddField(\"{m}\", \"{name}\", {with_db_default}),\n\
                  or add it nullable, backfill, and set NOT NULL in a later release:\n    \
@@ -150,5 +172,29 @@ mod tests {
             r#"        migrations.AddField("book", "x", models.TextField(null=settings.NULLABLE)),"#,
         ));
         assert!(findings(&files, RULE).is_empty());
+    }
+
+    #[test]
+    fn warn_third_party_field_without_explicit_null() {
+        let files = with_initial(migration(
+            "0002_phone",
+            "0001_initial",
+            r#"        migrations.AddField("book", "phone", phonenumber_field.modelfields.PhoneNumberField(max_length=128)),"#,
+        ));
+        let found = findings(&files, RULE);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].severity, crate::lint::rule::Severity::Warning);
+        assert!(
+            found[0].message.contains("not a Django field"),
+            "{}",
+            found[0].message
+        );
+
+        let explicit = with_initial(migration(
+            "0002_phone",
+            "0001_initial",
+            r#"        migrations.AddField("book", "phone", phonenumber_field.modelfields.PhoneNumberField(max_length=128, null=True)),"#,
+        ));
+        assert!(findings(&explicit, RULE).is_empty());
     }
 }

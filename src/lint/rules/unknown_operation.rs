@@ -48,12 +48,12 @@ impl Rule for UnknownOperation {
     }
 
     fn check_migration(&self, ctx: &MigrationContext<'_>, out: &mut Vec<Diagnostic>) {
-        for problem in ctx
-            .migration
-            .problems
-            .iter()
-            .filter(|p| p.kind == ProblemKind::Unreadable)
-        {
+        for problem in ctx.migration.problems.iter().filter(|p| {
+            matches!(
+                p.kind,
+                ProblemKind::Unreadable | ProblemKind::UnreadableOperations
+            )
+        }) {
             out.push(
                 Diagnostic::new(problem.range, problem.message.clone()).help(
                     "write it as a literal so that migrail can read it, or review it by hand",
