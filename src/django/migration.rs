@@ -217,7 +217,7 @@ fn read_attribute(
         problems.push(Problem {
             kind: ProblemKind::Unreadable,
             message: format!(
-                "`{what}` is computed at run time (`{}`): migrail cannot read it statically",
+                "{what} is computed at run time (`{}`): migrail cannot read it statically",
                 v.value.describe()
             ),
             range: v.range,
@@ -226,14 +226,14 @@ fn read_attribute(
     match target {
         "dependencies" | "run_before" => {
             let Some(items) = value.value.as_seq() else {
-                unreadable(problems, target, &value);
+                unreadable(problems, &format!("`{target}`"), &value);
                 return;
             };
             let mut deps = Vec::new();
             for item in items {
                 match dependency(item, settings) {
                     Some(d) => deps.push(d),
-                    None => unreadable(problems, &format!("{target} entry"), item),
+                    None => unreadable(problems, &format!("an entry of `{target}`"), item),
                 }
             }
             if target == "dependencies" {
@@ -244,23 +244,23 @@ fn read_attribute(
         }
         "replaces" => {
             let Some(items) = value.value.as_seq() else {
-                unreadable(problems, target, &value);
+                unreadable(problems, &format!("`{target}`"), &value);
                 return;
             };
             for item in items {
                 match item.value.as_seq() {
                     Some([a, n]) => match (a.value.as_str(), n.value.as_str()) {
                         (Some(a), Some(n)) => file.replaces.push((a.to_string(), n.to_string())),
-                        _ => unreadable(problems, "replaces entry", item),
+                        _ => unreadable(problems, "an entry of `replaces`", item),
                     },
-                    _ => unreadable(problems, "replaces entry", item),
+                    _ => unreadable(problems, "an entry of `replaces`", item),
                 }
             }
         }
         "initial" => file.initial = value.value.truthy(),
         "atomic" => match value.value.truthy() {
             Some(b) => file.atomic = b,
-            None => unreadable(problems, target, &value),
+            None => unreadable(problems, &format!("`{target}`"), &value),
         },
         "operations" => match value.value.as_seq() {
             Some(items) => file.operations = items.iter().map(Operation::from_value).collect(),
