@@ -469,3 +469,50 @@ fn state_dumps_the_replayed_models() {
         .as_array()
         .is_some_and(|f| f.iter().all(|f| f["name"] != "author")));
 }
+
+#[test]
+fn inline_suppression_silences_one_finding_and_reports_a_stale_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let project = dir.path();
+    copy_dir(&repo().join("examples/bookshop"), project);
+    let file = project.join("catalog/migrations/0006_rename_author_name.py");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let text = text.replace(
+        "        migrations.RenameField(",
+        "        # migrail: ignore[rename-column] -- the old release reads full_name via a view\n        migrations.RenameField(",
+    );
+    std::fs::write(&file, text).expect("write");
+    let r = run_in(
+        project,
+        &["lint", "catalog/migrations/0006_rename_author_name.py"],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.starts_with("All checks passed"), "{}", r.stdout);
+
+    let stale = project.join("catalog/migrations/0002_book_subtitle.py");
+    let text = std::fs::read_to_string(&stale).expect("read");
+    std::fs::write(
+        &stale,
+        format!("# migrail: ignore-file[drop-table]\n{text}"),
+    )
+    .expect("write");
+    let r = run_in(
+        project,
+        &[
+            "lint",
+            "catalog/migrations/0002_book_subtitle.py",
+            "--warnings-as-errors",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("warning[unused-suppression]"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("0002_book_subtitle.py:1:1"),
+        "{}",
+        r.stdout
+    );
+}

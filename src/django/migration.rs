@@ -87,6 +87,8 @@ pub struct MigrationFile {
     /// Class-body attributes not listed above (deploy markers and the like), evaluated.
     pub attributes: Vec<(String, Spanned)>,
     pub problems: Vec<Problem>,
+    /// Every `#` comment of the file (for suppressions), in source order.
+    pub comments: Vec<TextRange>,
 }
 
 impl MigrationFile {
@@ -156,6 +158,12 @@ pub fn parse_migration(
         operations: Vec::new(),
         attributes: Vec::new(),
         problems: Vec::new(),
+        comments: parsed
+            .tokens()
+            .iter()
+            .filter(|t| t.kind() == ruff_python_ast::token::TokenKind::Comment)
+            .map(|t| t.range())
+            .collect(),
     };
 
     let body = &parsed.syntax().body;

@@ -8,6 +8,7 @@ pub mod finding;
 pub mod registry;
 pub mod rule;
 pub mod rules;
+pub mod suppression;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -166,6 +167,15 @@ pub fn lint(project: &Project, review: &Review, selection: &Selection) -> LintRe
             );
         }
     });
+
+    // Inline suppressions of the reviewed files; what they leave unused is reported.
+    let report_unused = selection.enabled(suppression::UNUSED);
+    for m in project.migrations.iter().filter(|m| review.includes(m)) {
+        let unused = suppression::apply(m, &mut findings, report_unused, &|r| selection.enabled(r));
+        if let Some(rule) = registry::find(suppression::UNUSED) {
+            findings.extend(unused.into_iter().map(|d| place(rule.meta(), m, d)));
+        }
+    }
 
     findings.sort_by(|a, b| {
         (a.source.path.as_path(), a.line, a.column, a.rule).cmp(&(

@@ -18,6 +18,7 @@ static RULES: &[&dyn Rule] = &[
     &rules::duplicate_app_label::DuplicateAppLabel,
     &rules::syntax_error::SyntaxError,
     &rules::unknown_operation::UnknownOperation,
+    &rules::unused_suppression::UnusedSuppression,
 ];
 
 pub fn all() -> &'static [&'static dyn Rule] {

@@ -110,3 +110,17 @@ pub fn with_initial(next: (String, String)) -> Vec<(String, String)> {
         next,
     ]
 }
+
+/// Every finding above `info` when the whole project is reviewed with every rule.
+pub fn project_findings(files: &[(String, String)]) -> Vec<crate::lint::Finding> {
+    let project = project(files);
+    crate::lint::lint(
+        &project,
+        &crate::lint::Review::All,
+        &crate::lint::Selection::default(),
+    )
+    .findings
+    .into_iter()
+    .filter(|f| f.severity != crate::lint::rule::Severity::Info)
+    .collect()
+}

@@ -15,6 +15,7 @@ pub mod rename_table;
 pub mod set_not_null;
 pub mod syntax_error;
 pub mod unknown_operation;
+pub mod unused_suppression;
 
 use crate::django::fields::FieldDef;
 
