@@ -427,11 +427,9 @@ fn run_rules(args: &RulesArgs) -> Result<u8, CliError> {
 
 fn run_rule(name: &str) -> Result<u8, CliError> {
     let Some(rule) = registry::find(name) else {
-        let hint = registry::closest(name)
-            .map(|c| format!(" (did you mean `{c}`?)"))
-            .unwrap_or_default();
         return Err(CliError::usage(format!(
-            "unknown rule `{name}`{hint}; `migrail rules` lists them"
+            "{}; `migrail rules` lists them",
+            registry::unknown_rule_message(name)
         )));
     };
     let m = rule.meta();

@@ -57,11 +57,9 @@ impl Selection {
     pub fn validate(&self) -> Result<(), String> {
         for name in self.select.iter().chain(&self.ignore) {
             if registry::find(name).is_none() {
-                let hint = registry::closest(name)
-                    .map(|c| format!(" (did you mean `{c}`?)"))
-                    .unwrap_or_default();
                 return Err(format!(
-                    "unknown rule `{name}`{hint}; `migrail rules` lists them"
+                    "{}; `migrail rules` lists them",
+                    registry::unknown_rule_message(name)
                 ));
             }
         }

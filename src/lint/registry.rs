@@ -29,6 +29,14 @@ pub fn find(name: &str) -> Option<&'static dyn Rule> {
     RULES.iter().copied().find(|r| r.meta().name == name)
 }
 
+/// `unknown rule `x` (did you mean `y`?)`: the message for a name that is no rule.
+pub fn unknown_rule_message(name: &str) -> String {
+    let hint = closest(name)
+        .map(|c| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default();
+    format!("unknown rule `{name}`{hint}")
+}
+
 /// The rule name closest to a misspelt one, for "did you mean".
 pub fn closest(name: &str) -> Option<&'static str> {
     RULES

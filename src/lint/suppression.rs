@@ -134,12 +134,12 @@ pub fn apply(
     for s in &suppressions {
         for (rule, used) in &s.rules {
             if registry::find(rule).is_none() {
-                let hint = registry::closest(rule)
-                    .map(|c| format!(" (did you mean `{c}`?)"))
-                    .unwrap_or_default();
                 out.push(Diagnostic::new(
                     s.range,
-                    format!("suppression names unknown rule `{rule}`{hint}"),
+                    format!(
+                        "suppression names an {}",
+                        registry::unknown_rule_message(rule)
+                    ),
                 ));
             } else if !used && enabled(rule) {
                 let scope = if s.file_wide { "in this file" } else { "here" };
