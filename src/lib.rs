@@ -6,6 +6,7 @@
 //! - [`cli`]: the command line.
 
 pub mod cli;
+pub mod config;
 pub mod django;
 pub mod lint;
 pub mod report;

@@ -131,6 +131,9 @@ pub enum OpKind {
         code: Spanned,
         reverse_code: Option<Spanned>,
     },
+    /// django-migration-linter's `IgnoreMigration()`: a no-op that marks the whole
+    /// migration as reviewed (migrail honours it, so teams keep their markers).
+    IgnoreMigration,
     /// Extensions and collations: database-wide, additive.
     Extension {
         name: String,
@@ -282,7 +285,11 @@ impl Operation {
     }
 
     pub fn from_call(call: &Call) -> Operation {
+        let ignore_marker = call.short_name() == "IgnoreMigration"
+            && (call.callee == "IgnoreMigration"
+                || call.callee.starts_with("django_migration_linter."));
         let kind = match operation_name(&call.callee) {
+            _ if ignore_marker => OpKind::IgnoreMigration,
             Some(name) => bind(name, call).unwrap_or_else(|| OpKind::Unknown {
                 reason: format!("the arguments of `{name}` are not statically readable"),
             }),

@@ -343,7 +343,8 @@ impl ProjectState {
             }
             OpKind::ValidateConstraint { .. }
             | OpKind::RunPython { .. }
-            | OpKind::Extension { .. } => {}
+            | OpKind::Extension { .. }
+            | OpKind::IgnoreMigration => {}
             // A custom operation usually works on its own app's models.
             OpKind::Unknown { .. } => self.mark_incomplete(app),
         }
@@ -373,7 +374,6 @@ impl ProjectState {
         self.models.get_mut(&model_key(app, name))
     }
 
-    /// The state as the `migrail state --format json` document.
     /// The column type of `field` of a model in `app`. A foreign key's column has the
     /// type of the column it references (`to_field`, else the target's primary key).
     pub fn column_type(&self, app: &str, field: &FieldDef, settings: &Settings) -> Option<DbType> {
@@ -401,6 +401,39 @@ impl ProjectState {
         referenced.db_type()
     }
 
+    /// The (concrete) model whose table is `table`.
+    pub fn model_by_table(&self, table: &str) -> Option<&ModelState> {
+        self.models
+            .values()
+            .find(|m| m.proxy != Some(true) && self.table_of(m).as_deref() == Some(table))
+    }
+
+    /// The model and field (name, definition) owning column `column` of table `table`.
+    pub fn field_by_column(
+        &self,
+        table: &str,
+        column: &str,
+    ) -> Option<(&ModelState, &str, &FieldDef)> {
+        let model = self.model_by_table(table)?;
+        model
+            .fields
+            .iter()
+            .find(|(name, f)| f.column(name).as_deref() == Some(column))
+            .map(|(name, f)| (model, name.as_str(), f))
+    }
+
+    /// The type of column `column` of table `table` (SQL names), when the state knows it.
+    pub fn column_type_by_table(
+        &self,
+        table: &str,
+        column: &str,
+        settings: &Settings,
+    ) -> Option<DbType> {
+        let (model, _, field) = self.field_by_column(table, column)?;
+        self.column_type(&model.app, field, settings)
+    }
+
+    /// The state as the `migrail state --format json` document.
     pub fn to_json(&self, settings: &Settings) -> StateDocument {
         StateDocument {
             version: 1,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::django::migration::SourceFile;
 
+use super::phase::Phase;
 use super::rule::Severity;
 
 #[derive(Clone, Debug)]
@@ -22,6 +23,9 @@ pub struct Finding {
     pub end_column: usize,
     /// Byte range to underline in the source.
     pub focus: std::ops::Range<usize>,
+    /// The deploy phase of the operation (or SQL statement) the finding is on; the
+    /// migration's for findings about the whole migration.
+    pub phase: Phase,
 }
 
 impl Finding {

@@ -5,20 +5,25 @@
 //! migrations under review are reported. See `../shared/rules.md` for the catalog.
 
 pub mod finding;
+pub mod phase;
+pub mod plan;
 pub mod registry;
 pub mod rule;
 pub mod rules;
+pub mod sql;
 pub mod suppression;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use ruff_text_size::TextRange;
 
-use crate::django::migration::MigrationFile;
+use crate::django::migration::{MigrationFile, MigrationKey};
 use crate::django::Project;
 pub use finding::Finding;
-use rule::{Diagnostic, MigrationContext, OpContext, Rule, Severity};
+use phase::MigrationPhase;
+use rule::{Diagnostic, MigrationContext, OpContext, Rule, Severity, SqlContext};
+use sql::{ConstraintKind, SqlAction, SqlCache};
 
 /// Which migrations are reported.
 #[derive(Clone, Debug)]
@@ -45,17 +50,28 @@ fn canonical(p: &Path) -> PathBuf {
     p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
 }
 
+/// What to check and how strictly: rule selection, severity overrides, deploy mode.
 #[derive(Clone, Debug, Default)]
-pub struct Selection {
+pub struct LintOptions {
     /// Only these rules (empty: all).
     pub select: Vec<String>,
     pub ignore: Vec<String>,
+    /// Per-rule severity overrides (from the configuration).
+    pub severity: BTreeMap<String, Severity>,
+    /// The project deploys in phases (`migrail run --phase pre`, rollout, `--phase post`),
+    /// so an accepted `post` migration may drop what the new code no longer uses.
+    pub deploy_phases: bool,
 }
 
-impl Selection {
+impl LintOptions {
     /// Check that every named rule exists.
     pub fn validate(&self) -> Result<(), String> {
-        for name in self.select.iter().chain(&self.ignore) {
+        for name in self
+            .select
+            .iter()
+            .chain(&self.ignore)
+            .chain(self.severity.keys())
+        {
             if registry::find(name).is_none() {
                 return Err(format!(
                     "{}; `migrail rules` lists them",
@@ -66,7 +82,7 @@ impl Selection {
         Ok(())
     }
 
-    fn enabled(&self, name: &str) -> bool {
+    pub fn enabled(&self, name: &str) -> bool {
         (self.select.is_empty() || self.select.iter().any(|s| s == name))
             && !self.ignore.iter().any(|s| s == name)
     }
@@ -79,6 +95,7 @@ pub struct MigrationSummary {
     pub name: String,
     pub path: String,
     pub reviewed: bool,
+    pub phase: MigrationPhase,
 }
 
 #[derive(Debug)]
@@ -118,12 +135,17 @@ pub fn display_path(path: &Path) -> String {
 }
 
 /// Lint `project`, reporting the migrations `review` selects.
-pub fn lint(project: &Project, review: &Review, selection: &Selection) -> LintReport {
+pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintReport {
     let rules: Vec<&'static dyn Rule> = registry::all()
         .iter()
         .copied()
-        .filter(|r| selection.enabled(r.meta().name))
+        .filter(|r| options.enabled(r.meta().name))
         .collect();
+    let sql = SqlCache::build(project);
+    let phases = phase::infer(project, &sql);
+    let no_phase = MigrationPhase::default();
+    let phase_of = |m: &MigrationFile| phases.get(&m.key()).unwrap_or(&no_phase);
+
     let mut findings = Vec::new();
     let mut migrations: Vec<MigrationSummary> = project
         .migrations
@@ -133,6 +155,7 @@ pub fn lint(project: &Project, review: &Review, selection: &Selection) -> LintRe
             name: m.name.clone(),
             path: display_path(&m.source.path),
             reviewed: review.includes(m),
+            phase: phase_of(m).clone(),
         })
         .collect();
     migrations.sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
@@ -142,36 +165,95 @@ pub fn lint(project: &Project, review: &Review, selection: &Selection) -> LintRe
             migration: m,
             graph: &project.graph,
             duplicate_labels: &project.duplicate_labels,
+            phase: phase_of(m),
+            sql: &sql,
         };
         for rule in &rules {
             let mut out = Vec::new();
             rule.check_migration(&ctx, &mut out);
-            findings.extend(out.into_iter().map(|d| place(rule.meta(), m, d)));
+            findings.extend(out.into_iter().map(|d| place(rule.meta(), m, d, ctx.phase)));
         }
     }
 
     let settings = &project.settings;
+    // What the SQL of the whole history has done that rules need to know.
+    let mut proven_not_null: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut pending_checks: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut sql_tables: (Option<MigrationKey>, BTreeSet<String>) = (None, BTreeSet::new());
     project.replay(|visit| {
-        if !review.includes(visit.migration) {
+        let m = visit.migration;
+        let reviewed = review.includes(m);
+        let ctx = OpContext {
+            visit,
+            settings,
+            phase: phase_of(m),
+            deploy_phases: options.deploy_phases,
+        };
+        if reviewed {
+            for rule in &rules {
+                let mut out = Vec::new();
+                rule.check_operation(&ctx, &mut out);
+                findings.extend(out.into_iter().map(|d| place(rule.meta(), m, d, ctx.phase)));
+            }
+        }
+        if !visit.effect.touches_database() {
             return;
         }
-        let ctx = OpContext { visit, settings };
-        for rule in &rules {
-            let mut out = Vec::new();
-            rule.check_operation(&ctx, &mut out);
-            findings.extend(
-                out.into_iter()
-                    .map(|d| place(rule.meta(), visit.migration, d)),
-            );
+        let statements = sql.get(m, visit.op);
+        if statements.is_empty() {
+            return;
+        }
+        if sql_tables.0.as_ref() != Some(&m.key()) {
+            sql_tables = (Some(m.key()), BTreeSet::new());
+        }
+        let mut new_tables: BTreeSet<String> = visit
+            .created_here
+            .iter()
+            .filter_map(|k| visit.state.models.get(k))
+            .filter_map(|model| visit.state.table_of(model))
+            .collect();
+        for statement in statements {
+            new_tables.extend(sql_tables.1.iter().cloned());
+            for action in &statement.actions {
+                if reviewed {
+                    let sql_ctx = SqlContext {
+                        op: &ctx,
+                        statement,
+                        new_tables: &new_tables,
+                        proven_not_null: &proven_not_null,
+                    };
+                    for rule in &rules {
+                        let mut out = Vec::new();
+                        rule.check_sql(&sql_ctx, action, &mut out);
+                        findings
+                            .extend(out.into_iter().map(|d| place(rule.meta(), m, d, ctx.phase)));
+                    }
+                }
+                track_sql(
+                    action,
+                    &mut sql_tables.1,
+                    &mut proven_not_null,
+                    &mut pending_checks,
+                );
+            }
         }
     });
 
     // Inline suppressions of the reviewed files; what they leave unused is reported.
-    let report_unused = selection.enabled(suppression::UNUSED);
+    let report_unused = options.enabled(suppression::UNUSED);
     for m in project.migrations.iter().filter(|m| review.includes(m)) {
-        let unused = suppression::apply(m, &mut findings, report_unused, &|r| selection.enabled(r));
+        let unused = suppression::apply(m, &mut findings, report_unused, &|r| options.enabled(r));
         if let Some(rule) = registry::find(suppression::UNUSED) {
-            findings.extend(unused.into_iter().map(|d| place(rule.meta(), m, d)));
+            findings.extend(
+                unused
+                    .into_iter()
+                    .map(|d| place(rule.meta(), m, d, phase_of(m))),
+            );
+        }
+    }
+    for f in &mut findings {
+        if let Some(&severity) = options.severity.get(f.rule) {
+            f.severity = severity;
         }
     }
 
@@ -189,7 +271,47 @@ pub fn lint(project: &Project, review: &Review, selection: &Selection) -> LintRe
     }
 }
 
-fn place(meta: &'static rule::RuleMeta, m: &MigrationFile, d: Diagnostic) -> Finding {
+/// Remember what a SQL statement did for later statements and migrations: tables it
+/// created, and `CHECK (col IS NOT NULL)` constraints once they are validated.
+fn track_sql(
+    action: &SqlAction,
+    created: &mut BTreeSet<String>,
+    proven_not_null: &mut BTreeSet<(String, String)>,
+    pending: &mut BTreeMap<(String, String), Vec<String>>,
+) {
+    match action {
+        SqlAction::CreateTable { table } => {
+            created.insert(table.clone());
+        }
+        SqlAction::AddConstraint {
+            table,
+            name,
+            kind: ConstraintKind::Check { not_null_columns },
+            not_valid,
+        } => {
+            if *not_valid {
+                if let Some(name) = name {
+                    pending.insert((table.clone(), name.clone()), not_null_columns.clone());
+                }
+            } else {
+                proven_not_null.extend(not_null_columns.iter().map(|c| (table.clone(), c.clone())));
+            }
+        }
+        SqlAction::ValidateConstraint { table, name } => {
+            if let Some(columns) = pending.remove(&(table.clone(), name.clone())) {
+                proven_not_null.extend(columns.into_iter().map(|c| (table.clone(), c)));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn place(
+    meta: &'static rule::RuleMeta,
+    m: &MigrationFile,
+    d: Diagnostic,
+    phase: &MigrationPhase,
+) -> Finding {
     let source = m.source.clone();
     let clamp = |r: TextRange| {
         let len = source.text.len();
@@ -214,6 +336,7 @@ fn place(meta: &'static rule::RuleMeta, m: &MigrationFile, d: Diagnostic) -> Fin
         end_line,
         end_column,
         focus: fs..fe,
+        phase: phase.at(d.range),
     }
 }
 

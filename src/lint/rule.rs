@@ -1,14 +1,19 @@
 //! What a rule is: its metadata (name, severity, documentation) and the hooks the
 //! linter calls — once per operation with the state before it, once per migration.
 
+use std::collections::BTreeSet;
+
 use ruff_text_size::TextRange;
 use serde::Serialize;
 
+use crate::django::fields::DbType;
 use crate::django::graph::MigrationGraph;
 use crate::django::migration::{MigrationFile, Settings};
 use crate::django::operations::Operation;
 use crate::django::state::{model_key, ModelState};
 use crate::django::{Effect, Visit};
+use crate::lint::phase::{Marker, MigrationPhase, Phase};
+use crate::lint::sql::{SqlAction, SqlStatement};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -42,6 +47,10 @@ pub enum Axis {
     Graph,
     /// migrail cannot read the input.
     Input,
+    /// The migration fails when it runs.
+    Runtime,
+    /// The deploy phases of a migration's operations conflict.
+    Phase,
 }
 
 impl Axis {
@@ -52,6 +61,8 @@ impl Axis {
             Axis::CompatibilityAndLocking => "compatibility+locking",
             Axis::Graph => "graph",
             Axis::Input => "input",
+            Axis::Runtime => "runtime",
+            Axis::Phase => "phase",
         }
     }
 }
@@ -117,12 +128,20 @@ pub trait Rule: Send + Sync {
 
     /// Called once for every reviewed migration.
     fn check_migration(&self, _ctx: &MigrationContext<'_>, _out: &mut Vec<Diagnostic>) {}
+
+    /// Called for every action of every SQL statement of a reviewed `RunSQL` that
+    /// touches the database (its forward `sql`).
+    fn check_sql(&self, _ctx: &SqlContext<'_>, _action: &SqlAction, _out: &mut Vec<Diagnostic>) {}
 }
 
 /// What a rule sees of one operation.
 pub struct OpContext<'a> {
     pub visit: &'a Visit<'a>,
     pub settings: &'a Settings,
+    /// The deploy phase of the migration the operation belongs to.
+    pub phase: &'a MigrationPhase,
+    /// The project deploys in phases (`deploy-phases = true`).
+    pub deploy_phases: bool,
 }
 
 /// What a rule sees of a model an operation names.
@@ -180,6 +199,13 @@ impl<'a> OpContext<'a> {
         }
     }
 
+    /// The migration is an accepted `post` migration: it runs after the rollout, because
+    /// the project deploys in phases or the migration says so with an explicit marker.
+    pub fn accepted_post(&self) -> bool {
+        self.phase.phase == Phase::Post
+            && (self.deploy_phases || self.phase.marker == Some(Marker::AfterDeploy))
+    }
+
     /// The table name for messages: from the state, or Django's default when unknown.
     pub fn table_name(&self, name: &str) -> String {
         match self.model(name) {
@@ -204,4 +230,51 @@ pub struct MigrationContext<'a> {
     pub migration: &'a MigrationFile,
     pub graph: &'a MigrationGraph,
     pub duplicate_labels: &'a [crate::django::DuplicateLabel],
+    pub phase: &'a MigrationPhase,
+    pub sql: &'a crate::lint::sql::SqlCache,
+}
+
+/// What a rule sees of one SQL statement of a `RunSQL`.
+pub struct SqlContext<'a> {
+    pub op: &'a OpContext<'a>,
+    pub statement: &'a SqlStatement,
+    /// Tables created earlier in the same migration (`CreateModel` or `CREATE TABLE`).
+    pub new_tables: &'a BTreeSet<String>,
+    /// `(table, column)` pairs a validated `CHECK (column IS NOT NULL)` proves, from
+    /// the SQL of this and earlier migrations.
+    pub proven_not_null: &'a BTreeSet<(String, String)>,
+}
+
+impl<'a> SqlContext<'a> {
+    /// A diagnostic pointing at the statement inside the SQL string.
+    pub fn diagnostic(&self, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(self.statement.range, message)
+    }
+
+    /// No old code can use this table: created in the same migration.
+    pub fn is_new_table(&self, table: &str) -> bool {
+        self.new_tables.contains(table)
+    }
+
+    /// The model whose table this is, in the state before the `RunSQL`.
+    pub fn model_for_table(&self, table: &str) -> Option<&'a ModelState> {
+        self.op.visit.state.model_by_table(table)
+    }
+
+    /// The model and field (name, definition) owning `table.column`.
+    pub fn field_for_column(
+        &self,
+        table: &str,
+        column: &str,
+    ) -> Option<(&'a ModelState, &'a str, &'a crate::django::fields::FieldDef)> {
+        self.op.visit.state.field_by_column(table, column)
+    }
+
+    /// The current type of `table.column`, when the state knows it.
+    pub fn column_type(&self, table: &str, column: &str) -> Option<DbType> {
+        self.op
+            .visit
+            .state
+            .column_type_by_table(table, column, self.op.settings)
+    }
 }

@@ -6,6 +6,7 @@
 use ruff_text_size::TextRange;
 
 use crate::django::migration::MigrationFile;
+use crate::django::operations::OpKind;
 
 use super::registry;
 use super::rule::Diagnostic;
@@ -77,6 +78,14 @@ pub fn apply(
     report_unused: bool,
     enabled: &dyn Fn(&str) -> bool,
 ) -> Vec<Diagnostic> {
+    if m.operations
+        .iter()
+        .any(|op| matches!(op.kind, OpKind::IgnoreMigration))
+    {
+        // django-migration-linter's marker: the team reviewed the whole migration.
+        findings.retain(|f| f.source.path != m.source.path);
+        return Vec::new();
+    }
     let text = m.source.text.as_str();
     let mut out = Vec::new();
     let mut suppressions = Vec::new();
@@ -246,5 +255,29 @@ mod tests {
         ));
         let found = project_findings(&files);
         assert!(found.is_empty(), "{found:#?}");
+    }
+
+    #[test]
+    fn ignore_migration_marker_suppresses_the_whole_migration() {
+        let files = crate::lint::testing::with_initial(crate::lint::testing::migration(
+            "0002_drop",
+            "0001_initial",
+            r#"        IgnoreMigration(),
+        migrations.RemoveField("book", "isbn"),
+        migrations.RenameField("book", "title", "name"),"#,
+        ));
+        let files: Vec<_> = files
+            .into_iter()
+            .map(|(p, t)| {
+                (
+                    p,
+                    t.replace(
+                        "import django.db.models.deletion",
+                        "from django_migration_linter import IgnoreMigration",
+                    ),
+                )
+            })
+            .collect();
+        assert!(crate::lint::testing::project_findings(&files).is_empty());
     }
 }

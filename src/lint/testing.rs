@@ -7,7 +7,7 @@ use crate::django::migration::Settings;
 use crate::django::Project;
 use crate::report;
 
-use super::{lint, Finding, Review, Selection};
+use super::{lint, Finding, LintOptions, Review};
 
 /// The initial migration of `shop.Book` (table `shop_book`) most rule tests build on.
 pub const SHOP_INITIAL: (&str, &str) = (
@@ -81,6 +81,11 @@ pub fn project(files: &[(String, String)]) -> Project {
 
 /// Lint the last file of `files` (the others are history) and keep `rule`'s findings.
 pub fn findings(files: &[(String, String)], rule: &str) -> Vec<Finding> {
+    findings_with(files, rule, false)
+}
+
+/// `findings`, for a project that deploys in phases or not.
+pub fn findings_with(files: &[(String, String)], rule: &str, deploy_phases: bool) -> Vec<Finding> {
     let project = project(files);
     let last = files
         .last()
@@ -90,9 +95,10 @@ pub fn findings(files: &[(String, String)], rule: &str) -> Vec<Finding> {
     let report = lint(
         &project,
         &review,
-        &Selection {
+        &LintOptions {
             select: vec![rule.to_string()],
-            ignore: vec![],
+            deploy_phases,
+            ..LintOptions::default()
         },
     );
     report.findings
@@ -117,7 +123,7 @@ pub fn project_findings(files: &[(String, String)]) -> Vec<crate::lint::Finding>
     crate::lint::lint(
         &project,
         &crate::lint::Review::All,
-        &crate::lint::Selection::default(),
+        &crate::lint::LintOptions::default(),
     )
     .findings
     .into_iter()

@@ -1,6 +1,8 @@
 //! Renderers of a lint report, one per output format.
 
 pub mod json;
+pub mod plan;
+pub mod sarif;
 pub mod text;
 
 use clap::ValueEnum;
@@ -11,4 +13,6 @@ pub enum Format {
     Text,
     /// The versioned JSON document (see README, "JSON output").
     Json,
+    /// SARIF 2.1.0, for GitHub code scanning and other SARIF viewers.
+    Sarif,
 }

@@ -1,7 +1,8 @@
 //! `add-not-null-column`: an `AddField` of a NOT NULL column without a database default.
 
 use crate::django::operations::OpKind;
-use crate::lint::rule::{Axis, Diagnostic, OpContext, Rule, RuleMeta, Severity};
+use crate::lint::rule::{Axis, Diagnostic, OpContext, Rule, RuleMeta, Severity, SqlContext};
+use crate::lint::sql::SqlAction;
 
 use super::{field_code, ident, lower};
 
@@ -43,6 +44,31 @@ or add it nullable, backfill, and make it NOT NULL in a later release (see `set-
 impl Rule for AddNotNullColumn {
     fn meta(&self) -> &'static RuleMeta {
         &META
+    }
+
+    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+        let SqlAction::AddColumn {
+            table,
+            column,
+            not_null: true,
+            has_default: false,
+            ..
+        } = action
+        else {
+            return;
+        };
+        if ctx.is_new_table(table) {
+            return;
+        }
+        out.push(
+            ctx.diagnostic(format!(
+                "RunSQL adds NOT NULL column {} to {} without a DEFAULT: it fails on a table with rows, and the old \
+                 release's INSERTs, which do not name the column, fail",
+                ident(column),
+                ident(table)
+            ))
+            .help("add a `DEFAULT` (PostgreSQL 11+ fills old rows without a rewrite), or add it nullable, backfill, then SET NOT NULL safely"),
+        );
     }
 
     fn check_operation(&self, ctx: &OpContext<'_>, out: &mut Vec<Diagnostic>) {

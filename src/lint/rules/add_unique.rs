@@ -1,7 +1,10 @@
 //! `add-unique`: a unique constraint or index added to an existing table.
 
 use crate::django::operations::OpKind;
-use crate::lint::rule::{Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity};
+use crate::lint::rule::{
+    Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity, SqlContext,
+};
+use crate::lint::sql::{ConstraintKind, SqlAction};
 
 use super::ident;
 
@@ -53,6 +56,38 @@ operations = [
 impl Rule for AddUnique {
     fn meta(&self) -> &'static RuleMeta {
         &META
+    }
+
+    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+        let table = match action {
+            SqlAction::AddConstraint {
+                table,
+                kind: ConstraintKind::Unique,
+                ..
+            }
+            | SqlAction::CreateIndex {
+                table,
+                unique: true,
+                concurrently: false,
+                ..
+            }
+            | SqlAction::AddColumn {
+                table,
+                unique: true,
+                ..
+            } => table,
+            _ => return,
+        };
+        if ctx.is_new_table(table) {
+            return;
+        }
+        let t = ident(table);
+        out.push(
+            ctx.diagnostic(format!(
+                "RunSQL builds a unique index on {t} while blocking every write to it, and fails on existing duplicates"
+            ))
+            .help("`CREATE UNIQUE INDEX CONCURRENTLY` (in a migration with `atomic = False`), then `ALTER TABLE ... ADD CONSTRAINT ... UNIQUE USING INDEX ...`"),
+        );
     }
 
     fn check_operation(&self, ctx: &OpContext<'_>, out: &mut Vec<Diagnostic>) {

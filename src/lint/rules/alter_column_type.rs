@@ -2,7 +2,10 @@
 
 use crate::django::fields::DbType;
 use crate::django::operations::OpKind;
-use crate::lint::rule::{Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity};
+use crate::lint::rule::{
+    Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity, SqlContext,
+};
+use crate::lint::sql::SqlAction;
 
 use super::ident;
 
@@ -39,6 +42,38 @@ batches, switch the reads, and drop the old column in a later release.
 impl Rule for AlterColumnType {
     fn meta(&self) -> &'static RuleMeta {
         &META
+    }
+
+    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+        let SqlAction::AlterColumnType {
+            table,
+            column,
+            new_type,
+        } = action
+        else {
+            return;
+        };
+        if ctx.is_new_table(table) {
+            return;
+        }
+        let old = ctx.column_type(table, column);
+        if old.as_ref().is_some_and(|o| o.widens_in_place_to(new_type)) {
+            return;
+        }
+        let from = old.map_or_else(
+            || "a type migrail cannot tell".to_string(),
+            |o| o.to_string(),
+        );
+        out.push(
+            ctx.diagnostic(format!(
+                "RunSQL changes {} of {} from {from} to {new_type}: unless PostgreSQL can widen it in place, it \
+                 rewrites the table under an ACCESS EXCLUSIVE lock, and the old release may write values the new \
+                 type rejects",
+                ident(column),
+                ident(table)
+            ))
+            .help("add a new column with the new type, write both, backfill in batches, switch reads, then drop the old column"),
+        );
     }
 
     fn check_operation(&self, ctx: &OpContext<'_>, out: &mut Vec<Diagnostic>) {

@@ -1,7 +1,11 @@
 //! `drop-column`: a `RemoveField` that drops a column the old release still uses.
 
+use crate::django::fields::FieldDef;
 use crate::django::operations::OpKind;
-use crate::lint::rule::{Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity};
+use crate::lint::rule::{
+    Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity, SqlContext,
+};
+use crate::lint::sql::SqlAction;
 
 use super::{field_code, ident, lower};
 
@@ -60,6 +64,35 @@ impl Rule for DropColumn {
         &META
     }
 
+    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+        let SqlAction::DropColumn { table, columns } = action else {
+            return;
+        };
+        if ctx.is_new_table(table) {
+            return;
+        }
+        for column in columns {
+            // A column the state no longer has: the database half of a two-release drop.
+            let Some((model, name, field)) = ctx.field_for_column(table, column) else {
+                continue;
+            };
+            if ctx.op.accepted_post() && optional(field) {
+                continue;
+            }
+            out.push(
+                ctx.diagnostic(format!(
+                    "RunSQL drops column {} of {} while `{}.{}.{name}` still has it: the old release's queries \
+                     on the model fail until the rollout ends",
+                    ident(column),
+                    ident(table),
+                    model.app,
+                    model.name
+                ))
+                .help(two_ways_out(ctx.op, field)),
+            );
+        }
+    }
+
     fn check_operation(&self, ctx: &OpContext<'_>, out: &mut Vec<Diagnostic>) {
         let op = ctx.op();
         let OpKind::RemoveField { model_name, name } = &op.kind else {
@@ -78,6 +111,11 @@ impl Rule for DropColumn {
         let Some(field) = model.field(name) else {
             return;
         };
+        // Run after the rollout, by a pipeline that deploys in phases: the new code does
+        // not use the column, and can insert without it.
+        if ctx.touches_database() && ctx.accepted_post() && optional(field) {
+            return;
+        }
 
         if !ctx.touches_database() {
             if !field.has_column() || field.null() != Some(false) || field.db_default().is_some() {
@@ -121,10 +159,7 @@ impl Rule for DropColumn {
                 ),
             )
         };
-        // The new code stops writing the column: it must accept rows without it. A
-        // nullable column, one with a database default or a join table already does.
-        let optional = field.is_m2m() || field.null() == Some(true) || field.db_default().is_some();
-        let release1 = if optional {
+        let release1 = if optional(field) {
             format!(
                 "release 1: remove it from the state only:\n    \
                  migrations.SeparateDatabaseAndState(state_operations=[migrations.RemoveField(\"{m}\", \"{name}\")]),"
@@ -148,17 +183,121 @@ impl Rule for DropColumn {
             .help(format!(
                 "{release1}\n\
                  release 2, once no old code runs:\n    \
-                 migrations.RunSQL('{drop_sql}', reverse_sql=migrations.RunSQL.noop),"
+                 migrations.RunSQL('{drop_sql}', reverse_sql=migrations.RunSQL.noop),\n\
+                 {}",
+                two_ways_out(ctx, field)
             )),
         );
     }
 }
 
+/// The new code stops writing the column: it must accept rows without it. A nullable
+/// column, one with a database default or a join table already does.
+fn optional(field: &FieldDef) -> bool {
+    field.is_m2m() || field.null() == Some(true) || field.db_default().is_some()
+}
+
+/// The second way out, besides two releases: run the drop after the rollout.
+fn two_ways_out(ctx: &OpContext<'_>, field: &FieldDef) -> String {
+    let when = if ctx.accepted_post() {
+        "this migration already runs after the rollout, but"
+    } else {
+        "or deploy in phases: run this migration after the rollout (`migrail run --phase post`, with \
+         `deploy-phases = true` in the configuration or `safe = Safe.after_deploy()` on the migration);"
+    };
+    if optional(field) {
+        format!("{when} then the drop is safe as it is")
+    } else {
+        format!(
+            "{when} the column must first become nullable (or get a `db_default`) in an earlier migration, \
+             or the new release's INSERTs fail during the rollout"
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::lint::testing::{findings, migration, render, with_initial};
+    use crate::lint::testing::{findings, findings_with, migration, render, with_initial};
 
     const RULE: &str = "drop-column";
+
+    #[test]
+    fn ok_accepted_post_migration_of_a_nullable_column() {
+        let files = with_initial(migration(
+            "0002_remove_subtitle",
+            "0001_initial",
+            r#"        migrations.RemoveField(model_name="book", name="subtitle"),"#,
+        ));
+        // Not accepted: the help names both ways out.
+        let found = findings(&files, RULE);
+        assert_eq!(found.len(), 1);
+        let help = found[0].help.as_deref().unwrap_or_default();
+        assert!(
+            help.contains("deploy-phases = true") && help.contains("release 2"),
+            "{help}"
+        );
+        // Accepted by the configuration.
+        assert!(findings_with(&files, RULE, true).is_empty());
+        // Accepted by an explicit marker (django-safemigrate), called or not.
+        for marker in ["Safe.after_deploy()", "Safe.after_deploy"] {
+            let marked: Vec<_> = files
+                .iter()
+                .map(|(p, t)| {
+                    (
+                        p.clone(),
+                        t.replace(
+                            "    dependencies",
+                            &format!("    safe = {marker}\n    dependencies"),
+                        )
+                        .replace(
+                            "from django.conf import settings",
+                            "from django_safemigrate import Safe",
+                        ),
+                    )
+                })
+                .collect();
+            assert!(findings(&marked, RULE).is_empty(), "{marker}");
+        }
+    }
+
+    #[test]
+    fn err_post_migration_still_needs_a_nullable_column_or_a_mixed_one() {
+        let not_null = with_initial(migration(
+            "0002_remove_isbn",
+            "0001_initial",
+            r#"        migrations.RemoveField(model_name="book", name="isbn"),"#,
+        ));
+        let found = findings_with(&not_null, RULE, true);
+        assert_eq!(found.len(), 1);
+        assert!(found[0]
+            .help
+            .as_deref()
+            .unwrap_or_default()
+            .contains("must first become nullable"));
+        let mixed = with_initial(migration(
+            "0002_swap",
+            "0001_initial",
+            r#"        migrations.AddField("book", "summary", models.TextField(null=True)),
+        migrations.RemoveField(model_name="book", name="subtitle"),"#,
+        ));
+        assert_eq!(findings_with(&mixed, RULE, true).len(), 1);
+    }
+
+    #[test]
+    fn err_sql_drop_of_a_column_the_state_still_has() {
+        let files = with_initial(migration(
+            "0002_drop",
+            "0001_initial",
+            r#"        migrations.RunSQL('ALTER TABLE shop_book DROP COLUMN isbn, DROP COLUMN gone', migrations.RunSQL.noop),"#,
+        ));
+        let found = findings(&files, RULE);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].message.contains("shop.Book.isbn"),
+            "{}",
+            found[0].message
+        );
+    }
 
     #[test]
     fn err_remove_field() {

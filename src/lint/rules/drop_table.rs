@@ -1,7 +1,10 @@
 //! `drop-table`: a `DeleteModel` that drops a table the old release still uses.
 
 use crate::django::operations::OpKind;
-use crate::lint::rule::{Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity};
+use crate::lint::rule::{
+    Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity, SqlContext,
+};
+use crate::lint::sql::SqlAction;
 
 use super::ident;
 
@@ -49,12 +52,44 @@ impl Rule for DropTable {
         &META
     }
 
+    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+        let SqlAction::DropTable { tables } = action else {
+            return;
+        };
+        if ctx.op.accepted_post() {
+            return;
+        }
+        for table in tables {
+            // A table no model of the state has: the database half of a two-release drop.
+            let Some(model) = ctx
+                .model_for_table(table)
+                .filter(|_| !ctx.is_new_table(table))
+            else {
+                continue;
+            };
+            out.push(
+                ctx.diagnostic(format!(
+                    "RunSQL drops table {} while the old release still queries `{}.{}`",
+                    ident(table),
+                    model.app,
+                    model.name
+                ))
+                .help(format!(
+                    "release 1: remove the model from the state only \
+                     (`SeparateDatabaseAndState(state_operations=[migrations.DeleteModel(\"{}\")])`); release 2: \
+                     drop the table; {PHASES}",
+                    model.name
+                )),
+            );
+        }
+    }
+
     fn check_operation(&self, ctx: &OpContext<'_>, out: &mut Vec<Diagnostic>) {
         let op = ctx.op();
         let OpKind::DeleteModel { name } = &op.kind else {
             return;
         };
-        if !ctx.touches_database() || ctx.table_is_exempt(name) {
+        if !ctx.touches_database() || ctx.table_is_exempt(name) || ctx.accepted_post() {
             return;
         }
         let table = match ctx.model(name) {
@@ -79,11 +114,16 @@ impl Rule for DropTable {
                 "release 1: remove the model from the state only:\n    \
                  migrations.SeparateDatabaseAndState(state_operations=[migrations.DeleteModel(\"{name}\")]),\n\
                  release 2, once no old code runs:\n    \
-                 migrations.RunSQL('DROP TABLE {table};', reverse_sql=migrations.RunSQL.noop),"
+                 migrations.RunSQL('DROP TABLE {table};', reverse_sql=migrations.RunSQL.noop),\n\
+                 {PHASES}"
             )),
         );
     }
 }
+
+/// The second way out, besides two releases.
+const PHASES: &str = "or deploy in phases: run this migration after the rollout (`migrail run --phase post`, with \
+                      `deploy-phases = true` in the configuration or `safe = Safe.after_deploy()` on the migration)";
 
 #[cfg(test)]
 mod tests {

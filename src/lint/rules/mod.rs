@@ -1,17 +1,27 @@
 //! One file per rule: its metadata and documentation, its check, and its tests.
 //! Shared wording helpers live here.
 
+pub mod add_check_constraint;
+pub mod add_foreign_key_validates;
+pub mod add_index_not_concurrently;
 pub mod add_not_null_column;
 pub mod add_unique;
 pub mod alter_column_type;
 pub mod circular_dependency;
+pub mod concurrent_in_atomic_migration;
 pub mod drop_column;
+pub mod drop_index_not_concurrently;
 pub mod drop_table;
 pub mod duplicate_app_label;
 pub mod missing_dependency;
+pub mod mixed_deploy_phase;
 pub mod multiple_leaf_nodes;
 pub mod rename_column;
 pub mod rename_table;
+pub mod runpython_irreversible;
+pub mod runpython_with_schema_change;
+pub mod runsql_irreversible;
+pub mod runsql_unparsed;
 pub mod set_not_null;
 pub mod syntax_error;
 pub mod unknown_operation;

@@ -1,7 +1,10 @@
 //! `rename-column`: a `RenameField` or `AlterField` that renames a column in place.
 
 use crate::django::operations::OpKind;
-use crate::lint::rule::{Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity};
+use crate::lint::rule::{
+    Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity, SqlContext,
+};
+use crate::lint::sql::SqlAction;
 
 use super::{field_code, ident, lower};
 
@@ -47,6 +50,29 @@ then drop the old column in a later release.
 impl Rule for RenameColumn {
     fn meta(&self) -> &'static RuleMeta {
         &META
+    }
+
+    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+        let SqlAction::RenameColumn { table, old, new } = action else {
+            return;
+        };
+        if ctx.is_new_table(table) {
+            return;
+        }
+        let Some((model, name, _)) = ctx.field_for_column(table, old) else {
+            return;
+        };
+        out.push(
+            ctx.diagnostic(format!(
+                "RunSQL renames column {} of {} to {} while the old release still uses it as `{}.{}.{name}`",
+                ident(old),
+                ident(table),
+                ident(new),
+                model.app,
+                model.name
+            ))
+            .help("keep the column name (pin `db_column`), or add the new column, write both, backfill, switch reads, then drop the old one"),
+        );
     }
 
     fn check_operation(&self, ctx: &OpContext<'_>, out: &mut Vec<Diagnostic>) {

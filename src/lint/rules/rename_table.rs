@@ -1,7 +1,10 @@
 //! `rename-table`: a `RenameModel` or `AlterModelTable` that renames a table in place.
 
 use crate::django::operations::OpKind;
-use crate::lint::rule::{Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity};
+use crate::lint::rule::{
+    Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity, SqlContext,
+};
+use crate::lint::sql::SqlAction;
 
 use super::ident;
 
@@ -42,6 +45,28 @@ the new table, write to both, backfill, switch reads, and drop the old table lat
 impl Rule for RenameTable {
     fn meta(&self) -> &'static RuleMeta {
         &META
+    }
+
+    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+        let SqlAction::RenameTable { table, new_name } = action else {
+            return;
+        };
+        if ctx.is_new_table(table) {
+            return;
+        }
+        let Some(model) = ctx.model_for_table(table) else {
+            return;
+        };
+        out.push(
+            ctx.diagnostic(format!(
+                "RunSQL renames table {} to {} while the old release still queries `{}.{}`",
+                ident(table),
+                ident(new_name),
+                model.app,
+                model.name
+            ))
+            .help("keep the table name (pin `Meta.db_table`), or create the new table and write to both"),
+        );
     }
 
     fn check_operation(&self, ctx: &OpContext<'_>, out: &mut Vec<Diagnostic>) {

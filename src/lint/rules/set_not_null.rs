@@ -1,7 +1,10 @@
 //! `set-not-null`: an `AlterField` that turns a nullable column NOT NULL.
 
 use crate::django::operations::OpKind;
-use crate::lint::rule::{Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity};
+use crate::lint::rule::{
+    Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity, SqlContext,
+};
+use crate::lint::sql::SqlAction;
 
 use super::{field_code, ident, lower};
 
@@ -55,6 +58,31 @@ operations = [
 impl Rule for SetNotNull {
     fn meta(&self) -> &'static RuleMeta {
         &META
+    }
+
+    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+        let SqlAction::SetNotNull { table, column } = action else {
+            return;
+        };
+        if ctx.is_new_table(table)
+            || ctx
+                .proven_not_null
+                .contains(&(table.clone(), column.clone()))
+        {
+            return;
+        }
+        let (t, c) = (ident(table), ident(column));
+        out.push(
+            ctx.diagnostic(format!(
+                "RunSQL sets {c} of {t} NOT NULL: PostgreSQL scans the whole table under an ACCESS EXCLUSIVE lock, \
+                 and the old release's INSERTs of NULL fail"
+            ))
+            .help(format!(
+                "prove it first: `ALTER TABLE {t} ADD CONSTRAINT {ck} CHECK ({c} IS NOT NULL) NOT VALID;`, then \
+                 `ALTER TABLE {t} VALIDATE CONSTRAINT {ck};` (a weaker lock), then SET NOT NULL and drop the check",
+                ck = ident(&format!("{table}_{column}_not_null"))
+            )),
+        );
     }
 
     fn check_operation(&self, ctx: &OpContext<'_>, out: &mut Vec<Diagnostic>) {
@@ -128,11 +156,32 @@ mod tests {
             "0002_subtitle",
             "0001_initial",
             r#"        migrations.SeparateDatabaseAndState(
-            database_operations=[migrations.RunSQL('ALTER TABLE "shop_book" ALTER COLUMN "subtitle" SET NOT NULL;')],
+            database_operations=[migrations.RunSQL("""
+                ALTER TABLE "shop_book" ADD CONSTRAINT "subtitle_nn" CHECK ("subtitle" IS NOT NULL) NOT VALID;
+                ALTER TABLE "shop_book" VALIDATE CONSTRAINT "subtitle_nn";
+                ALTER TABLE "shop_book" ALTER COLUMN "subtitle" SET NOT NULL;
+                ALTER TABLE "shop_book" DROP CONSTRAINT "subtitle_nn";
+            """)],
             state_operations=[migrations.AlterField("book", "subtitle", models.CharField(max_length=200))],
         ),"#,
         ));
         assert!(findings(&files, RULE).is_empty());
+    }
+
+    #[test]
+    fn err_sql_set_not_null_without_a_validated_check() {
+        let files = with_initial(migration(
+            "0002_subtitle",
+            "0001_initial",
+            r#"        migrations.RunSQL("""
+            ALTER TABLE shop_book ADD CONSTRAINT subtitle_nn CHECK (subtitle IS NOT NULL) NOT VALID;
+            ALTER TABLE shop_book ALTER COLUMN subtitle SET NOT NULL;
+        """, migrations.RunSQL.noop),"#,
+        ));
+        let found = findings(&files, RULE);
+        assert_eq!(found.len(), 1);
+        // Points at the statement's line inside the string.
+        assert_eq!(found[0].line, 12, "{found:#?}");
     }
 
     #[test]

@@ -1,0 +1,120 @@
+//! `migrail rules`, `migrail rule NAME` and `migrail state`: what migrail knows.
+
+use std::path::PathBuf;
+
+use crate::django::Project;
+use crate::lint::registry;
+
+use super::{write_stdout, CliError, RulesArgs, StateArgs, TextOrJson, EXIT_OK};
+
+pub fn run_rules(args: &RulesArgs) -> Result<u8, CliError> {
+    let out = match args.format {
+        TextOrJson::Json => {
+            let rules: Vec<serde_json::Value> = registry::all()
+                .iter()
+                .map(|r| {
+                    let m = r.meta();
+                    serde_json::json!({
+                        "name": m.name,
+                        "severity": m.severity,
+                        "axis": m.axis,
+                        "summary": m.summary,
+                    })
+                })
+                .collect();
+            let doc = serde_json::json!({ "version": 1, "rules": rules });
+            serde_json::to_string_pretty(&doc).map_err(|e| CliError::usage(e.to_string()))? + "\n"
+        }
+        TextOrJson::Text => {
+            let width = registry::all()
+                .iter()
+                .map(|r| r.meta().name.len())
+                .max()
+                .unwrap_or(0);
+            let mut text = String::new();
+            for r in registry::all() {
+                let m = r.meta();
+                text.push_str(&format!(
+                    "{:width$}  {:7}  {:21}  {}\n",
+                    m.name,
+                    m.severity.as_str(),
+                    m.axis.as_str(),
+                    m.summary
+                ));
+            }
+            text
+        }
+    };
+    write_stdout(&out)?;
+    Ok(EXIT_OK)
+}
+
+pub fn run_rule(name: &str) -> Result<u8, CliError> {
+    let Some(rule) = registry::find(name) else {
+        return Err(CliError::usage(format!(
+            "{}; `migrail rules` lists them",
+            registry::unknown_rule_message(name)
+        )));
+    };
+    let m = rule.meta();
+    let out = format!(
+        "# {}\n\nSeverity: {}. Axis: {}.\n\n{}\n\n{}\n",
+        m.name,
+        m.severity.as_str(),
+        m.axis.as_str(),
+        m.summary,
+        m.doc.trim()
+    );
+    write_stdout(&out)?;
+    Ok(EXIT_OK)
+}
+
+pub fn run_state(args: &StateArgs) -> Result<u8, CliError> {
+    let settings = args.project.settings(None)?;
+    let roots = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
+    let project = Project::load(&roots, settings).map_err(|e| CliError::usage(e.to_string()))?;
+    let state = project.replay(|_| {});
+    let doc = state.to_json(&project.settings);
+    let out = match args.format {
+        TextOrJson::Json => {
+            serde_json::to_string_pretty(&doc).map_err(|e| CliError::usage(e.to_string()))? + "\n"
+        }
+        TextOrJson::Text => {
+            let unknown = || "?".to_string();
+            let mut text = String::new();
+            for m in &doc.models {
+                text.push_str(&format!(
+                    "{}.{}  table {}\n",
+                    m.app,
+                    m.name,
+                    m.table.clone().unwrap_or_else(unknown)
+                ));
+                for f in &m.fields {
+                    let flag = |v: Option<bool>, word: &str| match v {
+                        Some(true) => format!(" {word}"),
+                        Some(false) => String::new(),
+                        None => format!(" {word}?"),
+                    };
+                    text.push_str(&format!(
+                        "    {:24} {:28} column {}{}{}{}{}{}\n",
+                        f.name,
+                        f.class,
+                        f.column.clone().unwrap_or_else(|| "-".to_string()),
+                        flag(f.primary_key, "primary_key"),
+                        flag(f.null, "null"),
+                        flag(f.unique, "unique"),
+                        flag(f.db_index, "db_index"),
+                        if f.has_db_default { " db_default" } else { "" },
+                    ));
+                }
+            }
+            text
+        }
+    };
+    write_stdout(&out)?;
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,157 @@
+//! `migrail lint` and `migrail plan`: load the project, apply the configuration, lint,
+//! and render the report or the deploy plan.
+
+use std::path::Path;
+
+use crate::config::{self, Config};
+use crate::django::Project;
+use crate::lint::rule::Severity;
+use crate::lint::{self, LintOptions, LintReport, Review};
+use crate::report::{self, Format};
+
+use super::scope::lint_scope;
+use super::{
+    write_stdout, CliError, ColorChoice, ConfigArgs, LintArgs, PlanArgs, ScopeArgs, TextOrJson,
+    EXIT_FINDINGS, EXIT_OK,
+};
+
+/// Everything a lint run needs, with flags applied over the configuration file.
+struct Resolved {
+    options: LintOptions,
+    warnings_as_errors: bool,
+    project: Project,
+    review: Review,
+}
+
+fn configuration(args: &ConfigArgs) -> Result<Option<Config>, CliError> {
+    if args.no_config {
+        return Ok(None);
+    }
+    let found = match &args.config {
+        Some(path) => config::load(path).map(Some),
+        None => config::discover(Path::new(".")),
+    };
+    found.map_err(|e| CliError::usage(e.to_string()))
+}
+
+fn resolve(
+    scope: &ScopeArgs,
+    config_args: &ConfigArgs,
+    select: &[String],
+    ignore: &[String],
+    warnings_as_errors: bool,
+) -> Result<Resolved, CliError> {
+    let config = configuration(config_args)?;
+    let file = config
+        .as_ref()
+        .map(|c| c.values.clone())
+        .unwrap_or_default();
+    let pick = |flag: &[String], file: Option<Vec<String>>| {
+        if flag.is_empty() {
+            file.unwrap_or_default()
+        } else {
+            flag.to_vec()
+        }
+    };
+    let options = LintOptions {
+        select: pick(select, file.select),
+        ignore: pick(ignore, file.ignore),
+        severity: file
+            .severity
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(rule, s)| (rule, Severity::from(s)))
+            .collect(),
+        deploy_phases: config_args.deploy_phases || file.deploy_phases.unwrap_or(false),
+    };
+    options.validate().map_err(CliError::usage)?;
+    let settings = config_args
+        .project
+        .settings(file.auth_user_model.as_deref())?;
+
+    let (roots, review) = lint_scope(scope)?;
+    let project = Project::load(&roots, settings).map_err(|e| CliError::usage(e.to_string()))?;
+    if project.migrations.is_empty() {
+        let shown: Vec<String> = roots.iter().map(|r| lint::display_path(r)).collect();
+        eprintln!(
+            "warning: no migration files (`<app>/migrations/[0-9]*.py`) under {}",
+            shown.join(", ")
+        );
+    }
+    // `exclude` globs: still loaded (the state needs them), never reported.
+    let review = match &config {
+        Some(c) if c.values.exclude.is_some() => Review::files(
+            project
+                .migrations
+                .iter()
+                .filter(|m| review.includes(m) && !c.excludes(&m.source.path))
+                .map(|m| m.source.path.as_path()),
+        ),
+        _ => review,
+    };
+    Ok(Resolved {
+        options,
+        warnings_as_errors: warnings_as_errors || file.warnings_as_errors.unwrap_or(false),
+        project,
+        review,
+    })
+}
+
+pub fn run_lint(args: &LintArgs) -> Result<u8, CliError> {
+    let r = resolve(
+        &args.scope,
+        &args.config,
+        &args.select,
+        &args.ignore,
+        args.warnings_as_errors,
+    )?;
+    let report = lint::lint(&r.project, &r.review, &r.options);
+    let out = match args.format {
+        Format::Json => report::json::render(&report, r.warnings_as_errors) + "\n",
+        Format::Sarif => report::sarif::render(&report) + "\n",
+        Format::Text => text(&report, args),
+    };
+    write_stdout(&out)?;
+    Ok(if report.failed(r.warnings_as_errors) {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    })
+}
+
+fn text(report: &LintReport, args: &LintArgs) -> String {
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
+        }
+    };
+    let shown: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| args.show_notes || f.severity != Severity::Info)
+        .cloned()
+        .collect();
+    let hidden = report.findings.len() - shown.len();
+    let mut text = report::text::render_findings(&shown, color);
+    text.push_str(&report::text::summary(report, hidden));
+    text.push('\n');
+    text
+}
+
+pub fn run_plan(args: &PlanArgs) -> Result<u8, CliError> {
+    let r = resolve(&args.scope, &args.config, &[], &[], false)?;
+    let report = lint::lint(&r.project, &r.review, &r.options);
+    let plan = lint::plan::plan(&r.project, &report, r.options.deploy_phases);
+    let out = match args.format {
+        TextOrJson::Text => report::plan::text(&plan),
+        TextOrJson::Json => report::plan::json(&plan) + "\n",
+    };
+    write_stdout(&out)?;
+    Ok(if plan.blocked() {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    })
+}

@@ -1,0 +1,250 @@
+//! The command line: the clap definitions and what each subcommand does.
+//!
+//! Exit codes are an API (README, "Exit codes"): [`EXIT_OK`] when no error-level finding
+//! was reported, [`EXIT_FINDINGS`] when at least one was (or a warning, with
+//! `--warnings-as-errors`), [`EXIT_USAGE`] for usage, configuration and I/O errors.
+
+mod info;
+mod lint;
+mod scope;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::django::migration::Settings;
+use crate::report::Format;
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FINDINGS: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "migrail",
+    version,
+    about = "Make Django schema migrations safe to ship on AWS ECS",
+    long_about = "Make Django schema migrations safe to ship on AWS ECS.\n\n\
+                  `migrail lint` reads the migration files statically (no Django, no database), \
+                  replays the migration graph and reports every operation the previous release \
+                  cannot survive during a rolling deploy."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Lint migrations for zero-downtime deploys.
+    Lint(LintArgs),
+    /// Print the deploy plan: what runs before the rollout, what after it, what blocks.
+    Plan(PlanArgs),
+    /// List every rule.
+    Rules(RulesArgs),
+    /// Show the documentation of one rule.
+    Rule {
+        /// The rule's name, as `migrail rules` lists it (e.g. `drop-column`).
+        name: String,
+    },
+    /// Print the model state after replaying every migration.
+    State(StateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    /// The value of `settings.AUTH_USER_MODEL` in your project [default: auth.User, or
+    /// `auth-user-model` from the configuration].
+    #[arg(long, value_name = "APP.MODEL")]
+    pub auth_user_model: Option<String>,
+}
+
+impl ProjectArgs {
+    /// The project settings: the flag, else the configuration's value, else Django's default.
+    fn settings(&self, configured: Option<&str>) -> Result<Settings, CliError> {
+        let value = self
+            .auth_user_model
+            .as_deref()
+            .or(configured)
+            .unwrap_or("auth.User");
+        let valid = value.split_once('.').is_some_and(|(app, model)| {
+            !app.is_empty() && !model.is_empty() && !model.contains('.')
+        });
+        if !valid {
+            return Err(CliError::usage(format!(
+                "auth-user-model `{value}`: expected `app_label.ModelName`, as in settings.AUTH_USER_MODEL"
+            )));
+        }
+        Ok(Settings {
+            auth_user_model: value.to_string(),
+        })
+    }
+}
+
+/// Which migrations to load and which to report.
+#[derive(Debug, Args)]
+pub struct ScopeArgs {
+    /// Directories to scan, or migration files to review. Default: the current directory.
+    ///
+    /// Named files are what is reported (that is how pre-commit calls migrail); the whole
+    /// project they belong to is still loaded, because each operation is judged against
+    /// the state its history builds.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Report every migration found (the default when no file and no --base is given).
+    #[arg(long, conflicts_with = "base")]
+    pub all: bool,
+
+    /// Report only the migrations added or modified since the merge base with REF (git).
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+
+    /// Where the project's migrations live when files are named. Default: the nearest
+    /// folder above the first named file that holds `manage.py`, else the current directory.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+/// The configuration file and the settings it can hold.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Read the configuration from FILE (`pyproject.toml` or `migrail.toml`) instead of
+    /// searching upwards from the working directory.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    pub config: Option<PathBuf>,
+
+    /// Ignore every configuration file.
+    #[arg(long)]
+    pub no_config: bool,
+
+    /// The pipeline deploys in phases (`migrail run --phase pre`, rollout, `--phase post`):
+    /// accepted `post` migrations may drop what the new code no longer uses.
+    #[arg(long)]
+    pub deploy_phases: bool,
+
+    #[command(flatten)]
+    pub project: ProjectArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Only these rules (comma-separated names). Replaces `select` of the configuration.
+    #[arg(long, value_name = "RULE,...", value_delimiter = ',')]
+    pub select: Vec<String>,
+
+    /// Not these rules (comma-separated names). Replaces `ignore` of the configuration.
+    #[arg(long, value_name = "RULE,...", value_delimiter = ',')]
+    pub ignore: Vec<String>,
+
+    /// Fail (exit 1) on warnings too.
+    #[arg(long)]
+    pub warnings_as_errors: bool,
+
+    /// Also print informational notes (history outside the tree, ...) in text output.
+    #[arg(long)]
+    pub show_notes: bool,
+
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// The formats of the commands that have no SARIF form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TextOrJson {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// Directories to scan. Default: the current directory.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+
+    #[command(flatten)]
+    pub project: ProjectArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stdout is a terminal and NO_COLOR is not set.
+    Auto,
+    Always,
+    Never,
+}
+
+/// An error that ends the run with [`EXIT_USAGE`].
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> CliError {
+        CliError {
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Run a parsed command line; the `Ok` value is the exit code.
+pub fn run(cli: Cli) -> Result<u8, CliError> {
+    match cli.command {
+        Command::Lint(args) => lint::run_lint(&args),
+        Command::Plan(args) => lint::run_plan(&args),
+        Command::Rules(args) => info::run_rules(&args),
+        Command::Rule { name } => info::run_rule(&name),
+        Command::State(args) => info::run_state(&args),
+    }
+}
+
+/// Write to stdout; a closed pipe (`migrail lint | head`) is not an error worth a panic.
+pub fn write_stdout(text: &str) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::usage(format!("cannot write to stdout: {e}"))),
+    }
+}

@@ -1,0 +1,158 @@
+//! Which migrations a command loads and which it reports: paths, `--all`, `--base REF`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+
+use crate::django::discover::is_migration_path;
+use crate::lint::Review;
+
+use super::{CliError, ScopeArgs};
+
+/// What to load and what to report, from the paths and `--all` / `--base`.
+pub fn lint_scope(args: &ScopeArgs) -> Result<(Vec<PathBuf>, Review), CliError> {
+    for p in &args.paths {
+        if !p.exists() {
+            return Err(CliError::usage(format!(
+                "{}: no such file or directory",
+                p.display()
+            )));
+        }
+    }
+    let (files, mut dirs): (Vec<PathBuf>, Vec<PathBuf>) =
+        args.paths.iter().cloned().partition(|p| p.is_file());
+    // Files that are not migrations (pre-commit may pass `migrations/__init__.py`) are
+    // not reviewed.
+    let files: Vec<PathBuf> = files.into_iter().filter(|f| is_migration_path(f)).collect();
+
+    if !args.paths.is_empty() && dirs.is_empty() && files.is_empty() {
+        // Only non-migration files were named: nothing to review.
+        return Ok((Vec::new(), Review::Files(BTreeSet::new())));
+    }
+    if !files.is_empty() {
+        let root = match &args.root {
+            Some(root) => root.clone(),
+            None => project_root(&files[0]),
+        };
+        dirs.push(root);
+    } else if let Some(root) = &args.root {
+        dirs.push(root.clone());
+    }
+    if dirs.is_empty() {
+        dirs.push(PathBuf::from("."));
+    }
+    let roots = dedup_roots(dirs);
+
+    let review = if args.all {
+        Review::All
+    } else if let Some(base) = &args.base {
+        let mut changed = changed_since(base)?;
+        changed.extend(files.iter().cloned());
+        Review::files(changed.iter().map(PathBuf::as_path))
+    } else if !files.is_empty() {
+        Review::files(files.iter().map(PathBuf::as_path))
+    } else {
+        Review::All
+    };
+    Ok((roots, review))
+}
+
+/// The nearest folder above `file` holding `manage.py`, else the current directory.
+fn project_root(file: &Path) -> PathBuf {
+    let absolute = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
+    let cwd = std::env::current_dir().ok();
+    let mut dir = absolute.parent();
+    while let Some(d) = dir {
+        if d.join("manage.py").is_file() {
+            return relative_to_cwd(d);
+        }
+        if cwd.as_deref() == Some(d) {
+            break;
+        }
+        dir = d.parent();
+    }
+    PathBuf::from(".")
+}
+
+fn relative_to_cwd(p: &Path) -> PathBuf {
+    match std::env::current_dir()
+        .ok()
+        .and_then(|cwd| p.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+    {
+        Some(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
+        Some(rel) => rel,
+        None => p.to_path_buf(),
+    }
+}
+
+/// Drop roots inside another root, so no file is loaded twice under two spellings.
+fn dedup_roots(roots: Vec<PathBuf>) -> Vec<PathBuf> {
+    let canon: Vec<(PathBuf, PathBuf)> = roots
+        .into_iter()
+        .map(|r| (r.canonicalize().unwrap_or_else(|_| r.clone()), r))
+        .collect();
+    let mut kept: Vec<&(PathBuf, PathBuf)> = Vec::new();
+    for entry in &canon {
+        let inside_other = canon
+            .iter()
+            .any(|other| other.0 != entry.0 && entry.0.starts_with(&other.0));
+        if !inside_other && !kept.iter().any(|k| k.0 == entry.0) {
+            kept.push(entry);
+        }
+    }
+    kept.into_iter().map(|(_, r)| r.clone()).collect()
+}
+
+/// Migration files added, modified or renamed since the merge base of HEAD and `base`,
+/// committed or not, plus untracked ones.
+fn changed_since(base: &str) -> Result<Vec<PathBuf>, CliError> {
+    let top = git(&["rev-parse", "--show-toplevel"], base)?;
+    let top = PathBuf::from(top.trim_end_matches(['\n', '\r']));
+    let merge_base = git(&["merge-base", "HEAD", base], base)?;
+    let merge_base = merge_base.trim();
+    let diff = git(
+        &[
+            "diff",
+            "--name-only",
+            "--diff-filter=AMR",
+            "-z",
+            merge_base,
+            "--",
+        ],
+        base,
+    )?;
+    let untracked = git(
+        &[
+            "ls-files",
+            "--others",
+            "--exclude-standard",
+            "--full-name",
+            "-z",
+        ],
+        base,
+    )?;
+    Ok(diff
+        .split('\0')
+        .chain(untracked.split('\0'))
+        .filter(|p| !p.is_empty())
+        .map(|p| top.join(p))
+        .filter(|p| is_migration_path(p) && p.is_file())
+        .collect())
+}
+
+fn git(args: &[&str], base: &str) -> Result<String, CliError> {
+    let output = Process::new("git").args(args).output().map_err(|e| {
+        CliError::usage(format!(
+            "--base {base}: cannot run git ({e}); install git or name the files to review"
+        ))
+    })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(CliError::usage(format!(
+            "--base {base}: `git {}` failed: {}",
+            args.join(" "),
+            stderr.trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}

@@ -1,0 +1,323 @@
+//! The configuration file: `[tool.migrail]` in `pyproject.toml`, or `migrail.toml`.
+//!
+//! Found by walking up from the working directory: in each folder `migrail.toml` wins,
+//! then a `pyproject.toml` that has a `[tool.migrail]` table (one without it is skipped,
+//! as ruff does). `--config FILE` names the file; `--no-config` ignores them all.
+//! Every key is documented in the README ("Configuration"); an unknown key, an unknown
+//! rule name or a bad value is an error naming the key and the file. Command-line flags
+//! win over the file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+
+use crate::lint::registry;
+use crate::lint::rule::Severity;
+
+/// The keys of `[tool.migrail]` / `migrail.toml`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileConfig {
+    /// Only these rules.
+    pub select: Option<Vec<String>>,
+    /// Not these rules.
+    pub ignore: Option<Vec<String>>,
+    /// Per-rule severity: `{ "add-index-not-concurrently" = "error" }`.
+    pub severity: Option<BTreeMap<String, SeverityName>>,
+    /// Globs (relative to the file's folder) of migrations never reported.
+    pub exclude: Option<Vec<String>>,
+    pub warnings_as_errors: Option<bool>,
+    /// The pipeline runs `pre` migrations before the rollout and `post` ones after it.
+    pub deploy_phases: Option<bool>,
+    /// The database the rules judge locking for. Only `postgresql` for now.
+    pub database: Option<String>,
+    /// `settings.AUTH_USER_MODEL`.
+    pub auth_user_model: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SeverityName {
+    Error,
+    Warning,
+    Info,
+}
+
+impl From<SeverityName> for Severity {
+    fn from(s: SeverityName) -> Severity {
+        match s {
+            SeverityName::Error => Severity::Error,
+            SeverityName::Warning => Severity::Warning,
+            SeverityName::Info => Severity::Info,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Pyproject {
+    tool: Option<Tool>,
+}
+
+#[derive(Deserialize)]
+struct Tool {
+    migrail: Option<FileConfig>,
+}
+
+/// A configuration file, read and checked.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub values: FileConfig,
+    exclude: Option<GlobSet>,
+}
+
+impl Config {
+    /// Where the file says its keys are (`pyproject.toml [tool.migrail]`), for messages.
+    pub fn describe(&self) -> String {
+        let shown = crate::lint::display_path(&self.path);
+        if self.path.file_name().is_some_and(|n| n == "pyproject.toml") {
+            format!("{shown} [tool.migrail]")
+        } else {
+            shown
+        }
+    }
+
+    /// True when `path` matches an `exclude` glob (relative to the file's folder).
+    pub fn excludes(&self, path: &Path) -> bool {
+        let Some(set) = &self.exclude else {
+            return false;
+        };
+        let dir = self
+            .path
+            .parent()
+            .and_then(|d| d.canonicalize().ok())
+            .unwrap_or_default();
+        let absolute = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let relative = absolute.strip_prefix(&dir).unwrap_or(&absolute);
+        set.is_match(relative)
+    }
+}
+
+/// A configuration problem: the message names the file and the key.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The configuration for a run started in `start`: the first folder upwards holding
+/// `migrail.toml` or a `pyproject.toml` with `[tool.migrail]`.
+pub fn discover(start: &Path) -> Result<Option<Config>, ConfigError> {
+    let start = start.canonicalize().unwrap_or_else(|_| start.to_path_buf());
+    for dir in start.ancestors() {
+        let own = dir.join("migrail.toml");
+        if own.is_file() {
+            return load(&own).map(Some);
+        }
+        let pyproject = dir.join("pyproject.toml");
+        if pyproject.is_file() {
+            if let Some(config) = load_pyproject(&pyproject)? {
+                return Ok(Some(config));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Read a named configuration file (`--config`): `pyproject.toml` or a `migrail.toml`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    if path.file_name().is_some_and(|n| n == "pyproject.toml") {
+        return load_pyproject(path)?.ok_or_else(|| {
+            ConfigError(format!(
+                "{}: no [tool.migrail] table",
+                crate::lint::display_path(path)
+            ))
+        });
+    }
+    let text = read(path)?;
+    let values: FileConfig = toml::from_str(&text).map_err(|e| toml_error(path, &e))?;
+    check(path, values)
+}
+
+fn load_pyproject(path: &Path) -> Result<Option<Config>, ConfigError> {
+    let text = read(path)?;
+    let doc: Pyproject = toml::from_str(&text).map_err(|e| toml_error(path, &e))?;
+    match doc.tool.and_then(|t| t.migrail) {
+        Some(values) => check(path, values).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| {
+        ConfigError(format!(
+            "{}: cannot read the configuration: {e}",
+            crate::lint::display_path(path)
+        ))
+    })
+}
+
+fn toml_error(path: &Path, e: &toml::de::Error) -> ConfigError {
+    let shown = crate::lint::display_path(path);
+    let text = e.to_string();
+    ConfigError(format!(
+        "{shown}: invalid configuration: {}",
+        text.trim_end()
+    ))
+}
+
+/// Validate rule names, globs and values that serde cannot check.
+fn check(path: &Path, values: FileConfig) -> Result<Config, ConfigError> {
+    let mut config = Config {
+        path: path.to_path_buf(),
+        values: FileConfig::default(),
+        exclude: None,
+    };
+    let here = config.describe();
+    let rules = [("select", &values.select), ("ignore", &values.ignore)];
+    for (key, names) in rules {
+        for name in names.iter().flatten() {
+            if registry::find(name).is_none() {
+                return Err(ConfigError(format!(
+                    "{here}: `{key}`: {}",
+                    registry::unknown_rule_message(name)
+                )));
+            }
+        }
+    }
+    for name in values.severity.iter().flat_map(|s| s.keys()) {
+        if registry::find(name).is_none() {
+            return Err(ConfigError(format!(
+                "{here}: `severity`: {}",
+                registry::unknown_rule_message(name)
+            )));
+        }
+    }
+    if let Some(db) = &values.database {
+        if db != "postgresql" {
+            return Err(ConfigError(format!(
+                "{here}: `database = \"{db}\"`: migrail judges locking for PostgreSQL only \
+                 (`database = \"postgresql\"`); remove the key or set it to \"postgresql\""
+            )));
+        }
+    }
+    if let Some(globs) = &values.exclude {
+        let mut builder = GlobSetBuilder::new();
+        for g in globs {
+            let glob = Glob::new(g).map_err(|e| ConfigError(format!("{here}: `exclude`: {e}")))?;
+            builder.add(glob);
+        }
+        config.exclude = Some(
+            builder
+                .build()
+                .map_err(|e| ConfigError(format!("{here}: `exclude`: {e}")))?,
+        );
+    }
+    config.values = values;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write test file");
+        p
+    }
+
+    #[test]
+    fn reads_every_key_from_pyproject() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(
+            dir.path(),
+            "pyproject.toml",
+            r#"[project]
+name = "shop"
+
+[tool.migrail]
+select = ["drop-column", "add-index-not-concurrently"]
+ignore = ["drop-column"]
+exclude = ["legacy/**"]
+warnings-as-errors = true
+deploy-phases = true
+database = "postgresql"
+auth-user-model = "accounts.User"
+
+[tool.migrail.severity]
+add-index-not-concurrently = "error"
+"#,
+        );
+        let nested = dir.path().join("shop/migrations");
+        std::fs::create_dir_all(&nested).expect("mkdir");
+        let config = discover(&nested).expect("valid").expect("found");
+        let v = &config.values;
+        assert_eq!(v.ignore.as_deref(), Some(&["drop-column".to_string()][..]));
+        assert_eq!(v.warnings_as_errors, Some(true));
+        assert_eq!(v.deploy_phases, Some(true));
+        assert_eq!(v.auth_user_model.as_deref(), Some("accounts.User"));
+        assert_eq!(
+            v.severity
+                .as_ref()
+                .and_then(|s| s.get("add-index-not-concurrently")),
+            Some(&SeverityName::Error)
+        );
+        let legacy = dir.path().join("legacy/migrations");
+        std::fs::create_dir_all(&legacy).expect("mkdir");
+        let file = write(&legacy, "0001_initial.py", "");
+        assert!(config.excludes(&file));
+        assert!(!config.excludes(&nested));
+    }
+
+    #[test]
+    fn migrail_toml_wins_and_pyproject_without_table_is_skipped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "migrail.toml", "deploy-phases = true\n");
+        let sub = dir.path().join("app");
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        write(&sub, "pyproject.toml", "[project]\nname = \"x\"\n");
+        let config = discover(&sub).expect("valid").expect("found");
+        assert!(config.path.ends_with("migrail.toml"));
+        assert_eq!(config.values.deploy_phases, Some(true));
+    }
+
+    #[test]
+    fn unknown_key_and_rule_name_are_errors_naming_file_and_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = write(dir.path(), "migrail.toml", "selct = [\"drop-column\"]\n");
+        let e = load(&p).expect_err("unknown key").0;
+        assert!(e.contains("migrail.toml") && e.contains("selct"), "{e}");
+
+        let p = write(
+            dir.path(),
+            "pyproject.toml",
+            "[tool.migrail]\nignore = [\"drop-colum\"]\n",
+        );
+        let e = load(&p).expect_err("unknown rule").0;
+        assert!(e.contains("pyproject.toml [tool.migrail]"), "{e}");
+        assert!(
+            e.contains("`ignore`") && e.contains("did you mean `drop-column`"),
+            "{e}"
+        );
+
+        let p = write(
+            dir.path(),
+            "migrail.toml",
+            "[severity]\ndrop-column = \"fatal\"\n",
+        );
+        let e = load(&p).expect_err("bad severity").0;
+        assert!(e.contains("fatal"), "{e}");
+
+        let p = write(dir.path(), "migrail.toml", "database = \"mysql\"\n");
+        assert!(load(&p)
+            .expect_err("unsupported db")
+            .0
+            .contains("PostgreSQL only"));
+    }
+}

@@ -1,0 +1,641 @@
+//! Deploy phases: when each operation and each migration may run relative to the
+//! rollout of the new code (`../shared/rules.md`, "The model behind every rule").
+//!
+//! - `any`: no effect on the old or the new code (options, indexes, data migrations);
+//! - `pre`: additive, must run before the new code and is harmless to the old;
+//! - `post`: subtractive, harmless once no old code runs;
+//! - `never`: unsafe in both windows, must be split over several releases.
+//!
+//! Operation phases are inferred during a replay of the whole tree (they need the
+//! state: a nullable `AddField` is `pre`, a NOT NULL one without a database default is
+//! `never`). A migration's phase combines its operations' phases (`pre` with `post` is
+//! `never`, and a `mixed-deploy-phase` finding); an explicit marker
+//! (django-safemigrate's `safe = Safe.after_deploy()`, django-syzygy's
+//! `stage = Stage.POST_DEPLOY`, ...) overrides the inference, except a `never`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+
+use ruff_text_size::TextRange;
+use serde::Serialize;
+
+use crate::django::migration::{MigrationFile, MigrationKey, Settings};
+use crate::django::operations::OpKind;
+use crate::django::python::Value;
+use crate::django::state::{model_key, ProjectState};
+use crate::django::{Project, Visit};
+use crate::lint::sql::{SqlAction, SqlCache};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Any,
+    Pre,
+    Post,
+    Never,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Any => "any",
+            Phase::Pre => "pre",
+            Phase::Post => "post",
+            Phase::Never => "never",
+        }
+    }
+
+    /// Combine phases of operations run together: `pre` with `post` is `never`.
+    pub fn combine(phases: impl IntoIterator<Item = Phase>) -> (Phase, bool) {
+        let set: BTreeSet<Phase> = phases.into_iter().collect();
+        let mixed = set.contains(&Phase::Pre) && set.contains(&Phase::Post);
+        let phase = if set.contains(&Phase::Never) || mixed {
+            Phase::Never
+        } else if set.contains(&Phase::Post) {
+            Phase::Post
+        } else if set.contains(&Phase::Pre) {
+            Phase::Pre
+        } else {
+            Phase::Any
+        };
+        (phase, mixed)
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An explicit deploy marker on a migration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Marker {
+    BeforeDeploy,
+    AfterDeploy,
+    Always,
+}
+
+impl Marker {
+    pub fn phase(self) -> Phase {
+        match self {
+            Marker::BeforeDeploy => Phase::Pre,
+            Marker::AfterDeploy => Phase::Post,
+            Marker::Always => Phase::Any,
+        }
+    }
+}
+
+/// Read the migration's marker: `safe = Safe.before_deploy()` / `Safe.after_deploy()` /
+/// `Safe.always()` (called or not, as django-safemigrate accepts both), or
+/// `stage = Stage.PRE_DEPLOY` / `Stage.POST_DEPLOY` (django-syzygy).
+pub fn marker(m: &MigrationFile) -> Option<(Marker, TextRange)> {
+    m.attributes.iter().find_map(|(name, value)| {
+        let path = match &value.value {
+            Value::Call(call) => call.callee.as_str(),
+            Value::Ref(path) => path.as_str(),
+            _ => return None,
+        };
+        let tail: Vec<&str> = path.rsplit('.').take(2).collect();
+        let marker = match (name.as_str(), tail.as_slice()) {
+            ("safe", ["before_deploy", "Safe"]) => Marker::BeforeDeploy,
+            ("safe", ["after_deploy", "Safe"]) => Marker::AfterDeploy,
+            ("safe", ["always", "Safe"]) => Marker::Always,
+            ("stage", ["PRE_DEPLOY", "Stage"]) => Marker::BeforeDeploy,
+            ("stage", ["POST_DEPLOY", "Stage"]) => Marker::AfterDeploy,
+            _ => return None,
+        };
+        Some((marker, value.range))
+    })
+}
+
+/// The phase of one operation (or one SQL statement), and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct OpPhase {
+    #[serde(skip)]
+    pub range: TextRange,
+    pub phase: Phase,
+    /// `AddField book.subtitle: adds a nullable column`.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MigrationPhase {
+    /// The phase the deploy uses: the marker's, unless the inference says `never`.
+    pub phase: Phase,
+    pub inferred: Phase,
+    pub marker: Option<Marker>,
+    #[serde(skip)]
+    pub marker_range: Option<TextRange>,
+    /// `pre` and `post` operations in one migration.
+    pub mixed: bool,
+    /// The operations that decide the phase (every one that is not `any`).
+    pub operations: Vec<OpPhase>,
+    /// Every operation and SQL statement, `any` included, to place findings.
+    #[serde(skip)]
+    pub all_ops: Vec<OpPhase>,
+}
+
+impl Default for MigrationPhase {
+    fn default() -> MigrationPhase {
+        MigrationPhase::new(Vec::new(), None)
+    }
+}
+
+impl MigrationPhase {
+    fn new(ops: Vec<OpPhase>, marker: Option<(Marker, TextRange)>) -> MigrationPhase {
+        let (inferred, mixed) = Phase::combine(ops.iter().map(|o| o.phase));
+        let phase = match marker {
+            _ if inferred == Phase::Never => Phase::Never,
+            Some((m, _)) => m.phase(),
+            None => inferred,
+        };
+        MigrationPhase {
+            phase,
+            inferred,
+            marker: marker.map(|(m, _)| m),
+            marker_range: marker.map(|(_, r)| r),
+            mixed,
+            operations: ops
+                .iter()
+                .filter(|o| o.phase != Phase::Any)
+                .cloned()
+                .collect(),
+            all_ops: ops,
+        }
+    }
+
+    /// The phase of the operation (or SQL statement) at `range`: the innermost one
+    /// containing it, else the migration's.
+    pub fn at(&self, range: TextRange) -> Phase {
+        self.all_ops
+            .iter()
+            .filter(|o| o.range.contains_range(range) || o.range.start() == range.start())
+            .min_by_key(|o| o.range.len())
+            .map_or(self.phase, |o| o.phase)
+    }
+}
+
+/// Every migration's phase, by key.
+pub type PhaseMap = HashMap<MigrationKey, MigrationPhase>;
+
+/// Infer the phase of every operation and migration of the project.
+pub fn infer(project: &Project, sql: &SqlCache) -> PhaseMap {
+    let mut ops: HashMap<MigrationKey, Vec<OpPhase>> = HashMap::new();
+    let mut new_sql_tables: HashMap<MigrationKey, BTreeSet<String>> = HashMap::new();
+    project.replay(|visit| {
+        let key = visit.migration.key();
+        let out = ops.entry(key.clone()).or_default();
+        if !visit.effect.touches_database() {
+            return;
+        }
+        if let OpKind::RunSQL { .. } = &visit.op.kind {
+            let created = new_sql_tables.entry(key).or_default();
+            for statement in sql.get(visit.migration, visit.op) {
+                for action in &statement.actions {
+                    let new =
+                        |t: &str| created.contains(t) || created_here_tables(visit).contains(t);
+                    let phase = sql_phase(action, &new, visit, &project.settings);
+                    if let SqlAction::CreateTable { table } = action {
+                        created.insert(table.clone());
+                    }
+                    out.push(OpPhase {
+                        range: statement.range,
+                        phase,
+                        reason: format!("RunSQL `{}`", statement.text),
+                    });
+                }
+            }
+            return;
+        }
+        let (phase, reason) = op_phase(visit, &project.settings);
+        out.push(OpPhase {
+            range: visit.op.range(),
+            phase,
+            reason,
+        });
+    });
+    project
+        .migrations
+        .iter()
+        .map(|m| {
+            let all = ops.remove(&m.key()).unwrap_or_default();
+            (m.key(), MigrationPhase::new(all, marker(m)))
+        })
+        .collect()
+}
+
+fn created_here_tables(visit: &Visit<'_>) -> BTreeSet<String> {
+    visit
+        .created_here
+        .iter()
+        .filter_map(|k| visit.state.models.get(k))
+        .filter_map(|m| visit.state.table_of(m))
+        .collect()
+}
+
+/// A Django operation's phase, from the state before it.
+fn op_phase(visit: &Visit<'_>, settings: &Settings) -> (Phase, String) {
+    let op = visit.op;
+    let app = visit.migration.app.as_str();
+    let state: &ProjectState = visit.state;
+    let is_new = |model: &str| visit.created_here.contains(&model_key(app, model));
+    let label = |model: &str, field: &str| format!("{} {}.{}", op.name(), model, field);
+    match &op.kind {
+        OpKind::CreateModel { name, .. } => {
+            (Phase::Pre, format!("{} {name}: adds a table", op.name()))
+        }
+        OpKind::DeleteModel { name } => (
+            Phase::Post,
+            format!("{} {name}: drops a table the old code uses", op.name()),
+        ),
+        OpKind::RenameModel { old_name, new_name } => {
+            let pinned = state
+                .model(app, old_name)
+                .is_some_and(|m| matches!(m.db_table, Some(Some(_))));
+            if pinned {
+                (
+                    Phase::Any,
+                    format!("{} {old_name}: table pinned", op.name()),
+                )
+            } else {
+                (
+                    Phase::Never,
+                    format!("{} {old_name} → {new_name}: renames a table", op.name()),
+                )
+            }
+        }
+        OpKind::AlterModelTable { name, table } => {
+            let old = state.model(app, name).and_then(|m| m.table());
+            let new = match table {
+                Some(Some(t)) => Some(t.clone()),
+                Some(None) => Some(format!("{app}_{}", name.to_lowercase())),
+                None => None,
+            };
+            if old.is_some() && new.is_some() && old != new {
+                (
+                    Phase::Never,
+                    format!("{} {name}: renames a table", op.name()),
+                )
+            } else {
+                (Phase::Any, format!("{} {name}", op.name()))
+            }
+        }
+        OpKind::AddField {
+            model_name,
+            name,
+            field,
+        } => {
+            let safe = is_new(model_name)
+                || field.is_m2m()
+                || field.null() != Some(false)
+                || field.db_default().is_some();
+            if safe {
+                (
+                    Phase::Pre,
+                    format!("{}: adds a column", label(model_name, name)),
+                )
+            } else {
+                (
+                    Phase::Never,
+                    format!(
+                        "{}: adds a NOT NULL column without a database default",
+                        label(model_name, name)
+                    ),
+                )
+            }
+        }
+        OpKind::RemoveField { model_name, name } => (
+            Phase::Post,
+            format!("{}: drops a column", label(model_name, name)),
+        ),
+        OpKind::RenameField {
+            model_name,
+            old_name,
+            new_name,
+        } => {
+            let pinned = state
+                .model(app, model_name)
+                .and_then(|m| m.field(old_name))
+                .and_then(|f| f.db_column())
+                .is_some_and(|c| c.is_some());
+            if pinned {
+                (
+                    Phase::Any,
+                    format!("{}: column pinned", label(model_name, old_name)),
+                )
+            } else {
+                (
+                    Phase::Never,
+                    format!(
+                        "{} → {new_name}: renames a column",
+                        label(model_name, old_name)
+                    ),
+                )
+            }
+        }
+        OpKind::AlterField {
+            model_name,
+            name,
+            field,
+        } => {
+            let Some(old) = state.model(app, model_name).and_then(|m| m.field(name)) else {
+                return (Phase::Any, label(model_name, name));
+            };
+            if is_new(model_name) {
+                return (Phase::Pre, label(model_name, name));
+            }
+            let mut phases = Vec::new();
+            let mut why = Vec::new();
+            if let (Some(a), Some(b)) = (old.column(name), field.column(name)) {
+                if a != b {
+                    phases.push(Phase::Never);
+                    why.push("renames the column");
+                }
+            }
+            if let (Some(a), Some(b)) = (
+                state.column_type(app, old, settings),
+                state.column_type(app, field, settings),
+            ) {
+                if a != b {
+                    if crate::django::fields::DbType::holds_every_value_of(&b, &a) {
+                        phases.push(Phase::Pre);
+                        why.push("widens the column type");
+                    } else {
+                        phases.push(Phase::Never);
+                        why.push("changes the column type");
+                    }
+                }
+            }
+            match (old.null(), field.null()) {
+                (Some(true), Some(false)) => {
+                    phases.push(Phase::Post);
+                    why.push("makes the column NOT NULL");
+                }
+                (Some(false), Some(true)) => {
+                    phases.push(Phase::Pre);
+                    why.push("makes the column nullable");
+                }
+                _ => {}
+            }
+            if old.unique() == Some(false) && field.unique() == Some(true) {
+                phases.push(Phase::Pre);
+                why.push("adds a unique constraint");
+            }
+            let (phase, _) = Phase::combine(phases);
+            let reason = if why.is_empty() {
+                label(model_name, name)
+            } else {
+                format!("{}: {}", label(model_name, name), why.join(", "))
+            };
+            (phase, reason)
+        }
+        OpKind::AlterUniqueTogether { name, .. }
+        | OpKind::AddConstraint {
+            model_name: name, ..
+        }
+        | OpKind::RemoveConstraint {
+            model_name: name, ..
+        }
+        | OpKind::AlterConstraint {
+            model_name: name, ..
+        } => {
+            if is_new(name) {
+                (Phase::Pre, format!("{} {name}", op.name()))
+            } else {
+                (
+                    Phase::Pre,
+                    format!(
+                        "{} {name}: changes a constraint the new code relies on",
+                        op.name()
+                    ),
+                )
+            }
+        }
+        OpKind::Extension { name } => (Phase::Pre, format!("{} {name}", op.name())),
+        _ => (Phase::Any, op.name().to_string()),
+    }
+}
+
+/// A SQL statement's phase.
+fn sql_phase(
+    action: &SqlAction,
+    is_new: &dyn Fn(&str) -> bool,
+    visit: &Visit<'_>,
+    settings: &Settings,
+) -> Phase {
+    match action {
+        SqlAction::CreateTable { .. } | SqlAction::AddConstraint { .. } => Phase::Pre,
+        SqlAction::DropTable { .. }
+        | SqlAction::DropColumn { .. }
+        | SqlAction::SetNotNull { .. } => Phase::Post,
+        SqlAction::RenameTable { .. } | SqlAction::RenameColumn { .. } => Phase::Never,
+        SqlAction::AddColumn {
+            table,
+            not_null,
+            has_default,
+            ..
+        } => {
+            if *not_null && !*has_default && !is_new(table) {
+                Phase::Never
+            } else {
+                Phase::Pre
+            }
+        }
+        SqlAction::AlterColumnType {
+            table,
+            column,
+            new_type,
+        } => {
+            let old = visit.state.column_type_by_table(table, column, settings);
+            match old {
+                Some(old)
+                    if crate::django::fields::DbType::holds_every_value_of(new_type, &old) =>
+                {
+                    Phase::Pre
+                }
+                _ if is_new(table) => Phase::Pre,
+                _ => Phase::Never,
+            }
+        }
+        _ => Phase::Any,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lint::testing::{migration, project, with_initial};
+
+    fn phase_of(files: &[(String, String)], name: &str) -> MigrationPhase {
+        let project = project(files);
+        let sql = SqlCache::build(&project);
+        let mut phases = infer(&project, &sql);
+        phases
+            .remove(&("shop".to_string(), name.to_string()))
+            .expect("migration has a phase")
+    }
+
+    fn with_marker(
+        files: Vec<(String, String)>,
+        import: &str,
+        marker: &str,
+    ) -> Vec<(String, String)> {
+        files
+            .into_iter()
+            .map(|(p, t)| {
+                (
+                    p,
+                    t.replace(
+                        "    dependencies",
+                        &format!("    {marker}\n    dependencies"),
+                    )
+                    .replace("from django.conf import settings", import),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn infers_each_operation_phase() {
+        let cases = [
+            (
+                r#"migrations.AddField("book", "x", models.IntegerField(null=True)),"#,
+                Phase::Pre,
+            ),
+            (
+                r#"migrations.AddField("book", "x", models.IntegerField(db_default=0)),"#,
+                Phase::Pre,
+            ),
+            (
+                r#"migrations.AddField("book", "x", models.IntegerField(default=0)),"#,
+                Phase::Never,
+            ),
+            (
+                r#"migrations.RemoveField("book", "subtitle"),"#,
+                Phase::Post,
+            ),
+            (
+                r#"migrations.RenameField("book", "title", "name"),"#,
+                Phase::Never,
+            ),
+            (
+                r#"migrations.AlterField("book", "subtitle", models.CharField(max_length=200)),"#,
+                Phase::Post,
+            ),
+            (
+                r#"migrations.AlterField("book", "title", models.CharField(max_length=300)),"#,
+                Phase::Pre,
+            ),
+            (
+                r#"migrations.AlterModelOptions("book", {"ordering": ["title"]}),"#,
+                Phase::Any,
+            ),
+            (r#"migrations.DeleteModel("book"),"#, Phase::Post),
+            (
+                r#"migrations.RunSQL("ALTER TABLE shop_book DROP COLUMN isbn", migrations.RunSQL.noop),"#,
+                Phase::Post,
+            ),
+            (
+                r#"migrations.RunSQL("ALTER TABLE shop_book ADD COLUMN n int", migrations.RunSQL.noop),"#,
+                Phase::Pre,
+            ),
+            (
+                r#"migrations.RunPython(forwards, migrations.RunPython.noop),"#,
+                Phase::Any,
+            ),
+        ];
+        for (op, expected) in cases {
+            let files = with_initial(migration(
+                "0002_x",
+                "0001_initial",
+                &format!("        {op}"),
+            ));
+            assert_eq!(phase_of(&files, "0002_x").phase, expected, "{op}");
+        }
+    }
+
+    #[test]
+    fn pre_and_post_together_is_mixed_and_never() {
+        let files = with_initial(migration(
+            "0002_x",
+            "0001_initial",
+            r#"        migrations.AddField("book", "x", models.IntegerField(null=True)),
+        migrations.RemoveField("book", "subtitle"),"#,
+        ));
+        let p = phase_of(&files, "0002_x");
+        assert!(p.mixed);
+        assert_eq!(p.phase, Phase::Never);
+    }
+
+    #[test]
+    fn markers_override_inference_but_never_hide_never() {
+        let add = with_initial(migration(
+            "0002_x",
+            "0001_initial",
+            r#"        migrations.AddField("book", "x", models.IntegerField(null=True)),"#,
+        ));
+        let safemigrate = "from django_safemigrate import Safe";
+        let syzygy = "from syzygy import Stage";
+        let cases = [
+            (
+                safemigrate,
+                "safe = Safe.after_deploy()",
+                Phase::Post,
+                Some(Marker::AfterDeploy),
+            ),
+            (
+                safemigrate,
+                "safe = Safe.after_deploy",
+                Phase::Post,
+                Some(Marker::AfterDeploy),
+            ),
+            (
+                safemigrate,
+                "safe = Safe.always()",
+                Phase::Any,
+                Some(Marker::Always),
+            ),
+            (
+                safemigrate,
+                "safe = Safe.before_deploy()",
+                Phase::Pre,
+                Some(Marker::BeforeDeploy),
+            ),
+            (
+                syzygy,
+                "stage = Stage.POST_DEPLOY",
+                Phase::Post,
+                Some(Marker::AfterDeploy),
+            ),
+            (
+                syzygy,
+                "stage = Stage.PRE_DEPLOY",
+                Phase::Pre,
+                Some(Marker::BeforeDeploy),
+            ),
+            (
+                safemigrate,
+                "unrelated = Safe.after_deploy()",
+                Phase::Pre,
+                None,
+            ),
+        ];
+        for (import, marker, phase, expected) in cases {
+            let p = phase_of(&with_marker(add.clone(), import, marker), "0002_x");
+            assert_eq!((p.phase, p.marker), (phase, expected), "{marker}");
+            assert_eq!(p.inferred, Phase::Pre);
+        }
+        let rename = with_initial(migration(
+            "0002_x",
+            "0001_initial",
+            r#"        migrations.RenameField("book", "title", "name"),"#,
+        ));
+        let p = phase_of(
+            &with_marker(rename, safemigrate, "safe = Safe.always()"),
+            "0002_x",
+        );
+        assert_eq!((p.phase, p.marker), (Phase::Never, Some(Marker::Always)));
+    }
+}

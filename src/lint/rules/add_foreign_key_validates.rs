@@ -1,0 +1,199 @@
+//! `add-foreign-key-validates`: a foreign key constraint added to an existing table and
+//! validated at once, scanning the table under a lock on both tables.
+
+use crate::django::operations::OpKind;
+use crate::lint::rule::{
+    Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity, SqlContext,
+};
+use crate::lint::sql::{ConstraintKind, SqlAction};
+
+use super::{field_code, ident, lower};
+
+pub struct AddForeignKeyValidates;
+
+static META: RuleMeta = RuleMeta {
+    name: "add-foreign-key-validates",
+    severity: Severity::Warning,
+    axis: Axis::Locking,
+    summary:
+        "A foreign key constraint is added to an existing table and validated in the same step",
+    doc: r#"## What it catches
+On a table that already exists: `AddField` of a `ForeignKey` / `OneToOneField` with a
+database constraint (the default), an `AlterField` that turns a column into one (or sets
+`db_constraint=True`), and in `RunSQL`, `ADD CONSTRAINT ... FOREIGN KEY` without
+`NOT VALID` or `ADD COLUMN ... REFERENCES`.
+
+## Why it is unsafe
+Adding a foreign key takes a SHARE ROW EXCLUSIVE lock on both the table and the
+referenced table, and validates every existing row while holding it: writes to both
+tables wait for the whole scan.
+
+## Does not fire when
+- the table is created in the same migration, or Django manages no table for it;
+- `db_constraint=False`, or the SQL adds the constraint `NOT VALID`.
+
+## Safe alternative
+Add the column without the constraint, then add the constraint `NOT VALID` (instant),
+and validate it in a later migration (`VALIDATE CONSTRAINT` takes a lock that lets
+reads and writes through):
+
+```python
+operations = [
+    migrations.AddField("book", "author", models.ForeignKey("shop.Author", null=True, on_delete=models.SET_NULL, db_constraint=False)),
+    migrations.RunSQL(
+        'ALTER TABLE "shop_book" ADD CONSTRAINT "shop_book_author_fk" FOREIGN KEY ("author_id") REFERENCES "shop_author" ("id") NOT VALID;',
+        reverse_sql='ALTER TABLE "shop_book" DROP CONSTRAINT "shop_book_author_fk";',
+    ),
+]
+# next migration:
+operations = [migrations.RunSQL('ALTER TABLE "shop_book" VALIDATE CONSTRAINT "shop_book_author_fk";', migrations.RunSQL.noop)]
+```
+"#,
+};
+
+impl Rule for AddForeignKeyValidates {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check_operation(&self, ctx: &OpContext<'_>, out: &mut Vec<Diagnostic>) {
+        let op = ctx.op();
+        if !ctx.touches_database() {
+            return;
+        }
+        let (model_name, name, field) = match &op.kind {
+            OpKind::AddField {
+                model_name,
+                name,
+                field,
+            } => (model_name, name, field),
+            OpKind::AlterField {
+                model_name,
+                name,
+                field,
+            } => {
+                let ModelLookup::Known(model) = ctx.model(model_name) else {
+                    return;
+                };
+                let Some(old) = model.field(name) else {
+                    return;
+                };
+                if old.is_relation() && old.db_constraint() != Some(false) {
+                    return;
+                }
+                (model_name, name, field)
+            }
+            _ => return,
+        };
+        if !field.is_relation() || field.db_constraint() != Some(true) {
+            return;
+        }
+        if ctx.table_is_exempt(model_name) {
+            return;
+        }
+        let table = ident(&ctx.table_name(model_name));
+        let column = field.column(name).unwrap_or_else(|| format!("{name}_id"));
+        out.push(
+            Diagnostic::at_operation(
+                op,
+                format!(
+                    "{} adds a foreign key constraint on {table}.{} and validates every row at once, blocking \
+                     writes to {table} and to the referenced table",
+                    op.name(),
+                    ident(&column)
+                ),
+            )
+            .help(format!(
+                "add the field with `db_constraint=False`, then the constraint NOT VALID, and VALIDATE it in a \
+                 later migration:\n    \
+                 migrations.{}(\"{m}\", \"{name}\", {code}),\n    \
+                 migrations.RunSQL('ALTER TABLE {table} ADD CONSTRAINT <name> FOREIGN KEY ({col}) REFERENCES <target> NOT VALID;', \
+                 reverse_sql='ALTER TABLE {table} DROP CONSTRAINT <name>;'),",
+                op.name(),
+                m = lower(model_name),
+                code = field_code(field, &[("db_constraint", "False")]),
+                col = ident(&column),
+            )),
+        );
+    }
+
+    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+        let table = match action {
+            SqlAction::AddConstraint {
+                table,
+                kind: ConstraintKind::ForeignKey,
+                not_valid: false,
+                ..
+            }
+            | SqlAction::AddColumn {
+                table,
+                references: true,
+                ..
+            } => table,
+            _ => return,
+        };
+        if ctx.is_new_table(table) {
+            return;
+        }
+        out.push(
+            ctx.diagnostic(format!(
+                "the foreign key on {} is validated as it is added: writes to both tables wait for the scan",
+                ident(table)
+            ))
+            .help(
+                "add it with `NOT VALID`, then run `ALTER TABLE ... VALIDATE CONSTRAINT ...` in a later migration",
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::lint::testing::{findings, migration, render, with_initial};
+
+    const RULE: &str = "add-foreign-key-validates";
+
+    fn with_author(next: (String, String)) -> Vec<(String, String)> {
+        let mut files = with_initial(migration(
+            "0002_author",
+            "0001_initial",
+            r#"        migrations.CreateModel(name="Author", fields=[("id", models.AutoField(primary_key=True))]),"#,
+        ));
+        files.push(next);
+        files
+    }
+
+    #[test]
+    fn err_add_foreign_key() {
+        let files = with_author(migration(
+            "0003_book_author",
+            "0002_author",
+            r#"        migrations.AddField("book", "author", models.ForeignKey("shop.Author", null=True, on_delete=models.SET_NULL)),"#,
+        ));
+        assert_eq!(findings(&files, RULE).len(), 1);
+        insta::assert_snapshot!(render(&files, RULE));
+    }
+
+    #[test]
+    fn err_sql_constraint() {
+        let files = with_author(migration(
+            "0003_fk",
+            "0002_author",
+            r#"        migrations.RunSQL('ALTER TABLE shop_book ADD CONSTRAINT fk FOREIGN KEY (author_id) REFERENCES shop_author (id)', migrations.RunSQL.noop),"#,
+        ));
+        assert_eq!(findings(&files, RULE).len(), 1);
+    }
+
+    #[test]
+    fn ok_not_valid_no_constraint_and_new_table() {
+        let files = with_author(migration(
+            "0003_fk",
+            "0002_author",
+            r#"        migrations.AddField("book", "author", models.ForeignKey("shop.Author", null=True, on_delete=models.SET_NULL, db_constraint=False)),
+        migrations.RunSQL('ALTER TABLE shop_book ADD CONSTRAINT fk FOREIGN KEY (author_id) REFERENCES shop_author (id) NOT VALID', migrations.RunSQL.noop),
+        migrations.CreateModel(name="Shelf", fields=[("id", models.AutoField(primary_key=True))]),
+        migrations.AddField("shelf", "author", models.ForeignKey("shop.Author", on_delete=models.CASCADE)),"#,
+        ));
+        assert!(findings(&files, RULE).is_empty());
+    }
+}

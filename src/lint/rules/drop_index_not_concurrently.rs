@@ -1,0 +1,216 @@
+//! `drop-index-not-concurrently`: an index dropped with a plain `DROP INDEX`, which
+//! takes an ACCESS EXCLUSIVE lock on its table.
+
+use crate::django::operations::OpKind;
+use crate::lint::rule::{
+    Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity, SqlContext,
+};
+use crate::lint::sql::SqlAction;
+
+use super::{ident, lower};
+
+pub struct DropIndexNotConcurrently;
+
+static META: RuleMeta = RuleMeta {
+    name: "drop-index-not-concurrently",
+    severity: Severity::Warning,
+    axis: Axis::Locking,
+    summary: "An index is dropped without CONCURRENTLY, locking its table against reads and writes",
+    doc: r#"## What it catches
+`RemoveIndex`, `db_index=True` removed by `AlterField`, an `AlterIndexTogether` that
+drops a tuple, and in `RunSQL`, `DROP INDEX` without `CONCURRENTLY`.
+
+## Why it is unsafe
+A plain `DROP INDEX` takes an ACCESS EXCLUSIVE lock on the table. The drop itself is
+quick, but the lock request queues behind any long-running query on the table, and
+every query that arrives after it — reads included — queues behind the lock: the table
+is unavailable until the slowest running query finishes.
+
+## Does not fire when
+- the index is dropped with `RemoveIndexConcurrently` (or `DROP INDEX CONCURRENTLY`);
+- Django manages no table for the model.
+
+## Safe alternative
+Drop the index concurrently, alone in a migration with `atomic = False`:
+
+```python
+from django.contrib.postgres.operations import RemoveIndexConcurrently
+
+class Migration(migrations.Migration):
+    atomic = False
+    dependencies = [("shop", "0007_previous")]
+    operations = [RemoveIndexConcurrently("book", "shop_book_title_idx")]
+```
+"#,
+};
+
+impl Rule for DropIndexNotConcurrently {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check_operation(&self, ctx: &OpContext<'_>, out: &mut Vec<Diagnostic>) {
+        let op = ctx.op();
+        if !ctx.touches_database() {
+            return;
+        }
+        let (model_name, what, index) = match &op.kind {
+            OpKind::RemoveIndex {
+                model_name,
+                name,
+                concurrently: false,
+            } => (
+                model_name,
+                format!("RemoveIndex drops index {}", ident(name)),
+                name.clone(),
+            ),
+            OpKind::AlterField {
+                model_name,
+                name,
+                field,
+            } => {
+                let ModelLookup::Known(model) = ctx.model(model_name) else {
+                    return;
+                };
+                let Some(old) = model.field(name) else {
+                    return;
+                };
+                if old.db_index() != Some(true)
+                    || old.unique() == Some(true)
+                    || field.db_index() != Some(false)
+                    || !field.has_column()
+                {
+                    return;
+                }
+                (
+                    model_name,
+                    format!("AlterField `{name}` drops the index Django kept on it"),
+                    "<the index's name>".to_string(),
+                )
+            }
+            OpKind::AlterIndexTogether { name, together } => {
+                let ModelLookup::Known(model) = ctx.model(name) else {
+                    return;
+                };
+                let new = together.clone().unwrap_or_default();
+                if !model
+                    .index_together
+                    .iter()
+                    .flatten()
+                    .any(|set| !new.contains(set))
+                {
+                    return;
+                }
+                (
+                    name,
+                    "AlterIndexTogether drops an index".to_string(),
+                    "<the index's name>".to_string(),
+                )
+            }
+            _ => return,
+        };
+        if matches!(ctx.model(model_name), ModelLookup::Known(m) if m.has_table() == Some(false)) {
+            return;
+        }
+        let table = ident(&ctx.table_name(model_name));
+        out.push(
+            Diagnostic::at_operation(
+                op,
+                format!(
+                    "{what} without CONCURRENTLY: the ACCESS EXCLUSIVE lock on {table} queues behind running \
+                     queries and blocks every query that comes after it"
+                ),
+            )
+            .help(format!(
+                "drop it concurrently, alone in a migration with `atomic = False`:\n    \
+                 RemoveIndexConcurrently(\"{m}\", \"{index}\"),  # from django.contrib.postgres.operations",
+                m = lower(model_name)
+            )),
+        );
+    }
+
+    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+        if let SqlAction::DropIndex {
+            names,
+            concurrently: false,
+        } = action
+        {
+            out.push(
+                ctx.diagnostic(format!(
+                    "DROP INDEX {} without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on its table",
+                    names.join(", ")
+                ))
+                .help("use `DROP INDEX CONCURRENTLY`, in a migration with `atomic = False`"),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::lint::testing::{findings, migration, render, with_initial};
+
+    const RULE: &str = "drop-index-not-concurrently";
+
+    fn indexed() -> Vec<(String, String)> {
+        let mut files = with_initial(migration(
+            "0002_idx",
+            "0001_initial",
+            r#"        migrations.AddIndex("book", models.Index(fields=["title"], name="t_idx")),
+        migrations.AlterField("book", "isbn", models.CharField(max_length=13, db_index=True)),"#,
+        ));
+        files.push(migration("0003_drop", "0002_idx", ""));
+        files
+    }
+
+    #[test]
+    fn err_remove_index() {
+        let mut files = indexed();
+        files.pop();
+        files.push(migration(
+            "0003_drop",
+            "0002_idx",
+            r#"        migrations.RemoveIndex(model_name="book", name="t_idx"),"#,
+        ));
+        assert_eq!(findings(&files, RULE).len(), 1);
+        insta::assert_snapshot!(render(&files, RULE));
+    }
+
+    #[test]
+    fn err_db_index_removed_and_sql() {
+        let mut files = indexed();
+        files.pop();
+        files.push(migration(
+            "0003_drop",
+            "0002_idx",
+            r#"        migrations.AlterField("book", "isbn", models.CharField(max_length=13)),
+        migrations.RunSQL("DROP INDEX IF EXISTS old_idx", migrations.RunSQL.noop),"#,
+        ));
+        assert_eq!(findings(&files, RULE).len(), 2);
+    }
+
+    #[test]
+    fn ok_concurrently() {
+        let mut files = indexed();
+        files.pop();
+        files.push(migration(
+            "0003_drop",
+            "0002_idx",
+            r#"        RemoveIndexConcurrently("book", "t_idx"),
+        migrations.RunSQL("DROP INDEX CONCURRENTLY IF EXISTS old_idx", migrations.RunSQL.noop),"#,
+        ));
+        let files: Vec<_> = files
+            .into_iter()
+            .map(|(p, t)| {
+                (
+                    p,
+                    t.replace(
+                        "import django.db.models.deletion",
+                        "from django.contrib.postgres.operations import RemoveIndexConcurrently",
+                    ),
+                )
+            })
+            .collect();
+        assert!(findings(&files, RULE).is_empty());
+    }
+}
