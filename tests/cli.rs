@@ -112,7 +112,23 @@ fn json_output_follows_schema_version_1() {
         notes[0]["rule"], "missing-dependency",
         "the auth app is not in the tree"
     );
-    assert_eq!(findings.len() - notes.len(), 6);
+    assert_eq!(findings.len() - notes.len(), 8);
+    // Every migration and finding carries its deploy phase.
+    let phase_of = |name: &str| {
+        migrations
+            .iter()
+            .find(|m| m["name"] == name)
+            .map(|m| m["phase"]["phase"].clone())
+    };
+    assert_eq!(phase_of("0002_book_subtitle"), Some(Value::from("pre")));
+    assert_eq!(
+        phase_of("0005_drop_book_legacy_code"),
+        Some(Value::from("post"))
+    );
+    assert_eq!(
+        phase_of("0006_rename_author_name"),
+        Some(Value::from("never"))
+    );
     let rename = findings
         .iter()
         .find(|f| f["rule"] == "rename-column")
@@ -124,6 +140,7 @@ fn json_output_follows_schema_version_1() {
     );
     assert_eq!(rename["app"], "catalog");
     assert_eq!(rename["migration"], "0006_rename_author_name");
+    assert_eq!(rename["phase"], "never");
     assert_eq!(
         (rename["line"].as_u64(), rename["column"].as_u64()),
         (Some(14), Some(9))
@@ -515,4 +532,263 @@ fn inline_suppression_silences_one_finding_and_reports_a_stale_one() {
         "{}",
         r.stdout
     );
+}
+
+#[test]
+fn plan_splits_the_example_into_before_after_and_blocked() {
+    let r = run(&["plan", "examples/bookshop"]);
+    assert_eq!(r.code, 1, "something is blocked: exit 1\n{}", r.stderr);
+    insta::assert_snapshot!("example_plan", r.stdout);
+
+    let (code, doc) = json(&["plan", "examples/bookshop", "--format", "json"]);
+    assert_eq!(code, 1);
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["blocked"], true);
+    let stage = |app: &str, name: &str| {
+        doc["steps"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["app"] == app && s["name"] == name))
+            .map(|s| s["stage"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(stage("catalog", "0002_book_subtitle"), "before");
+    assert_eq!(
+        stage("catalog", "0004_remove_book_legacy_code_state"),
+        "before"
+    );
+    assert_eq!(stage("catalog", "0005_drop_book_legacy_code"), "after");
+    assert_eq!(stage("catalog", "0006_rename_author_name"), "blocked");
+    // Safe on its own, but it depends on a blocked migration.
+    assert_eq!(stage("shop_orders", "0003_gift_wrap"), "blocked");
+    // Steps come in the order Django applies them.
+    let names: Vec<String> = doc["steps"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .map(|s| {
+                    format!(
+                        "{}.{}",
+                        s["app"].as_str().unwrap_or(""),
+                        s["name"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let pos = |n: &str| names.iter().position(|x| x == n).unwrap_or(usize::MAX);
+    assert!(pos("catalog.0007_book_isbn_unique") < pos("shop_orders.0005_delete_coupon"));
+
+    // Migrations not under review count as applied: one release of the recipes fixture
+    // deploys cleanly, though the whole history at once would not (0004 adds after 0003 drops).
+    let one = run(&[
+        "plan",
+        "fixtures/recipes/library/migrations/0004_book_format.py",
+    ]);
+    assert_eq!(one.code, 0, "{}\n{}", one.stdout, one.stderr);
+    assert!(
+        one.stdout.contains("1 before, 0 after, 0 blocked"),
+        "{}",
+        one.stdout
+    );
+    let all = run(&["plan", "fixtures/recipes"]);
+    assert_eq!(all.code, 1, "{}", all.stdout);
+}
+
+#[test]
+fn a_pre_migration_after_a_post_one_is_blocked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = dir.path().join("shop/migrations");
+    std::fs::create_dir_all(&app).expect("mkdir");
+    let head =
+        "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n";
+    std::fs::write(
+        app.join("0001_initial.py"),
+        format!("{head}    initial = True\n    operations = [migrations.CreateModel(\"Book\", [(\"id\", models.AutoField(primary_key=True)), (\"note\", models.TextField(null=True))])]\n"),
+    )
+    .expect("write");
+    std::fs::write(
+        app.join("0002_drop_note.py"),
+        format!("{head}    dependencies = [(\"shop\", \"0001_initial\")]\n    operations = [migrations.RemoveField(\"book\", \"note\")]\n"),
+    )
+    .expect("write");
+    std::fs::write(
+        app.join("0003_add_title.py"),
+        format!("{head}    dependencies = [(\"shop\", \"0002_drop_note\")]\n    operations = [migrations.AddField(\"book\", \"title\", models.TextField(null=True))]\n"),
+    )
+    .expect("write");
+    let r = run_in(
+        dir.path(),
+        &[
+            "plan",
+            "shop/migrations/0002_drop_note.py",
+            "shop/migrations/0003_add_title.py",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("must run before the rollout but depends on shop.0002_drop_note"),
+        "{}",
+        r.stdout
+    );
+}
+
+fn bookshop_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(&repo().join("examples/bookshop"), dir.path());
+    dir
+}
+
+#[test]
+fn configuration_file_applies_and_flags_win() {
+    let dir = bookshop_copy();
+    let (code, doc) = {
+        let r = run_in(dir.path(), &["lint", "--format", "json"]);
+        (
+            r.code,
+            serde_json::from_str::<Value>(&r.stdout).expect("json"),
+        )
+    };
+    assert_eq!(code, 1);
+    let errors = doc["summary"]["errors"].as_u64().unwrap_or(0);
+    assert!(errors > 0);
+
+    std::fs::write(
+        dir.path().join("pyproject.toml"),
+        r#"[project]
+name = "bookshop"
+
+[tool.migrail]
+ignore = ["rename-column", "add-unique", "add-not-null-column", "alter-column-type", "drop-column", "drop-table"]
+warnings-as-errors = true
+exclude = ["orders/migrations/0003_*.py"]
+
+[tool.migrail.severity]
+add-index-not-concurrently = "error"
+"#,
+    )
+    .expect("write pyproject");
+    // The file is found from a subfolder too.
+    let r = run_in(
+        &dir.path().join("catalog"),
+        &["lint", "..", "--format", "json"],
+    );
+    let doc: Value = serde_json::from_str(&r.stdout).expect("json");
+    let rules = rules_of(&doc);
+    assert!(!rules.iter().any(|r| r == "rename-column"), "{rules:?}");
+    // 0003_gift_wrap (the index and foreign-key warnings) is excluded from the report.
+    assert!(
+        !rules.iter().any(|r| r == "add-index-not-concurrently"),
+        "{rules:?}"
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+
+    // A flag replaces the file's list; the severity override still applies.
+    let r = run_in(
+        dir.path(),
+        &["lint", "--ignore", "drop-table", "--format", "json"],
+    );
+    let doc: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert!(rules_of(&doc).iter().any(|r| r == "rename-column"));
+    assert_eq!(r.code, 1);
+
+    // --no-config ignores it; --config names another file.
+    let r = run_in(dir.path(), &["lint", "--no-config", "--format", "json"]);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(doc["summary"]["errors"].as_u64(), Some(errors));
+    std::fs::write(
+        dir.path().join("strict.toml"),
+        "select = [\"drop-table\"]\n",
+    )
+    .expect("write");
+    let r = run_in(
+        dir.path(),
+        &["lint", "--config", "strict.toml", "--format", "json"],
+    );
+    let doc: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(rules_of(&doc), vec!["drop-table".to_string()]);
+}
+
+#[test]
+fn configuration_errors_name_the_key_and_the_file() {
+    let dir = bookshop_copy();
+    std::fs::write(
+        dir.path().join("migrail.toml"),
+        "warnings_as_errors = true\n",
+    )
+    .expect("write");
+    let r = run_in(dir.path(), &["lint"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("migrail.toml") && r.stderr.contains("warnings_as_errors"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(
+        dir.path().join("migrail.toml"),
+        "[severity]\ndrop-colum = \"warning\"\n",
+    )
+    .expect("write");
+    let r = run_in(dir.path(), &["plan"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("did you mean `drop-column`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn deploy_phases_accept_post_migrations_that_drop_what_the_new_code_dropped() {
+    let (_, before) = json(&["lint", "examples/bookshop", "--format", "json"]);
+    let (_, phased) = json(&[
+        "lint",
+        "examples/bookshop",
+        "--format",
+        "json",
+        "--deploy-phases",
+    ]);
+    let rules = rules_of(&before);
+    assert!(rules.iter().any(|r| r == "drop-column") && rules.iter().any(|r| r == "drop-table"));
+    let rules = rules_of(&phased);
+    assert!(
+        !rules
+            .iter()
+            .any(|r| r == "drop-column" || r == "drop-table"),
+        "{rules:?}"
+    );
+    // Everything else stands.
+    assert!(rules.iter().any(|r| r == "rename-column"));
+}
+
+#[test]
+fn sarif_output_lists_rules_and_results() {
+    let r = run(&["lint", "examples/bookshop", "--format", "sarif"]);
+    assert_eq!(r.code, 1);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("SARIF is JSON");
+    assert_eq!(doc["version"], "2.1.0");
+    let run0 = &doc["runs"][0];
+    let rules = run0["tool"]["driver"]["rules"].as_array().expect("rules");
+    assert!(rules.iter().any(|r| r["id"] == "drop-column"
+        && r["helpUri"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("docs/rules.md#drop-column"))));
+    let results = run0["results"].as_array().expect("results");
+    let (_, doc_json) = json(&["lint", "examples/bookshop", "--format", "json"]);
+    assert_eq!(
+        results.len(),
+        doc_json["findings"].as_array().map_or(0, Vec::len)
+    );
+    let rename = results
+        .iter()
+        .find(|r| r["ruleId"] == "rename-column")
+        .expect("rename result");
+    let loc = &rename["locations"][0]["physicalLocation"];
+    assert_eq!(
+        loc["artifactLocation"]["uri"],
+        "examples/bookshop/catalog/migrations/0006_rename_author_name.py"
+    );
+    assert_eq!(loc["region"]["startLine"], 14);
+    let index = rename["ruleIndex"].as_u64().expect("ruleIndex") as usize;
+    assert_eq!(rules[index]["id"], "rename-column");
 }

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::lint::phase::{MigrationPhase, Phase};
 use crate::lint::rule::Severity;
 use crate::lint::LintReport;
 
@@ -27,6 +28,8 @@ pub struct JsonMigration<'a> {
     pub name: &'a str,
     pub path: &'a str,
     pub reviewed: bool,
+    /// The deploy phase: `phase`, `inferred`, `marker`, `mixed`, `operations`.
+    pub phase: &'a MigrationPhase,
 }
 
 #[derive(Serialize)]
@@ -42,6 +45,8 @@ pub struct JsonFinding<'a> {
     pub migration: &'a str,
     pub message: &'a str,
     pub help: Option<&'a str>,
+    /// The deploy phase of the operation the finding is on.
+    pub phase: Phase,
 }
 
 #[derive(Serialize)]
@@ -70,6 +75,7 @@ pub fn render(report: &LintReport, warnings_as_errors: bool) -> String {
                 name: &m.name,
                 path: &m.path,
                 reviewed: m.reviewed,
+                phase: &m.phase,
             })
             .collect(),
         findings: report
@@ -87,6 +93,7 @@ pub fn render(report: &LintReport, warnings_as_errors: bool) -> String {
                 migration: &f.migration,
                 message: &f.message,
                 help: f.help.as_deref(),
+                phase: f.phase,
             })
             .collect(),
         summary: Summary {

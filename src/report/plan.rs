@@ -43,10 +43,9 @@ pub fn text(plan: &Plan) -> String {
                 1 => "  [1 lint error]".to_string(),
                 n => format!("  [{n} lint errors]"),
             };
-            out.push_str(&format!(
-                "  {label:width$}  {:5}{marker}{errors}\n",
-                s.phase.as_str()
-            ));
+            let line = format!("  {label:width$}  {:5}{marker}{errors}", s.phase.as_str());
+            out.push_str(line.trim_end());
+            out.push('\n');
             for r in &s.reasons {
                 out.push_str(&format!("      {r}\n"));
             }

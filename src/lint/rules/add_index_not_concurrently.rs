@@ -102,7 +102,7 @@ impl Rule for AddIndexNotConcurrently {
                 }
                 (
                     model_name,
-                    format!("AddField `{name}` builds the index Django keeps on it"),
+                    format!("AddField `{name}` builds its index"),
                     vec![name.clone()],
                 )
             }
@@ -124,7 +124,7 @@ impl Rule for AddIndexNotConcurrently {
                 }
                 (
                     model_name,
-                    format!("AlterField `{name}` adds an index"),
+                    format!("AlterField `{name}` builds an index"),
                     vec![name.clone()],
                 )
             }
