@@ -10,3 +10,4 @@ pub mod config;
 pub mod django;
 pub mod lint;
 pub mod report;
+pub mod timings;

@@ -5,6 +5,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use migrail::cli::{self, Cli};
 
+// The linter allocates many small strings and vectors (parsed values, model state);
+// mimalloc is markedly faster than the system allocator at that (see the benchmark).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli::run(cli) {

@@ -69,8 +69,12 @@ fn resolve(
         .project
         .settings(file.auth_user_model.as_deref())?;
 
+    let timer = crate::timings::Timer::start();
     let (roots, review) = lint_scope(scope)?;
-    let project = Project::load(&roots, settings).map_err(|e| CliError::usage(e.to_string()))?;
+    timer.lap("scope");
+    let project = Project::load_focused(&roots, settings, review.focus())
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    timer.lap("load (discover, read, parse, graph)");
     if project.migrations.is_empty() {
         let shown: Vec<String> = roots.iter().map(|r| lint::display_path(r)).collect();
         eprintln!(
@@ -106,12 +110,14 @@ pub fn run_lint(args: &LintArgs) -> Result<u8, CliError> {
         args.warnings_as_errors,
     )?;
     let report = lint::lint(&r.project, &r.review, &r.options);
+    let timer = crate::timings::Timer::start();
     let out = match args.format {
         Format::Json => report::json::render(&report, r.warnings_as_errors) + "\n",
         Format::Sarif => report::sarif::render(&report) + "\n",
         Format::Text => text(&report, args),
     };
     write_stdout(&out)?;
+    timer.lap("render and write");
     Ok(if report.failed(r.warnings_as_errors) {
         EXIT_FINDINGS
     } else {

@@ -78,7 +78,10 @@ pub fn discover(roots: &[PathBuf]) -> Result<Vec<DiscoveredFile>, DiscoverError>
             }
             continue;
         }
-        let walker = ignore::WalkBuilder::new(root)
+        // Walk in parallel (the walk is most of a pre-commit run's time on a big tree).
+        let found = std::sync::Mutex::new(Vec::new());
+        let error = std::sync::Mutex::new(None);
+        ignore::WalkBuilder::new(root)
             .hidden(false)
             .require_git(false)
             .filter_entry(|entry| {
@@ -88,15 +91,39 @@ pub fn discover(roots: &[PathBuf]) -> Result<Vec<DiscoveredFile>, DiscoverError>
                 let name = entry.file_name().to_string_lossy();
                 !SKIPPED_DIRS.contains(&name.as_ref()) && !is_virtualenv(entry.path())
             })
-            .build();
-        for entry in walker {
-            let entry = entry.map_err(|source| DiscoverError::Walk {
+            .build_parallel()
+            .run(|| {
+                Box::new(|entry| {
+                    match entry {
+                        Ok(entry) => {
+                            if entry.file_type().is_some_and(|t| t.is_file())
+                                && is_migration_path(entry.path())
+                            {
+                                if let Ok(mut found) = found.lock() {
+                                    found.push(entry.into_path());
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            if let Ok(mut error) = error.lock() {
+                                error.get_or_insert(e);
+                            }
+                            return ignore::WalkState::Quit;
+                        }
+                    }
+                    ignore::WalkState::Continue
+                })
+            });
+        if let Some(source) = error.into_inner().ok().flatten() {
+            return Err(DiscoverError::Walk {
                 path: root.clone(),
                 source,
-            })?;
-            if entry.file_type().is_some_and(|t| t.is_file()) && is_migration_path(entry.path()) {
-                files.push(describe(entry.path(), &mut labels));
-            }
+            });
+        }
+        let mut found = found.into_inner().unwrap_or_default();
+        found.sort();
+        for path in found {
+            files.push(describe(&path, &mut labels));
         }
     }
     files.sort();

@@ -6,6 +6,8 @@
 //! class. Each answer is `Option`: `None` means "not knowable statically" (the argument
 //! came from a function call or a setting), and rules must not guess then.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::python::{Call, Spanned, Value};
@@ -17,8 +19,9 @@ const M2M_CLASSES: &[&str] = &["ManyToManyField", "TaggableManager"];
 #[derive(Clone, Debug, PartialEq)]
 pub struct FieldDef {
     /// The class path as resolved through the imports: `django.db.models.CharField`.
-    pub path: String,
-    pub call: Call,
+    /// Shared: the replay copies field definitions into the state for every model.
+    pub path: Arc<str>,
+    pub call: Arc<Call>,
 }
 
 /// A database column type, as far as migrail needs to compare two of them.
@@ -120,10 +123,10 @@ impl DbType {
 }
 
 impl FieldDef {
-    pub fn from_call(call: &Call) -> FieldDef {
+    pub fn from_call(call: &Arc<Call>) -> FieldDef {
         FieldDef {
-            path: call.callee.clone(),
-            call: call.clone(),
+            path: Arc::from(call.callee.as_str()),
+            call: Arc::clone(call),
         }
     }
 

@@ -52,6 +52,23 @@ pub struct MigrationGraph {
     /// Squashed-away nodes -> the squash that replaced them.
     replaced_by: BTreeMap<MigrationKey, MigrationKey>,
     pub issues: Vec<GraphIssue>,
+    /// Migration -> indexes into `issues` of the issues that concern it.
+    issues_by_migration: HashMap<MigrationKey, Vec<usize>>,
+}
+
+impl GraphIssue {
+    /// The migrations this issue concerns (where it is reported).
+    pub fn migrations(&self) -> Vec<MigrationKey> {
+        match self {
+            GraphIssue::MissingDependency { from, .. }
+            | GraphIssue::ExternalDependency { from, .. }
+            | GraphIssue::UnresolvedDependency { from, .. } => vec![from.clone()],
+            GraphIssue::MultipleLeaves { app, leaves } => {
+                leaves.iter().map(|l| (app.clone(), l.clone())).collect()
+            }
+            GraphIssue::Cycle { nodes } => nodes.clone(),
+        }
+    }
 }
 
 impl MigrationGraph {
@@ -170,6 +187,11 @@ impl MigrationGraph {
 
         graph.detect_cycles();
         graph.detect_conflicts();
+        for (i, issue) in graph.issues.iter().enumerate() {
+            for key in issue.migrations() {
+                graph.issues_by_migration.entry(key).or_default().push(i);
+            }
+        }
         graph
     }
 
@@ -206,9 +228,16 @@ impl MigrationGraph {
     }
 
     /// The live nodes of `app` with no parent (`roots`) or no child (leaves) in the same app.
+    /// The node ids of `app`: keys are sorted, so they are one contiguous range.
+    fn app_range(&self, app: &str) -> std::ops::Range<usize> {
+        let start = self.keys.partition_point(|k| k.0.as_str() < app);
+        let end = self.keys.partition_point(|k| k.0.as_str() <= app);
+        start..end
+    }
+
     fn app_nodes(&self, app: &str, roots: bool) -> Vec<usize> {
-        (0..self.keys.len())
-            .filter(|&i| !self.is_removed(i) && self.keys[i].0 == app)
+        self.app_range(app)
+            .filter(|&i| !self.is_removed(i))
             .filter(|&i| {
                 let edges = if roots {
                     &self.parents[i]
@@ -313,6 +342,18 @@ impl MigrationGraph {
             }
         }
         plan
+    }
+
+    /// The issues that concern migration `key`, in the order they were found.
+    pub fn issues_of<'a>(
+        &'a self,
+        key: &MigrationKey,
+    ) -> impl Iterator<Item = &'a GraphIssue> + 'a {
+        self.issues_by_migration
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.issues.get(i))
     }
 
     pub fn contains(&self, key: &MigrationKey) -> bool {

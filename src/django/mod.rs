@@ -44,6 +44,67 @@ pub struct DuplicateLabel {
 }
 
 /// Every migration of the scanned tree, parsed, and their graph.
+/// True when `path` is one of the `focus` files (canonical paths). Cheap for the common
+/// case: only a file whose name matches one of them is canonicalized.
+fn is_focused(path: &std::path::Path, focus: &BTreeSet<PathBuf>) -> bool {
+    let name = path.file_name();
+    focus.iter().any(|f| f.file_name() == name)
+        && path
+            .canonicalize()
+            .is_ok_and(|canonical| focus.contains(&canonical))
+}
+
+/// Of two folders with one label, the first (sorted) wins, as the error says.
+fn drop_shadowed(files: Vec<DiscoveredFile>) -> (Vec<DiscoveredFile>, Vec<DuplicateLabel>) {
+    let mut dirs_by_label: BTreeMap<&str, BTreeSet<&PathBuf>> = BTreeMap::new();
+    for f in &files {
+        dirs_by_label.entry(&f.app).or_default().insert(&f.app_dir);
+    }
+    let duplicate_labels: Vec<DuplicateLabel> = dirs_by_label
+        .into_iter()
+        .filter(|(_, dirs)| dirs.len() > 1)
+        .map(|(app, dirs)| DuplicateLabel {
+            app: app.to_string(),
+            dirs: dirs.into_iter().cloned().collect(),
+        })
+        .collect();
+    let shadowed: BTreeSet<PathBuf> = duplicate_labels
+        .iter()
+        .flat_map(|d| d.dirs.iter().skip(1).cloned())
+        .collect();
+    let kept = files
+        .into_iter()
+        .filter(|f| !shadowed.contains(&f.app_dir))
+        .collect();
+    (kept, duplicate_labels)
+}
+
+fn parse_one(f: &DiscoveredFile, text: String, settings: &Settings) -> MigrationFile {
+    let source = Arc::new(SourceFile::new(f.path.clone(), text));
+    parse_migration(&f.app, &f.name, source, settings)
+}
+
+/// Read and parse files in parallel.
+fn read_and_parse(
+    files: Vec<DiscoveredFile>,
+    settings: &Settings,
+) -> Result<Vec<MigrationFile>, LoadError> {
+    files
+        .into_par_iter()
+        .map(|f| match std::fs::read(&f.path) {
+            Ok(bytes) => Ok(parse_one(
+                &f,
+                String::from_utf8_lossy(&bytes).into_owned(),
+                settings,
+            )),
+            Err(source) => Err(LoadError::Read {
+                path: f.path.clone(),
+                source,
+            }),
+        })
+        .collect()
+}
+
 #[derive(Debug)]
 pub struct Project {
     pub migrations: Vec<MigrationFile>,
@@ -73,6 +134,8 @@ impl Effect {
 /// What the visitor sees for each operation during the replay.
 pub struct Visit<'a> {
     pub migration: &'a MigrationFile,
+    /// The migration's index in [`Project::migrations`].
+    pub index: usize,
     pub op: &'a Operation,
     /// The state just before this operation (for database-only operations: the state the
     /// database is in, as Django computes it for them).
@@ -87,56 +150,95 @@ pub struct Visit<'a> {
 impl Project {
     /// Discover, read and parse every migration under `roots`.
     pub fn load(roots: &[PathBuf], settings: Settings) -> Result<Project, LoadError> {
+        Project::load_focused(roots, settings, None)
+    }
+
+    /// Like [`Project::load`], but when `focus` names the files under review, parse only
+    /// what their state can depend on: the apps of those files and, transitively, the
+    /// apps their migrations depend on (`dependencies`, `run_before`, `replaces`). The
+    /// other apps of the tree cannot change the state the reviewed operations see, so a
+    /// pre-commit run on one file of a large monorepo does not parse the whole tree.
+    pub fn load_focused(
+        roots: &[PathBuf],
+        settings: Settings,
+        focus: Option<&BTreeSet<PathBuf>>,
+    ) -> Result<Project, LoadError> {
+        let timer = crate::timings::Timer::start();
         let files = discover::discover(roots)?;
-        let sources = files
-            .into_par_iter()
-            .map(|f| match std::fs::read(&f.path) {
-                Ok(bytes) => Ok((f, String::from_utf8_lossy(&bytes).into_owned())),
-                Err(source) => Err(LoadError::Read {
-                    path: f.path.clone(),
-                    source,
-                }),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Project::from_sources(sources, settings))
+        timer.lap("discover");
+        let (files, duplicate_labels) = drop_shadowed(files);
+        let Some(focus) = focus else {
+            let migrations = read_and_parse(files, &settings)?;
+            timer.lap("read and parse");
+            return Ok(Project::from_parsed(migrations, settings, duplicate_labels));
+        };
+
+        let mut by_label: BTreeMap<String, Vec<DiscoveredFile>> = BTreeMap::new();
+        let mut needed: Vec<String> = Vec::new();
+        for f in files {
+            if is_focused(&f.path, focus) && !needed.contains(&f.app) {
+                needed.push(f.app.clone());
+            }
+            by_label.entry(f.app.clone()).or_default().push(f);
+        }
+        let mut loaded: BTreeSet<String> = BTreeSet::new();
+        let mut migrations = Vec::new();
+        while !needed.is_empty() {
+            let batch: Vec<DiscoveredFile> = needed
+                .drain(..)
+                .filter(|app| loaded.insert(app.clone()))
+                .flat_map(|app| by_label.remove(&app).unwrap_or_default())
+                .collect();
+            let parsed = read_and_parse(batch, &settings)?;
+            for m in &parsed {
+                let apps = m
+                    .dependencies
+                    .iter()
+                    .chain(&m.run_before)
+                    .filter_map(|d| match d {
+                        migration::Dependency::Node { app, .. } => Some(app),
+                        migration::Dependency::Unresolved { .. } => None,
+                    })
+                    .chain(m.replaces.iter().map(|(app, _)| app));
+                for app in apps {
+                    if !loaded.contains(app) && by_label.contains_key(app) && !needed.contains(app)
+                    {
+                        needed.push(app.clone());
+                    }
+                }
+            }
+            migrations.extend(parsed);
+        }
+        timer.lap("read and parse (focused)");
+        Ok(Project::from_parsed(migrations, settings, duplicate_labels))
     }
 
     /// Build a project from already-read files (used by `load` and by tests).
     pub fn from_sources(sources: Vec<(DiscoveredFile, String)>, settings: Settings) -> Project {
-        let mut dirs_by_label: BTreeMap<String, BTreeSet<PathBuf>> = BTreeMap::new();
-        for (f, _) in &sources {
-            dirs_by_label
-                .entry(f.app.clone())
-                .or_default()
-                .insert(f.app_dir.clone());
-        }
-        let duplicate_labels: Vec<DuplicateLabel> = dirs_by_label
-            .into_iter()
-            .filter(|(_, dirs)| dirs.len() > 1)
-            .map(|(app, dirs)| DuplicateLabel {
-                app,
-                dirs: dirs.into_iter().collect(),
-            })
-            .collect();
-        // Of two folders with one label, the first (sorted) wins, as the error says.
-        let shadowed: BTreeSet<PathBuf> = duplicate_labels
-            .iter()
-            .flat_map(|d| d.dirs.iter().skip(1).cloned())
-            .collect();
-        let migrations: Vec<MigrationFile> = sources
+        let files: Vec<DiscoveredFile> = sources.iter().map(|(f, _)| f.clone()).collect();
+        let (kept, duplicate_labels) = drop_shadowed(files);
+        let kept: BTreeSet<PathBuf> = kept.into_iter().map(|f| f.path).collect();
+        let migrations = sources
             .into_par_iter()
-            .filter(|(f, _)| !shadowed.contains(&f.app_dir))
-            .map(|(f, text)| {
-                let source = Arc::new(SourceFile::new(f.path.clone(), text));
-                parse_migration(&f.app, &f.name, source, &settings)
-            })
+            .filter(|(f, _)| kept.contains(&f.path))
+            .map(|(f, text)| parse_one(&f, text, &settings))
             .collect();
+        Project::from_parsed(migrations, settings, duplicate_labels)
+    }
+
+    fn from_parsed(
+        migrations: Vec<MigrationFile>,
+        settings: Settings,
+        duplicate_labels: Vec<DuplicateLabel>,
+    ) -> Project {
+        let timer = crate::timings::Timer::start();
         let by_key = migrations
             .iter()
             .enumerate()
             .map(|(i, m)| (m.key(), i))
             .collect();
         let graph = MigrationGraph::build(&migrations);
+        timer.lap("graph");
         Project {
             migrations,
             by_key,
@@ -152,12 +254,27 @@ impl Project {
 
     /// Replay every migration in plan order, calling `visit` for each operation (also
     /// nested ones) before applying it. Returns the final state.
-    pub fn replay(&self, mut visit: impl FnMut(&Visit<'_>)) -> ProjectState {
+    pub fn replay(&self, visit: impl FnMut(&Visit<'_>)) -> ProjectState {
+        self.replay_through(&|_| true, visit)
+    }
+
+    /// Replay in plan order up to and including the last migration `wanted` selects
+    /// (by index into `migrations`): what comes after cannot change what it sees.
+    pub fn replay_through(
+        &self,
+        wanted: &dyn Fn(usize) -> bool,
+        mut visit: impl FnMut(&Visit<'_>),
+    ) -> ProjectState {
+        let plan: Vec<usize> = self
+            .graph
+            .plan()
+            .iter()
+            .filter_map(|k| self.by_key.get(k).copied())
+            .collect();
+        let end = plan.iter().rposition(|&i| wanted(i)).map_or(0, |p| p + 1);
         let mut state = ProjectState::default();
-        for key in self.graph.plan() {
-            let Some(migration) = self.migration(&key) else {
-                continue;
-            };
+        for &index in &plan[..end] {
+            let migration = &self.migrations[index];
             let mut created_here = BTreeSet::new();
             if migration
                 .problems
@@ -168,12 +285,15 @@ impl Project {
             }
             for op in &migration.operations {
                 replay_op(
-                    migration,
+                    Replaying {
+                        migration,
+                        index,
+                        effect: Effect::Both,
+                        parent: None,
+                    },
                     op,
                     &mut state,
-                    Effect::Both,
                     &mut created_here,
-                    None,
                     &mut visit,
                 );
             }
@@ -182,23 +302,42 @@ impl Project {
     }
 }
 
-fn replay_op(
-    migration: &MigrationFile,
-    op: &Operation,
-    state: &mut ProjectState,
+/// Where the replay is: which migration, and how the operation reaches the database.
+#[derive(Clone, Copy)]
+struct Replaying<'a> {
+    migration: &'a MigrationFile,
+    index: usize,
     effect: Effect,
+    parent: Option<&'a Operation>,
+}
+
+fn replay_op<'a>(
+    at: Replaying<'a>,
+    op: &'a Operation,
+    state: &mut ProjectState,
     created_here: &mut BTreeSet<ModelKey>,
-    parent: Option<&Operation>,
     visit: &mut impl FnMut(&Visit<'_>),
 ) {
+    let Replaying {
+        migration,
+        index,
+        effect,
+        ..
+    } = at;
     visit(&Visit {
         migration,
+        index,
         op,
         state,
         effect,
         created_here,
-        parent,
+        parent: at.parent,
     });
+    let nested = |effect| Replaying {
+        effect,
+        parent: Some(op),
+        ..at
+    };
     let app = migration.app.as_str();
     match &op.kind {
         OpKind::SeparateDatabaseAndState {
@@ -213,15 +352,7 @@ fn replay_op(
                 Effect::DatabaseOnly
             };
             for inner in database_operations {
-                replay_op(
-                    migration,
-                    inner,
-                    &mut db_state,
-                    db_effect,
-                    created_here,
-                    Some(op),
-                    visit,
-                );
+                replay_op(nested(db_effect), inner, &mut db_state, created_here, visit);
             }
             let state_effect = if effect == Effect::DatabaseOnly {
                 Effect::DatabaseOnly
@@ -229,15 +360,7 @@ fn replay_op(
                 Effect::StateOnly
             };
             for inner in state_operations {
-                replay_op(
-                    migration,
-                    inner,
-                    state,
-                    state_effect,
-                    created_here,
-                    Some(op),
-                    visit,
-                );
+                replay_op(nested(state_effect), inner, state, created_here, visit);
             }
         }
         OpKind::RunSQL {
@@ -249,15 +372,7 @@ fn replay_op(
                 Effect::StateOnly
             };
             for inner in state_operations {
-                replay_op(
-                    migration,
-                    inner,
-                    state,
-                    state_effect,
-                    created_here,
-                    Some(op),
-                    visit,
-                );
+                replay_op(nested(state_effect), inner, state, created_here, visit);
             }
         }
         OpKind::CreateModel { name, .. } => {

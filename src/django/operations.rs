@@ -7,12 +7,15 @@
 
 use super::fields::FieldDef;
 use super::python::{Call, Spanned, Value};
+use std::sync::Arc;
+
 use ruff_text_size::TextRange;
 
 #[derive(Clone, Debug)]
 pub struct Operation {
     pub kind: OpKind,
-    pub call: Call,
+    /// The call as written (shared with the parsed value it came from).
+    pub call: Arc<Call>,
 }
 
 impl Operation {
@@ -272,19 +275,19 @@ impl Operation {
                 kind: OpKind::Unknown {
                     reason: format!("`{}` is not an operation call", other.describe()),
                 },
-                call: Call {
+                call: Arc::new(Call {
                     callee: other.describe(),
                     callee_range: v.range,
                     args: Vec::new(),
                     kwargs: Vec::new(),
                     has_unpacked: false,
                     range: v.range,
-                },
+                }),
             },
         }
     }
 
-    pub fn from_call(call: &Call) -> Operation {
+    pub fn from_call(call: &Arc<Call>) -> Operation {
         let ignore_marker = call.short_name() == "IgnoreMigration"
             && (call.callee == "IgnoreMigration"
                 || call.callee.starts_with("django_migration_linter."));
@@ -299,7 +302,7 @@ impl Operation {
         };
         Operation {
             kind,
-            call: call.clone(),
+            call: Arc::clone(call),
         }
     }
 }

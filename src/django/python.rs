@@ -10,6 +10,7 @@
 //! a guess.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use ruff_python_ast::{self as ast, Expr, Number, Operator, Stmt, UnaryOp};
 use ruff_text_size::{Ranged, TextRange};
@@ -31,7 +32,7 @@ pub enum Value {
     List(Vec<Spanned>),
     Tuple(Vec<Spanned>),
     Dict(Vec<(Spanned, Spanned)>),
-    Call(Box<Call>),
+    Call(Arc<Call>),
     /// A name or attribute chain, resolved through the imports: `django.conf.settings.AUTH_USER_MODEL`.
     /// Names defined in the file itself (a `def forwards`) are prefixed with `<local>.`.
     Ref(String),
@@ -102,7 +103,7 @@ impl Value {
         }
     }
 
-    pub fn as_call(&self) -> Option<&Call> {
+    pub fn as_call(&self) -> Option<&Arc<Call>> {
         match self {
             Value::Call(c) => Some(c),
             _ => None,
@@ -339,7 +340,7 @@ pub fn eval(expr: &Expr, scope: &Scope, source: &str) -> Spanned {
                 Value::Dict(items)
             }
         }
-        Expr::Call(call) => Value::Call(Box::new(eval_call(call, scope, source))),
+        Expr::Call(call) => Value::Call(Arc::new(eval_call(call, scope, source))),
         Expr::Name(name) => match scope.resolve_name(&name.id) {
             Some(Resolved::Value(v)) => {
                 return Spanned {

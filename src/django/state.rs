@@ -460,7 +460,7 @@ impl ProjectState {
                         .map(|(name, f)| FieldDocument {
                             name: name.clone(),
                             class: f.class().to_string(),
-                            path: f.path.clone(),
+                            path: f.path.to_string(),
                             column: if f.has_column() { f.column(name) } else { None },
                             db_type: self.column_type(&m.app, f, settings).map(|t| t.to_string()),
                             null: f.null(),

@@ -41,7 +41,20 @@ impl Review {
     pub fn includes(&self, m: &MigrationFile) -> bool {
         match self {
             Review::All => true,
-            Review::Files(files) => files.contains(&canonical(&m.source.path)),
+            // Only a file whose name matches a reviewed one is canonicalized.
+            Review::Files(files) => {
+                let name = m.source.path.file_name();
+                files.iter().any(|f| f.file_name() == name)
+                    && files.contains(&canonical(&m.source.path))
+            }
+        }
+    }
+
+    /// The canonical paths under review, for a focused load; `None` for `All`.
+    pub fn focus(&self) -> Option<&BTreeSet<PathBuf>> {
+        match self {
+            Review::All => None,
+            Review::Files(files) => Some(files),
         }
     }
 }
@@ -95,7 +108,8 @@ pub struct MigrationSummary {
     pub name: String,
     pub path: String,
     pub reviewed: bool,
-    pub phase: MigrationPhase,
+    /// The deploy phase, for reviewed migrations.
+    pub phase: Option<MigrationPhase>,
 }
 
 #[derive(Debug)]
@@ -126,9 +140,12 @@ impl LintReport {
 
 /// A path as the user would type it: relative to the working directory when below it.
 pub fn display_path(path: &Path) -> String {
-    let shown = std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+    display_path_from(path, std::env::current_dir().ok().as_deref())
+}
+
+fn display_path_from(path: &Path, cwd: Option<&Path>) -> String {
+    let shown = cwd
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
         .unwrap_or_else(|| path.to_path_buf());
     let s = shown.to_string_lossy().replace('\\', "/");
     s.strip_prefix("./").map(str::to_string).unwrap_or(s)
@@ -141,26 +158,46 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
         .copied()
         .filter(|r| options.enabled(r.meta().name))
         .collect();
+    let timer = crate::timings::Timer::start();
+    // Which migrations are reviewed, decided once (by index into `project.migrations`).
+    let reviewed: Vec<bool> = project
+        .migrations
+        .iter()
+        .map(|m| review.includes(m))
+        .collect();
+    let is_reviewed = |i: usize| reviewed.get(i).copied().unwrap_or(false);
     let sql = SqlCache::build(project);
-    let phases = phase::infer(project, &sql);
+    timer.lap("analyse RunSQL");
+    let phases = phase::infer(project, &sql, &is_reviewed);
+    timer.lap("infer phases");
     let no_phase = MigrationPhase::default();
     let phase_of = |m: &MigrationFile| phases.get(&m.key()).unwrap_or(&no_phase);
 
     let mut findings = Vec::new();
+    let cwd = std::env::current_dir().ok();
     let mut migrations: Vec<MigrationSummary> = project
         .migrations
         .iter()
-        .map(|m| MigrationSummary {
+        .enumerate()
+        .map(|(i, m)| MigrationSummary {
             app: m.app.clone(),
             name: m.name.clone(),
-            path: display_path(&m.source.path),
-            reviewed: review.includes(m),
-            phase: phase_of(m).clone(),
+            path: display_path_from(&m.source.path, cwd.as_deref()),
+            reviewed: is_reviewed(i),
+            phase: is_reviewed(i).then(|| phase_of(m).clone()),
         })
         .collect();
     migrations.sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
 
-    for m in project.migrations.iter().filter(|m| review.includes(m)) {
+    let reviewed_migrations = || {
+        project
+            .migrations
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| is_reviewed(*i))
+            .map(|(_, m)| m)
+    };
+    for m in reviewed_migrations() {
         let ctx = MigrationContext {
             migration: m,
             graph: &project.graph,
@@ -175,14 +212,15 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
         }
     }
 
+    timer.lap("migration rules");
     let settings = &project.settings;
     // What the SQL of the whole history has done that rules need to know.
     let mut proven_not_null: BTreeSet<(String, String)> = BTreeSet::new();
     let mut pending_checks: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     let mut sql_tables: (Option<MigrationKey>, BTreeSet<String>) = (None, BTreeSet::new());
-    project.replay(|visit| {
+    project.replay_through(&is_reviewed, |visit| {
         let m = visit.migration;
-        let reviewed = review.includes(m);
+        let reviewed = is_reviewed(visit.index);
         let ctx = OpContext {
             visit,
             settings,
@@ -239,9 +277,10 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
         }
     });
 
+    timer.lap("operation rules (replay)");
     // Inline suppressions of the reviewed files; what they leave unused is reported.
     let report_unused = options.enabled(suppression::UNUSED);
-    for m in project.migrations.iter().filter(|m| review.includes(m)) {
+    for m in reviewed_migrations() {
         let unused = suppression::apply(m, &mut findings, report_unused, &|r| options.enabled(r));
         if let Some(rule) = registry::find(suppression::UNUSED) {
             findings.extend(
@@ -265,6 +304,7 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
             b.rule,
         ))
     });
+    timer.lap("suppressions, sort");
     LintReport {
         migrations,
         findings,

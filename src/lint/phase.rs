@@ -180,18 +180,20 @@ impl MigrationPhase {
 /// Every migration's phase, by key.
 pub type PhaseMap = HashMap<MigrationKey, MigrationPhase>;
 
-/// Infer the phase of every operation and migration of the project.
-pub fn infer(project: &Project, sql: &SqlCache) -> PhaseMap {
-    let mut ops: HashMap<MigrationKey, Vec<OpPhase>> = HashMap::new();
-    let mut new_sql_tables: HashMap<MigrationKey, BTreeSet<String>> = HashMap::new();
-    project.replay(|visit| {
-        let key = visit.migration.key();
-        let out = ops.entry(key.clone()).or_default();
+/// Infer the phase of every operation and migration of the project, replaying up to the
+/// last migration `wanted` selects (migrations after it get no phase).
+pub fn infer(project: &Project, sql: &SqlCache, wanted: &dyn Fn(usize) -> bool) -> PhaseMap {
+    let mut ops: Vec<Vec<OpPhase>> = vec![Vec::new(); project.migrations.len()];
+    let mut new_sql_tables: HashMap<usize, BTreeSet<String>> = HashMap::new();
+    project.replay_through(wanted, |visit| {
+        let Some(out) = ops.get_mut(visit.index) else {
+            return;
+        };
         if !visit.effect.touches_database() {
             return;
         }
         if let OpKind::RunSQL { .. } = &visit.op.kind {
-            let created = new_sql_tables.entry(key).or_default();
+            let created = new_sql_tables.entry(visit.index).or_default();
             for statement in sql.get(visit.migration, visit.op) {
                 for action in &statement.actions {
                     let new =
@@ -219,10 +221,10 @@ pub fn infer(project: &Project, sql: &SqlCache) -> PhaseMap {
     project
         .migrations
         .iter()
-        .map(|m| {
-            let all = ops.remove(&m.key()).unwrap_or_default();
-            (m.key(), MigrationPhase::new(all, marker(m)))
-        })
+        .zip(ops)
+        .enumerate()
+        .filter(|(i, _)| wanted(*i))
+        .map(|(_, (m, all))| (m.key(), MigrationPhase::new(all, marker(m))))
         .collect()
 }
 
@@ -471,7 +473,7 @@ mod tests {
     fn phase_of(files: &[(String, String)], name: &str) -> MigrationPhase {
         let project = project(files);
         let sql = SqlCache::build(&project);
-        let mut phases = infer(&project, &sql);
+        let mut phases = infer(&project, &sql, &|_| true);
         phases
             .remove(&("shop".to_string(), name.to_string()))
             .expect("migration has a phase")

@@ -91,7 +91,9 @@ pub fn plan(project: &Project, report: &LintReport, deploy_phases: bool) -> Plan
             stages.insert(key, latest.map_or(Stage::Before, |(s, _)| s));
             continue;
         };
-        let phase = &summary.phase;
+        let Some(phase) = &summary.phase else {
+            continue;
+        };
         let mut reasons: Vec<String> = phase.operations.iter().map(|o| o.reason.clone()).collect();
         let label = |p: &MigrationKey| format!("{}.{}", p.0, p.1);
         let stage = match (phase.phase, latest) {

@@ -28,8 +28,9 @@ pub struct JsonMigration<'a> {
     pub name: &'a str,
     pub path: &'a str,
     pub reviewed: bool,
-    /// The deploy phase: `phase`, `inferred`, `marker`, `mixed`, `operations`.
-    pub phase: &'a MigrationPhase,
+    /// The deploy phase (`phase`, `inferred`, `marker`, `mixed`, `operations`) of a
+    /// reviewed migration; `null` for the others.
+    pub phase: Option<&'a MigrationPhase>,
 }
 
 #[derive(Serialize)]
@@ -75,7 +76,7 @@ pub fn render(report: &LintReport, warnings_as_errors: bool) -> String {
                 name: &m.name,
                 path: &m.path,
                 reviewed: m.reviewed,
-                phase: &m.phase,
+                phase: m.phase.as_ref(),
             })
             .collect(),
         findings: report

@@ -29,7 +29,7 @@ impl Rule for CircularDependency {
 
     fn check_migration(&self, ctx: &MigrationContext<'_>, out: &mut Vec<Diagnostic>) {
         let key = ctx.migration.key();
-        for issue in &ctx.graph.issues {
+        for issue in ctx.graph.issues_of(&key) {
             let GraphIssue::Cycle { nodes } = issue else {
                 continue;
             };

@@ -33,7 +33,7 @@ impl Rule for MissingDependency {
 
     fn check_migration(&self, ctx: &MigrationContext<'_>, out: &mut Vec<Diagnostic>) {
         let key = ctx.migration.key();
-        for issue in &ctx.graph.issues {
+        for issue in ctx.graph.issues_of(&key) {
             match issue {
                 GraphIssue::MissingDependency { from, app, name, range } if *from == key => out.push(
                     Diagnostic::new(*range, format!("dependency (\"{app}\", \"{name}\") does not exist: Django raises NodeNotFoundError"))

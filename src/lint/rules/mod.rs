@@ -34,7 +34,7 @@ use crate::django::fields::FieldDef;
 pub fn field_code(field: &FieldDef, overrides: &[(&str, &str)]) -> String {
     let class = match field.path.strip_prefix("django.db.models.") {
         Some(rest) => format!("models.{}", rest.rsplit('.').next().unwrap_or(rest)),
-        None => field.path.clone(),
+        None => field.path.to_string(),
     };
     let mut parts: Vec<String> = field.call.args.iter().map(|a| a.value.describe()).collect();
     for (k, v) in &field.call.kwargs {

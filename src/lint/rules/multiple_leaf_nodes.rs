@@ -34,7 +34,8 @@ impl Rule for MultipleLeafNodes {
 
     fn check_migration(&self, ctx: &MigrationContext<'_>, out: &mut Vec<Diagnostic>) {
         let m = ctx.migration;
-        for issue in &ctx.graph.issues {
+        let key = m.key();
+        for issue in ctx.graph.issues_of(&key) {
             let GraphIssue::MultipleLeaves { app, leaves } = issue else {
                 continue;
             };

@@ -1,0 +1,192 @@
+//! The speed benchmark of issue "lint (2 of 2)": prints figures, asserts nothing.
+//!
+//! `cargo bench --bench lint` builds, under `target/bench/`, a synthetic tree of at least
+//! 50 MB from the shared corpus (`scripts/fetch-corpus.sh`; every app copied with a
+//! distinct app label, dependencies rewritten to the copy), then measures in the same run:
+//!
+//! 1. the raw `ruff_python_parser` parse time of those files, single-threaded, files
+//!    already in memory (the floor any Python-parsing linter pays);
+//! 2. `migrail lint --all` end to end (the release binary: discovery, reading, parallel
+//!    parse, graph, two replays, every rule, JSON rendering to /dev/null), best of 3;
+//! 3. a pre-commit style run: one file named, in a tree of at least 1,000 migrations,
+//!    best of 10.
+//!
+//! Environment: `MIGRAIL_CORPUS` (default `target/tmp/corpus`, fetched when missing),
+//! `MIGRAIL_BENCH_MB` (default 50).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use migrail::django::discover::{discover, DiscoveredFile};
+use ruff_python_ast::PySourceType;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn corpus() -> PathBuf {
+    let dir = std::env::var_os("MIGRAIL_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/tmp/corpus"));
+    if !dir.join("migrations.txt").exists() {
+        let status = Command::new("bash")
+            .arg(repo().join("scripts/fetch-corpus.sh"))
+            .arg(&dir)
+            .status()
+            .expect("run scripts/fetch-corpus.sh");
+        assert!(status.success(), "fetching the corpus failed");
+    }
+    dir
+}
+
+/// Copy every app of the corpus `copies` times under `root`, each copy with its own
+/// label (`<label>_c<n>`): its own migrations' references to the label are rewritten,
+/// so every copy is a graph of its own. Returns the files written and their bytes.
+fn build_tree(
+    root: &Path,
+    apps: &BTreeMap<(String, PathBuf), Vec<DiscoveredFile>>,
+    min_bytes: u64,
+    min_files: usize,
+) -> (usize, u64) {
+    let _ = std::fs::remove_dir_all(root);
+    let (mut files, mut bytes) = (0usize, 0u64);
+    let mut copy = 0;
+    while bytes < min_bytes || files < min_files {
+        for ((label, _), migrations) in apps {
+            let new_label = format!("{label}_c{copy}");
+            let dir = root
+                .join(format!("c{copy}"))
+                .join(&new_label)
+                .join("migrations");
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(dir.join("__init__.py"), "").expect("write");
+            for m in migrations {
+                let text = std::fs::read_to_string(&m.path).expect("read corpus file");
+                let text = text
+                    .replace(&format!("\"{label}\""), &format!("\"{new_label}\""))
+                    .replace(&format!("'{label}'"), &format!("'{new_label}'"));
+                let name = m.path.file_name().expect("file name");
+                std::fs::write(dir.join(name), &text).expect("write");
+                files += 1;
+                bytes += text.len() as u64;
+            }
+        }
+        copy += 1;
+    }
+    (files, bytes)
+}
+
+fn best_of(n: usize, mut run: impl FnMut() -> Duration) -> Duration {
+    (0..n).map(|_| run()).min().unwrap_or_default()
+}
+
+fn migrail(args: &[&str], dir: &Path) -> Duration {
+    let start = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_migrail"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run migrail");
+    let elapsed = start.elapsed();
+    assert!(
+        matches!(status.code(), Some(0 | 1)),
+        "migrail {args:?} failed: {status}"
+    );
+    elapsed
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else to parse.
+    let min_mb: u64 = std::env::var("MIGRAIL_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let corpus = corpus();
+    let found = discover(&[corpus.join("src")]).expect("discover the corpus");
+    let mut apps: BTreeMap<(String, PathBuf), Vec<DiscoveredFile>> = BTreeMap::new();
+    for f in found {
+        apps.entry((f.app.clone(), f.app_dir.clone()))
+            .or_default()
+            .push(f);
+    }
+    let bench = repo().join("target/bench");
+    println!("corpus: {} apps from {}", apps.len(), corpus.display());
+
+    // 1,000-migration tree for the pre-commit run.
+    let small = bench.join("tree-1000");
+    let (small_files, _) = build_tree(&small, &apps, 0, 1000);
+    let one = std::fs::read_dir(small.join("c0"))
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(Result::ok)
+        .map(|app| app.path().join("migrations"))
+        .and_then(|m| {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(m)
+                .ok()?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.file_name().is_some_and(|n| n != "__init__.py"))
+                .collect();
+            files.sort();
+            files.pop()
+        })
+        .expect("a migration in the small tree");
+    let one_rel = one
+        .strip_prefix(&small)
+        .unwrap_or(&one)
+        .to_string_lossy()
+        .into_owned();
+    migrail(&["lint", &one_rel, "--root", "."], &small); // warm the page cache
+    let precommit = best_of(10, || migrail(&["lint", &one_rel, "--root", "."], &small));
+
+    // The big tree.
+    let big = bench.join(format!("tree-{min_mb}mb"));
+    let (files, bytes) = build_tree(&big, &apps, min_mb * 1_000_000, 0);
+    let paths: Vec<PathBuf> = discover(std::slice::from_ref(&big))
+        .expect("discover")
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    let texts: Vec<String> = paths
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("read"))
+        .collect();
+
+    let parse = best_of(3, || {
+        let start = Instant::now();
+        let mut errors = 0;
+        for text in &texts {
+            let parsed = ruff_python_parser::parse_unchecked_source(text, PySourceType::Python);
+            errors += parsed.errors().len();
+        }
+        assert_eq!(errors, 0, "the corpus parses cleanly");
+        start.elapsed()
+    });
+    migrail(&["lint", "--all", ".", "--format", "json"], &big); // warm
+    let lint = best_of(3, || {
+        migrail(&["lint", "--all", ".", "--format", "json"], &big)
+    });
+
+    let mb = bytes as f64 / 1e6;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("machine: {threads} hardware threads");
+    println!("tree: {files} migration files, {mb:.1} MB (target/bench/tree-{min_mb}mb)");
+    println!(
+        "raw ruff_python_parser parse, 1 thread:  {:>8.3} s  ({:.0} MB/s)",
+        parse.as_secs_f64(),
+        mb / parse.as_secs_f64()
+    );
+    println!(
+        "migrail lint --all, end to end:         {:>8.3} s  ({:.0} MB/s, {:.2}x raw parse; target <= 2x)",
+        lint.as_secs_f64(),
+        mb / lint.as_secs_f64(),
+        lint.as_secs_f64() / parse.as_secs_f64()
+    );
+    println!(
+        "pre-commit run, 1 file of {small_files} migrations: {:>6.1} ms  (target < 30 ms)",
+        precommit.as_secs_f64() * 1e3
+    );
+}
