@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod django;
+pub mod fuzzing;
 pub mod lint;
 pub mod report;
 pub mod timings;

@@ -366,3 +366,44 @@ fn django_agrees_on_the_corpus() {
         t.mismatches.join("\n")
     );
 }
+
+/// Findings of a JSON report for one file: (rule, line, message).
+fn findings_in(doc: &Value, path: &str) -> Vec<(String, u64, String)> {
+    doc["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["path"] == path)
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap_or_default().to_string(),
+                f["line"].as_u64().unwrap_or(0),
+                f["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn focused_runs_agree_with_the_full_run_on_the_corpus() {
+    // A named file loads only the apps its history depends on (pre-commit speed); on
+    // real apps with cross-app dependencies, every file's verdict must stay the same.
+    let corpus = corpus();
+    let root = corpus.join("src");
+    let (_, full) = migrail_json(&root, &["lint", ".", "--all", "--format", "json"]);
+    let paths: Vec<String> = full["migrations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["path"].as_str().map(str::to_string))
+        .collect();
+    assert!(paths.len() > 150, "{}", paths.len());
+    for path in &paths {
+        let (_, one) = migrail_json(&root, &["lint", path, "--root", ".", "--format", "json"]);
+        assert_eq!(
+            findings_in(&one, path),
+            findings_in(&full, path),
+            "{path}: the focused run disagrees with the full run"
+        );
+    }
+}
