@@ -5,7 +5,7 @@
 //! command line is itself inside one. The app label is the folder name holding
 //! `migrations/`, unless the app's `apps.py` declares `label = "..."` on its AppConfig.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use ruff_python_ast::{Expr, PySourceType, Stmt};
@@ -66,7 +66,7 @@ fn is_virtualenv(dir: &Path) -> bool {
 
 /// Every migration file under `roots`, sorted by app label and name, de-duplicated.
 pub fn discover(roots: &[PathBuf]) -> Result<Vec<DiscoveredFile>, DiscoverError> {
-    let mut labels: BTreeMap<PathBuf, String> = BTreeMap::new();
+    let mut labels: HashMap<PathBuf, String> = HashMap::new();
     let mut files = Vec::new();
     for root in roots {
         if !root.exists() {
@@ -131,16 +131,20 @@ pub fn discover(roots: &[PathBuf]) -> Result<Vec<DiscoveredFile>, DiscoverError>
     Ok(files)
 }
 
-fn describe(path: &Path, labels: &mut BTreeMap<PathBuf, String>) -> DiscoveredFile {
+fn describe(path: &Path, labels: &mut HashMap<PathBuf, String>) -> DiscoveredFile {
     let migrations_dir = path.parent().unwrap_or(Path::new("."));
     let app_dir = migrations_dir
         .parent()
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    let app = labels
-        .entry(app_dir.clone())
-        .or_insert_with(|| app_label(&app_dir))
-        .clone();
+    let app = match labels.get(&app_dir) {
+        Some(label) => label.clone(),
+        None => {
+            let label = app_label(&app_dir);
+            labels.insert(app_dir.clone(), label.clone());
+            label
+        }
+    };
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -263,7 +263,18 @@ impl Project {
     pub fn replay_through(
         &self,
         wanted: &dyn Fn(usize) -> bool,
+        visit: impl FnMut(&Visit<'_>),
+    ) -> ProjectState {
+        self.replay_with(wanted, visit, |_| {})
+    }
+
+    /// [`Project::replay_through`], also calling `done` with each migration's index once
+    /// all its operations are replayed (migrations without operations included).
+    pub fn replay_with(
+        &self,
+        wanted: &dyn Fn(usize) -> bool,
         mut visit: impl FnMut(&Visit<'_>),
+        mut done: impl FnMut(usize),
     ) -> ProjectState {
         let plan: Vec<usize> = self
             .graph
@@ -297,6 +308,7 @@ impl Project {
                     &mut visit,
                 );
             }
+            done(index);
         }
         state
     }

@@ -22,6 +22,7 @@ use crate::django::migration::{MigrationFile, MigrationKey};
 use crate::django::Project;
 pub use finding::Finding;
 use phase::MigrationPhase;
+use rayon::prelude::*;
 use rule::{Diagnostic, MigrationContext, OpContext, Rule, Severity, SqlContext};
 use sql::{ConstraintKind, SqlAction, SqlCache};
 
@@ -168,12 +169,104 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
     let is_reviewed = |i: usize| reviewed.get(i).copied().unwrap_or(false);
     let sql = SqlCache::build(project);
     timer.lap("analyse RunSQL");
-    let phases = phase::infer(project, &sql, &is_reviewed);
-    timer.lap("infer phases");
-    let no_phase = MigrationPhase::default();
-    let phase_of = |m: &MigrationFile| phases.get(&m.key()).unwrap_or(&no_phase);
 
+    // Two replays run side by side: the phase inference (on its own thread) hands each
+    // migration's phase over as soon as it is known; the rules' replay, one step behind,
+    // needs it before judging the migration's operations.
+    let no_phase = MigrationPhase::default();
+    let mut phases: Vec<Option<MigrationPhase>> = vec![None; project.migrations.len()];
     let mut findings = Vec::new();
+    let settings = &project.settings;
+    // What the SQL of the whole history has done that rules need to know.
+    let mut proven_not_null: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut pending_checks: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut sql_tables: (Option<MigrationKey>, BTreeSet<String>) = (None, BTreeSet::new());
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, MigrationPhase)>();
+        let sql = &sql;
+        let is_reviewed = &is_reviewed;
+        scope.spawn(move || {
+            phase::infer_each(project, sql, is_reviewed, |index, phase| {
+                // The receiver only hangs up when the linter is done with the phases.
+                let _ = tx.send((index, phase));
+            });
+        });
+        let receive_until = |index: usize, phases: &mut Vec<Option<MigrationPhase>>| {
+            while phases.get(index).is_some_and(Option::is_none) {
+                match rx.recv() {
+                    Ok((i, p)) => phases[i] = Some(p),
+                    Err(_) => break,
+                }
+            }
+        };
+        project.replay_through(&is_reviewed, |visit| {
+            let m = visit.migration;
+            let reviewed = is_reviewed(visit.index);
+            receive_until(visit.index, &mut phases);
+            let phase = phases[visit.index].as_ref().unwrap_or(&no_phase);
+            let ctx = OpContext {
+                visit,
+                settings,
+                phase,
+                deploy_phases: options.deploy_phases,
+            };
+            if reviewed {
+                for rule in &rules {
+                    let mut out = Vec::new();
+                    rule.check_operation(&ctx, &mut out);
+                    findings.extend(out.into_iter().map(|d| place(rule.meta(), m, d, ctx.phase)));
+                }
+            }
+            if !visit.effect.touches_database() {
+                return;
+            }
+            let statements = sql.get(m, visit.op);
+            if statements.is_empty() {
+                return;
+            }
+            if sql_tables.0.as_ref() != Some(&m.key()) {
+                sql_tables = (Some(m.key()), BTreeSet::new());
+            }
+            let mut new_tables: BTreeSet<String> = visit
+                .created_here
+                .iter()
+                .filter_map(|k| visit.state.models.get(k))
+                .filter_map(|model| visit.state.table_of(model))
+                .collect();
+            for statement in statements {
+                new_tables.extend(sql_tables.1.iter().cloned());
+                for action in &statement.actions {
+                    if reviewed {
+                        let sql_ctx = SqlContext {
+                            op: &ctx,
+                            statement,
+                            new_tables: &new_tables,
+                            proven_not_null: &proven_not_null,
+                        };
+                        for rule in &rules {
+                            let mut out = Vec::new();
+                            rule.check_sql(&sql_ctx, action, &mut out);
+                            findings.extend(
+                                out.into_iter().map(|d| place(rule.meta(), m, d, ctx.phase)),
+                            );
+                        }
+                    }
+                    track_sql(
+                        action,
+                        &mut sql_tables.1,
+                        &mut proven_not_null,
+                        &mut pending_checks,
+                    );
+                }
+            }
+        });
+        while let Ok((i, p)) = rx.recv() {
+            phases[i] = Some(p);
+        }
+    });
+    timer.lap("replays (phases, operation rules)");
+    let phase_of = |i: usize| phases[i].as_ref().unwrap_or(&no_phase);
+
     let cwd = std::env::current_dir().ok();
     let mut migrations: Vec<MigrationSummary> = project
         .migrations
@@ -184,7 +277,7 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
             name: m.name.clone(),
             path: display_path_from(&m.source.path, cwd.as_deref()),
             reviewed: is_reviewed(i),
-            phase: is_reviewed(i).then(|| phase_of(m).clone()),
+            phase: is_reviewed(i).then(|| phase_of(i).clone()),
         })
         .collect();
     migrations.sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
@@ -195,98 +288,39 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
             .iter()
             .enumerate()
             .filter(|(i, _)| is_reviewed(*i))
-            .map(|(_, m)| m)
     };
-    for m in reviewed_migrations() {
-        let ctx = MigrationContext {
-            migration: m,
-            graph: &project.graph,
-            duplicate_labels: &project.duplicate_labels,
-            phase: phase_of(m),
-            sql: &sql,
-        };
-        for rule in &rules {
-            let mut out = Vec::new();
-            rule.check_migration(&ctx, &mut out);
-            findings.extend(out.into_iter().map(|d| place(rule.meta(), m, d, ctx.phase)));
-        }
-    }
-
-    timer.lap("migration rules");
-    let settings = &project.settings;
-    // What the SQL of the whole history has done that rules need to know.
-    let mut proven_not_null: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut pending_checks: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-    let mut sql_tables: (Option<MigrationKey>, BTreeSet<String>) = (None, BTreeSet::new());
-    project.replay_through(&is_reviewed, |visit| {
-        let m = visit.migration;
-        let reviewed = is_reviewed(visit.index);
-        let ctx = OpContext {
-            visit,
-            settings,
-            phase: phase_of(m),
-            deploy_phases: options.deploy_phases,
-        };
-        if reviewed {
+    let per_migration: Vec<Finding> = reviewed_migrations()
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .flat_map_iter(|(i, m)| {
+            let ctx = MigrationContext {
+                migration: m,
+                graph: &project.graph,
+                duplicate_labels: &project.duplicate_labels,
+                phase: phase_of(i),
+                sql: &sql,
+            };
+            let mut found = Vec::new();
             for rule in &rules {
                 let mut out = Vec::new();
-                rule.check_operation(&ctx, &mut out);
-                findings.extend(out.into_iter().map(|d| place(rule.meta(), m, d, ctx.phase)));
+                rule.check_migration(&ctx, &mut out);
+                found.extend(out.into_iter().map(|d| place(rule.meta(), m, d, ctx.phase)));
             }
-        }
-        if !visit.effect.touches_database() {
-            return;
-        }
-        let statements = sql.get(m, visit.op);
-        if statements.is_empty() {
-            return;
-        }
-        if sql_tables.0.as_ref() != Some(&m.key()) {
-            sql_tables = (Some(m.key()), BTreeSet::new());
-        }
-        let mut new_tables: BTreeSet<String> = visit
-            .created_here
-            .iter()
-            .filter_map(|k| visit.state.models.get(k))
-            .filter_map(|model| visit.state.table_of(model))
-            .collect();
-        for statement in statements {
-            new_tables.extend(sql_tables.1.iter().cloned());
-            for action in &statement.actions {
-                if reviewed {
-                    let sql_ctx = SqlContext {
-                        op: &ctx,
-                        statement,
-                        new_tables: &new_tables,
-                        proven_not_null: &proven_not_null,
-                    };
-                    for rule in &rules {
-                        let mut out = Vec::new();
-                        rule.check_sql(&sql_ctx, action, &mut out);
-                        findings
-                            .extend(out.into_iter().map(|d| place(rule.meta(), m, d, ctx.phase)));
-                    }
-                }
-                track_sql(
-                    action,
-                    &mut sql_tables.1,
-                    &mut proven_not_null,
-                    &mut pending_checks,
-                );
-            }
-        }
-    });
+            found
+        })
+        .collect();
+    findings.extend(per_migration);
+    timer.lap("migration rules");
 
-    timer.lap("operation rules (replay)");
     // Inline suppressions of the reviewed files; what they leave unused is reported.
     let report_unused = options.enabled(suppression::UNUSED);
-    for m in reviewed_migrations() {
+    for (i, m) in reviewed_migrations() {
         let unused = suppression::apply(m, &mut findings, report_unused, &|r| options.enabled(r));
         if let Some(rule) = registry::find(suppression::UNUSED) {
             findings.extend(
                 unused
                     .into_iter()
-                    .map(|d| place(rule.meta(), m, d, phase_of(m))),
+                    .map(|d| place(rule.meta(), m, d, phase_of(i))),
             );
         }
     }

@@ -13,6 +13,7 @@
 //! (django-safemigrate's `safe = Safe.after_deploy()`, django-syzygy's
 //! `stage = Stage.POST_DEPLOY`, ...) overrides the inference, except a `never`.
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
@@ -183,49 +184,71 @@ pub type PhaseMap = HashMap<MigrationKey, MigrationPhase>;
 /// Infer the phase of every operation and migration of the project, replaying up to the
 /// last migration `wanted` selects (migrations after it get no phase).
 pub fn infer(project: &Project, sql: &SqlCache, wanted: &dyn Fn(usize) -> bool) -> PhaseMap {
-    let mut ops: Vec<Vec<OpPhase>> = vec![Vec::new(); project.migrations.len()];
-    let mut new_sql_tables: HashMap<usize, BTreeSet<String>> = HashMap::new();
-    project.replay_through(wanted, |visit| {
-        let Some(out) = ops.get_mut(visit.index) else {
-            return;
-        };
-        if !visit.effect.touches_database() {
-            return;
-        }
-        if let OpKind::RunSQL { .. } = &visit.op.kind {
-            let created = new_sql_tables.entry(visit.index).or_default();
-            for statement in sql.get(visit.migration, visit.op) {
-                for action in &statement.actions {
-                    let new =
-                        |t: &str| created.contains(t) || created_here_tables(visit).contains(t);
-                    let phase = sql_phase(action, &new, visit, &project.settings);
-                    if let SqlAction::CreateTable { table } = action {
-                        created.insert(table.clone());
-                    }
-                    out.push(OpPhase {
-                        range: statement.range,
-                        phase,
-                        reason: format!("RunSQL `{}`", statement.text),
-                    });
-                }
+    let mut map = PhaseMap::new();
+    infer_each(project, sql, wanted, |index, phase| {
+        if wanted(index) {
+            if let Some(m) = project.migrations.get(index) {
+                map.insert(m.key(), phase);
             }
-            return;
         }
-        let (phase, reason) = op_phase(visit, &project.settings);
-        out.push(OpPhase {
-            range: visit.op.range(),
-            phase,
-            reason,
-        });
     });
-    project
-        .migrations
-        .iter()
-        .zip(ops)
-        .enumerate()
-        .filter(|(i, _)| wanted(*i))
-        .map(|(_, (m, all))| (m.key(), MigrationPhase::new(all, marker(m))))
-        .collect()
+    map
+}
+
+/// Like [`infer`], handing each migration's phase to `emit` (with its index into
+/// `project.migrations`) as soon as its operations are replayed, in plan order: the
+/// linter's own replay consumes them while this one runs ahead on another thread.
+pub fn infer_each(
+    project: &Project,
+    sql: &SqlCache,
+    wanted: &dyn Fn(usize) -> bool,
+    mut emit: impl FnMut(usize, MigrationPhase),
+) {
+    let ops: RefCell<Vec<OpPhase>> = RefCell::new(Vec::new());
+    // Tables created by the SQL of the migration being replayed.
+    let created_by_sql: RefCell<BTreeSet<String>> = RefCell::new(BTreeSet::new());
+    project.replay_with(
+        wanted,
+        |visit| {
+            if !visit.effect.touches_database() {
+                return;
+            }
+            let mut out = ops.borrow_mut();
+            if let OpKind::RunSQL { .. } = &visit.op.kind {
+                let mut created_by_sql = created_by_sql.borrow_mut();
+                for statement in sql.get(visit.migration, visit.op) {
+                    for action in &statement.actions {
+                        let new = |t: &str| {
+                            created_by_sql.contains(t) || created_here_tables(visit).contains(t)
+                        };
+                        let phase = sql_phase(action, &new, visit, &project.settings);
+                        if let SqlAction::CreateTable { table } = action {
+                            created_by_sql.insert(table.clone());
+                        }
+                        out.push(OpPhase {
+                            range: statement.range,
+                            phase,
+                            reason: format!("RunSQL `{}`", statement.text),
+                        });
+                    }
+                }
+                return;
+            }
+            let (phase, reason) = op_phase(visit, &project.settings);
+            out.push(OpPhase {
+                range: visit.op.range(),
+                phase,
+                reason,
+            });
+        },
+        |index| {
+            created_by_sql.borrow_mut().clear();
+            let all = std::mem::take(&mut *ops.borrow_mut());
+            if let Some(m) = project.migrations.get(index) {
+                emit(index, MigrationPhase::new(all, marker(m)));
+            }
+        },
+    );
 }
 
 fn created_here_tables(visit: &Visit<'_>) -> BTreeSet<String> {
