@@ -3,6 +3,7 @@
 //! - [`django`]: migration files, graph and model state, read statically.
 //! - [`lint`]: the rules that judge each operation for a zero-downtime deploy.
 //! - [`report`]: renderers for the lint results (text, JSON).
+//! - [`run`]: `migrail run`, applying the migrations once (local backend).
 //! - [`cli`]: the command line.
 
 pub mod cli;
@@ -11,4 +12,5 @@ pub mod django;
 pub mod fuzzing;
 pub mod lint;
 pub mod report;
+pub mod run;
 pub mod timings;

@@ -11,12 +11,27 @@ use migrail::cli::{self, Cli};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // `--help`/`--version` are not errors. A bad `migrail run` command line exits
+            // 125: its low codes belong to the migration command.
+            let code = if !e.use_stderr() {
+                0
+            } else if std::env::args().nth(1).as_deref() == Some("run") {
+                migrail::run::exit::MIGRAIL_ERROR
+            } else {
+                cli::EXIT_USAGE
+            };
+            return ExitCode::from(code);
+        }
+    };
     match cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("migrail: error: {e}");
-            ExitCode::from(cli::EXIT_USAGE)
+            ExitCode::from(e.code)
         }
     }
 }

@@ -6,6 +6,7 @@
 
 mod info;
 mod lint;
+mod run;
 mod scope;
 
 use std::io::Write;
@@ -50,6 +51,40 @@ pub enum Command {
     },
     /// Print the model state after replaying every migration.
     State(StateArgs),
+    /// Apply the migrations once and report the outcome (exit codes: README, "Running
+    /// migrations").
+    Run(RunArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// Run the command as a child process on this machine.
+    Local,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Where the command runs. `local`: a child process on this machine (CodeBuild inside
+    /// the VPC, a developer's machine).
+    #[arg(long, value_enum)]
+    pub backend: Backend,
+
+    /// Stop waiting after this long (`90s`, `30m`, `1h`); the command is stopped and the
+    /// run exits 124.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::run::parse_duration)]
+    pub timeout: std::time::Duration,
+
+    /// Write the result document (version 1) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
+
+    /// Extra environment variable for the command (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// The command, after `--`. Default: `python manage.py migrate --noinput`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -205,16 +240,27 @@ pub enum ColorChoice {
     Never,
 }
 
-/// An error that ends the run with [`EXIT_USAGE`].
+/// An error that ends the run: [`EXIT_USAGE`], or 125 for `migrail run` (whose low exit
+/// codes are the command's own).
 #[derive(Debug)]
 pub struct CliError {
     pub message: String,
+    pub code: u8,
 }
 
 impl CliError {
     pub fn usage(message: impl Into<String>) -> CliError {
         CliError {
             message: message.into(),
+            code: EXIT_USAGE,
+        }
+    }
+
+    /// An error of `migrail run` before or around the command (not the command's own).
+    pub fn run(message: impl Into<String>) -> CliError {
+        CliError {
+            message: message.into(),
+            code: crate::run::exit::MIGRAIL_ERROR,
         }
     }
 }
@@ -233,6 +279,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Rules(args) => info::run_rules(&args),
         Command::Rule { name } => info::run_rule(&name),
         Command::State(args) => info::run_state(&args),
+        Command::Run(args) => run::run(&args),
     }
 }
 

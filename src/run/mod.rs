@@ -1,0 +1,177 @@
+//! `migrail run`: apply the migrations exactly once and report the outcome.
+//!
+//! This module owns what every backend shares: the outcome of a run ([`RunResult`]),
+//! its exit code (an API: README, "Running migrations"), the log tail and the
+//! migrations Django reports as applied ([`logs`]), and the result files
+//! ([`output`]: `--json-out`, `$GITHUB_OUTPUT`). Backends: [`local`] (a child process:
+//! CodeBuild inside the VPC, a developer's machine). The ECS backend (a one-off task from
+//! the service's configuration, `../shared/runner.md`) is to come.
+
+pub mod local;
+pub mod logs;
+pub mod output;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// The command Django needs to apply migrations, when none is given.
+pub const DEFAULT_COMMAND: &[&str] = &["python", "manage.py", "migrate", "--noinput"];
+
+/// Exit codes of `migrail run`. The command's own codes 1–123 pass through; the others
+/// are reserved for outcomes of the run itself.
+pub mod exit {
+    pub const SUCCESS: u8 = 0;
+    /// The command's own exit code was 124 or more (it is in the JSON result).
+    pub const COMMAND_FAILED_HIGH: u8 = 1;
+    pub const TIMED_OUT: u8 = 124;
+    /// migrail could not run it: usage, configuration, I/O.
+    pub const MIGRAIL_ERROR: u8 = 125;
+    /// The command exists but could not be started (permissions, not executable).
+    pub const FAILED_TO_START: u8 = 126;
+    pub const NOT_FOUND: u8 = 127;
+    /// The command ended without an exit code (killed by a signal).
+    pub const NO_EXIT_CODE: u8 = 128;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Succeeded,
+    /// The command ran and exited non-zero.
+    Failed,
+    TimedOut,
+    /// The command could not be started.
+    FailedToStart,
+    NotFound,
+    /// The command ended without an exit code.
+    Killed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::TimedOut => "timed out",
+            Outcome::FailedToStart => "failed to start",
+            Outcome::NotFound => "command not found",
+            Outcome::Killed => "killed",
+        }
+    }
+}
+
+/// Everything a run found out, for the verdict, `--json-out` and `$GITHUB_OUTPUT`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunResult {
+    pub version: u32,
+    pub backend: &'static str,
+    pub command: Vec<String>,
+    pub outcome: Outcome,
+    /// migrail's own exit code for this outcome.
+    pub exit_code: u8,
+    /// The command's exit code, when it exited.
+    pub command_exit_code: Option<i32>,
+    /// The signal that ended the command (local backend, Unix).
+    pub signal: Option<i32>,
+    /// Why it did not run or what stopped it, in words.
+    pub reason: Option<String>,
+    /// Seconds since epoch when the command started.
+    pub started_at: u64,
+    pub duration_seconds: f64,
+    /// `app.migration` for every `Applying app.migration... OK` line, in order.
+    pub applied: Vec<String>,
+    /// The last lines of output (the traceback of a failure is there).
+    pub log_tail: Vec<String>,
+}
+
+impl RunResult {
+    /// The one-line verdict printed at the end.
+    pub fn verdict(&self) -> String {
+        if matches!(self.outcome, Outcome::NotFound | Outcome::FailedToStart) {
+            return format!(
+                "migrail: run failed to start: {}",
+                self.reason.as_deref().unwrap_or("unknown reason")
+            );
+        }
+        let took = format_duration(Duration::from_secs_f64(self.duration_seconds));
+        let applied = match self.applied.len() {
+            0 => "no migration applied".to_string(),
+            1 => "1 migration applied".to_string(),
+            n => format!("{n} migrations applied"),
+        };
+        let code = match (self.command_exit_code, self.signal) {
+            (Some(c), _) => format!("exit code {c}"),
+            (None, Some(s)) => format!("signal {s}"),
+            (None, None) => "no exit code".to_string(),
+        };
+        let mut line = format!(
+            "migrail: run {}: {code} after {took}, {applied}",
+            self.outcome.as_str()
+        );
+        if let Some(reason) = &self.reason {
+            line.push_str(&format!(" ({reason})"));
+        }
+        line
+    }
+}
+
+/// `90s`, `30m`, `1h`, `1h30m`, or a number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("`{text}`: expected a duration such as 90s, 30m, 1h or 1h30m");
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        number.clear();
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(bad()),
+        };
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+    }
+    if !number.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.1} s")
+    } else {
+        let s = d.as_secs();
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        for bad in ["", "m", "10x", "1h30", "0s", "99999999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_duration(Duration::from_millis(3200)), "3.2 s");
+        assert_eq!(format_duration(Duration::from_secs(125)), "2m05s");
+    }
+}

@@ -1,0 +1,43 @@
+//! Where a run's result goes besides the terminal: `--json-out FILE` (the versioned
+//! result document) and, in GitHub Actions, `$GITHUB_OUTPUT` for later steps.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::RunResult;
+
+pub fn write_json(path: &Path, result: &RunResult) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(result).map_err(|e| e.to_string())? + "\n";
+    std::fs::write(path, text)
+        .map_err(|e| format!("--json-out {}: cannot write: {e}", path.display()))
+}
+
+/// Append `verdict`, `exit-code`, `command-exit-code`, `applied` and `task-arn` to the
+/// file GitHub Actions names in `$GITHUB_OUTPUT` (one `key=value` per line; values are
+/// single-line by construction).
+pub fn write_github_output(path: &Path, result: &RunResult) -> Result<(), String> {
+    let one_line = |s: &str| s.replace(['\r', '\n'], " ");
+    let lines = [
+        ("verdict", result.outcome.as_str().replace(' ', "-")),
+        ("exit-code", result.exit_code.to_string()),
+        (
+            "command-exit-code",
+            result
+                .command_exit_code
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+        ),
+        ("applied", one_line(&result.applied.join(","))),
+        ("task-arn", String::new()),
+    ];
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| format!("$GITHUB_OUTPUT {}: cannot open: {e}", path.display()))?;
+    for (key, value) in lines {
+        writeln!(file, "{key}={value}")
+            .map_err(|e| format!("$GITHUB_OUTPUT {}: cannot write: {e}", path.display()))?;
+    }
+    Ok(())
+}
