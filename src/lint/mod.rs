@@ -178,7 +178,7 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
     let mut findings = Vec::new();
     let settings = &project.settings;
     // What the SQL of the whole history has done that rules need to know.
-    let mut proven_not_null: BTreeSet<(String, String)> = BTreeSet::new();
+    let proven_not_null: std::cell::RefCell<BTreeSet<(String, String)>> = Default::default();
     let mut pending_checks: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     let mut sql_tables: (Option<MigrationKey>, BTreeSet<String>) = (None, BTreeSet::new());
     std::thread::scope(|scope| {
@@ -209,6 +209,7 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
                 settings,
                 phase,
                 deploy_phases: options.deploy_phases,
+                proven_not_null: &proven_not_null,
             };
             if reviewed {
                 for rule in &rules {
@@ -241,7 +242,6 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
                             op: &ctx,
                             statement,
                             new_tables: &new_tables,
-                            proven_not_null: &proven_not_null,
                         };
                         for rule in &rules {
                             let mut out = Vec::new();
@@ -254,7 +254,7 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
                     track_sql(
                         action,
                         &mut sql_tables.1,
-                        &mut proven_not_null,
+                        &mut proven_not_null.borrow_mut(),
                         &mut pending_checks,
                     );
                 }

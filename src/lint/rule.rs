@@ -1,6 +1,7 @@
 //! What a rule is: its metadata (name, severity, documentation) and the hooks the
 //! linter calls — once per operation with the state before it, once per migration.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use ruff_text_size::TextRange;
@@ -142,6 +143,9 @@ pub struct OpContext<'a> {
     pub phase: &'a MigrationPhase,
     /// The project deploys in phases (`deploy-phases = true`).
     pub deploy_phases: bool,
+    /// `(table, column)` pairs a validated `CHECK (column IS NOT NULL)` proves, from the
+    /// SQL replayed so far (this and earlier migrations).
+    pub proven_not_null: &'a RefCell<BTreeSet<(String, String)>>,
 }
 
 /// What a rule sees of a model an operation names.
@@ -153,6 +157,13 @@ pub enum ModelLookup<'a> {
 }
 
 impl<'a> OpContext<'a> {
+    /// A validated `CHECK (column IS NOT NULL)` on `table` exists (from RunSQL).
+    pub fn not_null_proven(&self, table: &str, column: &str) -> bool {
+        self.proven_not_null
+            .borrow()
+            .contains(&(table.to_string(), column.to_string()))
+    }
+
     pub fn op(&self) -> &'a Operation {
         self.visit.op
     }
@@ -240,9 +251,6 @@ pub struct SqlContext<'a> {
     pub statement: &'a SqlStatement,
     /// Tables created earlier in the same migration (`CreateModel` or `CREATE TABLE`).
     pub new_tables: &'a BTreeSet<String>,
-    /// `(table, column)` pairs a validated `CHECK (column IS NOT NULL)` proves, from
-    /// the SQL of this and earlier migrations.
-    pub proven_not_null: &'a BTreeSet<(String, String)>,
 }
 
 impl<'a> SqlContext<'a> {

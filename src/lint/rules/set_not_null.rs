@@ -64,11 +64,7 @@ impl Rule for SetNotNull {
         let SqlAction::SetNotNull { table, column } = action else {
             return;
         };
-        if ctx.is_new_table(table)
-            || ctx
-                .proven_not_null
-                .contains(&(table.clone(), column.clone()))
-        {
+        if ctx.is_new_table(table) || ctx.op.not_null_proven(table, column) {
             return;
         }
         let (t, c) = (ident(table), ident(column));
@@ -107,6 +103,11 @@ impl Rule for SetNotNull {
         }
         let table = ctx.table_name(model_name);
         let column = field.column(name).unwrap_or_else(|| name.clone());
+        // A validated CHECK (col IS NOT NULL) lets PostgreSQL skip the scan, and NULL
+        // writes already fail: the recipe's last step.
+        if ctx.not_null_proven(&table, &column) {
+            return;
+        }
         let check = format!("{table}_{column}_not_null");
         let (t, c, k) = (ident(&table), ident(&column), ident(&check));
         let m = lower(model_name);
@@ -182,6 +183,36 @@ mod tests {
         assert_eq!(found.len(), 1);
         // Points at the statement's line inside the string.
         assert_eq!(found[0].line, 12, "{found:#?}");
+    }
+
+    #[test]
+    fn ok_alter_field_after_a_check_validated_in_an_earlier_migration() {
+        let mut files = with_initial(migration(
+            "0002_check",
+            "0001_initial",
+            r#"        migrations.RunSQL('ALTER TABLE "shop_book" ADD CONSTRAINT "nn" CHECK ("subtitle" IS NOT NULL) NOT VALID;', migrations.RunSQL.noop),"#,
+        ));
+        files.push(migration(
+            "0003_validate",
+            "0002_check",
+            r#"        migrations.RunSQL('ALTER TABLE "shop_book" VALIDATE CONSTRAINT "nn";', migrations.RunSQL.noop),"#,
+        ));
+        let set = migration(
+            "0004_not_null",
+            "0003_validate",
+            r#"        migrations.AlterField("book", "subtitle", models.CharField(max_length=200)),"#,
+        );
+        let mut validated = files.clone();
+        validated.push(set.clone());
+        assert!(findings(&validated, RULE).is_empty());
+        // Without the VALIDATE, the check proves nothing yet.
+        let mut not_validated = files[..2].to_vec();
+        not_validated.push(migration(
+            "0004_not_null",
+            "0002_check",
+            r#"        migrations.AlterField("book", "subtitle", models.CharField(max_length=200)),"#,
+        ));
+        assert_eq!(findings(&not_validated, RULE).len(), 1);
     }
 
     #[test]
