@@ -3,12 +3,14 @@
 //! - [`django`]: migration files, graph and model state, read statically.
 //! - [`lint`]: the rules that judge each operation for a zero-downtime deploy.
 //! - [`report`]: renderers for the lint results (text, JSON).
-//! - [`run`]: `migrail run`, applying the migrations once (local backend).
+//! - [`run`]: `migrail run`, applying the migrations once: the outcome and exit codes,
+//!   the local backend; [`ecs`]: the one-off ECS task backend.
 //! - [`cli`]: the command line.
 
 pub mod cli;
 pub mod config;
 pub mod django;
+pub mod ecs;
 pub mod fuzzing;
 pub mod lint;
 pub mod report;

@@ -53,24 +53,35 @@ pub enum Command {
     State(StateArgs),
     /// Apply the migrations once and report the outcome (exit codes: README, "Running
     /// migrations").
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
+    /// A one-off ECS task from the service's configuration (default with --cluster).
+    Ecs,
     /// Run the command as a child process on this machine.
     Local,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnCancel {
+    /// Leave the task running (never kill a migration mid-DDL); re-running re-attaches.
+    Detach,
+    /// Stop the task (StopTask with a reason).
+    Stop,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Where the command runs. `local`: a child process on this machine (CodeBuild inside
-    /// the VPC, a developer's machine).
+    /// Where the command runs: `ecs` (default when --cluster is given), a one-off task in
+    /// the cluster; `local`, a child process on this machine (CodeBuild inside the VPC, a
+    /// developer's machine).
     #[arg(long, value_enum)]
-    pub backend: Backend,
+    pub backend: Option<Backend>,
 
-    /// Stop waiting after this long (`90s`, `30m`, `1h`); the command is stopped and the
-    /// run exits 124.
+    /// Stop waiting after this long (`90s`, `30m`, `1h`): exit 124. Local: the command is
+    /// killed. ECS: the task is left running unless `--on-cancel stop`.
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::run::parse_duration)]
     pub timeout: std::time::Duration,
 
@@ -82,9 +93,97 @@ pub struct RunArgs {
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
 
+    #[command(flatten)]
+    pub ecs: EcsArgs,
+
     /// The command, after `--`. Default: `python manage.py migrate --noinput`.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// The `ecs` backend's flags (README, "Running migrations on ECS").
+#[derive(Debug, Args)]
+#[command(next_help_heading = "ECS")]
+pub struct EcsArgs {
+    /// The ECS cluster (name or ARN).
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+
+    /// Copy the task definition, network configuration, launch type or capacity provider
+    /// strategy and platform version from this service.
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+
+    /// The task definition to run (FAMILY[:REVISION] or ARN), e.g. the revision CI just
+    /// registered with the new image [default: the service's].
+    #[arg(long, value_name = "TASK_DEFINITION")]
+    pub task_definition: Option<String>,
+
+    /// The container that runs the command [default: the only essential container].
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+
+    /// Subnets for awsvpc networking (comma-separated), instead of the service's.
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub subnets: Vec<String>,
+
+    /// Security groups (comma-separated), instead of the service's.
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub security_groups: Vec<String>,
+
+    /// Give the task a public IP (tasks in public subnets that pull from ECR).
+    #[arg(long)]
+    pub assign_public_ip: bool,
+
+    /// FARGATE, EC2, EXTERNAL or MANAGED_INSTANCES, instead of the service's.
+    #[arg(long, value_name = "TYPE")]
+    pub launch_type: Option<String>,
+
+    /// Capacity provider strategy item NAME[:WEIGHT[:BASE]] (repeatable), instead of the
+    /// service's.
+    #[arg(long, value_name = "NAME[:WEIGHT[:BASE]]")]
+    pub capacity_provider: Vec<String>,
+
+    /// Fargate platform version [default: the service's, else LATEST].
+    #[arg(long, value_name = "VERSION")]
+    pub platform_version: Option<String>,
+
+    /// AWS region [default: AWS_REGION, the profile's].
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// The commit being deployed, part of the run key [default: GITHUB_SHA,
+    /// CODEBUILD_RESOLVED_SOURCE_VERSION].
+    #[arg(long, value_name = "SHA")]
+    pub sha: Option<String>,
+
+    /// Override the run key (startedBy and clientToken; `migrail-` is prepended), e.g.
+    /// to run the same migrations again on purpose.
+    #[arg(long, value_name = "KEY")]
+    pub run_key: Option<String>,
+
+    /// When another migration of the same task family is running (or holds the lock),
+    /// wait for it instead of failing.
+    #[arg(long)]
+    pub wait_for_other: bool,
+
+    /// Hard lock for several pipelines: `dynamodb:TABLE` (partition key `LockID`, String).
+    #[arg(long, value_name = "dynamodb:TABLE")]
+    pub lock: Option<String>,
+
+    /// On SIGINT/SIGTERM and on --timeout: `detach` leaves the task running, `stop`
+    /// stops it.
+    #[arg(long, value_enum, default_value = "detach")]
+    pub on_cancel: OnCancel,
+
+    /// How often to poll the task and its logs; the log drain after the task stops lasts
+    /// twice this.
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = crate::run::parse_duration)]
+    pub poll_interval: std::time::Duration,
+
+    /// Extra tag on the task (repeatable).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Args)]

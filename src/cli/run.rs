@@ -1,29 +1,51 @@
 //! `migrail run`: apply the migrations once, print the verdict, write the result files.
 
+use crate::ecs::{self, EcsRun};
 use crate::run::{self, local::LocalRun, output};
 
-use super::{Backend, CliError, RunArgs};
+use super::{Backend, CliError, EcsArgs, OnCancel, RunArgs};
 
-pub fn run(args: &RunArgs) -> Result<u8, CliError> {
-    let env = args
-        .env
+fn key_values(flag: &str, items: &[String]) -> Result<Vec<(String, String)>, CliError> {
+    items
         .iter()
         .map(|kv| match kv.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            _ => Err(CliError::run(format!("--env `{kv}`: expected KEY=VALUE"))),
+            _ => Err(CliError::run(format!("{flag} `{kv}`: expected KEY=VALUE"))),
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect()
+}
+
+pub fn run(args: &RunArgs) -> Result<u8, CliError> {
+    let env = key_values("--env", &args.env)?;
     let command = if args.command.is_empty() {
         run::DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect()
     } else {
         args.command.clone()
     };
-    let result = match args.backend {
-        Backend::Local => run::local::run(&LocalRun {
-            command,
-            timeout: args.timeout,
-            env,
-        }),
+    let backend = match (args.backend, &args.ecs.cluster) {
+        (Some(b), _) => b,
+        (None, Some(_)) => Backend::Ecs,
+        (None, None) => {
+            return Err(CliError::run(
+                "where should the migrations run? Pass --cluster (and --service) for a \
+                 one-off ECS task, or --backend local",
+            ))
+        }
+    };
+    let result = match backend {
+        Backend::Local => {
+            if let Some(flag) = ecs_flag_given(&args.ecs) {
+                return Err(CliError::run(format!(
+                    "{flag} is an ECS flag: it has no effect with --backend local"
+                )));
+            }
+            run::local::run(&LocalRun {
+                command,
+                timeout: args.timeout,
+                env,
+            })
+        }
+        Backend::Ecs => ecs::run(&ecs_spec(args, command, env)?),
     };
     eprintln!("{}", result.verdict());
     // The verdict stands even if a result file cannot be written; say so and fail.
@@ -42,4 +64,86 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         return Err(CliError::run(problems.join("; ")));
     }
     Ok(result.exit_code)
+}
+
+fn ecs_flag_given(e: &EcsArgs) -> Option<&'static str> {
+    [
+        (e.cluster.is_some(), "--cluster"),
+        (e.service.is_some(), "--service"),
+        (e.task_definition.is_some(), "--task-definition"),
+        (e.container.is_some(), "--container"),
+        (!e.subnets.is_empty(), "--subnets"),
+        (!e.security_groups.is_empty(), "--security-groups"),
+        (e.launch_type.is_some(), "--launch-type"),
+        (!e.capacity_provider.is_empty(), "--capacity-provider"),
+        (e.lock.is_some(), "--lock"),
+        (e.run_key.is_some(), "--run-key"),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag))
+}
+
+fn ecs_spec(
+    args: &RunArgs,
+    command: Vec<String>,
+    env: Vec<(String, String)>,
+) -> Result<EcsRun, CliError> {
+    let e = &args.ecs;
+    let Some(cluster) = e.cluster.clone() else {
+        return Err(CliError::run("--backend ecs needs --cluster"));
+    };
+    if e.service.is_none() && e.task_definition.is_none() {
+        return Err(CliError::run(
+            "--backend ecs needs --service (its configuration is copied) or \
+             --task-definition with --subnets/--security-groups",
+        ));
+    }
+    if e.launch_type.is_some() && !e.capacity_provider.is_empty() {
+        return Err(CliError::run(
+            "--launch-type and --capacity-provider exclude each other (ECS takes one or the other)",
+        ));
+    }
+    let lock_table = match &e.lock {
+        None => None,
+        Some(spec) => match spec.strip_prefix("dynamodb:") {
+            Some(table) if !table.is_empty() => Some(table.to_string()),
+            _ => {
+                return Err(CliError::run(format!(
+                    "--lock `{spec}`: expected dynamodb:TABLE"
+                )))
+            }
+        },
+    };
+    let from_env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let sha = e
+        .sha
+        .clone()
+        .or_else(|| from_env("GITHUB_SHA"))
+        .or_else(|| from_env("CODEBUILD_RESOLVED_SOURCE_VERSION"));
+    Ok(EcsRun {
+        cluster,
+        service: e.service.clone(),
+        task_definition: e.task_definition.clone(),
+        container: e.container.clone(),
+        subnets: e.subnets.clone(),
+        security_groups: e.security_groups.clone(),
+        assign_public_ip: e.assign_public_ip,
+        launch_type: e.launch_type.clone(),
+        capacity_providers: e.capacity_provider.clone(),
+        platform_version: e.platform_version.clone(),
+        region: e.region.clone(),
+        command,
+        env,
+        run_key: e.run_key.clone(),
+        sha,
+        tags: key_values("--tag", &e.tags)?,
+        wait_for_other: e.wait_for_other,
+        lock_table,
+        on_cancel: match e.on_cancel {
+            OnCancel::Detach => ecs::OnCancel::Detach,
+            OnCancel::Stop => ecs::OnCancel::Stop,
+        },
+        timeout: args.timeout,
+        poll_interval: e.poll_interval,
+    })
 }

@@ -87,6 +87,7 @@ pub fn run(spec: &LocalRun) -> RunResult {
         duration_seconds: start.elapsed().as_secs_f64(),
         applied: digest.applied(),
         log_tail: digest.tail(),
+        ..RunResult::empty("local")
     };
 
     let Some((program, args)) = spec.command.split_first() else {
@@ -203,13 +204,13 @@ pub fn run(spec: &LocalRun) -> RunResult {
     match status {
         Some(s) => match s.code() {
             Some(0) => result(Outcome::Succeeded, exit::SUCCESS, status, None, &digest),
-            Some(code) => {
-                let exit_code = u8::try_from(code)
-                    .ok()
-                    .filter(|c| (1..exit::TIMED_OUT).contains(c))
-                    .unwrap_or(exit::COMMAND_FAILED_HIGH);
-                result(Outcome::Failed, exit_code, status, None, &digest)
-            }
+            Some(code) => result(
+                Outcome::Failed,
+                exit::passthrough(code),
+                status,
+                None,
+                &digest,
+            ),
             None => result(
                 Outcome::Killed,
                 exit::NO_EXIT_CODE,

@@ -4,8 +4,8 @@
 //! its exit code (an API: README, "Running migrations"), the log tail and the
 //! migrations Django reports as applied ([`logs`]), and the result files
 //! ([`output`]: `--json-out`, `$GITHUB_OUTPUT`). Backends: [`local`] (a child process:
-//! CodeBuild inside the VPC, a developer's machine). The ECS backend (a one-off task from
-//! the service's configuration, `../shared/runner.md`) is to come.
+//! CodeBuild inside the VPC, a developer's machine) and [`crate::ecs`] (a one-off task
+//! from the service's configuration).
 
 pub mod local;
 pub mod logs;
@@ -30,8 +30,23 @@ pub mod exit {
     /// The command exists but could not be started (permissions, not executable).
     pub const FAILED_TO_START: u8 = 126;
     pub const NOT_FOUND: u8 = 127;
-    /// The command ended without an exit code (killed by a signal).
+    /// The command ended without an exit code (killed by a signal; ECS: the target
+    /// container has no exit code).
     pub const NO_EXIT_CODE: u8 = 128;
+    /// The task was stopped by someone else (UserInitiated, ServiceSchedulerInitiated,
+    /// SpotInterruption, TerminationNotice).
+    pub const STOPPED_EXTERNALLY: u8 = 129;
+    /// migrail was cancelled (SIGINT/SIGTERM): detached from the task, or stopped it
+    /// with `--on-cancel stop`.
+    pub const CANCELLED: u8 = 130;
+
+    /// migrail's exit code for the command's own non-zero exit code.
+    pub fn passthrough(code: i32) -> u8 {
+        u8::try_from(code)
+            .ok()
+            .filter(|c| (1..TIMED_OUT).contains(c))
+            .unwrap_or(COMMAND_FAILED_HIGH)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -46,6 +61,14 @@ pub enum Outcome {
     NotFound,
     /// The command ended without an exit code.
     Killed,
+    /// The task's target container has no exit code.
+    NoExitCode,
+    /// Stopped by someone else (ECS stop code in the result).
+    StoppedExternally,
+    /// migrail was cancelled before the end.
+    Cancelled,
+    /// migrail could not run it (AWS configuration, permissions, another run in flight).
+    Error,
 }
 
 impl Outcome {
@@ -57,6 +80,10 @@ impl Outcome {
             Outcome::FailedToStart => "failed to start",
             Outcome::NotFound => "command not found",
             Outcome::Killed => "killed",
+            Outcome::NoExitCode => "ended without an exit code",
+            Outcome::StoppedExternally => "stopped externally",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Error => "error",
         }
     }
 }
@@ -83,16 +110,69 @@ pub struct RunResult {
     pub applied: Vec<String>,
     /// The last lines of output (the traceback of a failure is there).
     pub log_tail: Vec<String>,
+    /// ECS: the cluster, the task, its stop code and target container's reason, the
+    /// run key, the logs in the console.
+    pub cluster: Option<String>,
+    pub task_arn: Option<String>,
+    pub task_id: Option<String>,
+    pub container: Option<String>,
+    pub stop_code: Option<String>,
+    pub container_reason: Option<String>,
+    pub run_key: Option<String>,
+    pub log_url: Option<String>,
 }
 
 impl RunResult {
+    /// A result with nothing known yet, for backends to fill in.
+    pub fn empty(backend: &'static str) -> RunResult {
+        RunResult {
+            version: 1,
+            backend,
+            command: Vec::new(),
+            outcome: Outcome::Error,
+            exit_code: exit::MIGRAIL_ERROR,
+            command_exit_code: None,
+            signal: None,
+            reason: None,
+            started_at: now_epoch(),
+            duration_seconds: 0.0,
+            applied: Vec::new(),
+            log_tail: Vec::new(),
+            cluster: None,
+            task_arn: None,
+            task_id: None,
+            container: None,
+            stop_code: None,
+            container_reason: None,
+            run_key: None,
+            log_url: None,
+        }
+    }
+
     /// The one-line verdict printed at the end.
     pub fn verdict(&self) -> String {
-        if matches!(self.outcome, Outcome::NotFound | Outcome::FailedToStart) {
-            return format!(
-                "migrail: run failed to start: {}",
+        let task = self
+            .task_id
+            .as_deref()
+            .map(|id| format!(" (task {id})"))
+            .unwrap_or_default();
+        if matches!(
+            self.outcome,
+            Outcome::NotFound | Outcome::FailedToStart | Outcome::Error
+        ) {
+            let what = if self.outcome == Outcome::Error {
+                "could not run"
+            } else {
+                "failed to start"
+            };
+            let mut line = format!(
+                "migrail: run {what}{task}: {}",
                 self.reason.as_deref().unwrap_or("unknown reason")
             );
+            if let Some(r) = &self.container_reason {
+                line.push_str(&format!("; container: {r}"));
+            }
+            return line;
         }
         let took = format_duration(Duration::from_secs_f64(self.duration_seconds));
         let applied = match self.applied.len() {
@@ -106,9 +186,12 @@ impl RunResult {
             (None, None) => "no exit code".to_string(),
         };
         let mut line = format!(
-            "migrail: run {}: {code} after {took}, {applied}",
+            "migrail: run {}{task}: {code} after {took}, {applied}",
             self.outcome.as_str()
         );
+        if let Some(stop) = &self.stop_code {
+            line.push_str(&format!(", stop code {stop}"));
+        }
         if let Some(reason) = &self.reason {
             line.push_str(&format!(" ({reason})"));
         }
@@ -116,11 +199,22 @@ impl RunResult {
     }
 }
 
-/// `90s`, `30m`, `1h`, `1h30m`, or a number of seconds.
+/// Seconds since the Unix epoch.
+pub fn now_epoch() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `90s`, `30m`, `1h`, `1h30m`, `250ms`, or a number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("`{text}`: expected a duration such as 90s, 30m, 1h or 1h30m");
     if let Ok(seconds) = text.parse::<u64>() {
         return Ok(Duration::from_secs(seconds));
+    }
+    if let Some(ms) = text.strip_suffix("ms") {
+        let ms: u64 = ms.parse().map_err(|_| bad())?;
+        return (ms > 0).then(|| Duration::from_millis(ms)).ok_or_else(bad);
     }
     let mut total = 0u64;
     let mut number = String::new();
@@ -168,7 +262,17 @@ mod tests {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        for bad in ["", "m", "10x", "1h30", "0s", "99999999999999999999h"] {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        for bad in [
+            "",
+            "m",
+            "10x",
+            "1h30",
+            "0s",
+            "0ms",
+            "xms",
+            "99999999999999999999h",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         assert_eq!(format_duration(Duration::from_millis(3200)), "3.2 s");

@@ -12,7 +12,7 @@ pub fn write_json(path: &Path, result: &RunResult) -> Result<(), String> {
         .map_err(|e| format!("--json-out {}: cannot write: {e}", path.display()))
 }
 
-/// Append `verdict`, `exit-code`, `command-exit-code`, `applied` and `task-arn` to the
+/// Append `verdict`, `exit-code`, `command-exit-code`, `applied`, `task-arn` and `stop-code` to the
 /// file GitHub Actions names in `$GITHUB_OUTPUT` (one `key=value` per line; values are
 /// single-line by construction).
 pub fn write_github_output(path: &Path, result: &RunResult) -> Result<(), String> {
@@ -28,7 +28,8 @@ pub fn write_github_output(path: &Path, result: &RunResult) -> Result<(), String
                 .unwrap_or_default(),
         ),
         ("applied", one_line(&result.applied.join(","))),
-        ("task-arn", String::new()),
+        ("task-arn", result.task_arn.clone().unwrap_or_default()),
+        ("stop-code", result.stop_code.clone().unwrap_or_default()),
     ];
     let mut file = std::fs::OpenOptions::new()
         .append(true)

@@ -1,0 +1,397 @@
+//! What to run, copied from the live service: its task definition (or the one
+//! `--task-definition` names: CI passes the revision it just registered, so the
+//! migration runs the new image), its network configuration as is, its launch type or
+//! capacity provider strategy and platform version; the target container and where its
+//! logs go (`awslogs` options); explicit flags for setups without a service.
+
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, LaunchType, LogDriver,
+    NetworkConfiguration, TaskDefinition,
+};
+
+use super::aws;
+use super::EcsRun;
+
+/// ECS rejects a RunTask whose `overrides` JSON is longer than this.
+pub const MAX_OVERRIDES_CHARS: usize = 8192;
+
+/// Everything RunTask needs, resolved.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub cluster: String,
+    pub task_definition_arn: String,
+    pub family: String,
+    pub container: String,
+    pub network: Option<NetworkConfiguration>,
+    pub launch_type: Option<LaunchType>,
+    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+    pub platform_version: Option<String>,
+    pub logs: Option<LogSource>,
+}
+
+/// The container's `awslogs` destination.
+#[derive(Debug, Clone)]
+pub struct LogSource {
+    pub group: String,
+    pub region: Option<String>,
+    pub prefix: String,
+}
+
+impl LogSource {
+    /// `PREFIX/CONTAINER/TASK_ID`, the stream the awslogs driver writes for a task.
+    pub fn stream(&self, container: &str, task_id: &str) -> String {
+        format!("{}/{container}/{task_id}", self.prefix)
+    }
+}
+
+/// Resolve the target; warnings (no live logs, ...) are returned for the caller to print.
+pub async fn resolve(
+    ecs: &aws_sdk_ecs::Client,
+    spec: &EcsRun,
+) -> Result<(Target, Vec<String>), String> {
+    let mut warnings = Vec::new();
+    let mut network = None;
+    let mut launch_type = None;
+    let mut strategy = Vec::new();
+    let mut platform_version = None;
+    let mut task_definition = spec.task_definition.clone();
+
+    if let Some(service) = &spec.service {
+        let resource = format!("service `{service}` in cluster `{}`", spec.cluster);
+        let out = ecs
+            .describe_services()
+            .cluster(&spec.cluster)
+            .services(service)
+            .send()
+            .await
+            .map_err(|e| aws::describe(&e, "ecs:DescribeServices", &resource).message)?;
+        let Some(svc) = out
+            .services()
+            .iter()
+            .find(|s| s.status() != Some("INACTIVE"))
+        else {
+            let why = out
+                .failures()
+                .first()
+                .and_then(|f| f.reason())
+                .unwrap_or("MISSING");
+            return Err(format!(
+                "{resource} not found ({why}): check --cluster, --service and the region"
+            ));
+        };
+        network = svc.network_configuration().cloned();
+        launch_type = svc.launch_type().cloned();
+        strategy = svc.capacity_provider_strategy().to_vec();
+        platform_version = svc.platform_version().map(str::to_string);
+        if task_definition.is_none() {
+            task_definition = svc.task_definition().map(str::to_string);
+        }
+    }
+    let Some(task_definition) = task_definition else {
+        return Err(
+            "no task definition: pass --service (its task definition is used) or \
+                    --task-definition FAMILY[:REVISION]"
+                .into(),
+        );
+    };
+
+    // Explicit flags win over the service's configuration.
+    if !spec.subnets.is_empty() || !spec.security_groups.is_empty() || spec.assign_public_ip {
+        let current = network.as_ref().and_then(|n| n.awsvpc_configuration());
+        let subnets = if spec.subnets.is_empty() {
+            current.map(|c| c.subnets().to_vec()).unwrap_or_default()
+        } else {
+            spec.subnets.clone()
+        };
+        let groups = if spec.security_groups.is_empty() {
+            current
+                .map(|c| c.security_groups().to_vec())
+                .unwrap_or_default()
+        } else {
+            spec.security_groups.clone()
+        };
+        let public = if spec.assign_public_ip {
+            Some(AssignPublicIp::Enabled)
+        } else {
+            current.and_then(|c| c.assign_public_ip().cloned())
+        };
+        let vpc = AwsVpcConfiguration::builder()
+            .set_subnets(Some(subnets))
+            .set_security_groups(Some(groups))
+            .set_assign_public_ip(public)
+            .build()
+            .map_err(|e| format!("network configuration: {e} (pass --subnets)"))?;
+        network = Some(
+            NetworkConfiguration::builder()
+                .awsvpc_configuration(vpc)
+                .build(),
+        );
+    }
+    if let Some(lt) = &spec.launch_type {
+        launch_type = Some(LaunchType::from(lt.as_str()));
+        strategy.clear();
+    }
+    if !spec.capacity_providers.is_empty() {
+        strategy = spec
+            .capacity_providers
+            .iter()
+            .map(|cp| capacity_provider(cp))
+            .collect::<Result<_, _>>()?;
+        launch_type = None;
+    }
+    if spec.platform_version.is_some() {
+        platform_version = spec.platform_version.clone();
+    }
+
+    let td = describe_task_definition(ecs, &task_definition).await?;
+    let container = pick_container(&td, spec.container.as_deref())?;
+    let logs = log_source(&td, &container, &mut warnings);
+    let target = Target {
+        cluster: spec.cluster.clone(),
+        task_definition_arn: td
+            .task_definition_arn()
+            .unwrap_or(&task_definition)
+            .to_string(),
+        family: td.family().unwrap_or_default().to_string(),
+        container,
+        network,
+        launch_type,
+        capacity_provider_strategy: strategy,
+        platform_version,
+        logs,
+    };
+    Ok((target, warnings))
+}
+
+async fn describe_task_definition(
+    ecs: &aws_sdk_ecs::Client,
+    name: &str,
+) -> Result<TaskDefinition, String> {
+    let resource = format!("task definition `{name}`");
+    let out = ecs
+        .describe_task_definition()
+        .task_definition(name)
+        .send()
+        .await
+        .map_err(|e| {
+            let err = aws::describe(&e, "ecs:DescribeTaskDefinition", &resource);
+            if err.code.as_deref() == Some("ClientException") {
+                format!("{resource}: {}", e.message().unwrap_or("not found"))
+            } else {
+                err.message
+            }
+        })?;
+    out.task_definition()
+        .cloned()
+        .ok_or_else(|| format!("{resource}: DescribeTaskDefinition returned no task definition"))
+}
+
+use aws_sdk_ecs::error::ProvideErrorMetadata;
+
+/// `--container`, else the only essential container; an error names the candidates.
+pub fn pick_container(td: &TaskDefinition, wanted: Option<&str>) -> Result<String, String> {
+    let names: Vec<&str> = td
+        .container_definitions()
+        .iter()
+        .filter_map(|c| c.name())
+        .collect();
+    let arn = td.task_definition_arn().unwrap_or("the task definition");
+    if let Some(wanted) = wanted {
+        return if names.contains(&wanted) {
+            Ok(wanted.to_string())
+        } else {
+            Err(format!(
+                "--container `{wanted}` is not in {arn}: its containers are {}",
+                quoted(&names)
+            ))
+        };
+    }
+    // `essential` defaults to true when absent.
+    let essential: Vec<&str> = td
+        .container_definitions()
+        .iter()
+        .filter(|c| c.essential().unwrap_or(true))
+        .filter_map(|c| c.name())
+        .collect();
+    match essential.as_slice() {
+        [one] => Ok(one.to_string()),
+        [] => Err(format!(
+            "{arn} has no essential container: pass --container (one of {})",
+            quoted(&names)
+        )),
+        many => Err(format!(
+            "{arn} has {} essential containers ({}): pass --container to say which one runs \
+             the migrations",
+            many.len(),
+            quoted(many)
+        )),
+    }
+}
+
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn log_source(
+    td: &TaskDefinition,
+    container: &str,
+    warnings: &mut Vec<String>,
+) -> Option<LogSource> {
+    let def = td
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some(container))?;
+    let Some(config) = def.log_configuration() else {
+        warnings.push(format!(
+            "container `{container}` has no logConfiguration: no live logs (the verdict is \
+             unaffected); add the awslogs driver to see the migration's output here"
+        ));
+        return None;
+    };
+    if config.log_driver() != &LogDriver::Awslogs {
+        warnings.push(format!(
+            "container `{container}` logs with `{}`, not awslogs: no live logs (the verdict \
+             is unaffected)",
+            config.log_driver().as_str()
+        ));
+        return None;
+    }
+    let options = config.options();
+    let get = |k: &str| options.and_then(|o| o.get(k)).cloned();
+    let (Some(group), Some(prefix)) = (get("awslogs-group"), get("awslogs-stream-prefix")) else {
+        warnings.push(format!(
+            "container `{container}`: awslogs needs `awslogs-group` and \
+             `awslogs-stream-prefix` for migrail to find the task's stream: no live logs"
+        ));
+        return None;
+    };
+    Some(LogSource {
+        group,
+        region: get("awslogs-region"),
+        prefix,
+    })
+}
+
+/// `NAME[:WEIGHT[:BASE]]`.
+fn capacity_provider(text: &str) -> Result<CapacityProviderStrategyItem, String> {
+    let mut parts = text.split(':');
+    let name = parts.next().unwrap_or_default();
+    let number = |p: Option<&str>, what: &str| -> Result<Option<i32>, String> {
+        p.map(|v| {
+            v.parse::<i32>().map_err(|_| {
+                format!("--capacity-provider `{text}`: {what} `{v}` is not a number (NAME[:WEIGHT[:BASE]])")
+            })
+        })
+        .transpose()
+    };
+    let weight = number(parts.next(), "weight")?;
+    let base = number(parts.next(), "base")?;
+    if name.is_empty() || parts.next().is_some() {
+        return Err(format!(
+            "--capacity-provider `{text}`: expected NAME[:WEIGHT[:BASE]]"
+        ));
+    }
+    CapacityProviderStrategyItem::builder()
+        .capacity_provider(name)
+        .set_weight(weight.or(Some(1)))
+        .set_base(base)
+        .build()
+        .map_err(|e| format!("--capacity-provider `{text}`: {e}"))
+}
+
+/// The `overrides` document RunTask will send, as ECS measures it.
+pub fn overrides_json(container: &str, command: &[String], env: &[(String, String)]) -> String {
+    let environment: Vec<_> = env
+        .iter()
+        .map(|(k, v)| serde_json::json!({"name": k, "value": v}))
+        .collect();
+    let mut over = serde_json::json!({"name": container, "command": command});
+    if !environment.is_empty() {
+        over["environment"] = serde_json::Value::Array(environment);
+    }
+    serde_json::json!({"containerOverrides": [over]}).to_string()
+}
+
+/// Fail before calling RunTask when the overrides are too large.
+pub fn check_overrides_size(json: &str) -> Result<(), String> {
+    let n = json.chars().count();
+    if n > MAX_OVERRIDES_CHARS {
+        return Err(format!(
+            "the command and --env overrides are {n} characters of JSON; ECS accepts at most \
+             {MAX_OVERRIDES_CHARS}: move long values into the task definition (environment, \
+             secrets) instead"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::ContainerDefinition;
+
+    fn td(containers: &[(&str, Option<bool>)]) -> TaskDefinition {
+        TaskDefinition::builder()
+            .task_definition_arn("arn:aws:ecs:eu-west-1:1:task-definition/web:3")
+            .set_container_definitions(Some(
+                containers
+                    .iter()
+                    .map(|(n, e)| {
+                        ContainerDefinition::builder()
+                            .name(*n)
+                            .set_essential(*e)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build()
+    }
+
+    #[test]
+    fn the_only_essential_container_is_the_target() {
+        let t = td(&[("web", None), ("xray", Some(false))]);
+        assert_eq!(pick_container(&t, None).as_deref(), Ok("web"));
+        assert_eq!(pick_container(&t, Some("xray")).as_deref(), Ok("xray"));
+        let err = pick_container(&t, Some("app")).unwrap_err();
+        assert!(err.contains("`web`, `xray`"), "{err}");
+    }
+
+    #[test]
+    fn several_essential_containers_need_a_choice() {
+        let t = td(&[("web", Some(true)), ("nginx", None)]);
+        let err = pick_container(&t, None).unwrap_err();
+        assert!(
+            err.contains("2 essential containers (`web`, `nginx`)") && err.contains("--container"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn overrides_size_is_checked() {
+        let cmd = vec!["python".to_string(), "manage.py".into(), "migrate".into()];
+        let small = overrides_json("web", &cmd, &[("A".into(), "1".into())]);
+        assert!(check_overrides_size(&small).is_ok());
+        assert!(
+            small.contains(r#""environment":[{"name":"A","value":"1"}]"#),
+            "{small}"
+        );
+        let big = overrides_json("web", &cmd, &[("BIG".into(), "x".repeat(9000))]);
+        let err = check_overrides_size(&big).unwrap_err();
+        assert!(err.contains("at most 8192"), "{err}");
+    }
+
+    #[test]
+    fn capacity_providers_parse() {
+        let cp = capacity_provider("FARGATE_SPOT:3:1").expect("valid");
+        assert_eq!(
+            (cp.capacity_provider(), cp.weight(), cp.base()),
+            ("FARGATE_SPOT", 3, 1)
+        );
+        assert!(capacity_provider("FARGATE:x").is_err());
+        assert!(capacity_provider(":1").is_err());
+    }
+}

@@ -1,0 +1,226 @@
+//! A scripted AWS endpoint on 127.0.0.1 for the SDK to talk to: HTTP/1.1, the JSON
+//! protocols of ECS, CloudWatch Logs and DynamoDB, routed on the `X-Amz-Target` header
+//! (`AmazonEC2ContainerServiceV20141113.RunTask` → `RunTask`). Each operation answers
+//! from its own queue of replies (the last one repeats); the task's log stream is
+//! modelled so that lines can appear before the task stops or only after it. Every
+//! request is recorded for the test to assert on.
+
+#![allow(dead_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The operation: the part of `X-Amz-Target` after the dot.
+    pub op: String,
+    pub body: Value,
+    pub authorization: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn ok(body: Value) -> Reply {
+        Reply { status: 200, body }
+    }
+    pub fn error(status: u16, kind: &str, message: &str) -> Reply {
+        Reply {
+            status,
+            body: json!({"__type": kind, "message": message}),
+        }
+    }
+}
+
+/// The task's log stream as CloudWatch Logs would serve it.
+#[derive(Default)]
+pub struct Stream {
+    /// Visible as soon as the task has been reported RUNNING.
+    pub while_running: Vec<String>,
+    /// Visible only after a DescribeTasks reply said STOPPED (late lines).
+    pub after_stop: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct Script {
+    queues: HashMap<String, VecDeque<Reply>>,
+    pub stream: Stream,
+    running_seen: bool,
+    stopped_seen: bool,
+}
+
+impl Script {
+    /// Script an operation's replies (replacing any earlier script for it); the last
+    /// one answers every later call.
+    pub fn on(mut self, op: &str, replies: Vec<Reply>) -> Script {
+        self.queues.insert(op.to_string(), replies.into());
+        self
+    }
+
+    pub fn logs(mut self, while_running: &[&str], after_stop: &[&str]) -> Script {
+        self.stream.while_running = while_running.iter().map(|s| s.to_string()).collect();
+        self.stream.after_stop = after_stop.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    fn answer(&mut self, req: &Request) -> Reply {
+        if req.op == "GetLogEvents" && !self.queues.contains_key("GetLogEvents") {
+            return self.log_events(&req.body);
+        }
+        let Some(queue) = self.queues.get_mut(&req.op) else {
+            return Reply::error(
+                400,
+                "UnknownOperationException",
+                &format!("no script for {}", req.op),
+            );
+        };
+        let reply = if queue.len() > 1 {
+            queue.pop_front()
+        } else {
+            queue.front().cloned()
+        };
+        let reply = reply.unwrap_or_else(|| Reply::error(500, "InternalFailure", "empty script"));
+        if req.op == "DescribeTasks" {
+            let text = reply.body.to_string();
+            self.running_seen |= text.contains("\"RUNNING\"") || text.contains("\"STOPPED\"");
+            self.stopped_seen |= text.contains("\"STOPPED\"");
+        }
+        reply
+    }
+
+    fn log_events(&mut self, body: &Value) -> Reply {
+        if !self.running_seen {
+            return Reply::error(
+                400,
+                "ResourceNotFoundException",
+                "The specified log stream does not exist.",
+            );
+        }
+        let mut visible: Vec<&String> = self.stream.while_running.iter().collect();
+        if self.stopped_seen {
+            visible.extend(self.stream.after_stop.iter());
+        }
+        let from = body["nextToken"]
+            .as_str()
+            .and_then(|t| t.strip_prefix("f/"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0)
+            .min(visible.len());
+        let events: Vec<Value> = visible[from..]
+            .iter()
+            .enumerate()
+            .map(|(i, m)| json!({"timestamp": 1_700_000_000_000u64 + (from + i) as u64, "message": m, "ingestionTime": 1_700_000_000_000u64}))
+            .collect();
+        Reply::ok(json!({
+            "events": events,
+            "nextForwardToken": format!("f/{}", visible.len()),
+            "nextBackwardToken": "b/0",
+        }))
+    }
+}
+
+pub struct Server {
+    pub url: String,
+    requests: Arc<Mutex<Vec<Request>>>,
+}
+
+impl Server {
+    pub fn start(script: Script) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(script));
+        let recorded = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { break };
+                let script = Arc::clone(&script);
+                let recorded = Arc::clone(&recorded);
+                std::thread::spawn(move || serve(conn, &script, &recorded));
+            }
+        });
+        Server { url, requests }
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().expect("lock").clone()
+    }
+
+    /// The bodies of every call of `op`, in order.
+    pub fn calls(&self, op: &str) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.op == op)
+            .map(|r| r.body)
+            .collect()
+    }
+}
+
+fn serve(conn: TcpStream, script: &Mutex<Script>, recorded: &Mutex<Vec<Request>>) {
+    let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+    let Ok(write_half) = conn.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(conn);
+    let mut writer = write_half;
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut headers = HashMap::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            }
+        }
+        let len: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let target = headers.get("x-amz-target").cloned().unwrap_or_default();
+        let op = target.rsplit('.').next().unwrap_or_default().to_string();
+        let req = Request {
+            op,
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            authorization: headers.get("authorization").cloned().unwrap_or_default(),
+        };
+        recorded.lock().expect("lock").push(req.clone());
+        let reply = script.lock().expect("lock").answer(&req);
+        let text = reply.body.to_string();
+        let reason = if reply.status == 200 { "OK" } else { "Error" };
+        let response = format!(
+            "HTTP/1.1 {} {reason}\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-requestid: test-{}\r\ncontent-length: {}\r\n\r\n{text}",
+            reply.status,
+            recorded.lock().expect("lock").len(),
+            text.len()
+        );
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
