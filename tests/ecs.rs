@@ -198,8 +198,24 @@ fn the_task_succeeds_with_the_services_configuration() {
         ],
         &[],
     ));
-    let o = run(&server, SERVICE_ARGS);
+    let outputs = tempfile::NamedTempFile::new().expect("temp file");
+    let o = run_with(&server, SERVICE_ARGS, |c| {
+        c.env("GITHUB_OUTPUT", outputs.path());
+    });
     assert_eq!(o.code, 0, "{}", o.stderr);
+    let outputs = std::fs::read_to_string(outputs.path()).expect("GITHUB_OUTPUT");
+    assert!(
+        outputs.contains(&format!("task-arn={TASK_ARN}\n")),
+        "{outputs}"
+    );
+    assert!(
+        outputs.contains("stop-code=EssentialContainerExited\n"),
+        "{outputs}"
+    );
+    assert!(
+        outputs.contains("applied=shop.0001_initial,shop.0002_book_isbn\n"),
+        "{outputs}"
+    );
     assert!(
         o.stdout.contains("Applying shop.0002_book_isbn... OK"),
         "{}",
@@ -1028,4 +1044,25 @@ fn usage_errors_exit_125() {
         assert!(o.stderr.contains(needle), "{args:?}: {}", o.stderr);
     }
     assert!(server.calls("RunTask").is_empty());
+}
+
+#[test]
+fn a_capacity_provider_strategy_is_copied_instead_of_a_launch_type() {
+    let spot = Reply::ok(json!({
+        "services": [{
+            "serviceName": "web", "status": "ACTIVE", "taskDefinition": TD_ARN,
+            "capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 3, "base": 1}],
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-a"], "securityGroups": ["sg-1"]}}
+        }],
+        "failures": []
+    }));
+    let server = Server::start(world(lifecycle(exited(0))).on("DescribeServices", vec![spot]));
+    let o = run(&server, SERVICE_ARGS);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let r = &server.calls("RunTask")[0];
+    assert_eq!(
+        r["capacityProviderStrategy"],
+        json!([{"capacityProvider": "FARGATE_SPOT", "weight": 3, "base": 1}])
+    );
+    assert!(r.get("launchType").is_none(), "{r}");
 }

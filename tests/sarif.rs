@@ -3,7 +3,10 @@
 //! The schema comes from a registry package (see `tests/sarif/validate.py`), the
 //! validator is the `jsonschema` package from PyPI, pinned in
 //! `tests/sarif/requirements.txt` and installed into a virtualenv under
-//! `CARGO_TARGET_TMPDIR`. Needs `python3` with venv and access to PyPI and npm's registry.
+//! `CARGO_TARGET_TMPDIR` (tests/support/venv.rs). Needs `python3` with venv and access to PyPI and npm's registry.
+
+#[path = "support/venv.rs"]
+mod venv;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,48 +15,9 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn check(what: &str, cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A virtualenv with the pinned validator; rebuilt when the requirements change.
+/// A virtualenv with the pinned validator.
 fn python() -> PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sarif-venv");
-    let python = venv.join("bin/python");
-    let requirements = repo().join("tests/sarif/requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements).expect("requirements");
-    let stamp = venv.join("installed-requirements.txt");
-    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&wanted) {
-        return python;
-    }
-    let _ = std::fs::remove_dir_all(&venv);
-    check(
-        "python3 -m venv",
-        Command::new("python3").args(["-m", "venv"]).arg(&venv),
-    );
-    check(
-        "pip install -r tests/sarif/requirements.txt",
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(&requirements),
-    );
-    std::fs::write(&stamp, wanted).expect("stamp");
-    python
+    venv::venv("sarif-venv", &repo().join("tests/sarif/requirements.txt")).join("python")
 }
 
 #[test]

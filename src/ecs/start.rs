@@ -39,15 +39,28 @@ pub async fn start(
     let cluster = &target.cluster;
     let failure = |message: String| Failure::new(Outcome::Error, message);
 
-    // 1. Our own key already running: attach (a retried CI job, a re-run after cancel).
+    // 1. Our own key already used: attach (a retried CI job, a re-run after cancel). A
+    // task still running is followed; one that has stopped is this run's result.
     let ours = list(ecs, cluster, Some(run_key), None)
         .await
         .map_err(failure)?;
-    if let Some(arn) = ours.first() {
-        return Ok(Started {
-            arn: arn.clone(),
-            attached: Some(format!("a task with run key {run_key} is already running")),
-        });
+    if !ours.is_empty() {
+        let tasks = describe(ecs, cluster, &ours).await.map_err(failure)?;
+        let running = tasks.iter().find(|(_, _, status)| status != "STOPPED");
+        if let Some((arn, _, _)) = running.or(tasks.first()) {
+            let why = if running.is_some() {
+                format!("a task with run key {run_key} is already running")
+            } else {
+                format!(
+                    "a run with key {run_key} already finished: this is its result. Pass \
+                     --run-key to run the migrations again"
+                )
+            };
+            return Ok(Started {
+                arn: arn.clone(),
+                attached: Some(why),
+            });
+        }
     }
 
     // 2. Another migration of the same family in flight.
@@ -236,6 +249,34 @@ async fn list(
     Ok(arns)
 }
 
+/// `(arn, startedBy, lastStatus)` of the tasks named.
+async fn describe(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    arns: &[String],
+) -> Result<Vec<(String, String, String)>, String> {
+    let mut found = Vec::new();
+    for chunk in arns.chunks(100) {
+        let out = ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| {
+                aws::describe(&e, "ecs:DescribeTasks", &format!("cluster `{cluster}`")).message
+            })?;
+        for task in out.tasks() {
+            found.push((
+                task.task_arn().unwrap_or_default().to_string(),
+                task.started_by().unwrap_or_default().to_string(),
+                task.last_status().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    Ok(found)
+}
+
 /// Running tasks of the target's family started by another migrail run.
 async fn other_migrations(
     ecs: &aws_sdk_ecs::Client,
@@ -246,32 +287,12 @@ async fn other_migrations(
         return Ok(Vec::new());
     }
     let arns = list(ecs, &target.cluster, None, Some(&target.family)).await?;
-    let mut found = Vec::new();
-    for chunk in arns.chunks(100) {
-        let out = ecs
-            .describe_tasks()
-            .cluster(&target.cluster)
-            .set_tasks(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| {
-                aws::describe(
-                    &e,
-                    "ecs:DescribeTasks",
-                    &format!("cluster `{}`", target.cluster),
-                )
-                .message
-            })?;
-        for task in out.tasks() {
-            let by = task.started_by().unwrap_or_default();
-            if by.starts_with(key::PREFIX) && by != run_key && task.last_status() != Some("STOPPED")
-            {
-                found.push((
-                    task.task_arn().unwrap_or_default().to_string(),
-                    by.to_string(),
-                ));
-            }
-        }
-    }
-    Ok(found)
+    Ok(describe(ecs, &target.cluster, &arns)
+        .await?
+        .into_iter()
+        .filter(|(_, by, status)| {
+            by.starts_with(key::PREFIX) && by != run_key && status != "STOPPED"
+        })
+        .map(|(arn, by, _)| (arn, by))
+        .collect())
 }

@@ -30,8 +30,14 @@ pub fn judge(task: &Task, container: &str) -> Judgement {
         exit_code: exit::SUCCESS,
         container_exit_code: code,
         stop_code: stop.map(|s| s.as_str().to_string()),
-        reason: task.stopped_reason().map(str::to_string),
-        container_reason: target.and_then(|c| c.reason()).map(str::to_string),
+        reason: task
+            .stopped_reason()
+            .filter(|r| !r.is_empty())
+            .map(str::to_string),
+        container_reason: target
+            .and_then(|c| c.reason())
+            .filter(|r| !r.is_empty())
+            .map(str::to_string),
     };
     let external = matches!(
         stop,
