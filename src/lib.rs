@@ -7,11 +7,13 @@
 //!   the local backend; [`ecs`]: the one-off ECS task backend.
 //! - [`cli`]: the command line.
 
+pub mod ci;
 pub mod cli;
 pub mod config;
 pub mod django;
 pub mod ecs;
 pub mod fuzzing;
+pub mod github;
 pub mod lint;
 pub mod report;
 pub mod run;

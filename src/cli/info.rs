@@ -83,37 +83,11 @@ pub fn run_state(args: &StateArgs) -> Result<u8, CliError> {
         TextOrJson::Json => {
             serde_json::to_string_pretty(&doc).map_err(|e| CliError::usage(e.to_string()))? + "\n"
         }
-        TextOrJson::Text => {
-            let unknown = || "?".to_string();
-            let mut text = String::new();
-            for m in &doc.models {
-                text.push_str(&format!(
-                    "{}.{}  table {}\n",
-                    m.app,
-                    m.name,
-                    m.table.clone().unwrap_or_else(unknown)
-                ));
-                for f in &m.fields {
-                    let flag = |v: Option<bool>, word: &str| match v {
-                        Some(true) => format!(" {word}"),
-                        Some(false) => String::new(),
-                        None => format!(" {word}?"),
-                    };
-                    text.push_str(&format!(
-                        "    {:24} {:28} column {}{}{}{}{}{}\n",
-                        f.name,
-                        f.class,
-                        f.column.clone().unwrap_or_else(|| "-".to_string()),
-                        flag(f.primary_key, "primary_key"),
-                        flag(f.null, "null"),
-                        flag(f.unique, "unique"),
-                        flag(f.db_index, "db_index"),
-                        if f.has_db_default { " db_default" } else { "" },
-                    ));
-                }
-            }
-            text
-        }
+        TextOrJson::Text => doc
+            .models
+            .iter()
+            .map(crate::report::schema::model_text)
+            .collect(),
     };
     write_stdout(&out)?;
     Ok(EXIT_OK)

@@ -16,11 +16,11 @@ use super::{
 };
 
 /// Everything a lint run needs, with flags applied over the configuration file.
-struct Resolved {
-    options: LintOptions,
-    warnings_as_errors: bool,
-    project: Project,
-    review: Review,
+pub(super) struct Resolved {
+    pub options: LintOptions,
+    pub warnings_as_errors: bool,
+    pub project: Project,
+    pub review: Review,
 }
 
 fn configuration(args: &ConfigArgs) -> Result<Option<Config>, CliError> {
@@ -34,7 +34,7 @@ fn configuration(args: &ConfigArgs) -> Result<Option<Config>, CliError> {
     found.map_err(|e| CliError::usage(e.to_string()))
 }
 
-fn resolve(
+pub(super) fn resolve(
     scope: &ScopeArgs,
     config_args: &ConfigArgs,
     select: &[String],
@@ -115,6 +115,17 @@ pub fn run_lint(args: &LintArgs) -> Result<u8, CliError> {
         Format::Json => report::json::render(&report, r.warnings_as_errors) + "\n",
         Format::Sarif => report::sarif::render(&report) + "\n",
         Format::Text => text(&report, args),
+        Format::Github => {
+            let pr = super::report::PrReport::new(&r, &report)?;
+            let ctx = super::report::context()?;
+            super::report::step_summary(
+                &ctx,
+                &pr.render(&ctx, "default", None, report::markdown::SUMMARY_BUDGET),
+            )?;
+            report::github::annotations(&pr.lint.findings)
+                + &report::text::summary(&report, 0)
+                + "\n"
+        }
     };
     write_stdout(&out)?;
     timer.lap("render and write");

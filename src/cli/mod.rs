@@ -4,8 +4,10 @@
 //! was reported, [`EXIT_FINDINGS`] when at least one was (or a warning, with
 //! `--warnings-as-errors`), [`EXIT_USAGE`] for usage, configuration and I/O errors.
 
+mod comment;
 mod info;
 mod lint;
+mod report;
 mod run;
 mod scope;
 
@@ -54,6 +56,75 @@ pub enum Command {
     /// Apply the migrations once and report the outcome (exit codes: README, "Running
     /// migrations").
     Run(Box<RunArgs>),
+    /// Post (or update) the sticky pull request comment: the lint findings, the deploy
+    /// plan, the schema diff and a run's outcome.
+    Comment(Box<CommentArgs>),
+    /// The one pipeline step: lint the change, run the migrations on a deploy (when the
+    /// lint passes), comment on the pull request, set the exit code.
+    Ci(Box<CiArgs>),
+}
+
+/// Where the PR comment goes and which one it is.
+#[derive(Debug, Args)]
+pub struct CommentTarget {
+    /// Keep a separate sticky comment per KEY (e.g. per environment).
+    #[arg(long, value_name = "KEY", default_value = "default")]
+    pub key: String,
+
+    /// The pull request number [default: from the CI environment; on a push build, the
+    /// pull request the commit belongs to].
+    #[arg(long, value_name = "NUMBER")]
+    pub pr: Option<u64>,
+
+    /// The repository [default: GITHUB_REPOSITORY, CODEBUILD_SOURCE_REPO_URL].
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+
+    /// Print the Markdown body on stdout instead of posting it.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CommentArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+
+    #[command(flatten)]
+    pub config: ConfigArgs,
+
+    /// Report this lint report (`migrail lint --format json`) instead of linting.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_lint")]
+    pub report: Option<PathBuf>,
+
+    /// Add the outcome of a run (`migrail run --json-out FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub run_result: Option<PathBuf>,
+
+    /// Report only the run (no lint).
+    #[arg(long, requires = "run_result")]
+    pub no_lint: bool,
+
+    #[command(flatten)]
+    pub target: CommentTarget,
+}
+
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+
+    /// Run the migrations even when the lint fails.
+    #[arg(long)]
+    pub allow_unsafe: bool,
+
+    #[command(flatten)]
+    pub target: CommentTarget,
+
+    /// How to run the migrations on a deploy (`--cluster`/`--service`/... or `--backend
+    /// local`); without them `ci` only lints and comments.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -379,6 +450,8 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Rule { name } => info::run_rule(&name),
         Command::State(args) => info::run_state(&args),
         Command::Run(args) => run::run(&args),
+        Command::Comment(args) => comment::run_comment(&args),
+        Command::Ci(args) => comment::run_ci(&args),
     }
 }
 

@@ -16,6 +16,18 @@ fn key_values(flag: &str, items: &[String]) -> Result<Vec<(String, String)>, Cli
 }
 
 pub fn run(args: &RunArgs) -> Result<u8, CliError> {
+    let result = execute(args)?;
+    finish(args, &result)?;
+    Ok(result.exit_code)
+}
+
+/// Whether the flags ask for a run at all (`migrail ci` runs only when they do).
+pub fn wanted(args: &RunArgs) -> bool {
+    args.backend.is_some() || args.ecs.cluster.is_some()
+}
+
+/// Run the migrations and print the verdict.
+pub fn execute(args: &RunArgs) -> Result<run::RunResult, CliError> {
     let env = key_values("--env", &args.env)?;
     let command = if args.command.is_empty() {
         run::DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect()
@@ -48,22 +60,27 @@ pub fn run(args: &RunArgs) -> Result<u8, CliError> {
         Backend::Ecs => ecs::run(&ecs_spec(args, command, env)?),
     };
     eprintln!("{}", result.verdict());
+    Ok(result)
+}
+
+/// Write the result files; the verdict stands even if one cannot be written.
+pub fn finish(args: &RunArgs, result: &run::RunResult) -> Result<(), CliError> {
     // The verdict stands even if a result file cannot be written; say so and fail.
     let mut problems = Vec::new();
     if let Some(path) = &args.json_out {
-        if let Err(e) = output::write_json(path, &result) {
+        if let Err(e) = output::write_json(path, result) {
             problems.push(e);
         }
     }
     if let Some(path) = std::env::var_os("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
-        if let Err(e) = output::write_github_output(std::path::Path::new(&path), &result) {
+        if let Err(e) = output::write_github_output(std::path::Path::new(&path), result) {
             problems.push(e);
         }
     }
     if !problems.is_empty() {
         return Err(CliError::run(problems.join("; ")));
     }
-    Ok(result.exit_code)
+    Ok(())
 }
 
 fn ecs_flag_given(e: &EcsArgs) -> Option<&'static str> {

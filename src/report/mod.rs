@@ -1,8 +1,13 @@
-//! Renderers of a lint report, one per output format.
+//! Renderers of a lint report, one per output format, and of the PR report (Markdown,
+//! GitHub annotations) made from the lint, plan and run documents.
 
+pub mod documents;
+pub mod github;
 pub mod json;
+pub mod markdown;
 pub mod plan;
 pub mod sarif;
+pub mod schema;
 pub mod text;
 
 use clap::ValueEnum;
@@ -15,4 +20,7 @@ pub enum Format {
     Json,
     /// SARIF 2.1.0, for GitHub code scanning and other SARIF viewers.
     Sarif,
+    /// GitHub Actions workflow commands: annotations on the diff (and the step summary
+    /// when `$GITHUB_STEP_SUMMARY` is set).
+    Github,
 }

@@ -1,0 +1,88 @@
+//! The documents the PR report is made from, read back from their JSON form: the lint
+//! report (`migrail lint --format json`, version 1), the deploy plan (`migrail plan
+//! --format json`) and the run result (`migrail run --json-out`, version 1). Reading the
+//! JSON (rather than the in-memory types) lets `migrail comment` take files produced by
+//! earlier steps of a pipeline, and keeps one rendering path.
+
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct LintDoc {
+    pub findings: Vec<FindingDoc>,
+    pub summary: SummaryDoc,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct FindingDoc {
+    pub rule: String,
+    pub severity: String,
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    #[serde(default)]
+    pub end_line: usize,
+    #[serde(default)]
+    pub end_column: usize,
+    pub message: String,
+    pub help: Option<String>,
+    pub phase: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct SummaryDoc {
+    pub errors: usize,
+    pub warnings: usize,
+    #[serde(default)]
+    pub notes: usize,
+    pub reviewed: usize,
+    #[serde(default)]
+    pub loaded: usize,
+    pub failed: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct PlanDoc {
+    pub blocked: bool,
+    pub steps: Vec<StepDoc>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct StepDoc {
+    pub app: String,
+    pub name: String,
+    pub path: String,
+    pub stage: String,
+    #[serde(default)]
+    pub reasons: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct RunDoc {
+    pub backend: String,
+    pub outcome: String,
+    pub exit_code: u8,
+    pub command_exit_code: Option<i32>,
+    pub reason: Option<String>,
+    pub duration_seconds: f64,
+    #[serde(default)]
+    pub applied: Vec<String>,
+    #[serde(default)]
+    pub log_tail: Vec<String>,
+    pub task_arn: Option<String>,
+    pub task_id: Option<String>,
+    pub stop_code: Option<String>,
+    pub container_reason: Option<String>,
+    pub log_url: Option<String>,
+}
+
+/// Read a document from a file, naming the file and the flag in errors.
+pub fn read<T: for<'de> Deserialize<'de>>(flag: &str, path: &std::path::Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{flag} {}: cannot read: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{flag} {}: not the JSON document migrail writes ({e})",
+            path.display()
+        )
+    })
+}

@@ -1,0 +1,421 @@
+//! The PR comment and the step summary, in GitHub-flavoured Markdown: a hidden marker at
+//! the top (what makes the comment sticky), a verdict line, the findings table (each
+//! location linking to the reviewed commit), the deploy plan, the run's outcome with the
+//! last log lines, and the schema diff. No terminal escape codes. The body is kept under
+//! a byte budget (65,000 for a comment) by dropping, in this order, the log tail, the
+//! details (fix-it help, schema diff), then findings rows, and finally cutting the text
+//! with every open fence and `<details>` closed, and a link to the full report.
+
+use super::documents::{LintDoc, PlanDoc, RunDoc};
+
+/// GitHub's limit is 65,536 characters; stay below it in bytes.
+pub const COMMENT_BUDGET: usize = 65_000;
+/// `$GITHUB_STEP_SUMMARY` accepts up to 1 MiB per step.
+pub const SUMMARY_BUDGET: usize = 1_000_000;
+
+pub struct Inputs<'a> {
+    /// Separates sticky comments (e.g. per environment).
+    pub key: &'a str,
+    pub lint: Option<&'a LintDoc>,
+    pub plan: Option<&'a PlanDoc>,
+    pub run: Option<&'a RunDoc>,
+    pub schema_diff: Option<&'a str>,
+    /// `path, line` → link to the file in the reviewed commit.
+    pub link: &'a dyn Fn(&str, usize) -> Option<String>,
+    /// Where the full report is (the CI run).
+    pub full_report: Option<&'a str>,
+}
+
+/// The hidden marker that identifies migrail's comment for `key`.
+pub fn marker(key: &str) -> String {
+    format!(
+        "<!-- migrail:comment key={} -->",
+        clean_line(key).replace("--", "-")
+    )
+}
+
+/// How much to leave out to fit the budget.
+#[derive(Clone, Copy)]
+struct Cut {
+    log_tail: bool,
+    details: bool,
+    max_rows: usize,
+}
+
+pub fn render(inputs: &Inputs<'_>, budget: usize) -> String {
+    let mut cut = Cut {
+        log_tail: false,
+        details: false,
+        max_rows: usize::MAX,
+    };
+    let mut body = compose(inputs, cut);
+    if body.len() <= budget {
+        return body;
+    }
+    cut.log_tail = true;
+    body = compose(inputs, cut);
+    if body.len() <= budget {
+        return body;
+    }
+    cut.details = true;
+    body = compose(inputs, cut);
+    let rows = inputs.lint.map_or(0, |l| l.findings.len());
+    let mut max = rows;
+    while body.len() > budget && max > 0 {
+        max /= 2;
+        cut.max_rows = max;
+        body = compose(inputs, cut);
+    }
+    if body.len() <= budget {
+        return body;
+    }
+    truncate(&body, budget, inputs.full_report)
+}
+
+fn compose(inputs: &Inputs<'_>, cut: Cut) -> String {
+    let mut out = String::new();
+    out.push_str(&marker(inputs.key));
+    out.push('\n');
+    out.push_str(&verdict(inputs));
+    out.push_str("\n\n");
+    if let Some(lint) = inputs.lint {
+        findings(&mut out, lint, inputs, cut);
+    }
+    if let Some(plan) = inputs.plan {
+        plan_section(&mut out, plan);
+    }
+    if let Some(run) = inputs.run {
+        run_section(&mut out, run, cut);
+    }
+    if let (Some(diff), false) = (inputs.schema_diff, cut.details) {
+        if !diff.trim().is_empty() {
+            out.push_str("<details><summary>Schema changes (model state before → after the reviewed migrations)</summary>\n\n");
+            out.push_str(&fenced("diff", diff));
+            out.push_str("</details>\n\n");
+        }
+    }
+    if cut.log_tail || cut.details || cut.max_rows != usize::MAX {
+        out.push_str(&format!(
+            "_Shortened to fit in a comment{}._\n",
+            inputs
+                .full_report
+                .map(|u| format!(": [full report]({u})"))
+                .unwrap_or_default()
+        ));
+    }
+    out
+}
+
+fn verdict(inputs: &Inputs<'_>) -> String {
+    let mut parts = Vec::new();
+    let mut ok = true;
+    if let Some(l) = inputs.lint {
+        let s = &l.summary;
+        ok &= !s.failed;
+        let counts = match (s.errors, s.warnings) {
+            (0, 0) => "no unsafe operation".to_string(),
+            (e, w) => format!("{} and {}", plural(e, "error"), plural(w, "warning")),
+        };
+        parts.push(format!(
+            "lint: {counts} in {} reviewed",
+            plural(s.reviewed, "migration")
+        ));
+    }
+    if let Some(p) = inputs.plan {
+        if p.blocked {
+            ok = false;
+            parts.push("deploy plan blocked".to_string());
+        }
+    }
+    if let Some(r) = inputs.run {
+        ok &= r.outcome == "succeeded";
+        let code = r
+            .command_exit_code
+            .map(|c| format!("exit code {c}"))
+            .unwrap_or_else(|| "no exit code".to_string());
+        parts.push(format!(
+            "migrations {} ({code}, {})",
+            r.outcome.replace('-', " "),
+            plural(r.applied.len(), "migration applied")
+        ));
+    }
+    if parts.is_empty() {
+        parts.push("nothing to report".to_string());
+    }
+    let icon = if ok { "✅" } else { "❌" };
+    format!("### {icon} migrail: {}", parts.join("; "))
+}
+
+fn findings(out: &mut String, lint: &LintDoc, inputs: &Inputs<'_>, cut: Cut) {
+    let shown: Vec<_> = lint
+        .findings
+        .iter()
+        .filter(|f| f.severity != "info")
+        .collect();
+    if shown.is_empty() {
+        out.push_str("No unsafe migration operation found.\n\n");
+        return;
+    }
+    out.push_str("| location | rule | severity | phase | message |\n|---|---|---|---|---|\n");
+    for f in shown.iter().take(cut.max_rows) {
+        let place = format!("{}:{}", f.path, f.line);
+        let location = match (inputs.link)(&f.path, f.line) {
+            Some(url) => format!("[`{}`]({url})", cell(&place)),
+            None => format!("`{}`", cell(&place)),
+        };
+        out.push_str(&format!(
+            "| {location} | `{}` | {} | {} | {} |\n",
+            cell(&f.rule),
+            cell(&f.severity),
+            cell(f.phase.as_deref().unwrap_or("-")),
+            cell(&f.message)
+        ));
+    }
+    if shown.len() > cut.max_rows {
+        out.push_str(&format!(
+            "\n… and {} more (see the full report).\n",
+            plural(shown.len() - cut.max_rows, "finding")
+        ));
+    }
+    out.push('\n');
+    let helps: Vec<_> = shown
+        .iter()
+        .take(cut.max_rows)
+        .filter_map(|f| f.help.as_deref().map(|h| (f, h)))
+        .collect();
+    if !cut.details && !helps.is_empty() {
+        out.push_str("<details><summary>How to fix</summary>\n\n");
+        for (f, help) in helps {
+            out.push_str(&format!(
+                "**`{}`** at `{}:{}`\n\n",
+                cell(&f.rule),
+                cell(&f.path),
+                f.line
+            ));
+            out.push_str(&fenced("text", help));
+        }
+        out.push_str("</details>\n\n");
+    }
+}
+
+fn plan_section(out: &mut String, plan: &PlanDoc) {
+    if plan.steps.is_empty() {
+        return;
+    }
+    out.push_str("#### Deploy plan\n\n");
+    for (stage, title) in [
+        ("before", "Before the rollout"),
+        ("after", "After the rollout"),
+        ("blocked", "Blocked"),
+    ] {
+        let steps: Vec<_> = plan.steps.iter().filter(|s| s.stage == stage).collect();
+        if steps.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("**{title}**\n\n"));
+        for s in steps {
+            let why = if s.reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", clean_line(&s.reasons.join("; ")))
+            };
+            out.push_str(&format!(
+                "- `{}.{}`{}\n",
+                cell(&s.app),
+                cell(&s.name),
+                html(&why)
+            ));
+        }
+        out.push('\n');
+    }
+}
+
+fn run_section(out: &mut String, run: &RunDoc, cut: Cut) {
+    out.push_str("#### Migration run\n\n| | |\n|---|---|\n");
+    let mut row = |k: &str, v: String| out.push_str(&format!("| {k} | {} |\n", cell(&v)));
+    row("outcome", run.outcome.replace('-', " "));
+    row("backend", run.backend.clone());
+    if let Some(task) = run.task_arn.as_deref().or(run.task_id.as_deref()) {
+        row("task", format!("`{task}`"));
+    }
+    row(
+        "exit code",
+        run.command_exit_code
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "none".into()),
+    );
+    if let Some(stop) = &run.stop_code {
+        row("stop code", stop.clone());
+    }
+    if let Some(reason) = &run.reason {
+        row("reason", reason.clone());
+    }
+    if let Some(reason) = &run.container_reason {
+        row("container", reason.clone());
+    }
+    row(
+        "duration",
+        crate::run::format_duration(std::time::Duration::from_secs_f64(
+            run.duration_seconds.max(0.0),
+        )),
+    );
+    row(
+        "applied",
+        if run.applied.is_empty() {
+            "none".into()
+        } else {
+            run.applied
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    );
+    if let Some(url) = &run.log_url {
+        row("logs", format!("[CloudWatch]({url})"));
+    }
+    out.push('\n');
+    if !cut.log_tail && !run.log_tail.is_empty() {
+        out.push_str(&format!(
+            "<details><summary>Last {} lines of output</summary>\n\n",
+            run.log_tail.len()
+        ));
+        out.push_str(&fenced("text", &run.log_tail.join("\n")));
+        out.push_str("</details>\n\n");
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else if let Some((first, rest)) = word.split_once(' ') {
+        format!("{n} {first}s {rest}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// Remove terminal escape sequences and other control characters (keeping newlines).
+pub fn strip_control(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ params final-byte; other escapes: ESC + one char.
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            } else {
+                chars.next();
+            }
+        } else if c == '\n' || c == '\t' || !c.is_control() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn clean_line(text: &str) -> String {
+    strip_control(text).replace(['\n', '\r'], " ")
+}
+
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A table cell: one line, `|` escaped, HTML neutralised.
+fn cell(text: &str) -> String {
+    html(&clean_line(text)).replace('|', "\\|")
+}
+
+/// A fenced block whose fence is longer than any run of backticks inside.
+fn fenced(lang: &str, text: &str) -> String {
+    let text = strip_control(text);
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!(
+        "{fence}{lang}\n{}\n{fence}\n\n",
+        text.trim_end_matches('\n')
+    )
+}
+
+/// Cut `body` to `budget` bytes on a char boundary, close what is open, say so.
+fn truncate(body: &str, budget: usize, full_report: Option<&str>) -> String {
+    let note = format!(
+        "\n\n_Cut to fit in a comment{}._\n",
+        full_report
+            .map(|u| format!(": [full report]({u})"))
+            .unwrap_or_default()
+    );
+    // Room for the note and the closers (at most a fence and a few `</details>`).
+    let reserve = note.len() + 200;
+    let mut end = budget.saturating_sub(reserve).min(body.len());
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &body[..body[..end].rfind('\n').unwrap_or(end)];
+    let mut out = head.to_string();
+    // Close an open fence (the last fence line opened one if the count is odd).
+    let mut open_fence: Option<String> = None;
+    for line in head.lines() {
+        let t = line.trim_start();
+        if t.starts_with("```") {
+            let ticks: String = t.chars().take_while(|&c| c == '`').collect();
+            match &open_fence {
+                Some(f) if t.trim_end() == f.as_str() => open_fence = None,
+                None => open_fence = Some(ticks),
+                _ => {}
+            }
+        }
+    }
+    if let Some(f) = open_fence {
+        out.push('\n');
+        out.push_str(&f);
+    }
+    let opened = head.matches("<details>").count();
+    let closed = head.matches("</details>").count();
+    for _ in closed..opened {
+        out.push_str("\n</details>");
+    }
+    out.push_str(&note);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_codes_and_table_breakers_are_neutralised() {
+        assert_eq!(strip_control("\u{1b}[31mred\u{1b}[0m ok\u{7}"), "red ok");
+        assert_eq!(cell("a | b\n<script>"), "a \\| b &lt;script&gt;");
+        let f = fenced("text", "has ``` inside");
+        assert!(
+            f.starts_with("````text\n") && f.ends_with("````\n\n"),
+            "{f}"
+        );
+    }
+
+    #[test]
+    fn truncation_closes_fences_and_details() {
+        let body = format!(
+            "{}\n<details><summary>x</summary>\n\n```text\n{}",
+            marker("default"),
+            "line\n".repeat(50_000)
+        );
+        let cut = truncate(&body, 10_000, Some("https://ci/run/1"));
+        assert!(cut.len() <= 10_000, "{}", cut.len());
+        assert!(
+            cut.contains("\n```\n</details>"),
+            "{}",
+            &cut[cut.len() - 200..]
+        );
+        assert!(cut.ends_with("[full report](https://ci/run/1)._\n"));
+    }
+}

@@ -1,0 +1,753 @@
+//! `migrail comment` and `migrail ci` against a GitHub REST API on 127.0.0.1
+//! (tests/support/github_server.rs), through octocrab as in production: create, then
+//! PATCH the same comment, pagination, other bots' comments, unchanged bodies, 403,
+//! the size limit, GitHub Enterprise URLs, CodeBuild's variables, push builds, and the
+//! token never printed. Snapshots (insta) of the body, the annotations and the summary.
+
+#![cfg(unix)]
+
+#[path = "support/github_server.rs"]
+mod github_server;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use github_server::{Server, State};
+
+const TOKEN: &str = "ghs_TEST_TOKEN_never_printed_0123456789";
+const MARKER: &str = "<!-- migrail:comment key=default -->";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    summary: String,
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    vars: Vec<(String, String)>,
+}
+
+impl Env {
+    /// GitHub Actions on a pull_request event for acme/shop#42, head commit abc123.
+    fn actions(server: &Server) -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let event = dir.path().join("event.json");
+        std::fs::write(
+            &event,
+            r#"{"pull_request": {"number": 42, "head": {"sha": "abc123", "repo": {"full_name": "acme/shop", "fork": false}}, "base": {"ref": "main", "repo": {"full_name": "acme/shop"}}}}"#,
+        )
+        .expect("event");
+        let vars = [
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REPOSITORY", "acme/shop"),
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_EVENT_PATH", event.to_str().expect("utf-8")),
+            ("GITHUB_SHA", "merge0"),
+            ("GITHUB_RUN_ID", "77"),
+            ("GITHUB_SERVER_URL", "https://github.example"),
+            ("GITHUB_API_URL", &server.api()),
+            ("GITHUB_TOKEN", TOKEN),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        Env { dir, vars }
+    }
+
+    fn set(mut self, k: &str, v: &str) -> Env {
+        self.vars.retain(|(key, _)| key != k);
+        self.vars.push((k.into(), v.into()));
+        self
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        let summary = self.dir.path().join("summary.md");
+        let _ = std::fs::remove_file(&summary);
+        let out = Command::cargo_bin("migrail")
+            .expect("binary")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(repo())
+            .timeout(Duration::from_secs(60))
+            .args(args)
+            .output()
+            .expect("migrail runs");
+        let o = Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            summary: std::fs::read_to_string(&summary).unwrap_or_default(),
+        };
+        for text in [&o.stdout, &o.stderr, &o.summary] {
+            assert!(!text.contains(TOKEN), "the token leaked: {text}");
+        }
+        o
+    }
+}
+
+fn server(state: State) -> Server {
+    Server::start(State {
+        me: Some("migrail-bot".into()),
+        ..state
+    })
+}
+
+const DROP: &str = "examples/bookshop/orders/migrations/0005_delete_coupon.py";
+const RENAME: &str = "examples/bookshop/catalog/migrations/0006_rename_author_name.py";
+
+fn no_token_in_requests(s: &Server) {
+    for r in s.requests() {
+        assert!(!r.body.to_string().contains(TOKEN));
+        assert_eq!(
+            r.authorization,
+            format!("Bearer {TOKEN}"),
+            "authenticated: {r:?}"
+        );
+    }
+}
+
+#[test]
+fn first_run_creates_the_comment_and_the_next_one_patches_it() {
+    let s = server(State::default());
+    let env = Env::actions(&s);
+    let o = env.run(&["comment", DROP]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let writes = s.writes();
+    assert_eq!(writes.len(), 1);
+    assert_eq!(
+        (writes[0].method.as_str(), writes[0].path.as_str()),
+        ("POST", "/repos/acme/shop/issues/42/comments")
+    );
+    let created = s.comments();
+    assert_eq!(created.len(), 1);
+    assert!(created[0].body.starts_with(MARKER), "{}", created[0].body);
+    assert!(
+        created[0].body.contains("drop-column"),
+        "{}",
+        created[0].body
+    );
+    assert!(
+        o.stderr.contains(
+            "migrail: comment created: https://github.example/acme/shop/pull/42#issuecomment-"
+        ),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.summary.contains("drop-column"),
+        "the step summary holds the report"
+    );
+
+    // A different review: the same comment is updated in place with PATCH.
+    let o = env.run(&["comment", RENAME]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let writes = s.writes();
+    assert_eq!(writes.len(), 2);
+    assert_eq!(writes[1].method, "PATCH");
+    assert_eq!(
+        writes[1].path,
+        format!("/repos/acme/shop/issues/comments/{}", created[0].id)
+    );
+    assert_eq!(s.comments().len(), 1);
+    assert!(s.comments()[0].body.contains("rename-column"));
+    assert!(o.stderr.contains("comment updated"), "{}", o.stderr);
+
+    // Unchanged: no write at all.
+    let o = env.run(&["comment", RENAME]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(s.writes().len(), 2, "no PATCH for an unchanged body");
+    assert!(o.stderr.contains("comment unchanged"), "{}", o.stderr);
+    no_token_in_requests(&s);
+}
+
+#[test]
+fn a_clean_result_refreshes_a_red_comment() {
+    let s = server(State::default());
+    let env = Env::actions(&s);
+    env.run(&["comment", DROP]);
+    let safe = "examples/bookshop/catalog/migrations/0003_book_isbn.py";
+    let o = env.run(&["comment", safe]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let body = &s.comments()[0].body;
+    assert!(
+        body.contains("✅") && !body.contains("drop-column"),
+        "{body}"
+    );
+}
+
+#[test]
+fn our_comment_is_found_on_the_second_page() {
+    let s = server(State::default());
+    for i in 0..149 {
+        s.add_comment("someone", &format!("comment {i}"));
+    }
+    let ours = s.add_comment("migrail-bot", &format!("{MARKER}\nold report"));
+    let o = Env::actions(&s).run(&["comment", DROP]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let writes = s.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(
+        (writes[0].method.as_str(), writes[0].path.clone()),
+        ("PATCH", format!("/repos/acme/shop/issues/comments/{ours}"))
+    );
+    let pages: Vec<_> = s
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/issues/42/comments") && r.method == "GET")
+        .collect();
+    assert_eq!(pages.len(), 2, "two pages read: {pages:?}");
+    assert!(pages[1].query.contains("page=2"), "{:?}", pages[1]);
+}
+
+#[test]
+fn another_bots_comment_with_the_marker_is_not_touched() {
+    let s = server(State::default());
+    let theirs = s.add_comment(
+        "other-bot[bot]",
+        &format!("{MARKER}\nmigrail found 2 errors (quoted)"),
+    );
+    let o = Env::actions(&s).run(&["comment", DROP]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let c = s.comments();
+    assert_eq!(c.len(), 2, "ours was created beside theirs");
+    assert!(
+        c.iter()
+            .any(|x| x.id == theirs && x.body.contains("quoted")),
+        "theirs is untouched"
+    );
+    assert_eq!(s.writes()[0].method, "POST");
+}
+
+#[test]
+fn an_installation_token_comments_as_github_actions_bot() {
+    // `/user` is forbidden for installation tokens: the identity is github-actions[bot].
+    let s = Server::start(State {
+        me: None,
+        ..State::default()
+    });
+    let ours = s.add_comment("github-actions[bot]", &format!("{MARKER}\nold"));
+    let o = Env::actions(&s).run(&["comment", DROP]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(
+        s.writes()[0].path,
+        format!("/repos/acme/shop/issues/comments/{ours}")
+    );
+}
+
+#[test]
+fn forbidden_does_not_fail_the_build() {
+    let s = server(State {
+        forbidden: true,
+        ..State::default()
+    });
+    let o = Env::actions(&s).run(&["comment", DROP]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("403")
+            && o.stderr.contains("forks get a read-only GITHUB_TOKEN")
+            && o.stderr.contains("pull-requests: write"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.summary.contains("drop-column"),
+        "the summary is written: {}",
+        o.summary
+    );
+}
+
+fn balanced(body: &str) {
+    let fences = body
+        .lines()
+        .filter(|l| l.trim_start().starts_with("```"))
+        .count();
+    assert_eq!(fences % 2, 0, "unclosed fence");
+    assert_eq!(
+        body.matches("<details>").count(),
+        body.matches("</details>").count(),
+        "unclosed <details>"
+    );
+}
+
+#[test]
+fn a_two_megabyte_report_is_cut_to_fit_with_valid_markdown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let findings: Vec<_> = (0..4000)
+        .map(|i| serde_json::json!({
+            "rule": "drop-column", "severity": "error", "path": format!("app{i}/migrations/0002_x.py"),
+            "line": 3, "column": 9, "end_line": 3, "end_column": 20,
+            "message": format!("RemoveField drops column \"c{i}\" | with a pipe and `ticks` {}", "x".repeat(200)),
+            "help": format!("```\nkeep it\n```\n{}", "y".repeat(200)), "phase": "post"
+        }))
+        .collect();
+    let report = dir.path().join("report.json");
+    std::fs::write(&report, serde_json::json!({"findings": findings, "summary": {"errors": 4000, "warnings": 0, "reviewed": 4000, "failed": true}}).to_string()).expect("write");
+    let run = dir.path().join("run.json");
+    let tail: Vec<String> = (0..200)
+        .map(|i| format!("line {i} {}", "z".repeat(1000)))
+        .collect();
+    std::fs::write(&run, serde_json::json!({
+        "backend": "ecs", "outcome": "failed", "exit_code": 1, "command_exit_code": 1, "reason": null,
+        "duration_seconds": 12.5, "applied": [], "log_tail": tail, "task_arn": "arn:aws:ecs:eu-west-1:1:task/prod/abc",
+        "task_id": "abc", "stop_code": "EssentialContainerExited", "container_reason": null, "log_url": null
+    }).to_string()).expect("write");
+    assert!(
+        std::fs::metadata(&report).map(|m| m.len()).unwrap_or(0)
+            + std::fs::metadata(&run).map(|m| m.len()).unwrap_or(0)
+            > 2_000_000
+    );
+
+    let s = server(State::default());
+    let o = Env::actions(&s).run(&[
+        "comment",
+        "--report",
+        report.to_str().expect("utf-8"),
+        "--run-result",
+        run.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let body = &s.comments()[0].body;
+    assert!(body.len() <= 65_000, "{} bytes", body.len());
+    assert!(body.starts_with(MARKER));
+    assert!(
+        body.contains("❌ migrail: lint: 4000 errors"),
+        "the verdict survives"
+    );
+    assert!(
+        body.contains("[full report](https://github.example/acme/shop/actions/runs/77)"),
+        "links the full report"
+    );
+    balanced(body);
+}
+
+#[test]
+fn github_enterprise_base_url_is_honoured() {
+    let s = server(State {
+        prefix: "/api/v3".into(),
+        ..State::default()
+    });
+    let o = Env::actions(&s).run(&["comment", DROP]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        s.requests().iter().all(|r| r.path.starts_with("/api/v3/")),
+        "{:?}",
+        s.requests()
+    );
+    assert_eq!(s.comments().len(), 1);
+}
+
+#[test]
+fn codebuild_variables_name_the_repository_and_the_pull_request() {
+    let s = server(State::default());
+    let env = Env {
+        dir: tempfile::tempdir().expect("tempdir"),
+        vars: Vec::new(),
+    }
+    .set("CODEBUILD_BUILD_ID", "shop:0001")
+    .set("CODEBUILD_WEBHOOK_TRIGGER", "pr/42")
+    .set(
+        "CODEBUILD_SOURCE_REPO_URL",
+        "https://github.com/acme/shop.git",
+    )
+    .set("CODEBUILD_RESOLVED_SOURCE_VERSION", "abc123")
+    .set(
+        "CODEBUILD_BUILD_URL",
+        "https://console.aws.amazon.com/codesuite/codebuild/projects/shop/build/shop:0001",
+    )
+    .set("GITHUB_API_URL", &s.api())
+    .set("GITHUB_TOKEN", TOKEN);
+    let o = env.run(&["comment", DROP]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(s.writes()[0].path, "/repos/acme/shop/issues/42/comments");
+    let body = &s.comments()[0].body;
+    assert!(body.contains("https://github.com/acme/shop/blob/abc123/examples/bookshop/orders/migrations/0005_delete_coupon.py#L"), "{body}");
+}
+
+#[test]
+fn a_push_build_comments_on_the_pull_request_of_its_commit() {
+    let mut pulls = std::collections::HashMap::new();
+    pulls.insert("def456".to_string(), vec![7u64]);
+    let s = server(State {
+        pulls_of: pulls,
+        ..State::default()
+    });
+    let env = Env::actions(&s);
+    std::fs::write(
+        env.dir.path().join("push.json"),
+        r#"{"before": "0000000000000000000000000000000000000000"}"#,
+    )
+    .expect("write");
+    let push = env.dir.path().join("push.json");
+    let env = env
+        .set("GITHUB_EVENT_NAME", "push")
+        .set("GITHUB_EVENT_PATH", push.to_str().expect("utf-8"))
+        .set("GITHUB_SHA", "def456");
+    let o = env.run(&["comment", DROP]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(s.writes()[0].path, "/repos/acme/shop/issues/7/comments");
+
+    // No PR for the commit: only the summary.
+    let o = env.set("GITHUB_SHA", "fff999").run(&["comment", DROP]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("no pull request for this build (commit fff999)"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(s.writes().len(), 1);
+}
+
+#[test]
+fn locally_the_markdown_is_printed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::cargo_bin("migrail")
+        .expect("binary")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .current_dir(repo())
+        .args(["comment", DROP])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with(MARKER) && stdout.contains("drop-column"),
+        "{stdout}"
+    );
+}
+
+/// The same environment, but links and URLs fixed, for snapshots.
+fn snapshot_env(dir: &Path) -> Vec<(&'static str, String)> {
+    let event = dir.join("event.json");
+    std::fs::write(&event, r#"{"pull_request": {"number": 42, "head": {"sha": "abc123", "repo": {"full_name": "acme/shop"}}, "base": {"ref": "main", "repo": {"full_name": "acme/shop"}}}}"#).expect("event");
+    vec![
+        ("GITHUB_ACTIONS", "true".into()),
+        ("GITHUB_REPOSITORY", "acme/shop".into()),
+        ("GITHUB_EVENT_PATH", event.to_string_lossy().into_owned()),
+        ("GITHUB_RUN_ID", "77".into()),
+        ("GITHUB_SERVER_URL", "https://github.com".into()),
+    ]
+}
+
+#[test]
+fn snapshots_of_the_body_the_annotations_and_the_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run.json");
+    std::fs::write(&run, serde_json::json!({
+        "backend": "ecs", "outcome": "failed", "exit_code": 3, "command_exit_code": 3, "reason": "Essential container in task exited",
+        "duration_seconds": 42.0, "applied": ["catalog.0004_remove_book_legacy_code_state"],
+        "log_tail": ["  Applying catalog.0004_remove_book_legacy_code_state... OK", "  Applying catalog.0005_drop_book_legacy_code...", "Traceback (most recent call last):", "django.db.utils.ProgrammingError: column \"legacy_code\" does not exist"],
+        "task_arn": "arn:aws:ecs:eu-west-1:123456789012:task/prod/0123abcd", "task_id": "0123abcd",
+        "stop_code": "EssentialContainerExited", "container_reason": null, "log_url": null
+    }).to_string()).expect("write");
+    let summary = dir.path().join("summary.md");
+    let run_cmd = |args: &[&str]| {
+        let out = Command::cargo_bin("migrail")
+            .expect("binary")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .envs(snapshot_env(dir.path()))
+            .current_dir(repo())
+            .args(args)
+            .output()
+            .expect("runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let body = run_cmd(&[
+        "comment",
+        "--dry-run",
+        DROP,
+        RENAME,
+        "--run-result",
+        run.to_str().expect("utf-8"),
+    ]);
+    insta::assert_snapshot!("comment_body", body);
+    let _ = std::fs::remove_file(&summary);
+    let annotations = run_cmd(&["lint", "--format", "github", "examples/bookshop"]);
+    insta::assert_snapshot!("annotations", annotations);
+    let summary_text = std::fs::read_to_string(&summary).expect("summary written");
+    insta::assert_snapshot!("step_summary", summary_text);
+}
+
+// ---- migrail ci -------------------------------------------------------------------
+
+const INITIAL: &str = r#"from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    initial = True
+    dependencies = []
+    operations = [
+        migrations.CreateModel(
+            name="Book",
+            fields=[
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("title", models.CharField(max_length=200)),
+                ("legacy", models.CharField(max_length=20)),
+            ],
+        ),
+    ]
+"#;
+
+const SAFE: &str = r#"from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [
+        migrations.AddField("book", "subtitle", models.CharField(max_length=200, null=True)),
+    ]
+"#;
+
+const UNSAFE: &str = r#"from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [
+        migrations.RemoveField("book", "legacy"),
+    ]
+"#;
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "user.name=t",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A project whose `origin/main` has 0001 and whose HEAD adds `second` as 0002.
+fn project(second: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = dir.path().join("shop/migrations");
+    std::fs::create_dir_all(&m).expect("mkdir");
+    std::fs::write(dir.path().join("manage.py"), "").expect("write");
+    std::fs::write(m.join("__init__.py"), "").expect("write");
+    std::fs::write(m.join("0001_initial.py"), INITIAL).expect("write");
+    git(dir.path(), &["init", "-q", "-b", "feature"]);
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-qm", "base"]);
+    git(
+        dir.path(),
+        &["update-ref", "refs/remotes/origin/main", "HEAD"],
+    );
+    std::fs::write(m.join("0002_change.py"), second).expect("write");
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-qm", "change"]);
+    dir
+}
+
+fn ci(
+    s: &Server,
+    project: &Path,
+    event: &str,
+    extra_env: &[(&str, &str)],
+    args: &[&str],
+) -> (Out, String) {
+    let env = Env::actions(s);
+    let outputs = env.dir.path().join("outputs");
+    let event_path = env.dir.path().join("ci-event.json");
+    std::fs::write(&event_path, event).expect("event");
+    let summary = env.dir.path().join("summary.md");
+    let mut cmd = Command::cargo_bin("migrail").expect("binary");
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", env.dir.path())
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &outputs)
+        .envs(env.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("GITHUB_EVENT_PATH", &event_path)
+        .envs(extra_env.iter().copied())
+        .current_dir(project)
+        .timeout(Duration::from_secs(60))
+        .arg("ci")
+        .args(args);
+    let out = cmd.output().expect("migrail ci runs");
+    let o = Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        summary: std::fs::read_to_string(&summary).unwrap_or_default(),
+    };
+    for text in [&o.stdout, &o.stderr, &o.summary] {
+        assert!(!text.contains(TOKEN), "the token leaked: {text}");
+    }
+    (o, std::fs::read_to_string(&outputs).unwrap_or_default())
+}
+
+const PR_EVENT: &str = r#"{"pull_request": {"number": 42, "head": {"sha": "abc123", "repo": {"full_name": "acme/shop", "fork": false}}, "base": {"ref": "main", "repo": {"full_name": "acme/shop"}}}}"#;
+
+#[test]
+fn ci_on_a_pull_request_lints_the_change_and_comments() {
+    let s = server(State::default());
+    let p = project(UNSAFE);
+    let (o, outputs) = ci(&s, p.path(), PR_EVENT, &[("GITHUB_BASE_REF", "main")], &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(
+        o.stdout
+            .contains("::error file=shop/migrations/0002_change.py,line=7"),
+        "annotations: {}",
+        o.stdout
+    );
+    let body = &s.comments()[0].body;
+    assert!(
+        body.contains("drop-column") && !body.contains("0001_initial.py:"),
+        "only the change is reviewed: {body}"
+    );
+    assert!(
+        outputs.contains("lint-verdict=failed\n") && outputs.contains("errors=1\n"),
+        "{outputs}"
+    );
+    assert!(
+        outputs.contains("comment-url=https://github.example/acme/shop/pull/42#issuecomment-"),
+        "{outputs}"
+    );
+}
+
+const PUSH_EVENT: &str = r#"{"before": "0000000000000000000000000000000000000000"}"#;
+
+fn migrate_script(marker: &Path) -> String {
+    format!(
+        "echo '  Applying shop.0002_change... OK'; touch {}",
+        marker.display()
+    )
+}
+
+#[test]
+fn ci_on_a_deploy_runs_the_migrations_when_the_lint_passes_and_comments_on_the_pr() {
+    let mut pulls = std::collections::HashMap::new();
+    pulls.insert("def456".to_string(), vec![42u64]);
+    let s = server(State {
+        pulls_of: pulls,
+        ..State::default()
+    });
+    let p = project(SAFE);
+    let ran = p.path().join("ran");
+    let script = migrate_script(&ran);
+    let push = [("GITHUB_EVENT_NAME", "push"), ("GITHUB_SHA", "def456")];
+    let (o, outputs) = ci(
+        &s,
+        p.path(),
+        PUSH_EVENT,
+        &push,
+        &["--backend", "local", "--", "sh", "-c", &script],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(ran.exists(), "the migrations ran");
+    assert!(
+        outputs.contains("verdict=succeeded\n") && outputs.contains("lint-verdict=passed\n"),
+        "{outputs}"
+    );
+    let body = &s.comments()[0].body;
+    assert_eq!(s.writes()[0].path, "/repos/acme/shop/issues/42/comments");
+    assert!(
+        body.contains("migrations succeeded") && body.contains("`shop.0002_change`"),
+        "{body}"
+    );
+}
+
+#[test]
+fn ci_does_not_run_unsafe_migrations_unless_allowed() {
+    let s = server(State::default());
+    let p = project(UNSAFE);
+    let ran = p.path().join("ran");
+    let script = migrate_script(&ran);
+    let push = [("GITHUB_EVENT_NAME", "push"), ("GITHUB_SHA", "def456")];
+    let (o, _) = ci(
+        &s,
+        p.path(),
+        PUSH_EVENT,
+        &push,
+        &["--backend", "local", "--", "sh", "-c", &script],
+    );
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(!ran.exists(), "not run");
+    assert!(
+        o.stderr
+            .contains("not running the migrations: the lint failed"),
+        "{}",
+        o.stderr
+    );
+
+    let (o, _) = ci(
+        &s,
+        p.path(),
+        PUSH_EVENT,
+        &push,
+        &[
+            "--allow-unsafe",
+            "--backend",
+            "local",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(ran.exists(), "--allow-unsafe runs them");
+}
+
+#[test]
+fn ci_never_runs_migrations_for_code_from_a_fork() {
+    let s = server(State::default());
+    let p = project(SAFE);
+    let ran = p.path().join("ran");
+    let script = migrate_script(&ran);
+    let fork = r#"{"pull_request": {"number": 42, "head": {"sha": "abc123", "repo": {"full_name": "mallory/shop", "fork": true}}, "base": {"ref": "main", "repo": {"full_name": "acme/shop"}}}}"#;
+    let (o, _) = ci(
+        &s,
+        p.path(),
+        fork,
+        &[("GITHUB_BASE_REF", "main")],
+        &["--backend", "local", "--", "sh", "-c", &script],
+    );
+    assert_eq!(o.code, 125, "{}", o.stderr);
+    assert!(!ran.exists());
+    assert!(
+        o.stderr
+            .contains("refusing to run migrations for code from a fork"),
+        "{}",
+        o.stderr
+    );
+    let (o, _) = ci(
+        &s,
+        p.path(),
+        PR_EVENT,
+        &[
+            ("GITHUB_BASE_REF", "main"),
+            ("GITHUB_EVENT_NAME", "pull_request_target"),
+        ],
+        &["--backend", "local", "--", "sh", "-c", &script],
+    );
+    assert_eq!(o.code, 125, "{}", o.stderr);
+    assert!(!ran.exists());
+}

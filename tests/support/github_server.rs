@@ -1,0 +1,288 @@
+//! A GitHub REST API on 127.0.0.1 for octocrab to talk to: the routes the sticky comment
+//! uses, with GitHub's response shapes (complete enough for octocrab's models),
+//! pagination by `per_page`/`page` with a `Link` header, an optional path prefix (GitHub
+//! Enterprise's `/api/v3`), and switches for a token that may not comment (403) or may
+//! not read `/user` (installation tokens). Every request is recorded.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub body: Value,
+    pub authorization: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoredComment {
+    pub id: u64,
+    pub login: String,
+    pub body: String,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub prefix: String,
+    /// The token's login; None: `/user` answers 403 (an installation token).
+    pub me: Option<String>,
+    /// Comments of PR `owner/repo#pr`.
+    pub comments: Vec<StoredComment>,
+    /// 403 on every comment route.
+    pub forbidden: bool,
+    /// commit sha → PR numbers (`/commits/{sha}/pulls`).
+    pub pulls_of: HashMap<String, Vec<u64>>,
+    pub next_id: u64,
+}
+
+pub struct Server {
+    pub url: String,
+    pub state: Arc<Mutex<State>>,
+    requests: Arc<Mutex<Vec<Request>>>,
+}
+
+pub fn user(login: &str, base: &str) -> Value {
+    let u = format!("{base}/users/{login}");
+    json!({
+        "login": login, "id": 1000 + login.len(), "node_id": "U_x", "avatar_url": "https://avatars.example/u",
+        "gravatar_id": "", "url": u, "html_url": format!("https://github.example/{login}"),
+        "followers_url": format!("{u}/followers"), "following_url": format!("{u}/following"),
+        "gists_url": format!("{u}/gists"), "starred_url": format!("{u}/starred"),
+        "subscriptions_url": format!("{u}/subscriptions"), "organizations_url": format!("{u}/orgs"),
+        "repos_url": format!("{u}/repos"), "events_url": format!("{u}/events"),
+        "received_events_url": format!("{u}/received_events"),
+        "type": if login.ends_with("[bot]") { "Bot" } else { "User" }, "site_admin": false
+    })
+}
+
+fn comment_json(c: &StoredComment, base: &str) -> Value {
+    json!({
+        "id": c.id, "node_id": format!("IC_{}", c.id),
+        "url": format!("{base}/repos/acme/shop/issues/comments/{}", c.id),
+        "html_url": format!("https://github.example/acme/shop/pull/42#issuecomment-{}", c.id),
+        "body": c.body, "user": user(&c.login, base), "author_association": "NONE",
+        "created_at": "2026-11-01T10:00:00Z", "updated_at": "2026-11-01T10:00:00Z"
+    })
+}
+
+impl Server {
+    pub fn start(state: State) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = Arc::new(Mutex::new(state));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (s, r, u) = (Arc::clone(&state), Arc::clone(&requests), url.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { break };
+                let (s, r, u) = (Arc::clone(&s), Arc::clone(&r), u.clone());
+                std::thread::spawn(move || serve(conn, &s, &r, &u));
+            }
+        });
+        Server {
+            url,
+            state,
+            requests,
+        }
+    }
+
+    /// The API root octocrab is given.
+    pub fn api(&self) -> String {
+        let prefix = self.state.lock().expect("lock").prefix.clone();
+        format!("{}{prefix}", self.url)
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().expect("lock").clone()
+    }
+
+    /// Requests other than reads.
+    pub fn writes(&self) -> Vec<Request> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method != "GET")
+            .collect()
+    }
+
+    pub fn comments(&self) -> Vec<StoredComment> {
+        self.state.lock().expect("lock").comments.clone()
+    }
+
+    pub fn add_comment(&self, login: &str, body: &str) -> u64 {
+        let mut s = self.state.lock().expect("lock");
+        s.next_id += 1;
+        let id = 5000 + s.next_id;
+        s.comments.push(StoredComment {
+            id,
+            login: login.into(),
+            body: body.into(),
+        });
+        id
+    }
+}
+
+fn answer(req: &Request, state: &Mutex<State>, url: &str) -> (u16, Value, Option<String>) {
+    let mut s = state.lock().expect("lock");
+    let base = format!("{url}{}", s.prefix);
+    let Some(path) = req.path.strip_prefix(&s.prefix) else {
+        return (404, json!({"message": "Not Found"}), None);
+    };
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let forbidden = (
+        403,
+        json!({"message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest"}),
+        None,
+    );
+    match (req.method.as_str(), parts.as_slice()) {
+        ("GET", ["user"]) => match &s.me {
+            Some(me) => (200, user(me, &base), None),
+            None => forbidden,
+        },
+        ("GET", ["repos", _, _, "issues", _, "comments"]) => {
+            if s.forbidden {
+                return forbidden;
+            }
+            let q: HashMap<&str, &str> = req
+                .query
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .collect();
+            let per_page: usize = q.get("per_page").and_then(|v| v.parse().ok()).unwrap_or(30);
+            let page: usize = q.get("page").and_then(|v| v.parse().ok()).unwrap_or(1);
+            let all = &s.comments;
+            let items: Vec<Value> = all
+                .iter()
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .map(|c| comment_json(c, &base))
+                .collect();
+            let last = all.len().div_ceil(per_page).max(1);
+            let link = (page < last).then(|| {
+                let p = format!("{base}{}", path);
+                format!("<{p}?per_page={per_page}&page={}>; rel=\"next\", <{p}?per_page={per_page}&page={last}>; rel=\"last\"", page + 1)
+            });
+            (200, Value::Array(items), link)
+        }
+        ("POST", ["repos", _, _, "issues", _, "comments"]) => {
+            if s.forbidden {
+                return forbidden;
+            }
+            let Some(me) = s.me.clone().or_else(|| Some("github-actions[bot]".into())) else {
+                unreachable!()
+            };
+            s.next_id += 1;
+            let c = StoredComment {
+                id: 5000 + s.next_id,
+                login: me,
+                body: req.body["body"].as_str().unwrap_or_default().to_string(),
+            };
+            s.comments.push(c.clone());
+            (201, comment_json(&c, &base), None)
+        }
+        ("PATCH", ["repos", _, _, "issues", "comments", id]) => {
+            if s.forbidden {
+                return forbidden;
+            }
+            let id: u64 = id.parse().unwrap_or(0);
+            let body = req.body["body"].as_str().unwrap_or_default().to_string();
+            match s.comments.iter_mut().find(|c| c.id == id) {
+                Some(c) => {
+                    c.body = body;
+                    let c = c.clone();
+                    (200, comment_json(&c, &base), None)
+                }
+                None => (404, json!({"message": "Not Found"}), None),
+            }
+        }
+        ("GET", ["repos", _, _, "commits", sha, "pulls"]) => {
+            let prs = s.pulls_of.get(*sha).cloned().unwrap_or_default();
+            (
+                200,
+                Value::Array(
+                    prs.iter()
+                        .map(|n| json!({"number": n, "state": "open"}))
+                        .collect(),
+                ),
+                None,
+            )
+        }
+        _ => (404, json!({"message": "Not Found"}), None),
+    }
+}
+
+fn serve(conn: TcpStream, state: &Mutex<State>, recorded: &Mutex<Vec<Request>>, url: &str) {
+    let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+    let Ok(mut writer) = conn.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(conn);
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut it = line.split_whitespace();
+        let method = it.next().unwrap_or_default().to_string();
+        let target = it.next().unwrap_or_default().to_string();
+        let mut headers = HashMap::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            }
+        }
+        let len: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let req = Request {
+            method,
+            path: path.to_string(),
+            query: query.to_string(),
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            authorization: headers.get("authorization").cloned().unwrap_or_default(),
+        };
+        recorded.lock().expect("lock").push(req.clone());
+        let (status, value, link) = answer(&req, state, url);
+        let text = value.to_string();
+        let mut head = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: {}\r\n",
+            text.len()
+        );
+        if let Some(link) = link {
+            head.push_str(&format!("link: {link}\r\n"));
+        }
+        head.push_str("\r\n");
+        if writer
+            .write_all(head.as_bytes())
+            .and_then(|_| writer.write_all(text.as_bytes()))
+            .is_err()
+        {
+            return;
+        }
+    }
+}
