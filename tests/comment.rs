@@ -751,3 +751,48 @@ fn ci_never_runs_migrations_for_code_from_a_fork() {
     assert_eq!(o.code, 125, "{}", o.stderr);
     assert!(!ran.exists());
 }
+
+#[test]
+fn a_key_keeps_a_separate_comment() {
+    let s = server(State::default());
+    let env = Env::actions(&s);
+    assert_eq!(env.run(&["comment", DROP]).code, 0);
+    let o = env.run(&["comment", DROP, "--key", "staging"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let c = s.comments();
+    assert_eq!(c.len(), 2, "two comments");
+    assert!(c[1]
+        .body
+        .starts_with("<!-- migrail:comment key=staging -->"));
+    // Each key updates its own.
+    let o = env.run(&["comment", RENAME, "--key", "staging"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let writes = s.writes();
+    assert_eq!(
+        writes[2].path,
+        format!("/repos/acme/shop/issues/comments/{}", c[1].id)
+    );
+    assert!(
+        s.comments()[0].body.contains("drop-column"),
+        "the default one is unchanged"
+    );
+}
+
+#[test]
+fn lint_format_github_fails_like_text_and_reports_a_bad_api_error() {
+    let s = server(State::default());
+    let env = Env::actions(&s);
+    let o = env.run(&["lint", "--format", "github", DROP]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stdout.starts_with("::error file="), "{}", o.stdout);
+    // A repository the API does not know: exit 3, said without the token.
+    let o = env.run(&["comment", DROP, "--repo", "acme/missing", "--pr", "9999"]);
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("could not post the comment")
+            && o.stderr.contains("acme/missing#9999")
+            && o.stderr.contains("404"),
+        "{}",
+        o.stderr
+    );
+}

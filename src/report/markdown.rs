@@ -295,7 +295,8 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
-/// Remove terminal escape sequences and other control characters (keeping newlines).
+/// Remove terminal escape sequences and other control characters (keeping line breaks
+/// and tabs).
 pub fn strip_control(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
@@ -312,7 +313,7 @@ pub fn strip_control(text: &str) -> String {
             } else {
                 chars.next();
             }
-        } else if c == '\n' || c == '\t' || !c.is_control() {
+        } else if matches!(c, '\n' | '\r' | '\t') || !c.is_control() {
             out.push(c);
         }
     }

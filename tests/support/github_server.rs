@@ -136,6 +136,13 @@ fn answer(req: &Request, state: &Mutex<State>, url: &str) -> (u16, Value, Option
         return (404, json!({"message": "Not Found"}), None);
     };
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if parts.first() == Some(&"repos") && parts.get(1..3) != Some(&["acme", "shop"][..]) {
+        return (
+            404,
+            json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}),
+            None,
+        );
+    }
     let forbidden = (
         403,
         json!({"message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest"}),
