@@ -1,0 +1,385 @@
+//! Where users run migrail: the GitHub Action (`action.yml` and its scripts), the
+//! CodeBuild buildspec, the pre-commit hook (with the real `pre-commit try-repo`) and the
+//! wheel (`maturin build`, installed into a fresh virtualenv). Python tools come from
+//! PyPI, pinned in tests/ship/requirements.txt, in a throwaway virtualenv. The wheel and
+//! the hook are built with the dev profile into this build's target directory, so they
+//! reuse what `cargo test` compiled.
+
+#![cfg(unix)]
+
+#[path = "support/venv.rs"]
+mod venv;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clap::Parser;
+use migrail::cli::Cli;
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn bin() -> PathBuf {
+    venv::venv("ship-venv", &repo().join("tests/ship/requirements.txt"))
+}
+
+fn helper(args: &[&str]) -> Value {
+    let out = Command::new(bin().join("python"))
+        .arg(repo().join("tests/ship/helper.py"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("helper runs");
+    assert!(
+        out.status.success(),
+        "helper {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+/// The target directory `cargo test` builds into.
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .to_path_buf()
+}
+
+#[test]
+fn every_migrail_command_in_the_buildspec_and_the_readme_parses() {
+    let commands = helper(&["commands", "buildspec.yml"]);
+    let commands = commands.as_array().expect("a list");
+    assert!(commands.len() >= 4, "{commands:?}");
+    let readme = helper(&["commands", "README.md"]);
+    let all: Vec<&Value> = commands
+        .iter()
+        .chain(readme.as_array().expect("a list"))
+        .collect();
+    for argv in all {
+        let argv: Vec<String> = serde_json::from_value(argv.clone()).expect("strings");
+        if argv.iter().any(|a| a == "...") {
+            continue; // an elided example
+        }
+        if let Err(e) = Cli::try_parse_from(&argv) {
+            if !matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayVersion | clap::error::ErrorKind::DisplayHelp
+            ) {
+                panic!("{argv:?} does not parse: {e}");
+            }
+        }
+    }
+    let spec = helper(&["json", "buildspec.yml"]);
+    assert_eq!(spec["version"], 0.2);
+    assert!(
+        spec["env"]["secrets-manager"]["GITHUB_TOKEN"].is_string(),
+        "the token comes from Secrets Manager"
+    );
+}
+
+#[test]
+fn the_action_passes_inputs_through_env_and_execs_migrail() {
+    let action = helper(&["json", "action.yml"]);
+    assert_eq!(action["runs"]["using"], "composite");
+    let steps = action["runs"]["steps"].as_array().expect("steps");
+    let inputs: Vec<&String> = action["inputs"]
+        .as_object()
+        .expect("inputs")
+        .keys()
+        .collect();
+    let mut env_text = String::new();
+    for step in steps {
+        let run = step["run"].as_str().unwrap_or_default();
+        assert!(!run.contains("${{"), "no expression inside a script: {run}");
+        env_text.push_str(&step["env"].to_string());
+    }
+    for input in inputs {
+        if input == "version" || input == "working-directory" {
+            continue;
+        }
+        assert!(
+            env_text.contains(&format!("inputs.{input} }}")),
+            "input `{input}` is not passed through env"
+        );
+    }
+    for output in [
+        "verdict",
+        "task-arn",
+        "exit-code",
+        "lint-verdict",
+        "comment-url",
+    ] {
+        assert_eq!(
+            action["outputs"][output]["value"],
+            format!("${{{{ steps.migrail.outputs.{output} }}}}")
+        );
+    }
+    let script = std::fs::read_to_string(repo().join(".github/action/run.sh")).expect("run.sh");
+    assert!(
+        script.contains("exec migrail \"${args[@]}\""),
+        "exec, so cancel signals reach migrail"
+    );
+}
+
+fn action_run(env: &[(&str, &str)]) -> (i32, String, String) {
+    let path = format!(
+        "{}:{}",
+        Path::new(env!("CARGO_BIN_EXE_migrail"))
+            .parent()
+            .expect("dir")
+            .display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new(repo().join(".github/action/run.sh"));
+    cmd.current_dir(repo())
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", env!("CARGO_TARGET_TMPDIR"));
+    for k in [
+        "INPUT_COMMAND",
+        "INPUT_BASE",
+        "INPUT_PATHS",
+        "INPUT_FORMAT",
+        "INPUT_CLUSTER",
+        "INPUT_SERVICE",
+        "INPUT_TASK_DEFINITION",
+        "INPUT_CONTAINER",
+        "INPUT_RUN_COMMAND",
+        "INPUT_TIMEOUT",
+        "INPUT_KEY",
+        "INPUT_ARGS",
+    ] {
+        cmd.env(k, "");
+    }
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().expect("run.sh runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_actions_script_builds_the_command_line_without_evaluating_inputs() {
+    let (code, stdout, stderr) = action_run(&[
+        ("INPUT_COMMAND", "lint"),
+        ("INPUT_FORMAT", "json"),
+        ("INPUT_PATHS", "examples/bookshop"),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let doc: Value = serde_json::from_str(&stdout).expect("JSON report");
+    assert_eq!(doc["summary"]["errors"], 6);
+
+    let (code, _, stderr) = action_run(&[
+        ("INPUT_COMMAND", "run"),
+        ("INPUT_ARGS", "--backend local"),
+        ("INPUT_TIMEOUT", "1m"),
+        ("INPUT_RUN_COMMAND", "sh -c exit"),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("migrail: run succeeded"), "{stderr}");
+
+    // An input is data, never shell: no command substitution happens.
+    let marker = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pwned");
+    let _ = std::fs::remove_file(&marker);
+    let evil = format!("$(touch {})", marker.display());
+    let (code, _, stderr) = action_run(&[("INPUT_COMMAND", "lint"), ("INPUT_PATHS", &evil)]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(!marker.exists(), "the input was evaluated");
+    let (code, _, stderr) = action_run(&[("INPUT_COMMAND", "deploy")]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unknown command 'deploy'"), "{stderr}");
+}
+
+#[test]
+fn the_installer_checks_the_release_against_its_sha256() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let release = dir.path().join("v9.9.9");
+    std::fs::create_dir_all(&release).expect("mkdir");
+    let stage = dir.path().join("stage");
+    std::fs::create_dir_all(&stage).expect("mkdir");
+    std::fs::write(
+        stage.join("migrail"),
+        "#!/bin/sh\necho fake migrail 9.9.9\n",
+    )
+    .expect("write");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let exe = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(stage.join("migrail"), exe).expect("chmod");
+    }
+    let target = match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("linux", "x86_64") => "x86_64-unknown-linux-gnu",
+        ("linux", "aarch64") => "aarch64-unknown-linux-gnu",
+        ("macos", "aarch64") => "aarch64-apple-darwin",
+        _ => "x86_64-apple-darwin",
+    };
+    let asset = format!("migrail-v9.9.9-{target}.tar.gz");
+    let tar = Command::new("tar")
+        .args([
+            "-czf",
+            release.join(&asset).to_str().expect("utf-8"),
+            "-C",
+            stage.to_str().expect("utf-8"),
+            "migrail",
+        ])
+        .status()
+        .expect("tar");
+    assert!(tar.success());
+    let sum = Command::new("sha256sum")
+        .arg(release.join(&asset))
+        .output()
+        .expect("sha256sum");
+    let sha = String::from_utf8_lossy(&sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let install = |table: &str| {
+        let checksums = dir.path().join("checksums.txt");
+        std::fs::write(&checksums, table).expect("write");
+        let path_file = dir.path().join("github_path");
+        let _ = std::fs::remove_file(&path_file);
+        let out = Command::new(repo().join(".github/action/install.sh"))
+            .env("MIGRAIL_VERSION", "v9.9.9")
+            .env(
+                "MIGRAIL_DOWNLOAD_BASE",
+                format!("file://{}", dir.path().display()),
+            )
+            .env("MIGRAIL_CHECKSUMS", &checksums)
+            .env("RUNNER_TOOL_CACHE", dir.path().join("cache"))
+            .env("GITHUB_PATH", &path_file)
+            .output()
+            .expect("install.sh");
+        (
+            out.status.code(),
+            std::fs::read_to_string(&path_file).unwrap_or_default(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let wrong = format!("{}  {asset}\n", "0".repeat(64));
+    let (code, _, stderr) = install(&wrong);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("does not match its SHA-256"), "{stderr}");
+    let (code, path, stderr) = install(&format!("{sha}  {asset}\n"));
+    assert_eq!(code, Some(0), "{stderr}");
+    let installed = Path::new(path.trim()).join("migrail");
+    let out = Command::new(&installed)
+        .output()
+        .expect("the installed binary runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "fake migrail 9.9.9\n");
+}
+
+const INITIAL: &str = "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    initial = True\n    dependencies = []\n    operations = [\n        migrations.CreateModel(\n            name=\"Book\",\n            fields=[\n                (\"id\", models.BigAutoField(primary_key=True, serialize=False)),\n                (\"legacy\", models.CharField(max_length=20)),\n            ],\n        ),\n    ]\n";
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "user.name=t",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .status()
+        .expect("git")
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+#[test]
+fn the_pre_commit_hook_fails_on_an_unsafe_migration_and_passes_a_safe_one() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let m = work.path().join("shop/migrations");
+    std::fs::create_dir_all(&m).expect("mkdir");
+    for f in [
+        "manage.py",
+        "shop/__init__.py",
+        "shop/migrations/__init__.py",
+    ] {
+        std::fs::write(work.path().join(f), "").expect("write");
+    }
+    std::fs::write(m.join("0001_initial.py"), INITIAL).expect("write");
+    std::fs::write(m.join("0002_change.py"), "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n    dependencies = [(\"shop\", \"0001_initial\")]\n    operations = [migrations.RemoveField(\"book\", \"legacy\")]\n").expect("write");
+    git(work.path(), &["init", "-q"]);
+    git(work.path(), &["add", "."]);
+    git(work.path(), &["commit", "-qm", "x"]);
+    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pre-commit-home");
+    let try_repo = || {
+        let out = Command::new(bin().join("pre-commit"))
+            .args(["try-repo"])
+            .arg(repo())
+            .args(["migrail-lint", "--all-files"])
+            .current_dir(work.path())
+            .env("PRE_COMMIT_HOME", &home)
+            // pip builds the wheel with maturin: reuse this build's dev artifacts.
+            .env("MATURIN_PEP517_ARGS", "--profile dev")
+            .env("CARGO_TARGET_DIR", target_dir())
+            .output()
+            .expect("pre-commit runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, text) = try_repo();
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("error[drop-column]") && text.contains("shop/migrations/0002_change.py"),
+        "{text}"
+    );
+
+    std::fs::write(m.join("0002_change.py"), "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    dependencies = [(\"shop\", \"0001_initial\")]\n    operations = [migrations.AddField(\"book\", \"subtitle\", models.CharField(max_length=20, null=True))]\n").expect("write");
+    let (code, text) = try_repo();
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("migrail lint") && text.contains("Passed"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_wheel_builds_and_runs_from_a_fresh_virtualenv() {
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    venv::check(
+        "maturin build",
+        Command::new(bin().join("maturin"))
+            .args(["build", "--profile", "dev", "--out"])
+            .arg(out_dir.path())
+            .current_dir(repo())
+            .env("CARGO_TARGET_DIR", target_dir()),
+    );
+    let wheel = std::fs::read_dir(out_dir.path())
+        .expect("out dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .expect("a wheel");
+    let fresh = out_dir.path().join("venv");
+    venv::check(
+        "python3 -m venv",
+        Command::new("python3").args(["-m", "venv"]).arg(&fresh),
+    );
+    venv::check(
+        "pip install the wheel",
+        Command::new(fresh.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .arg(&wheel),
+    );
+    let out = Command::new(fresh.join("bin/migrail"))
+        .arg("--version")
+        .output()
+        .expect("migrail from the wheel");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("migrail {}", env!("CARGO_PKG_VERSION"))
+    );
+}
