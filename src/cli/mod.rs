@@ -136,6 +136,16 @@ pub enum Backend {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RunPhaseArg {
+    /// Every pending migration (the command as given).
+    All,
+    /// Only what may run before the rollout.
+    Pre,
+    /// What had to wait for the rollout (and anything still pending that is not blocked).
+    Post,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OnCancel {
     /// Leave the task running (never kill a migration mid-DDL); re-running re-attaches.
     Detach,
@@ -163,6 +173,16 @@ pub struct RunArgs {
     /// Extra environment variable for the command (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+
+    /// Apply only the migrations of one deploy phase: `pre` (before the rollout), `post`
+    /// (after it), or `all` (the command as given). With `pre`/`post` the command runs
+    /// `manage.py shell` with migrail's phase script (README, "Deploy phases in the runner").
+    #[arg(long, value_enum, default_value = "all")]
+    pub phase: RunPhaseArg,
+
+    /// The Django project whose migrations `--phase` reads.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub project: PathBuf,
 
     #[command(flatten)]
     pub ecs: EcsArgs,

@@ -1,9 +1,10 @@
 //! `migrail run`: apply the migrations once, print the verdict, write the result files.
 
 use crate::ecs::{self, EcsRun};
+use crate::run::phase::RunPhase;
 use crate::run::{self, local::LocalRun, output};
 
-use super::{Backend, CliError, EcsArgs, OnCancel, RunArgs};
+use super::{Backend, CliError, EcsArgs, OnCancel, RunArgs, RunPhaseArg};
 
 fn key_values(flag: &str, items: &[String]) -> Result<Vec<(String, String)>, CliError> {
     items
@@ -29,11 +30,32 @@ pub fn wanted(args: &RunArgs) -> bool {
 /// Run the migrations and print the verdict.
 pub fn execute(args: &RunArgs) -> Result<run::RunResult, CliError> {
     let env = key_values("--env", &args.env)?;
-    let command = if args.command.is_empty() {
+    let mut command: Vec<String> = if args.command.is_empty() {
         run::DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect()
     } else {
         args.command.clone()
     };
+    let phase = match args.phase {
+        RunPhaseArg::All => RunPhase::All,
+        RunPhaseArg::Pre => RunPhase::Pre,
+        RunPhaseArg::Post => RunPhase::Post,
+    };
+    if phase != RunPhase::All {
+        let waiting =
+            run::phase::waiting(&args.project, Default::default()).map_err(CliError::run)?;
+        let manage = run::phase::manage_py(&command);
+        eprintln!(
+            "migrail: phase {}: {} migration(s) of {} wait for the rollout or are blocked",
+            if phase == RunPhase::Pre {
+                "pre"
+            } else {
+                "post"
+            },
+            waiting.len(),
+            args.project.display()
+        );
+        command = run::phase::command(&manage, phase, &waiting);
+    }
     let backend = match (args.backend, &args.ecs.cluster) {
         (Some(b), _) => b,
         (None, Some(_)) => Backend::Ecs,

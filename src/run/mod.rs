@@ -10,6 +10,7 @@
 pub mod local;
 pub mod logs;
 pub mod output;
+pub mod phase;
 
 use std::time::Duration;
 

@@ -1,0 +1,386 @@
+//! The deploy rehearsal, with real parts end to end: the Django project in
+//! `examples/rehearsal` (Django and psycopg from PyPI, pinned in
+//! tests/rehearsal/requirements.txt, in a throwaway virtualenv) against PostgreSQL from
+//! Debian's packages, started here on 127.0.0.1 on a free port and stopped at the end.
+//! The production database is at the old release (0001–0002); the new release adds a
+//! nullable column before the rollout and drops another after it.
+
+#![cfg(unix)]
+
+#[path = "support/venv.rs"]
+mod venv;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A PostgreSQL server for one test, stopped when dropped.
+struct Postgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    as_postgres: bool,
+}
+
+impl Postgres {
+    fn bin_dir() -> PathBuf {
+        let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is installed (Debian package `postgresql`; .ci/run installs it)")
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .filter(|b| b.join("initdb").exists())
+            .collect();
+        found.sort();
+        found
+            .pop()
+            .expect("an initdb under /usr/lib/postgresql/*/bin")
+    }
+
+    /// Run a PostgreSQL program, as the `postgres` user when we are root (the server
+    /// refuses to run as root).
+    fn cmd(&self, program: &str) -> Command {
+        let exe = self.bin.join(program);
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        }
+    }
+
+    fn start() -> Postgres {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let as_postgres = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout == b"0\n")
+            .unwrap_or(false);
+        if as_postgres {
+            venv::check(
+                "chown",
+                Command::new("chown")
+                    .args(["-R", "postgres:"])
+                    .arg(dir.path()),
+            );
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let pg = Postgres {
+            dir,
+            bin: Postgres::bin_dir(),
+            port,
+            as_postgres,
+        };
+        let data = pg.dir.path().join("data");
+        venv::check(
+            "initdb",
+            pg.cmd("initdb")
+                .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+                .arg(&data),
+        );
+        let options = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c full_page_writes=off",
+            pg.dir.path().display()
+        );
+        venv::check(
+            "pg_ctl start",
+            pg.cmd("pg_ctl")
+                .args(["-w", "-t", "60", "-D"])
+                .arg(&data)
+                .args(["-o", &options, "-l"])
+                .arg(pg.dir.path().join("log"))
+                .arg("start"),
+        );
+        venv::check(
+            "createdb",
+            pg.cmd("createdb").args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "postgres",
+                "rehearsal",
+            ]),
+        );
+        pg
+    }
+
+    /// One value per line of a query's result.
+    fn query(&self, sql: &str) -> Vec<String> {
+        let out = self
+            .cmd("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "rehearsal",
+                "-At",
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn applied(&self) -> Vec<String> {
+        self.query(
+            "select app || '.' || name from django_migrations where app = 'library' order by id",
+        )
+    }
+
+    fn columns(&self) -> Vec<String> {
+        self.query("select column_name from information_schema.columns where table_name = 'library_book' order by column_name")
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self
+            .cmd("pg_ctl")
+            .args(["-m", "immediate", "-D"])
+            .arg(self.dir.path().join("data"))
+            .arg("stop")
+            .output();
+    }
+}
+
+/// The example project copied to a working directory, with only the migrations named.
+fn project(migrations: &[&str]) -> tempfile::TempDir {
+    let work = tempfile::tempdir().expect("tempdir");
+    let src = repo().join("examples/rehearsal");
+    for f in [
+        "manage.py",
+        "rehearsal/__init__.py",
+        "rehearsal/settings.py",
+        "library/__init__.py",
+        "library/models.py",
+        "library/migrations/__init__.py",
+    ] {
+        let to = work.path().join(f);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(src.join(f), to).expect("copy");
+    }
+    add(work.path(), migrations);
+    work
+}
+
+fn add(work: &Path, migrations: &[&str]) {
+    for m in migrations {
+        std::fs::copy(
+            repo()
+                .join("examples/rehearsal/library/migrations")
+                .join(format!("{m}.py")),
+            work.join("library/migrations").join(format!("{m}.py")),
+        )
+        .expect("copy migration");
+    }
+}
+
+struct Run {
+    code: i32,
+    text: String,
+    result: Value,
+}
+
+fn migrail(work: &Path, pg: &Postgres, args: &[&str]) -> Run {
+    let python = venv::venv(
+        "rehearsal-venv",
+        &repo().join("tests/rehearsal/requirements.txt"),
+    );
+    let json = work.join("result.json");
+    let _ = std::fs::remove_file(&json);
+    let out = Command::new(env!("CARGO_BIN_EXE_migrail"))
+        .current_dir(work)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                python.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPORT", pg.port.to_string())
+        .env("PGDATABASE", "rehearsal")
+        .env("PGUSER", "postgres")
+        .env_remove("GITHUB_OUTPUT")
+        .args(args)
+        .arg("--json-out")
+        .arg(&json)
+        .args(["--", "python", "manage.py", "migrate", "--noinput"])
+        .output()
+        .expect("migrail runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        text: String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr),
+        result: std::fs::read_to_string(&json)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null),
+    }
+}
+
+fn lint(work: &Path, files: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_migrail"))
+        .current_dir(work)
+        .arg("lint")
+        .args(files.iter().map(|f| format!("library/migrations/{f}.py")))
+        .output()
+        .expect("lint runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+const OLD: &[&str] = &["0001_initial", "0002_book_published"];
+const NEW: &[&str] = &[
+    "0003_book_subtitle",
+    "0004_remove_book_legacy_code_state",
+    "0005_drop_book_legacy_code",
+];
+
+#[test]
+fn the_new_release_migrates_in_two_phases_against_postgresql() {
+    let pg = Postgres::start();
+    // Production runs the old release.
+    let work = project(OLD);
+    let r = migrail(work.path(), &pg, &["run", "--backend", "local"]);
+    assert_eq!(r.code, 0, "{}", r.text);
+    assert_eq!(
+        pg.applied(),
+        ["library.0001_initial", "library.0002_book_published"]
+    );
+
+    // The unsafe variant of the new release is flagged; the safe one passes.
+    let unsafe_work = project(OLD);
+    std::fs::write(
+        unsafe_work.path().join("library/migrations/0003_remove_book_legacy_code.py"),
+        "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n    dependencies = [(\"library\", \"0002_book_published\")]\n    operations = [migrations.RemoveField(\"book\", \"legacy_code\")]\n",
+    )
+    .expect("write");
+    let (code, text) = lint(unsafe_work.path(), &["0003_remove_book_legacy_code"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("error[drop-column]"), "{text}");
+    add(work.path(), NEW);
+    let (code, text) = lint(work.path(), NEW);
+    assert_eq!(code, 0, "{text}");
+
+    // Before the rollout: exactly the pre-deploy migrations.
+    let r = migrail(
+        work.path(),
+        &pg,
+        &["run", "--backend", "local", "--phase", "pre"],
+    );
+    assert_eq!(r.code, 0, "{}", r.text);
+    assert_eq!(
+        pg.applied(),
+        [
+            "library.0001_initial",
+            "library.0002_book_published",
+            "library.0003_book_subtitle",
+            "library.0004_remove_book_legacy_code_state"
+        ]
+    );
+    assert_eq!(
+        pg.columns(),
+        ["id", "legacy_code", "published", "subtitle", "title"],
+        "the old release still has its column"
+    );
+    assert_eq!(
+        r.result["applied"],
+        serde_json::json!([
+            "library.0003_book_subtitle",
+            "library.0004_remove_book_legacy_code_state"
+        ])
+    );
+
+    // The same phase again applies nothing.
+    let r = migrail(
+        work.path(),
+        &pg,
+        &["run", "--backend", "local", "--phase", "pre"],
+    );
+    assert_eq!(r.code, 0, "{}", r.text);
+    assert_eq!(r.result["applied"], serde_json::json!([]));
+
+    // After the rollout: the rest.
+    let r = migrail(
+        work.path(),
+        &pg,
+        &["run", "--backend", "local", "--phase", "post"],
+    );
+    assert_eq!(r.code, 0, "{}", r.text);
+    assert_eq!(
+        pg.applied().last().map(String::as_str),
+        Some("library.0005_drop_book_legacy_code")
+    );
+    assert_eq!(pg.columns(), ["id", "published", "subtitle", "title"]);
+    let r = migrail(
+        work.path(),
+        &pg,
+        &["run", "--backend", "local", "--phase", "post"],
+    );
+    assert_eq!(
+        (r.code, r.result["applied"].clone()),
+        (0, serde_json::json!([])),
+        "{}",
+        r.text
+    );
+}
+
+#[test]
+fn a_migration_that_raises_fails_with_its_traceback() {
+    let pg = Postgres::start();
+    let work = project(OLD);
+    std::fs::write(
+        work.path().join("library/migrations/0003_backfill.py"),
+        "from django.db import migrations\n\n\ndef backfill(apps, schema_editor):\n    raise RuntimeError(\"backfill failed: no such publisher 42\")\n\n\nclass Migration(migrations.Migration):\n    dependencies = [(\"library\", \"0002_book_published\")]\n    operations = [migrations.RunPython(backfill, migrations.RunPython.noop)]\n",
+    )
+    .expect("write");
+    let r = migrail(
+        work.path(),
+        &pg,
+        &["run", "--backend", "local", "--phase", "pre"],
+    );
+    assert_ne!(r.code, 0, "{}", r.text);
+    assert_eq!(r.result["outcome"], "failed");
+    assert!(
+        r.text.contains("Traceback")
+            && r.text
+                .contains("RuntimeError: backfill failed: no such publisher 42"),
+        "{}",
+        r.text
+    );
+    let tail = r.result["log_tail"].to_string();
+    assert!(tail.contains("RuntimeError: backfill failed"), "{tail}");
+    assert_eq!(
+        r.result["applied"],
+        serde_json::json!(["library.0001_initial", "library.0002_book_published"])
+    );
+    assert!(!pg.applied().iter().any(|m| m == "library.0003_backfill"));
+}
