@@ -1066,3 +1066,37 @@ fn a_capacity_provider_strategy_is_copied_instead_of_a_launch_type() {
     );
     assert!(r.get("launchType").is_none(), "{r}");
 }
+
+#[test]
+fn a_phase_runs_migrails_phase_script_in_the_task() {
+    let server = Server::start(world(lifecycle(exited(0))));
+    let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rehearsal");
+    let o = run(
+        &server,
+        &[
+            "--cluster",
+            CLUSTER,
+            "--service",
+            "web",
+            "--phase",
+            "post",
+            "--project",
+            project.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let command = &server.calls("RunTask")[0]["overrides"]["containerOverrides"][0]["command"];
+    let argv: Vec<&str> = command
+        .as_array()
+        .expect("argv")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(&argv[..4], ["python", "manage.py", "shell", "-c"]);
+    assert!(
+        argv[4].contains("PHASE = \"post\"")
+            && argv[4].contains("(\"library\", \"0005_drop_book_legacy_code\"): \"post\""),
+        "{}",
+        argv[4]
+    );
+}
