@@ -11,6 +11,9 @@
 //! Needs `python3` (with venv) and access to PyPI. The corpus goes to
 //! `$MIGRAIL_CORPUS` (default: a cache under `target/`), the virtualenv under `target/`.
 
+#[path = "support/venv.rs"]
+mod venv;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
@@ -59,40 +62,12 @@ fn corpus() -> &'static Path {
     })
 }
 
-/// A virtualenv with the pinned Django and the corpus packages, created once.
+/// A virtualenv with the pinned Django and the corpus packages, created once
+/// (tests/support/venv.rs).
 fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
-        let venv = tmp().join("django-venv");
-        let python = venv.join("bin/python");
-        let requirements = repo().join("tests/django/requirements.txt");
-        let wanted = std::fs::read_to_string(&requirements).expect("tests/django/requirements.txt");
-        let stamp = venv.join("installed-requirements.txt");
-        if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
-            && python.exists()
-        {
-            return python;
-        }
-        let _ = std::fs::remove_dir_all(&venv);
-        check(
-            "python3 -m venv",
-            Process::new("python3").args(["-m", "venv"]).arg(&venv),
-        );
-        check(
-            "pip install -r tests/django/requirements.txt",
-            Process::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "-r",
-                ])
-                .arg(&requirements),
-        );
-        std::fs::write(&stamp, wanted).expect("write the install stamp");
-        python
+        venv::venv("django-venv", &repo().join("tests/django/requirements.txt")).join("python")
     })
 }
 
