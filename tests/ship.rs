@@ -40,6 +40,9 @@ fn helper(args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("JSON")
 }
 
+/// maturin copies what it builds to `target/maturin/`: one build at a time.
+static MATURIN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The target directory `cargo test` builds into.
 fn target_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -312,6 +315,7 @@ fn the_pre_commit_hook_fails_on_an_unsafe_migration_and_passes_a_safe_one() {
     git(work.path(), &["add", "."]);
     git(work.path(), &["commit", "-qm", "x"]);
     let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pre-commit-home");
+    let _build = MATURIN.lock().unwrap_or_else(|e| e.into_inner());
     let try_repo = || {
         let out = Command::new(bin().join("pre-commit"))
             .args(["try-repo"])
@@ -349,6 +353,7 @@ fn the_pre_commit_hook_fails_on_an_unsafe_migration_and_passes_a_safe_one() {
 #[test]
 fn the_wheel_builds_and_runs_from_a_fresh_virtualenv() {
     let out_dir = tempfile::tempdir().expect("tempdir");
+    let _build = MATURIN.lock().unwrap_or_else(|e| e.into_inner());
     venv::check(
         "maturin build",
         Command::new(bin().join("maturin"))

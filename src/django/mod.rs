@@ -92,9 +92,11 @@ fn read_and_parse(
     files
         .into_par_iter()
         .map(|f| match std::fs::read(&f.path) {
+            // Valid UTF-8 (nearly always) is taken as is, without a copy.
             Ok(bytes) => Ok(parse_one(
                 &f,
-                String::from_utf8_lossy(&bytes).into_owned(),
+                String::from_utf8(bytes)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
                 settings,
             )),
             Err(source) => Err(LoadError::Read {
