@@ -3,10 +3,13 @@
 //! subcommands. Runs the real binary from the repository root on `examples/` and
 //! `fixtures/`.
 
+#[path = "support/git.rs"]
+mod git;
+
 use std::path::{Path, PathBuf};
-use std::process::Command as Process;
 
 use assert_cmd::Command;
+use git::git;
 use serde_json::Value;
 
 fn repo() -> PathBuf {
@@ -321,25 +324,6 @@ fn base_outside_git_is_a_usage_error() {
     let r = run_in(dir.path(), &["lint", "--base", "main"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("--base main"), "{}", r.stderr);
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Process::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=migrail",
-            "-c",
-            "user.email=migrail@localhost",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?}");
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -6,6 +6,8 @@
 
 #![cfg(unix)]
 
+#[path = "support/git.rs"]
+mod git;
 #[path = "support/github_server.rs"]
 mod github_server;
 
@@ -13,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use assert_cmd::Command;
+use git::git;
 use github_server::{Server, State};
 
 const TOKEN: &str = "ghs_TEST_TOKEN_never_printed_0123456789";
@@ -522,27 +525,6 @@ class Migration(migrations.Migration):
         migrations.RemoveField("book", "legacy"),
     ]
 "#;
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "user.name=t",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A project whose `origin/main` has 0001 and whose HEAD adds `second` as 0002.
 fn project(second: &str) -> tempfile::TempDir {

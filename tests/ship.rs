@@ -7,6 +7,8 @@
 
 #![cfg(unix)]
 
+#[path = "support/git.rs"]
+mod git;
 #[path = "support/venv.rs"]
 mod venv;
 
@@ -14,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use clap::Parser;
+use git::git;
 use migrail::cli::Cli;
 use serde_json::Value;
 
@@ -278,24 +281,6 @@ fn the_installer_checks_the_release_against_its_sha256() {
 }
 
 const INITIAL: &str = "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    initial = True\n    dependencies = []\n    operations = [\n        migrations.CreateModel(\n            name=\"Book\",\n            fields=[\n                (\"id\", models.BigAutoField(primary_key=True, serialize=False)),\n                (\"legacy\", models.CharField(max_length=20)),\n            ],\n        ),\n    ]\n";
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "user.name=t",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .status()
-        .expect("git")
-        .success();
-    assert!(ok, "git {args:?}");
-}
 
 #[test]
 fn the_pre_commit_hook_fails_on_an_unsafe_migration_and_passes_a_safe_one() {

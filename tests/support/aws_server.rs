@@ -7,8 +7,11 @@
 
 #![allow(dead_code)]
 
+#[path = "http.rs"]
+mod http;
+
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
@@ -171,43 +174,13 @@ fn serve(conn: TcpStream, script: &Mutex<Script>, recorded: &Mutex<Vec<Request>>
     };
     let mut reader = BufReader::new(conn);
     let mut writer = write_half;
-    loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut headers = HashMap::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-            }
-        }
-        let len: usize = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0u8; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let target = headers.get("x-amz-target").cloned().unwrap_or_default();
+    while let Some(raw) = http::read_request(&mut reader) {
+        let target = raw.header("x-amz-target");
         let op = target.rsplit('.').next().unwrap_or_default().to_string();
         let req = Request {
             op,
-            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-            authorization: headers.get("authorization").cloned().unwrap_or_default(),
+            body: serde_json::from_slice(&raw.body).unwrap_or(Value::Null),
+            authorization: raw.header("authorization"),
         };
         recorded.lock().expect("lock").push(req.clone());
         let reply = script.lock().expect("lock").answer(&req);

@@ -6,8 +6,11 @@
 
 #![allow(dead_code)]
 
+#[path = "http.rs"]
+mod http;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
@@ -231,47 +234,14 @@ fn serve(conn: TcpStream, state: &Mutex<State>, recorded: &Mutex<Vec<Request>>, 
         return;
     };
     let mut reader = BufReader::new(conn);
-    loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut it = line.split_whitespace();
-        let method = it.next().unwrap_or_default().to_string();
-        let target = it.next().unwrap_or_default().to_string();
-        let mut headers = HashMap::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-            }
-        }
-        let len: usize = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0u8; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    while let Some(raw) = http::read_request(&mut reader) {
+        let (path, query) = raw.target.split_once('?').unwrap_or((&raw.target, ""));
         let req = Request {
-            method,
+            method: raw.method.clone(),
             path: path.to_string(),
             query: query.to_string(),
-            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-            authorization: headers.get("authorization").cloned().unwrap_or_default(),
+            body: serde_json::from_slice(&raw.body).unwrap_or(Value::Null),
+            authorization: raw.header("authorization"),
         };
         recorded.lock().expect("lock").push(req.clone());
         let (status, value, link) = answer(&req, state, url);
