@@ -289,27 +289,27 @@ fn the_task_succeeds_with_the_services_configuration() {
     assert!(server.requests()[0].authorization.contains("AKIDTESTONLY"));
 }
 
+/// A new task definition revision, an extra variable and a command of our own.
+const NEW_REVISION: &[&str] = &[
+    "--cluster",
+    CLUSTER,
+    "--service",
+    "web",
+    "--task-definition",
+    "web:42",
+    "--env",
+    "A=1",
+    "--",
+    "python",
+    "manage.py",
+    "migrate",
+    "shop",
+];
+
 #[test]
 fn a_new_task_definition_and_the_run_key_follow_the_flags() {
     let server = Server::start(world(lifecycle(exited(0))));
-    let o = run(
-        &server,
-        &[
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "web",
-            "--task-definition",
-            "web:42",
-            "--env",
-            "A=1",
-            "--",
-            "python",
-            "manage.py",
-            "migrate",
-            "shop",
-        ],
-    );
+    let o = run(&server, NEW_REVISION);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let r = &server.calls("RunTask")[0];
     assert_eq!(r["taskDefinition"], TD_ARN);
@@ -323,46 +323,10 @@ fn a_new_task_definition_and_the_run_key_follow_the_flags() {
     );
     // Same inputs, same key; another commit, another key.
     let again = Server::start(world(lifecycle(exited(0))));
-    run(
-        &again,
-        &[
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "web",
-            "--task-definition",
-            "web:42",
-            "--env",
-            "A=1",
-            "--",
-            "python",
-            "manage.py",
-            "migrate",
-            "shop",
-        ],
-    );
+    run(&again, NEW_REVISION);
     assert_eq!(again.calls("RunTask")[0]["clientToken"], r["clientToken"]);
     let other = Server::start(world(lifecycle(exited(0))));
-    run(
-        &other,
-        &[
-            "--sha",
-            "ffff",
-            "--cluster",
-            CLUSTER,
-            "--service",
-            "web",
-            "--task-definition",
-            "web:42",
-            "--env",
-            "A=1",
-            "--",
-            "python",
-            "manage.py",
-            "migrate",
-            "shop",
-        ],
-    );
+    run(&other, &[&["--sha", "ffff"], NEW_REVISION].concat());
     assert_ne!(other.calls("RunTask")[0]["clientToken"], r["clientToken"]);
 }
 
