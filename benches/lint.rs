@@ -7,7 +7,9 @@
 //! 1. the raw `ruff_python_parser` parse time of those files, single-threaded, files
 //!    already in memory (the floor any Python-parsing linter pays);
 //! 2. `migrail lint --all` end to end (the release binary: discovery, reading, parallel
-//!    parse, graph, two replays, every rule, JSON rendering to /dev/null), best of 3;
+//!    parse, graph, two replays, every rule, JSON rendering to /dev/null), alternating
+//!    with (1) for several rounds: the figure compared with the target is the median of
+//!    the rounds' ratios, since this machine's speed drifts between seconds;
 //! 3. a pre-commit style run: one file named, in a tree of at least 1,000 migrations,
 //!    best of 10.
 //!
@@ -76,6 +78,13 @@ fn build_tree(
         copy += 1;
     }
     (files, bytes)
+}
+
+/// Rounds of (raw parse, `lint --all`), measured alternately.
+const ROUNDS: usize = 9;
+
+fn ratio(round: &(Duration, Duration)) -> f64 {
+    round.1.as_secs_f64() / round.0.as_secs_f64()
 }
 
 fn best_of(n: usize, mut run: impl FnMut() -> Duration) -> Duration {
@@ -155,7 +164,7 @@ fn main() {
         .map(|p| std::fs::read_to_string(p).expect("read"))
         .collect();
 
-    let parse = best_of(3, || {
+    let raw_parse = || {
         let start = Instant::now();
         let mut errors = 0;
         for text in &texts {
@@ -164,7 +173,7 @@ fn main() {
         }
         assert_eq!(errors, 0, "the corpus parses cleanly");
         start.elapsed()
-    });
+    };
     // migrail's own front-end on the same in-memory files: ruff's parse plus reading the
     // `Migration` class into typed operations.
     let settings = migrail::django::migration::Settings::default();
@@ -182,10 +191,21 @@ fn main() {
         assert!(operations > 0);
         start.elapsed()
     });
-    migrail(&["lint", "--all", ".", "--format", "json"], &big); // warm
-    let lint = best_of(3, || {
-        migrail(&["lint", "--all", ".", "--format", "json"], &big)
-    });
+    let lint_all = || migrail(&["lint", "--all", ".", "--format", "json"], &big);
+    lint_all(); // warm the page cache
+                // This machine's speed drifts by tens of percent over seconds (shared cores), so the
+                // two measures the target compares are taken in alternation, round after round, and
+                // each round's ratio is kept: the median ratio is the figure, the spread is shown.
+    let mut rounds: Vec<(Duration, Duration)> =
+        (0..ROUNDS).map(|_| (raw_parse(), lint_all())).collect();
+    let parse = rounds.iter().map(|r| r.0).min().unwrap_or_default();
+    let lint = rounds.iter().map(|r| r.1).min().unwrap_or_default();
+    rounds.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
+    let median = rounds.get(rounds.len() / 2).map(ratio).unwrap_or(f64::NAN);
+    let (lowest, highest) = (
+        rounds.first().map(ratio).unwrap_or(f64::NAN),
+        rounds.last().map(ratio).unwrap_or(f64::NAN),
+    );
 
     let mb = bytes as f64 / 1e6;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -202,10 +222,12 @@ fn main() {
         front_end.as_secs_f64() / parse.as_secs_f64()
     );
     println!(
-        "migrail lint --all, end to end:         {:>8.3} s  ({:.0} MB/s, {:.2}x raw parse; target <= 2x)",
+        "migrail lint --all, end to end:         {:>8.3} s  ({:.0} MB/s)",
         lint.as_secs_f64(),
         mb / lint.as_secs_f64(),
-        lint.as_secs_f64() / parse.as_secs_f64()
+    );
+    println!(
+        "end to end / raw parse, {ROUNDS} alternating rounds: median {median:.2}x (rounds {lowest:.2}x to {highest:.2}x; target <= 2x)"
     );
     println!(
         "pre-commit run, 1 file of {small_files} migrations: {:>6.1} ms  (target < 30 ms)",

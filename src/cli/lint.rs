@@ -11,8 +11,8 @@ use crate::report::{self, Format};
 
 use super::scope::lint_scope;
 use super::{
-    write_stdout, CliError, ColorChoice, ConfigArgs, LintArgs, PlanArgs, ScopeArgs, TextOrJson,
-    EXIT_FINDINGS, EXIT_OK,
+    write_stdout, write_stdout_with, CliError, ColorChoice, ConfigArgs, LintArgs, PlanArgs,
+    ScopeArgs, TextOrJson, EXIT_FINDINGS, EXIT_OK,
 };
 
 /// Everything a lint run needs, with flags applied over the configuration file.
@@ -111,11 +111,12 @@ pub fn run_lint(args: &LintArgs) -> Result<u8, CliError> {
     )?;
     let report = lint::lint(&r.project, &r.review, &r.options);
     let timer = crate::timings::Timer::start();
-    let out = match args.format {
-        Format::Json => report::json::render(&report, r.warnings_as_errors) + "\n",
-        Format::Sarif => report::sarif::render(&report) + "\n",
-        Format::Text => text(&report, args),
-        Format::Github => {
+    let text_out = match args.format {
+        // Streamed: the JSON of a large tree is tens of MB.
+        Format::Json => None,
+        Format::Sarif => Some(report::sarif::render(&report) + "\n"),
+        Format::Text => Some(text(&report, args)),
+        Format::Github => Some({
             let pr = super::report::PrReport::new(&r, &report)?;
             let ctx = super::report::context()?;
             super::report::step_summary(
@@ -125,9 +126,15 @@ pub fn run_lint(args: &LintArgs) -> Result<u8, CliError> {
             report::github::annotations(&pr.lint.findings)
                 + &report::text::summary(&report, 0)
                 + "\n"
-        }
+        }),
     };
-    write_stdout(&out)?;
+    match text_out {
+        Some(out) => write_stdout(&out)?,
+        None => {
+            let wae = r.warnings_as_errors;
+            write_stdout_with(|out| report::json::write(out, &report, wae))?;
+        }
+    }
     timer.lap("render and write");
     let failed = report.failed(r.warnings_as_errors);
     // The process ends right after: freeing the project's many small allocations one by

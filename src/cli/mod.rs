@@ -477,11 +477,16 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
 
 /// Write to stdout; a closed pipe (`migrail lint | head`) is not an error worth a panic.
 pub fn write_stdout(text: &str) -> Result<(), CliError> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    write_stdout_with(|out| out.write_all(text.as_bytes()))
+}
+
+/// Write to stdout through a buffer as `write` produces the output (a large report is
+/// never held in memory whole). A closed pipe (`| head`) is not an error.
+pub fn write_stdout_with(
+    write: impl FnOnce(&mut std::io::BufWriter<std::io::StdoutLock<'static>>) -> std::io::Result<()>,
+) -> Result<(), CliError> {
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    match write(&mut stdout).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(CliError::usage(format!("cannot write to stdout: {e}"))),

@@ -89,7 +89,10 @@ pub fn discover(roots: &[PathBuf]) -> Result<Vec<DiscoveredFile>, DiscoverError>
                     return true;
                 }
                 let name = entry.file_name().to_string_lossy();
-                !SKIPPED_DIRS.contains(&name.as_ref()) && !is_virtualenv(entry.path())
+                // A `migrations` folder is a package of the app, never a virtualenv: no
+                // need to look for its `pyvenv.cfg` (one system call per folder saved).
+                !SKIPPED_DIRS.contains(&name.as_ref())
+                    && (name == "migrations" || !is_virtualenv(entry.path()))
             })
             .build_parallel()
             .run(|| {
@@ -120,9 +123,8 @@ pub fn discover(roots: &[PathBuf]) -> Result<Vec<DiscoveredFile>, DiscoverError>
                 source,
             });
         }
-        let mut found = found.into_inner().unwrap_or_default();
-        found.sort();
-        for path in found {
+        // Sorted once, below, by app and name.
+        for path in found.into_inner().unwrap_or_default() {
             files.push(describe(&path, &mut labels));
         }
     }
@@ -159,14 +161,17 @@ fn describe(path: &Path, labels: &mut HashMap<PathBuf, String>) -> DiscoveredFil
 
 /// The app label of the app in `app_dir`: `label` from `apps.py` or the folder name.
 pub fn app_label(app_dir: &Path) -> String {
-    let folder = app_dir
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+    // The folder's own name; `.` or `..` (a path given as `migrail lint .`) is resolved.
+    let plain = app_dir.components().next_back().and_then(|c| match c {
+        std::path::Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+        _ => None,
+    });
+    let folder = plain
         .or_else(|| {
             app_dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         })
         .unwrap_or_else(|| ".".to_string());
     std::fs::read_to_string(app_dir.join("apps.py"))

@@ -229,10 +229,16 @@ impl FieldDef {
 
     /// Django's `field.column`: `db_column`, or the attribute name (`<name>_id` for relations).
     pub fn column(&self, name: &str) -> Option<String> {
+        self.column_ref(name).map(std::borrow::Cow::into_owned)
+    }
+
+    /// [`FieldDef::column`], borrowed where it can be (the replay asks for every field).
+    pub fn column_ref<'a>(&'a self, name: &'a str) -> Option<std::borrow::Cow<'a, str>> {
+        use std::borrow::Cow;
         match self.db_column()? {
-            Some(col) => Some(col.to_string()),
-            None if self.is_relation() => Some(format!("{name}_id")),
-            None => Some(name.to_string()),
+            Some(col) => Some(Cow::Borrowed(col)),
+            None if self.is_relation() => Some(Cow::Owned(format!("{name}_id"))),
+            None => Some(Cow::Borrowed(name)),
         }
     }
 

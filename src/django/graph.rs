@@ -7,7 +7,9 @@
 //! apply them in. Problems Django would refuse to migrate with (a missing dependency,
 //! two leaves in one app, a cycle) are collected as [`GraphIssue`]s for the linter.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap as HashMap;
 
 use ruff_text_size::TextRange;
 

@@ -191,8 +191,8 @@ pub fn parse_migration(
     };
     file.class_range = TextRange::new(class.range().start(), class.name.range().end());
 
-    // Class-body assignments see earlier class attributes, as Python does.
-    let mut class_scope_stmts: Vec<&Stmt> = Vec::new();
+    // Class-body assignments see earlier class attributes, as Python does: each value is
+    // evaluated once, read, then bound in the scope for the statements after it.
     for stmt in &class.body {
         let (target, value) = match stmt {
             Stmt::Assign(a) => match a.targets.as_slice() {
@@ -206,9 +206,8 @@ pub fn parse_migration(
             _ => continue,
         };
         let value = eval(value, &scope, text);
-        class_scope_stmts.push(stmt);
-        read_attribute(&mut file, &mut problems, &target, value, settings);
-        scope.add_statement(stmt, text);
+        read_attribute(&mut file, &mut problems, &target, &value, settings);
+        scope.assign(target, value);
     }
     file.problems = problems;
     file
@@ -218,7 +217,7 @@ fn read_attribute(
     file: &mut MigrationFile,
     problems: &mut Vec<Problem>,
     target: &str,
-    value: Spanned,
+    value: &Spanned,
     settings: &Settings,
 ) {
     let unreadable = |problems: &mut Vec<Problem>, what: &str, v: &Spanned| {
@@ -234,7 +233,7 @@ fn read_attribute(
     match target {
         "dependencies" | "run_before" => {
             let Some(items) = value.value.as_seq() else {
-                unreadable(problems, &format!("`{target}`"), &value);
+                unreadable(problems, &format!("`{target}`"), value);
                 return;
             };
             let mut deps = Vec::new();
@@ -252,7 +251,7 @@ fn read_attribute(
         }
         "replaces" => {
             let Some(items) = value.value.as_seq() else {
-                unreadable(problems, &format!("`{target}`"), &value);
+                unreadable(problems, &format!("`{target}`"), value);
                 return;
             };
             for item in items {
@@ -268,7 +267,7 @@ fn read_attribute(
         "initial" => file.initial = value.value.truthy(),
         "atomic" => match value.value.truthy() {
             Some(b) => file.atomic = b,
-            None => unreadable(problems, &format!("`{target}`"), &value),
+            None => unreadable(problems, &format!("`{target}`"), value),
         },
         "operations" => match value.value.as_seq() {
             Some(items) => file.operations = items.iter().map(Operation::from_value).collect(),
@@ -282,7 +281,7 @@ fn read_attribute(
                 range: value.range,
             }),
         },
-        _ => file.attributes.push((target.to_string(), value)),
+        _ => file.attributes.push((target.to_string(), value.clone())),
     }
 }
 

@@ -9,7 +9,7 @@
 //! (a function's result, an f-string, a comprehension) becomes [`Value::Unknown`], never
 //! a guess.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use ruff_python_ast::{self as ast, Expr, Number, Operator, Stmt, UnaryOp};
@@ -69,7 +69,12 @@ impl Call {
 
     /// The last component of the callee path: `AddField`, `CharField`.
     pub fn short_name(&self) -> &str {
-        self.callee.rsplit('.').next().unwrap_or(&self.callee)
+        // A plain byte scan: this is asked for every operation by every rule.
+        let bytes = self.callee.as_bytes();
+        match bytes.iter().rposition(|&b| b == b'.') {
+            Some(dot) => &self.callee[dot + 1..],
+            None => &self.callee,
+        }
     }
 }
 
@@ -130,34 +135,65 @@ impl Value {
 
     /// A short, Python-like rendering for messages and JSON.
     pub fn describe(&self) -> String {
+        let mut out = String::new();
+        self.describe_into(&mut out);
+        out
+    }
+
+    /// [`Value::describe`], appended to `out` (nested values share one buffer).
+    pub fn describe_into(&self, out: &mut String) {
+        use std::fmt::Write;
+        let seq = |out: &mut String, items: &[Spanned]| {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                item.value.describe_into(out);
+            }
+        };
         match self {
-            Value::Str(s) => format!("{s:?}"),
-            Value::Int(i) => i.to_string(),
-            Value::Float(f) => f.to_string(),
-            Value::Bool(true) => "True".into(),
-            Value::Bool(false) => "False".into(),
-            Value::None => "None".into(),
-            Value::List(v) => format!("[{}]", join(v)),
-            Value::Tuple(v) => format!("({})", join(v)),
-            Value::Dict(v) => format!(
-                "{{{}}}",
-                v.iter()
-                    .map(|(k, v)| format!("{}: {}", k.value.describe(), v.value.describe()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Value::Call(c) => format!("{}(...)", c.callee),
-            Value::Ref(r) => r.clone(),
-            Value::Unknown(t) => t.clone(),
+            Value::Str(s) => {
+                let _ = write!(out, "{s:?}");
+            }
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Float(f) => {
+                let _ = write!(out, "{f}");
+            }
+            Value::Bool(true) => out.push_str("True"),
+            Value::Bool(false) => out.push_str("False"),
+            Value::None => out.push_str("None"),
+            Value::List(v) => {
+                out.push('[');
+                seq(out, v);
+                out.push(']');
+            }
+            Value::Tuple(v) => {
+                out.push('(');
+                seq(out, v);
+                out.push(')');
+            }
+            Value::Dict(v) => {
+                out.push('{');
+                for (i, (k, v)) in v.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    k.value.describe_into(out);
+                    out.push_str(": ");
+                    v.value.describe_into(out);
+                }
+                out.push('}');
+            }
+            Value::Call(c) => {
+                out.push_str(&c.callee);
+                out.push_str("(...)");
+            }
+            Value::Ref(r) => out.push_str(r),
+            Value::Unknown(t) => out.push_str(t),
         }
     }
-}
-
-fn join(v: &[Spanned]) -> String {
-    v.iter()
-        .map(|s| s.value.describe())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// What a name means in a file: where it was imported from, or what it was assigned.
@@ -253,12 +289,17 @@ impl Scope {
             return Some(Resolved::Value(v));
         }
         if let Some(path) = self.imports.get(name) {
-            return Some(Resolved::Path(path.clone()));
+            return Some(Resolved::Import(path));
         }
         if self.defined.contains_key(name) {
-            return Some(Resolved::Path(format!("<local>.{name}")));
+            return Some(Resolved::Local);
         }
         None
+    }
+
+    /// Bind `name` to an already evaluated value (`name = value`).
+    pub fn assign(&mut self, name: String, value: Spanned) {
+        self.assigned.insert(name, value);
     }
 
     /// The value a class-body or module-level assignment gave `name`.
@@ -268,27 +309,47 @@ impl Scope {
 }
 
 enum Resolved<'a> {
-    Path(String),
+    /// Imported: the dotted path it was imported from.
+    Import(&'a str),
+    /// A function or class defined in the file: `<local>.name`.
+    Local,
     Value(&'a Spanned),
 }
 
 /// The dotted path an expression names (`models.deletion.CASCADE`), resolved through imports.
 /// Names that are neither imported nor defined resolve to themselves (builtins, globals).
 pub fn dotted_path(expr: &Expr, scope: &Scope) -> Option<String> {
+    let mut path = String::new();
+    append_dotted_path(expr, scope, &mut path).then_some(path)
+}
+
+/// [`dotted_path`] written into `out` (one allocation for the whole chain).
+fn append_dotted_path(expr: &Expr, scope: &Scope, out: &mut String) -> bool {
     match expr {
-        Expr::Name(name) => match scope.resolve_name(&name.id) {
-            Some(Resolved::Path(p)) => Some(p),
-            Some(Resolved::Value(v)) => match &v.value {
-                Value::Ref(r) => Some(r.clone()),
-                _ => None,
-            },
-            None => Some(name.id.to_string()),
-        },
-        Expr::Attribute(attr) => {
-            let base = dotted_path(&attr.value, scope)?;
-            Some(format!("{base}.{}", attr.attr.id))
+        Expr::Name(name) => {
+            match scope.resolve_name(&name.id) {
+                Some(Resolved::Import(p)) => out.push_str(p),
+                Some(Resolved::Local) => {
+                    out.push_str("<local>.");
+                    out.push_str(&name.id);
+                }
+                Some(Resolved::Value(v)) => match &v.value {
+                    Value::Ref(r) => out.push_str(r),
+                    _ => return false,
+                },
+                None => out.push_str(&name.id),
+            }
+            true
         }
-        _ => None,
+        Expr::Attribute(attr) => {
+            if !append_dotted_path(&attr.value, scope, out) {
+                return false;
+            }
+            out.push('.');
+            out.push_str(&attr.attr.id);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -348,7 +409,8 @@ pub fn eval(expr: &Expr, scope: &Scope, source: &str) -> Spanned {
                     range,
                 }
             }
-            Some(Resolved::Path(p)) => Value::Ref(p),
+            Some(Resolved::Import(p)) => Value::Ref(p.to_string()),
+            Some(Resolved::Local) => Value::Ref(format!("<local>.{}", name.id)),
             None => Value::Ref(name.id.to_string()),
         },
         Expr::Attribute(_) => match dotted_path(expr, scope) {

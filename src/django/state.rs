@@ -25,6 +25,65 @@ pub fn model_key(app: &str, name: &str) -> ModelKey {
     (app.to_string(), name.to_lowercase())
 }
 
+/// A [`ModelKey`] seen as borrowed parts, so that maps and sets keyed by `ModelKey` are
+/// searched without building an owned key (the replay looks models up for every operation).
+pub trait ModelKeyRef {
+    fn parts(&self) -> (&str, &str);
+}
+
+impl ModelKeyRef for ModelKey {
+    fn parts(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl ModelKeyRef for (&str, &str) {
+    fn parts(&self) -> (&str, &str) {
+        *self
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn ModelKeyRef + 'a> for ModelKey {
+    fn borrow(&self) -> &(dyn ModelKeyRef + 'a) {
+        self
+    }
+}
+
+// Ordered exactly as `(String, String)` is: the first part, then the second, by bytes.
+impl PartialEq for dyn ModelKeyRef + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn ModelKeyRef + '_ {}
+
+impl PartialOrd for dyn ModelKeyRef + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn ModelKeyRef + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
+
+/// Call `f` with the key of model `name` of `app`, lower-casing the name only when it
+/// is not lower-case already (operations other than `CreateModel` name models so).
+pub fn with_model_key<R>(app: &str, name: &str, f: impl FnOnce(&dyn ModelKeyRef) -> R) -> R {
+    if name
+        .bytes()
+        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+    {
+        let lower = name.to_lowercase();
+        f(&(app, lower.as_str()))
+    } else {
+        f(&(app, name))
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ModelState {
     pub app: String,
@@ -66,9 +125,12 @@ impl ModelState {
     }
 }
 
+/// The models, by app label, then by lower-cased model name. Apps are hashed (the replay
+/// looks a model up for nearly every operation and rule); the models of one app stay
+/// ordered, and every listing sorts the apps, so no output depends on hashing.
 #[derive(Clone, Debug, Default)]
 pub struct ProjectState {
-    pub models: BTreeMap<ModelKey, ModelState>,
+    apps: rustc_hash::FxHashMap<String, BTreeMap<String, ModelState>>,
 }
 
 fn option<'a>(options: &'a [(String, Spanned)], key: &str) -> Option<&'a Value> {
@@ -80,7 +142,32 @@ fn option<'a>(options: &'a [(String, Spanned)], key: &str) -> Option<&'a Value> 
 
 impl ProjectState {
     pub fn model(&self, app: &str, name: &str) -> Option<&ModelState> {
-        self.models.get(&model_key(app, name))
+        let models = self.apps.get(app)?;
+        with_model_key(app, name, |key| models.get(key.parts().1))
+    }
+
+    /// The model under `key` (`(app, lower-cased name)`).
+    pub fn get(&self, key: &ModelKey) -> Option<&ModelState> {
+        self.apps.get(&key.0)?.get(&key.1)
+    }
+
+    pub fn contains_key(&self, key: &ModelKey) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Every model, ordered by app label and model name.
+    pub fn models(&self) -> impl Iterator<Item = &ModelState> {
+        let mut apps: Vec<(&String, &BTreeMap<String, ModelState>)> = self.apps.iter().collect();
+        apps.sort_unstable_by_key(|(app, _)| *app);
+        apps.into_iter().flat_map(|(_, models)| models.values())
+    }
+
+    fn insert(&mut self, key: ModelKey, model: ModelState) {
+        self.apps.entry(key.0).or_default().insert(key.1, model);
+    }
+
+    fn remove(&mut self, key: &ModelKey) -> Option<ModelState> {
+        self.apps.get_mut(&key.0)?.remove(&key.1)
     }
 
     /// Resolve a relation target (`"app.Model"`, `"Model"`, `settings.AUTH_USER_MODEL`)
@@ -132,7 +219,7 @@ impl ProjectState {
                 let proxy_for = bases.iter().filter_map(|b| b.value.as_str()).find_map(|b| {
                     let (base_app, base_model) = b.split_once('.').unwrap_or((app, b));
                     let key = model_key(base_app, base_model);
-                    self.models.contains_key(&key).then_some(key)
+                    self.contains_key(&key).then_some(key)
                 });
                 let model = ModelState {
                     app: app.to_string(),
@@ -154,15 +241,15 @@ impl ProjectState {
                     complete: *complete,
                     proxy_for,
                 };
-                self.models.insert(model_key(app, name), model);
+                self.insert(model_key(app, name), model);
             }
             OpKind::DeleteModel { name } => {
-                self.models.remove(&model_key(app, name));
+                self.remove(&model_key(app, name));
             }
             OpKind::RenameModel { old_name, new_name } => {
-                if let Some(mut model) = self.models.remove(&model_key(app, old_name)) {
+                if let Some(mut model) = self.remove(&model_key(app, old_name)) {
                     model.name = new_name.clone();
-                    self.models.insert(model_key(app, new_name), model);
+                    self.insert(model_key(app, new_name), model);
                 }
             }
             OpKind::AlterModelTable { name, table } => {
@@ -352,7 +439,12 @@ impl ProjectState {
 
     /// Every model of `app` may have been changed by something migrail cannot read.
     pub fn mark_incomplete(&mut self, app: &str) {
-        for m in self.models.values_mut().filter(|m| m.app == app) {
+        for m in self
+            .apps
+            .get_mut(app)
+            .into_iter()
+            .flat_map(|m| m.values_mut())
+        {
             m.complete = false;
         }
     }
@@ -360,9 +452,10 @@ impl ProjectState {
     /// The table of a model, following proxies to their concrete model.
     pub fn table_of(&self, model: &ModelState) -> Option<String> {
         let mut current = model;
-        // Bounded: a proxy chain cannot be longer than the number of models.
-        for _ in 0..=self.models.len() {
-            match current.proxy_for.as_ref().and_then(|k| self.models.get(k)) {
+        // Bounded (a cycle of proxies is not a valid state): no real chain is this long.
+        const LONGEST_PROXY_CHAIN: usize = 1024;
+        for _ in 0..=LONGEST_PROXY_CHAIN {
+            match current.proxy_for.as_ref().and_then(|k| self.get(k)) {
                 Some(parent) if current.proxy == Some(true) => current = parent,
                 _ => return current.table(),
             }
@@ -371,7 +464,8 @@ impl ProjectState {
     }
 
     fn model_mut(&mut self, app: &str, name: &str) -> Option<&mut ModelState> {
-        self.models.get_mut(&model_key(app, name))
+        let models = self.apps.get_mut(app)?;
+        with_model_key(app, name, |key| models.get_mut(key.parts().1))
     }
 
     /// The column type of `field` of a model in `app`. A foreign key's column has the
@@ -380,7 +474,7 @@ impl ProjectState {
         if !field.is_relation() {
             return field.db_type();
         }
-        let target = self.models.get(&Self::resolve_target(
+        let target = self.get(&Self::resolve_target(
             &field.target()?.value,
             app,
             settings,
@@ -403,8 +497,7 @@ impl ProjectState {
 
     /// The (concrete) model whose table is `table`.
     pub fn model_by_table(&self, table: &str) -> Option<&ModelState> {
-        self.models
-            .values()
+        self.models()
             .find(|m| m.proxy != Some(true) && self.table_of(m).as_deref() == Some(table))
     }
 
@@ -418,7 +511,7 @@ impl ProjectState {
         model
             .fields
             .iter()
-            .find(|(name, f)| f.column(name).as_deref() == Some(column))
+            .find(|(name, f)| f.column_ref(name).as_deref() == Some(column))
             .map(|(name, f)| (model, name.as_str(), f))
     }
 
@@ -438,8 +531,7 @@ impl ProjectState {
         StateDocument {
             version: 1,
             models: self
-                .models
-                .values()
+                .models()
                 .map(|m| ModelDocument {
                     app: m.app.clone(),
                     name: m.name.clone(),

@@ -1,5 +1,6 @@
 //! A finding: a rule's diagnostic placed in its file, with resolved line and column.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::django::migration::SourceFile;
@@ -31,5 +32,28 @@ pub struct Finding {
 impl Finding {
     pub fn path_display(&self) -> String {
         super::display_path(&self.source.path)
+    }
+}
+
+/// Shows the paths of many findings as [`Finding::path_display`] does, reading the
+/// working directory once and reusing the last path (findings come sorted by file).
+#[derive(Default)]
+pub struct PathShower {
+    cwd: Option<Option<PathBuf>>,
+    last: Option<(Arc<SourceFile>, String)>,
+}
+
+impl PathShower {
+    pub fn show(&mut self, f: &Finding) -> &str {
+        let same = matches!(&self.last, Some((source, _)) if Arc::ptr_eq(source, &f.source));
+        if !same {
+            let cwd = self
+                .cwd
+                .get_or_insert_with(|| std::env::current_dir().ok())
+                .as_deref();
+            let shown = super::display_path_from(&f.source.path, cwd);
+            self.last = Some((f.source.clone(), shown));
+        }
+        self.last.as_ref().map_or("", |(_, shown)| shown.as_str())
     }
 }

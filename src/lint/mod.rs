@@ -144,7 +144,7 @@ pub fn display_path(path: &Path) -> String {
     display_path_from(path, std::env::current_dir().ok().as_deref())
 }
 
-fn display_path_from(path: &Path, cwd: Option<&Path>) -> String {
+pub(crate) fn display_path_from(path: &Path, cwd: Option<&Path>) -> String {
     let shown = cwd
         .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
         .unwrap_or_else(|| path.to_path_buf());
@@ -204,13 +204,13 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
             let reviewed = is_reviewed(visit.index);
             receive_until(visit.index, &mut phases);
             let phase = phases[visit.index].as_ref().unwrap_or(&no_phase);
-            let ctx = OpContext {
+            let ctx = OpContext::new(
                 visit,
                 settings,
                 phase,
-                deploy_phases: options.deploy_phases,
-                proven_not_null: &proven_not_null,
-            };
+                options.deploy_phases,
+                &proven_not_null,
+            );
             if reviewed {
                 for rule in &rules {
                     let mut out = Vec::new();
@@ -231,7 +231,7 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
             let mut new_tables: BTreeSet<String> = visit
                 .created_here
                 .iter()
-                .filter_map(|k| visit.state.models.get(k))
+                .filter_map(|k| visit.state.get(k))
                 .filter_map(|model| visit.state.table_of(model))
                 .collect();
             for statement in statements {
@@ -330,19 +330,37 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
         }
     }
 
-    findings.sort_by(|a, b| {
-        (a.source.path.as_path(), a.line, a.column, a.rule).cmp(&(
-            b.source.path.as_path(),
-            b.line,
-            b.column,
-            b.rule,
-        ))
-    });
+    sort_findings(&mut findings);
     timer.lap("suppressions, sort");
     LintReport {
         migrations,
         findings,
     }
+}
+
+/// Sort by path, line, column and rule. Paths are compared once per file, not once per
+/// pair of findings: each file gets its rank among the files, and findings sort by it.
+fn sort_findings(findings: &mut Vec<Finding>) {
+    use std::sync::Arc;
+    let id = |f: &Finding| Arc::as_ptr(&f.source).cast::<()>();
+    let mut sources: Vec<&Arc<crate::django::migration::SourceFile>> =
+        findings.iter().map(|f| &f.source).collect();
+    sources.sort_by_key(|s| Arc::as_ptr(s).cast::<()>());
+    sources.dedup_by(|a, b| Arc::ptr_eq(a, b));
+    sources.sort_by(|a, b| a.path.cmp(&b.path));
+    let rank: rustc_hash::FxHashMap<*const (), usize> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (Arc::as_ptr(s).cast::<()>(), i))
+        .collect();
+    let mut ranked: Vec<(usize, Finding)> = findings
+        .drain(..)
+        .map(|f| (rank.get(&id(&f)).copied().unwrap_or(usize::MAX), f))
+        .collect();
+    ranked.sort_by(|(ra, a), (rb, b)| {
+        (ra, a.line, a.column, a.rule).cmp(&(rb, b.line, b.column, b.rule))
+    });
+    findings.extend(ranked.into_iter().map(|(_, f)| f));
 }
 
 /// Remember what a SQL statement did for later statements and migrations: tables it

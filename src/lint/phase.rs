@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::django::migration::{MigrationFile, MigrationKey, Settings};
 use crate::django::operations::OpKind;
 use crate::django::python::Value;
-use crate::django::state::{model_key, ProjectState};
+use crate::django::state::{with_model_key, ProjectState};
 use crate::django::{Project, Visit};
 use crate::lint::sql::{SqlAction, SqlCache};
 
@@ -255,7 +255,7 @@ fn created_here_tables(visit: &Visit<'_>) -> BTreeSet<String> {
     visit
         .created_here
         .iter()
-        .filter_map(|k| visit.state.models.get(k))
+        .filter_map(|k| visit.state.get(k))
         .filter_map(|m| visit.state.table_of(m))
         .collect()
 }
@@ -265,7 +265,7 @@ fn op_phase(visit: &Visit<'_>, settings: &Settings) -> (Phase, String) {
     let op = visit.op;
     let app = visit.migration.app.as_str();
     let state: &ProjectState = visit.state;
-    let is_new = |model: &str| visit.created_here.contains(&model_key(app, model));
+    let is_new = |model: &str| with_model_key(app, model, |key| visit.created_here.contains(key));
     let label = |model: &str, field: &str| format!("{} {}.{}", op.name(), model, field);
     match &op.kind {
         OpKind::CreateModel { name, .. } => {
@@ -373,7 +373,7 @@ fn op_phase(visit: &Visit<'_>, settings: &Settings) -> (Phase, String) {
             }
             let mut phases = Vec::new();
             let mut why = Vec::new();
-            if let (Some(a), Some(b)) = (old.column(name), field.column(name)) {
+            if let (Some(a), Some(b)) = (old.column_ref(name), field.column_ref(name)) {
                 if a != b {
                     phases.push(Phase::Never);
                     why.push("renames the column");

@@ -11,7 +11,7 @@ use crate::django::fields::DbType;
 use crate::django::graph::MigrationGraph;
 use crate::django::migration::{MigrationFile, Settings};
 use crate::django::operations::Operation;
-use crate::django::state::{model_key, ModelState};
+use crate::django::state::{with_model_key, ModelState, ProjectState};
 use crate::django::{Effect, Visit};
 use crate::lint::phase::{Marker, MigrationPhase, Phase};
 use crate::lint::sql::{SqlAction, SqlStatement};
@@ -132,7 +132,13 @@ pub trait Rule: Send + Sync {
 
     /// Called for every action of every SQL statement of a reviewed `RunSQL` that
     /// touches the database (its forward `sql`).
-    fn check_sql(&self, _ctx: &SqlContext<'_>, _action: &SqlAction, _out: &mut Vec<Diagnostic>) {}
+    fn check_sql(
+        &self,
+        _ctx: &SqlContext<'_, '_>,
+        _action: &SqlAction,
+        _out: &mut Vec<Diagnostic>,
+    ) {
+    }
 }
 
 /// What a rule sees of one operation.
@@ -146,6 +152,9 @@ pub struct OpContext<'a> {
     /// `(table, column)` pairs a validated `CHECK (column IS NOT NULL)` proves, from the
     /// SQL replayed so far (this and earlier migrations).
     pub proven_not_null: &'a RefCell<BTreeSet<(String, String)>>,
+    /// The last model looked up and what was found: the rules of one operation ask for
+    /// the same model over and over.
+    last_model: RefCell<Option<(String, Option<&'a ModelState>)>>,
 }
 
 /// What a rule sees of a model an operation names.
@@ -157,6 +166,23 @@ pub enum ModelLookup<'a> {
 }
 
 impl<'a> OpContext<'a> {
+    pub fn new(
+        visit: &'a Visit<'a>,
+        settings: &'a Settings,
+        phase: &'a MigrationPhase,
+        deploy_phases: bool,
+        proven_not_null: &'a RefCell<BTreeSet<(String, String)>>,
+    ) -> OpContext<'a> {
+        OpContext {
+            visit,
+            settings,
+            phase,
+            deploy_phases,
+            proven_not_null,
+            last_model: RefCell::new(None),
+        }
+    }
+
     /// A validated `CHECK (column IS NOT NULL)` on `table` exists (from RunSQL).
     pub fn not_null_proven(&self, table: &str, column: &str) -> bool {
         self.proven_not_null
@@ -185,7 +211,17 @@ impl<'a> OpContext<'a> {
     }
 
     pub fn model(&self, name: &str) -> ModelLookup<'a> {
-        match self.visit.state.model(self.app(), name) {
+        let mut last = self.last_model.borrow_mut();
+        let found = match &*last {
+            Some((last_name, found)) if last_name == name => *found,
+            _ => {
+                let state: &'a ProjectState = self.visit.state;
+                let found = state.model(self.app(), name);
+                *last = Some((name.to_string(), found));
+                found
+            }
+        };
+        match found {
             Some(m) => ModelLookup::Known(m),
             None => ModelLookup::Unknown,
         }
@@ -193,9 +229,9 @@ impl<'a> OpContext<'a> {
 
     /// The model was created earlier in this same migration: no old code can use its table.
     pub fn is_new_table(&self, name: &str) -> bool {
-        self.visit
-            .created_here
-            .contains(&model_key(self.app(), name))
+        with_model_key(self.app(), name, |key| {
+            self.visit.created_here.contains(key)
+        })
     }
 
     /// True when the operation cannot affect live traffic on this model's table: the table
@@ -246,14 +282,14 @@ pub struct MigrationContext<'a> {
 }
 
 /// What a rule sees of one SQL statement of a `RunSQL`.
-pub struct SqlContext<'a> {
-    pub op: &'a OpContext<'a>,
-    pub statement: &'a SqlStatement,
+pub struct SqlContext<'s, 'a> {
+    pub op: &'s OpContext<'a>,
+    pub statement: &'s SqlStatement,
     /// Tables created earlier in the same migration (`CreateModel` or `CREATE TABLE`).
-    pub new_tables: &'a BTreeSet<String>,
+    pub new_tables: &'s BTreeSet<String>,
 }
 
-impl<'a> SqlContext<'a> {
+impl<'a> SqlContext<'_, 'a> {
     /// A diagnostic pointing at the statement inside the SQL string.
     pub fn diagnostic(&self, message: impl Into<String>) -> Diagnostic {
         Diagnostic::new(self.statement.range, message)

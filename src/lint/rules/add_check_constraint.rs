@@ -83,7 +83,7 @@ impl Rule for AddCheckConstraint {
         );
     }
 
-    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+    fn check_sql(&self, ctx: &SqlContext<'_, '_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
         let SqlAction::AddConstraint {
             table,
             kind: ConstraintKind::Check { .. },

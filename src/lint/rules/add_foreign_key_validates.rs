@@ -117,7 +117,7 @@ impl Rule for AddForeignKeyValidates {
         );
     }
 
-    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+    fn check_sql(&self, ctx: &SqlContext<'_, '_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
         let table = match action {
             SqlAction::AddConstraint {
                 table,

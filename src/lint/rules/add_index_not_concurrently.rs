@@ -155,7 +155,7 @@ impl Rule for AddIndexNotConcurrently {
         );
     }
 
-    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+    fn check_sql(&self, ctx: &SqlContext<'_, '_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
         match action {
             SqlAction::CreateIndex {
                 table,

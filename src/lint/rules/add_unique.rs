@@ -58,7 +58,7 @@ impl Rule for AddUnique {
         &META
     }
 
-    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+    fn check_sql(&self, ctx: &SqlContext<'_, '_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
         let table = match action {
             SqlAction::AddConstraint {
                 table,

@@ -71,7 +71,7 @@ impl Rule for ConcurrentInAtomicMigration {
         }
     }
 
-    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+    fn check_sql(&self, ctx: &SqlContext<'_, '_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
         if action.needs_no_transaction() && ctx.op.migration().atomic {
             out.push(
                 ctx.diagnostic(format!(

@@ -64,7 +64,7 @@ impl Rule for DropColumn {
         &META
     }
 
-    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+    fn check_sql(&self, ctx: &SqlContext<'_, '_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
         let SqlAction::DropColumn { table, columns } = action else {
             return;
         };

@@ -129,7 +129,7 @@ impl Rule for DropIndexNotConcurrently {
         );
     }
 
-    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+    fn check_sql(&self, ctx: &SqlContext<'_, '_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
         if let SqlAction::DropIndex {
             names,
             concurrently: false,

@@ -36,18 +36,37 @@ pub fn field_code(field: &FieldDef, overrides: &[(&str, &str)]) -> String {
         Some(rest) => format!("models.{}", rest.rsplit('.').next().unwrap_or(rest)),
         None => field.path.to_string(),
     };
-    let mut parts: Vec<String> = field.call.args.iter().map(|a| a.value.describe()).collect();
+    // One buffer for the whole call (help texts are built for every finding).
+    let mut out = class;
+    out.push('(');
+    let mut first = true;
+    let mut separate = |out: &mut String| {
+        if !std::mem::take(&mut first) {
+            out.push_str(", ");
+        }
+    };
+    for a in &field.call.args {
+        separate(&mut out);
+        a.value.describe_into(&mut out);
+    }
     for (k, v) in &field.call.kwargs {
         if !overrides.iter().any(|(o, _)| o == k) {
-            parts.push(format!("{k}={}", v.value.describe()));
+            separate(&mut out);
+            out.push_str(k);
+            out.push('=');
+            v.value.describe_into(&mut out);
         }
     }
     for (k, v) in overrides {
         if !v.is_empty() {
-            parts.push(format!("{k}={v}"));
+            separate(&mut out);
+            out.push_str(k);
+            out.push('=');
+            out.push_str(v);
         }
     }
-    format!("{class}({})", parts.join(", "))
+    out.push(')');
+    out
 }
 
 /// A double-quoted SQL identifier.

@@ -52,7 +52,7 @@ impl Rule for RenameColumn {
         &META
     }
 
-    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+    fn check_sql(&self, ctx: &SqlContext<'_, '_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
         let SqlAction::RenameColumn { table, old, new } = action else {
             return;
         };
@@ -120,9 +120,10 @@ impl Rule for RenameColumn {
         if !old_field.has_column() || !new_field_def.has_column() {
             return;
         }
-        let (Some(old_column), Some(new_column)) =
-            (old_field.column(old_name), new_field_def.column(new_name))
-        else {
+        let (Some(old_column), Some(new_column)) = (
+            old_field.column_ref(old_name),
+            new_field_def.column_ref(new_name),
+        ) else {
             return;
         };
         if old_column == new_column {

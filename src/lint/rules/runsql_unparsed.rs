@@ -32,7 +32,7 @@ impl Rule for RunsqlUnparsed {
         &META
     }
 
-    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+    fn check_sql(&self, ctx: &SqlContext<'_, '_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
         if let SqlAction::Unparsed { reason } = action {
             out.push(
                 ctx.diagnostic(format!(

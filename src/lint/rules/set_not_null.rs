@@ -60,7 +60,7 @@ impl Rule for SetNotNull {
         &META
     }
 
-    fn check_sql(&self, ctx: &SqlContext<'_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
+    fn check_sql(&self, ctx: &SqlContext<'_, '_>, action: &SqlAction, out: &mut Vec<Diagnostic>) {
         let SqlAction::SetNotNull { table, column } = action else {
             return;
         };
