@@ -25,63 +25,22 @@ pub fn model_key(app: &str, name: &str) -> ModelKey {
     (app.to_string(), name.to_lowercase())
 }
 
-/// A [`ModelKey`] seen as borrowed parts, so that maps and sets keyed by `ModelKey` are
-/// searched without building an owned key (the replay looks models up for every operation).
-pub trait ModelKeyRef {
-    fn parts(&self) -> (&str, &str);
-}
-
-impl ModelKeyRef for ModelKey {
-    fn parts(&self) -> (&str, &str) {
-        (&self.0, &self.1)
-    }
-}
-
-impl ModelKeyRef for (&str, &str) {
-    fn parts(&self) -> (&str, &str) {
-        *self
-    }
-}
-
-impl<'a> std::borrow::Borrow<dyn ModelKeyRef + 'a> for ModelKey {
-    fn borrow(&self) -> &(dyn ModelKeyRef + 'a) {
-        self
-    }
-}
-
-// Ordered exactly as `(String, String)` is: the first part, then the second, by bytes.
-impl PartialEq for dyn ModelKeyRef + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.parts() == other.parts()
-    }
-}
-
-impl Eq for dyn ModelKeyRef + '_ {}
-
-impl PartialOrd for dyn ModelKeyRef + '_ {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for dyn ModelKeyRef + '_ {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.parts().cmp(&other.parts())
-    }
-}
-
-/// Call `f` with the key of model `name` of `app`, lower-casing the name only when it
-/// is not lower-case already (operations other than `CreateModel` name models so).
-pub fn with_model_key<R>(app: &str, name: &str, f: impl FnOnce(&dyn ModelKeyRef) -> R) -> R {
+/// A model name lower-cased as Django keys it, without a copy when it already is
+/// (operations other than `CreateModel` name models so, and the replay asks constantly).
+pub fn lower_name(name: &str) -> std::borrow::Cow<'_, str> {
     if name
         .bytes()
         .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
     {
-        let lower = name.to_lowercase();
-        f(&(app, lower.as_str()))
+        std::borrow::Cow::Owned(name.to_lowercase())
     } else {
-        f(&(app, name))
+        std::borrow::Cow::Borrowed(name)
     }
+}
+
+/// `key` is model `name` (any case) of `app`: for the few models created in one migration.
+pub fn is_key_of(key: &ModelKey, app: &str, name: &str) -> bool {
+    key.0 == app && key.1 == lower_name(name)
 }
 
 #[derive(Clone, Debug)]
@@ -142,8 +101,7 @@ fn option<'a>(options: &'a [(String, Spanned)], key: &str) -> Option<&'a Value> 
 
 impl ProjectState {
     pub fn model(&self, app: &str, name: &str) -> Option<&ModelState> {
-        let models = self.apps.get(app)?;
-        with_model_key(app, name, |key| models.get(key.parts().1))
+        self.apps.get(app)?.get(lower_name(name).as_ref())
     }
 
     /// The model under `key` (`(app, lower-cased name)`).
@@ -464,8 +422,7 @@ impl ProjectState {
     }
 
     fn model_mut(&mut self, app: &str, name: &str) -> Option<&mut ModelState> {
-        let models = self.apps.get_mut(app)?;
-        with_model_key(app, name, |key| models.get_mut(key.parts().1))
+        self.apps.get_mut(app)?.get_mut(lower_name(name).as_ref())
     }
 
     /// The column type of `field` of a model in `app`. A foreign key's column has the

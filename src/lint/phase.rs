@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::django::migration::{MigrationFile, MigrationKey, Settings};
 use crate::django::operations::OpKind;
 use crate::django::python::Value;
-use crate::django::state::{with_model_key, ProjectState};
+use crate::django::state::{is_key_of, ProjectState};
 use crate::django::{Project, Visit};
 use crate::lint::sql::{SqlAction, SqlCache};
 
@@ -265,7 +265,12 @@ fn op_phase(visit: &Visit<'_>, settings: &Settings) -> (Phase, String) {
     let op = visit.op;
     let app = visit.migration.app.as_str();
     let state: &ProjectState = visit.state;
-    let is_new = |model: &str| with_model_key(app, model, |key| visit.created_here.contains(key));
+    let is_new = |model: &str| {
+        visit
+            .created_here
+            .iter()
+            .any(|key| is_key_of(key, app, model))
+    };
     let label = |model: &str, field: &str| format!("{} {}.{}", op.name(), model, field);
     match &op.kind {
         OpKind::CreateModel { name, .. } => {

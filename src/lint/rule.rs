@@ -11,7 +11,7 @@ use crate::django::fields::DbType;
 use crate::django::graph::MigrationGraph;
 use crate::django::migration::{MigrationFile, Settings};
 use crate::django::operations::Operation;
-use crate::django::state::{with_model_key, ModelState, ProjectState};
+use crate::django::state::{is_key_of, ModelState, ProjectState};
 use crate::django::{Effect, Visit};
 use crate::lint::phase::{Marker, MigrationPhase, Phase};
 use crate::lint::sql::{SqlAction, SqlStatement};
@@ -229,9 +229,11 @@ impl<'a> OpContext<'a> {
 
     /// The model was created earlier in this same migration: no old code can use its table.
     pub fn is_new_table(&self, name: &str) -> bool {
-        with_model_key(self.app(), name, |key| {
-            self.visit.created_here.contains(key)
-        })
+        let app = self.app();
+        self.visit
+            .created_here
+            .iter()
+            .any(|key| is_key_of(key, app, name))
     }
 
     /// True when the operation cannot affect live traffic on this model's table: the table
