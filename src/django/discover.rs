@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use ruff_python_ast::{Expr, PySourceType, Stmt};
 
@@ -66,21 +67,39 @@ fn is_virtualenv(dir: &Path) -> bool {
 
 /// Every migration file under `roots`, sorted by app label and name, de-duplicated.
 pub fn discover(roots: &[PathBuf]) -> Result<Vec<DiscoveredFile>, DiscoverError> {
-    let mut labels: HashMap<PathBuf, String> = HashMap::new();
-    let mut files = Vec::new();
+    let found = Mutex::new(Vec::new());
+    discover_each(roots, |file| {
+        if let Ok(mut found) = found.lock() {
+            found.push(file);
+        }
+    })?;
+    let mut files = found.into_inner().unwrap_or_default();
+    files.sort();
+    files.dedup_by(|a, b| a.path == b.path);
+    Ok(files)
+}
+
+/// Hand every migration file under `roots` to `each` as soon as the walk finds it, so
+/// that reading and parsing can start before the walk ends. Calls come from several
+/// threads, in no particular order, and a file under two overlapping roots comes twice:
+/// [`discover`] sorts and de-duplicates.
+pub fn discover_each(
+    roots: &[PathBuf],
+    each: impl Fn(DiscoveredFile) + Sync,
+) -> Result<(), DiscoverError> {
+    let labels = Labels::default();
     for root in roots {
         if !root.exists() {
             return Err(DiscoverError::NotFound { path: root.clone() });
         }
         if root.is_file() {
             if is_migration_path(root) {
-                files.push(describe(root, &mut labels));
+                each(describe(root, &labels));
             }
             continue;
         }
         // Walk in parallel (the walk is most of a pre-commit run's time on a big tree).
-        let found = std::sync::Mutex::new(Vec::new());
-        let error = std::sync::Mutex::new(None);
+        let error = Mutex::new(None);
         ignore::WalkBuilder::new(root)
             .hidden(false)
             .require_git(false)
@@ -102,9 +121,7 @@ pub fn discover(roots: &[PathBuf]) -> Result<Vec<DiscoveredFile>, DiscoverError>
                             if entry.file_type().is_some_and(|t| t.is_file())
                                 && is_migration_path(entry.path())
                             {
-                                if let Ok(mut found) = found.lock() {
-                                    found.push(entry.into_path());
-                                }
+                                each(describe(entry.path(), &labels));
                             }
                         }
                         Err(e) => {
@@ -123,30 +140,42 @@ pub fn discover(roots: &[PathBuf]) -> Result<Vec<DiscoveredFile>, DiscoverError>
                 source,
             });
         }
-        // Sorted once, below, by app and name.
-        for path in found.into_inner().unwrap_or_default() {
-            files.push(describe(&path, &mut labels));
-        }
     }
-    files.sort();
-    files.dedup_by(|a, b| a.path == b.path);
-    Ok(files)
+    Ok(())
 }
 
-fn describe(path: &Path, labels: &mut HashMap<PathBuf, String>) -> DiscoveredFile {
+/// App labels already worked out, by app folder (shared by the walk's threads).
+#[derive(Default)]
+struct Labels(Mutex<HashMap<PathBuf, String>>);
+
+impl Labels {
+    fn get(&self, app_dir: &Path) -> String {
+        let known = |labels: &Self| {
+            labels
+                .0
+                .lock()
+                .ok()
+                .and_then(|map| map.get(app_dir).cloned())
+        };
+        if let Some(label) = known(self) {
+            return label;
+        }
+        // Worked out outside the lock (it may read `apps.py`); two threads may both do it.
+        let label = app_label(app_dir);
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(app_dir.to_path_buf(), label.clone());
+        }
+        label
+    }
+}
+
+fn describe(path: &Path, labels: &Labels) -> DiscoveredFile {
     let migrations_dir = path.parent().unwrap_or(Path::new("."));
     let app_dir = migrations_dir
         .parent()
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    let app = match labels.get(&app_dir) {
-        Some(label) => label.clone(),
-        None => {
-            let label = app_label(&app_dir);
-            labels.insert(app_dir.clone(), label.clone());
-            label
-        }
-    };
+    let app = labels.get(&app_dir);
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -43,13 +43,44 @@ pub enum GraphIssue {
     Cycle { nodes: Vec<MigrationKey> },
 }
 
+/// A node's parents or children: a sorted set of node ids, kept in a plain vector
+/// (nodes have few edges; a `BTreeSet` node per migration cost more than the lookups).
+#[derive(Clone, Debug, Default)]
+struct Edges(Vec<usize>);
+
+impl Edges {
+    fn insert(&mut self, node: usize) {
+        if let Err(at) = self.0.binary_search(&node) {
+            self.0.insert(at, node);
+        }
+    }
+
+    fn remove(&mut self, node: &usize) {
+        if let Ok(at) = self.0.binary_search(node) {
+            self.0.remove(at);
+        }
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, usize> {
+        self.0.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Edges {
+    type Item = &'a usize;
+    type IntoIter = std::slice::Iter<'a, usize>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct MigrationGraph {
     /// Keys in sorted order; index = node id.
     keys: Vec<MigrationKey>,
-    index: HashMap<MigrationKey, usize>,
-    parents: Vec<BTreeSet<usize>>,
-    children: Vec<BTreeSet<usize>>,
+    parents: Vec<Edges>,
+    children: Vec<Edges>,
     removed: Vec<bool>,
     /// Squashed-away nodes -> the squash that replaced them.
     replaced_by: BTreeMap<MigrationKey, MigrationKey>,
@@ -81,11 +112,8 @@ impl MigrationGraph {
         let mut keys: Vec<MigrationKey> = migrations.iter().map(MigrationFile::key).collect();
         keys.sort();
         keys.dedup();
-        for (i, key) in keys.iter().enumerate() {
-            graph.index.insert(key.clone(), i);
-        }
-        graph.parents = vec![BTreeSet::new(); keys.len()];
-        graph.children = vec![BTreeSet::new(); keys.len()];
+        graph.parents = vec![Edges::default(); keys.len()];
+        graph.children = vec![Edges::default(); keys.len()];
         graph.removed = vec![false; keys.len()];
         graph.keys = keys;
         let apps: BTreeSet<&str> = migrations.iter().map(|m| m.app.as_str()).collect();
@@ -95,7 +123,7 @@ impl MigrationGraph {
         let mut deferred: Vec<(usize, &Dependency, bool)> = Vec::new();
         let mut missing: Vec<(MigrationKey, String, String, TextRange)> = Vec::new();
         for m in migrations {
-            let Some(&id) = graph.index.get(&m.key()) else {
+            let Some(id) = graph.find(&m.app, &m.name) else {
                 continue;
             };
             for dep in &m.dependencies {
@@ -103,8 +131,8 @@ impl MigrationGraph {
                     Dependency::Node { app, name, range }
                         if app == &m.app && !name.starts_with("__") =>
                     {
-                        match graph.index.get(&(app.clone(), name.clone())) {
-                            Some(&parent) => graph.add_edge(id, parent),
+                        match graph.find(app, name) {
+                            Some(parent) => graph.add_edge(id, parent),
                             None => missing.push((m.key(), app.clone(), name.clone(), *range)),
                         }
                     }
@@ -138,7 +166,7 @@ impl MigrationGraph {
                     let target = match name.as_str() {
                         "__first__" => graph.app_nodes(app, true).first().copied(),
                         "__latest__" => graph.app_nodes(app, false).first().copied(),
-                        _ => graph.index.get(&(app.clone(), name.clone())).copied(),
+                        _ => graph.find(app, name),
                     };
                     match (target, run_before) {
                         (Some(t), false) => graph.add_edge(id, t),
@@ -151,14 +179,14 @@ impl MigrationGraph {
 
         // Squashed migrations replace their targets (nothing applied: all unapplied).
         for m in migrations.iter().filter(|m| !m.replaces.is_empty()) {
-            let Some(&squash) = graph.index.get(&m.key()) else {
+            let Some(squash) = graph.find(&m.app, &m.name) else {
                 continue;
             };
             for replaced in &m.replaces {
                 graph.replaced_by.insert(replaced.clone(), m.key());
             }
             for replaced in &m.replaces {
-                if let Some(&old) = graph.index.get(replaced) {
+                if let Some(old) = graph.find(&replaced.0, &replaced.1) {
                     graph.remove_replaced(old, squash);
                 }
             }
@@ -168,11 +196,10 @@ impl MigrationGraph {
             match graph
                 .replaced_by
                 .get(&key)
-                .and_then(|k| graph.index.get(k))
-                .copied()
+                .and_then(|k| graph.find(&k.0, &k.1))
             {
                 Some(squash) if !graph.is_removed(squash) => {
-                    if let Some(&id) = graph.index.get(&from) {
+                    if let Some(id) = graph.find(&from.0, &from.1) {
                         if !graph.is_removed(id) && id != squash {
                             graph.add_edge(id, squash);
                         }
@@ -197,6 +224,28 @@ impl MigrationGraph {
         graph
     }
 
+    /// The node of `app`'s migration `name`, squashed away or not.
+    pub fn position(&self, app: &str, name: &str) -> Option<usize> {
+        self.keys
+            .binary_search_by(|k| (k.0.as_str(), k.1.as_str()).cmp(&(app, name)))
+            .ok()
+    }
+
+    /// How many nodes (distinct migration keys) the graph has.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The live node of `app`'s migration `name`: keys are sorted, so a binary search
+    /// finds it without building a key.
+    fn find(&self, app: &str, name: &str) -> Option<usize> {
+        self.position(app, name).filter(|&i| !self.is_removed(i))
+    }
+
     fn add_edge(&mut self, child: usize, parent: usize) {
         if child != parent {
             self.parents[child].insert(parent);
@@ -208,20 +257,19 @@ impl MigrationGraph {
     fn remove_replaced(&mut self, old: usize, squash: usize) {
         let children = std::mem::take(&mut self.children[old]);
         let parents = std::mem::take(&mut self.parents[old]);
-        for c in children {
+        for c in children.0 {
             self.parents[c].remove(&old);
             if !self.replaced_by.contains_key(&self.keys[c]) {
                 self.add_edge(c, squash);
             }
         }
-        for p in parents {
+        for p in parents.0 {
             self.children[p].remove(&old);
             // The squash inherits dependencies outside the replaced set.
             if !self.replaced_by.contains_key(&self.keys[p]) {
                 self.add_edge(squash, p);
             }
         }
-        self.index.remove(&self.keys[old]);
         self.removed[old] = true;
     }
 
@@ -271,15 +319,14 @@ impl MigrationGraph {
             if colour[start] != 0 || self.is_removed(start) {
                 continue;
             }
-            let mut stack: Vec<(usize, Vec<usize>)> =
-                vec![(start, self.parents[start].iter().copied().collect())];
+            let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, self.parents[start].0.clone())];
             colour[start] = 1;
             while let Some((node, pending)) = stack.last_mut() {
                 let node = *node;
                 match pending.pop() {
                     Some(next) if colour[next] == 0 => {
                         colour[next] = 1;
-                        stack.push((next, self.parents[next].iter().copied().collect()));
+                        stack.push((next, self.parents[next].0.clone()));
                     }
                     Some(next) if colour[next] == 1 => {
                         let pos = stack.iter().position(|(k, _)| *k == next).unwrap_or(0);
@@ -303,6 +350,20 @@ impl MigrationGraph {
     /// The order Django applies every migration in (its `_generate_plan` over all leaf
     /// nodes), robust to cycles.
     pub fn plan(&self) -> Vec<MigrationKey> {
+        self.plan_nodes()
+            .into_iter()
+            .map(|node| self.keys[node].clone())
+            .collect()
+    }
+
+    /// The key of node `node` (a position in the sorted keys).
+    pub fn key(&self, node: usize) -> Option<&MigrationKey> {
+        self.keys.get(node)
+    }
+
+    /// [`MigrationGraph::plan`] as positions in the sorted, de-duplicated keys of the
+    /// migrations the graph was built from.
+    pub fn plan_nodes(&self) -> Vec<usize> {
         let n = self.keys.len();
         let mut leaves: Vec<usize> = (0..n)
             .filter(|&i| !self.is_removed(i))
@@ -331,7 +392,7 @@ impl MigrationGraph {
                 if processed {
                     done[node] = true;
                     on_stack[node] = false;
-                    plan.push(self.keys[node].clone());
+                    plan.push(node);
                 } else if !on_stack[node] {
                     on_stack[node] = true;
                     stack.push((node, true));
@@ -359,7 +420,7 @@ impl MigrationGraph {
     }
 
     pub fn contains(&self, key: &MigrationKey) -> bool {
-        self.index.contains_key(key)
+        self.find(&key.0, &key.1).is_some()
     }
 
     /// The squash that replaced `key`, if it was squashed away.
@@ -369,9 +430,8 @@ impl MigrationGraph {
 
     /// The live migrations `key` directly depends on.
     pub fn parents_of(&self, key: &MigrationKey) -> Vec<MigrationKey> {
-        self.index
-            .get(key)
-            .map(|&i| {
+        self.find(&key.0, &key.1)
+            .map(|i| {
                 self.parents[i]
                     .iter()
                     .map(|&p| self.keys[p].clone())

@@ -15,7 +15,6 @@ pub mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rustc_hash::FxHashMap as HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -58,8 +57,18 @@ fn is_focused(path: &std::path::Path, focus: &BTreeSet<PathBuf>) -> bool {
 
 /// Of two folders with one label, the first (sorted) wins, as the error says.
 fn drop_shadowed(files: Vec<DiscoveredFile>) -> (Vec<DiscoveredFile>, Vec<DuplicateLabel>) {
+    let (shadowed, duplicate_labels) = shadowed_dirs(&files);
+    let kept = files
+        .into_iter()
+        .filter(|f| !shadowed.contains(&f.app_dir))
+        .collect();
+    (kept, duplicate_labels)
+}
+
+/// The app folders whose label an earlier folder already claims, and the clashes.
+fn shadowed_dirs(files: &[DiscoveredFile]) -> (BTreeSet<PathBuf>, Vec<DuplicateLabel>) {
     let mut dirs_by_label: BTreeMap<&str, BTreeSet<&PathBuf>> = BTreeMap::new();
-    for f in &files {
+    for f in files {
         dirs_by_label.entry(&f.app).or_default().insert(&f.app_dir);
     }
     let duplicate_labels: Vec<DuplicateLabel> = dirs_by_label
@@ -70,20 +79,32 @@ fn drop_shadowed(files: Vec<DiscoveredFile>) -> (Vec<DiscoveredFile>, Vec<Duplic
             dirs: dirs.into_iter().cloned().collect(),
         })
         .collect();
-    let shadowed: BTreeSet<PathBuf> = duplicate_labels
+    let shadowed = duplicate_labels
         .iter()
         .flat_map(|d| d.dirs.iter().skip(1).cloned())
         .collect();
-    let kept = files
-        .into_iter()
-        .filter(|f| !shadowed.contains(&f.app_dir))
-        .collect();
-    (kept, duplicate_labels)
+    (shadowed, duplicate_labels)
 }
 
 fn parse_one(f: &DiscoveredFile, text: String, settings: &Settings) -> MigrationFile {
     let source = Arc::new(SourceFile::new(f.path.clone(), text));
     parse_migration(&f.app, &f.name, source, settings)
+}
+
+fn read_and_parse_one(f: &DiscoveredFile, settings: &Settings) -> Result<MigrationFile, LoadError> {
+    match std::fs::read(&f.path) {
+        // Valid UTF-8 (nearly always) is taken as is, without a copy.
+        Ok(bytes) => Ok(parse_one(
+            f,
+            String::from_utf8(bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            settings,
+        )),
+        Err(source) => Err(LoadError::Read {
+            path: f.path.clone(),
+            source,
+        }),
+    }
 }
 
 /// Read and parse files in parallel.
@@ -93,26 +114,51 @@ fn read_and_parse(
 ) -> Result<Vec<MigrationFile>, LoadError> {
     files
         .into_par_iter()
-        .map(|f| match std::fs::read(&f.path) {
-            // Valid UTF-8 (nearly always) is taken as is, without a copy.
-            Ok(bytes) => Ok(parse_one(
-                &f,
-                String::from_utf8(bytes)
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-                settings,
-            )),
-            Err(source) => Err(LoadError::Read {
-                path: f.path.clone(),
-                source,
-            }),
-        })
+        .map(|f| read_and_parse_one(&f, settings))
         .collect()
+}
+
+/// Walk, read and parse at once: each file is read and parsed on rayon's threads as soon
+/// as the walk finds it, so the walk's system calls overlap the parsing. The result is
+/// what [`discover::discover`], [`drop_shadowed`] and [`read_and_parse`] give in turn.
+fn discover_and_parse(
+    roots: &[PathBuf],
+    settings: &Settings,
+) -> Result<(Vec<MigrationFile>, Vec<DuplicateLabel>), LoadError> {
+    type Parsed = (DiscoveredFile, Result<MigrationFile, LoadError>);
+    let parsed: std::sync::Mutex<Vec<Parsed>> = Default::default();
+    rayon::in_place_scope(|scope| {
+        discover::discover_each(roots, |file| {
+            let parsed = &parsed;
+            scope.spawn(move |_| {
+                let result = read_and_parse_one(&file, settings);
+                if let Ok(mut parsed) = parsed.lock() {
+                    parsed.push((file, result));
+                }
+            });
+        })
+    })?;
+    let mut parsed = parsed.into_inner().unwrap_or_default();
+    parsed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    parsed.dedup_by(|a, b| a.0.path == b.0.path);
+    let files: Vec<DiscoveredFile> = parsed.iter().map(|(f, _)| f.clone()).collect();
+    let (shadowed, duplicate_labels) = shadowed_dirs(&files);
+    let migrations = parsed
+        .into_iter()
+        .filter(|(f, _)| !shadowed.contains(&f.app_dir))
+        .map(|(_, result)| result)
+        .collect::<Result<_, _>>()?;
+    Ok((migrations, duplicate_labels))
 }
 
 #[derive(Debug)]
 pub struct Project {
     pub migrations: Vec<MigrationFile>,
-    by_key: HashMap<MigrationKey, usize>,
+    /// Graph node -> index into `migrations`.
+    by_node: Vec<Option<usize>>,
+    /// Indexes into `migrations` in the graph's plan order (computed once: both replays
+    /// of a lint walk it).
+    plan: Vec<usize>,
     pub graph: MigrationGraph,
     pub settings: Settings,
     pub duplicate_labels: Vec<DuplicateLabel>,
@@ -168,14 +214,14 @@ impl Project {
         focus: Option<&BTreeSet<PathBuf>>,
     ) -> Result<Project, LoadError> {
         let timer = crate::timings::Timer::start();
+        let Some(focus) = focus else {
+            let (migrations, duplicate_labels) = discover_and_parse(roots, &settings)?;
+            timer.lap("discover, read and parse");
+            return Ok(Project::from_parsed(migrations, settings, duplicate_labels));
+        };
         let files = discover::discover(roots)?;
         timer.lap("discover");
         let (files, duplicate_labels) = drop_shadowed(files);
-        let Some(focus) = focus else {
-            let migrations = read_and_parse(files, &settings)?;
-            timer.lap("read and parse");
-            return Ok(Project::from_parsed(migrations, settings, duplicate_labels));
-        };
 
         let mut by_label: BTreeMap<String, Vec<DiscoveredFile>> = BTreeMap::new();
         let mut needed: Vec<String> = Vec::new();
@@ -236,16 +282,25 @@ impl Project {
         duplicate_labels: Vec<DuplicateLabel>,
     ) -> Project {
         let timer = crate::timings::Timer::start();
-        let by_key = migrations
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.key(), i))
-            .collect();
         let graph = MigrationGraph::build(&migrations);
+        // Graph nodes are the migrations' distinct keys; of two migrations with one key,
+        // the later is found (as a map built from the list would).
+        let mut by_node: Vec<Option<usize>> = vec![None; graph.len()];
+        for (i, m) in migrations.iter().enumerate() {
+            if let Some(node) = graph.position(&m.app, &m.name) {
+                by_node[node] = Some(i);
+            }
+        }
+        let plan = graph
+            .plan_nodes()
+            .into_iter()
+            .filter_map(|node| by_node.get(node).copied().flatten())
+            .collect();
         timer.lap("graph");
         Project {
             migrations,
-            by_key,
+            by_node,
+            plan,
             graph,
             settings,
             duplicate_labels,
@@ -253,7 +308,11 @@ impl Project {
     }
 
     pub fn migration(&self, key: &MigrationKey) -> Option<&MigrationFile> {
-        self.by_key.get(key).map(|&i| &self.migrations[i])
+        let index = self
+            .graph
+            .position(&key.0, &key.1)
+            .and_then(|node| self.by_node[node])?;
+        self.migrations.get(index)
     }
 
     /// Replay every migration in plan order, calling `visit` for each operation (also
@@ -280,12 +339,7 @@ impl Project {
         mut visit: impl FnMut(&Visit<'_>),
         mut done: impl FnMut(usize),
     ) -> ProjectState {
-        let plan: Vec<usize> = self
-            .graph
-            .plan()
-            .iter()
-            .filter_map(|k| self.by_key.get(k).copied())
-            .collect();
+        let plan = &self.plan;
         let end = plan.iter().rposition(|&i| wanted(i)).map_or(0, |p| p + 1);
         let mut state = ProjectState::default();
         for &index in &plan[..end] {
@@ -402,5 +456,79 @@ fn replay_op<'a>(
             state.apply(app, op);
         }
         _ => state.apply(app, op),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &std::path::Path, path: &str, text: &[u8]) {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+
+    fn summary(p: &Project) -> Vec<(String, String, PathBuf)> {
+        p.migrations
+            .iter()
+            .map(|m| (m.app.clone(), m.name.clone(), m.source.path.clone()))
+            .collect()
+    }
+
+    /// The whole-tree load walks, reads and parses in one pass; the focused load does
+    /// the steps one after the other. Both must agree: order, de-duplication of a file
+    /// reached through two roots, and the shadowing of an app label claimed twice.
+    #[test]
+    fn one_pass_load_matches_the_step_by_step_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let initial = b"from django.db import migrations\nclass Migration(migrations.Migration):\n    operations = []\n";
+        write(root, "b/shop/migrations/0001_initial.py", initial);
+        write(
+            root,
+            "b/shop/migrations/0002_more.py",
+            b"class Migration:\n    dependencies = [('shop', '0001_initial')]\n",
+        );
+        write(root, "a/shop/migrations/0001_initial.py", initial);
+        write(root, "blog/migrations/0001_initial.py", initial);
+        // Not UTF-8: read lossily, never an error.
+        write(
+            root,
+            "blog/migrations/0002_latin1.py",
+            b"# caf\xe9\nclass Migration:\n    pass\n",
+        );
+        let roots = vec![root.to_path_buf(), root.join("blog")];
+
+        let walked = Project::load(&roots, Settings::default()).expect("load");
+        let everything: BTreeSet<PathBuf> = discover::discover(&roots)
+            .expect("discover")
+            .into_iter()
+            .map(|f| f.path.canonicalize().expect("canonical"))
+            .collect();
+        let stepped =
+            Project::load_focused(&roots, Settings::default(), Some(&everything)).expect("load");
+
+        let got = summary(&walked);
+        assert_eq!(got, summary(&stepped));
+        let names: Vec<(&str, &str)> = got
+            .iter()
+            .map(|(app, name, _)| (app.as_str(), name.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("blog", "0001_initial"),
+                ("blog", "0002_latin1"),
+                ("shop", "0001_initial"),
+            ],
+            "blog's files come once though two roots reach them; b/shop is shadowed by a/shop"
+        );
+        assert!(got[2].2.starts_with(root.join("a")));
+        assert_eq!(walked.duplicate_labels.len(), 1);
+        assert_eq!(walked.duplicate_labels[0].app, "shop");
+        assert_eq!(stepped.duplicate_labels.len(), 1);
+        let latin1 = &walked.migrations[1];
+        assert!(latin1.source.text.contains("caf\u{fffd}"));
     }
 }

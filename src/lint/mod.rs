@@ -270,7 +270,7 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
     let cwd = std::env::current_dir().ok();
     let mut migrations: Vec<MigrationSummary> = project
         .migrations
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(i, m)| MigrationSummary {
             app: m.app.clone(),
@@ -280,7 +280,7 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
             phase: is_reviewed(i).then(|| phase_of(i).clone()),
         })
         .collect();
-    migrations.sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
+    migrations.par_sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
 
     let reviewed_migrations = || {
         project
@@ -314,7 +314,12 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
 
     // Inline suppressions of the reviewed files; what they leave unused is reported.
     let report_unused = options.enabled(suppression::UNUSED);
-    for (i, m) in reviewed_migrations() {
+    let with_directives: Vec<(usize, &MigrationFile)> = reviewed_migrations()
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .filter(|(_, m)| suppression::has_directives(m))
+        .collect();
+    for (i, m) in with_directives {
         let unused = suppression::apply(m, &mut findings, report_unused, &|r| options.enabled(r));
         if let Some(rule) = registry::find(suppression::UNUSED) {
             findings.extend(
@@ -347,20 +352,36 @@ fn sort_findings(findings: &mut Vec<Finding>) {
         findings.iter().map(|f| &f.source).collect();
     sources.sort_by_key(|s| Arc::as_ptr(s).cast::<()>());
     sources.dedup_by(|a, b| Arc::ptr_eq(a, b));
-    sources.sort_by(|a, b| a.path.cmp(&b.path));
+    // Ordered as `Path` orders them (component by component), with one byte comparison:
+    // the separator, mapped to the lowest byte, sorts before anything else in a name.
+    let path_key = |s: &&Arc<crate::django::migration::SourceFile>| {
+        let mut key = s.path.as_os_str().as_encoded_bytes().to_vec();
+        for b in &mut key {
+            if std::path::is_separator(char::from(*b)) {
+                *b = 0;
+            }
+        }
+        key
+    };
+    sources.par_sort_by_cached_key(path_key);
     let rank: rustc_hash::FxHashMap<*const (), usize> = sources
         .iter()
         .enumerate()
         .map(|(i, s)| (Arc::as_ptr(s).cast::<()>(), i))
         .collect();
-    let mut ranked: Vec<(usize, Finding)> = findings
-        .drain(..)
-        .map(|f| (rank.get(&id(&f)).copied().unwrap_or(usize::MAX), f))
+    // The keys are sorted, not the findings (large to move); the index keeps ties in
+    // their order, as a stable sort would.
+    let mut order: Vec<(usize, usize, usize, &str, usize)> = findings
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let rank = rank.get(&id(f)).copied().unwrap_or(usize::MAX);
+            (rank, f.line, f.column, f.rule, i)
+        })
         .collect();
-    ranked.sort_by(|(ra, a), (rb, b)| {
-        (ra, a.line, a.column, a.rule).cmp(&(rb, b.line, b.column, b.rule))
-    });
-    findings.extend(ranked.into_iter().map(|(_, f)| f));
+    order.par_sort_unstable();
+    let mut slots: Vec<Option<Finding>> = findings.drain(..).map(Some).collect();
+    findings.extend(order.into_iter().filter_map(|key| slots[key.4].take()));
 }
 
 /// Remember what a SQL statement did for later statements and migrations: tables it

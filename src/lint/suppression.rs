@@ -72,6 +72,17 @@ fn parse_directive(comment: &str) -> Option<Directive> {
 /// Drop the findings that `m`'s suppressions cover; return the `unused-suppression`
 /// diagnostics for `m` (only when `report_unused`). A suppression of a rule that did not
 /// run (`enabled` says no) is not reported as unused.
+/// True when `m` has anything [`apply`] acts on: a `# migrail:` comment or an
+/// `IgnoreMigration()` operation. Cheap, so that files without them can be skipped.
+pub fn has_directives(m: &MigrationFile) -> bool {
+    m.operations
+        .iter()
+        .any(|op| matches!(op.kind, OpKind::IgnoreMigration))
+        || m.comments
+            .iter()
+            .any(|&range| parse_directive(&m.source.text[range]).is_some())
+}
+
 pub fn apply(
     m: &MigrationFile,
     findings: &mut Vec<Finding>,

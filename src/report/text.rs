@@ -3,16 +3,31 @@
 
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 
+use crate::lint::finding::PathShower;
 use crate::lint::rule::Severity;
 use crate::lint::{Finding, LintReport};
+use rayon::prelude::*;
 
 /// Render findings, one diagnostic each. `color`: ANSI styles (only on a terminal).
+///
+/// Findings are rendered in chunks on all cores (a big tree has tens of thousands), and
+/// the chunks joined in order.
 pub fn render_findings(findings: &[Finding], color: bool) -> String {
+    const CHUNK: usize = 256;
+    let chunks: Vec<String> = findings
+        .par_chunks(CHUNK)
+        .map(|chunk| render_chunk(chunk, color))
+        .collect();
+    chunks.concat()
+}
+
+fn render_chunk(findings: &[Finding], color: bool) -> String {
     let renderer = if color {
         Renderer::styled()
     } else {
         Renderer::plain()
     };
+    let mut paths = PathShower::default();
     let mut out = String::new();
     for f in findings {
         let level = match f.severity {
@@ -20,7 +35,7 @@ pub fn render_findings(findings: &[Finding], color: bool) -> String {
             Severity::Warning => Level::WARNING,
             Severity::Info => Level::INFO,
         };
-        let path = f.path_display();
+        let path = paths.show(f);
         let mut group = level.primary_title(f.message.as_str()).id(f.rule).element(
             Snippet::source(f.source.text.as_str())
                 .path(path)
