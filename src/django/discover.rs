@@ -266,6 +266,31 @@ mod tests {
         assert_eq!(label_from_apps_py("class A:\n    name = 'x'\n"), None);
     }
 
+    /// A symlinked app folder named on the command line keeps the name it is reached by
+    /// (the name Django imports it under), not the target's; a walk from above does not
+    /// follow the link (as git and ripgrep do not), so the app is not found twice.
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_app_folder_is_labelled_by_the_link() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let file = root.join("vendor/shop_impl/migrations/0001_initial.py");
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&file, "").expect("write");
+        std::os::unix::fs::symlink(root.join("vendor/shop_impl"), root.join("shop"))
+            .expect("symlink");
+
+        let files = discover(&[root.join("shop")]).expect("discover");
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert_eq!(files[0].app, "shop");
+        let named = discover(&[root.join("shop/migrations/0001_initial.py")]).expect("discover");
+        assert_eq!(named[0].app, "shop");
+
+        let walked = discover(&[root.to_path_buf()]).expect("discover");
+        assert_eq!(walked.len(), 1, "{walked:?}");
+        assert_eq!(walked[0].app, "shop_impl");
+    }
+
     #[test]
     fn walk_skips_virtualenvs_and_gitignored_paths() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -73,6 +73,22 @@ impl ModelState {
         }
     }
 
+    /// `self.table() == Some(table)`, without building the default name.
+    pub fn has_table_named(&self, table: &str) -> bool {
+        match &self.db_table {
+            Some(Some(t)) => t == table,
+            Some(None) if self.name.is_ascii() => table
+                .strip_prefix(self.app.as_str())
+                .and_then(|rest| rest.strip_prefix('_'))
+                .is_some_and(|rest| {
+                    rest.eq_ignore_ascii_case(&self.name)
+                        && !rest.bytes().any(|b| b.is_ascii_uppercase())
+                }),
+            Some(None) => self.table().as_deref() == Some(table),
+            None => false,
+        }
+    }
+
     pub fn field(&self, name: &str) -> Option<&FieldDef> {
         self.fields.iter().find(|(n, _)| n == name).map(|(_, f)| f)
     }
@@ -453,9 +469,22 @@ impl ProjectState {
     }
 
     /// The (concrete) model whose table is `table`.
+    ///
+    /// Of two models on one table, the first in [`ProjectState::models`]' order: the
+    /// first match of each app, then the least app (RunSQL rules ask this for every SQL
+    /// action, so the apps are not sorted and no table name is built).
     pub fn model_by_table(&self, table: &str) -> Option<&ModelState> {
-        self.models()
-            .find(|m| m.proxy != Some(true) && self.table_of(m).as_deref() == Some(table))
+        // Not a proxy, so its table is its own (`table_of` follows only proxies).
+        self.apps
+            .iter()
+            .filter_map(|(app, models)| {
+                models
+                    .values()
+                    .find(|m| m.proxy != Some(true) && m.has_table_named(table))
+                    .map(|m| (app, m))
+            })
+            .min_by(|a, b| a.0.cmp(b.0))
+            .map(|(_, m)| m)
     }
 
     /// The model and field (name, definition) owning column `column` of table `table`.
@@ -565,4 +594,75 @@ pub struct FieldDocument {
     pub primary_key: Option<bool>,
     pub has_db_default: bool,
     pub target: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(app: &str, name: &str, db_table: Option<Option<&str>>, proxy: bool) -> ModelState {
+        ModelState {
+            app: app.into(),
+            name: name.into(),
+            fields: Vec::new(),
+            db_table: db_table.map(|t| t.map(str::to_string)),
+            managed: Some(true),
+            proxy: Some(proxy),
+            unique_together: None,
+            index_together: None,
+            indexes: Vec::new(),
+            constraints: Vec::new(),
+            complete: true,
+            proxy_for: None,
+        }
+    }
+
+    #[test]
+    fn model_by_table_matches_default_and_explicit_tables() {
+        let mut state = ProjectState::default();
+        for m in [
+            model("shop", "OrderLine", Some(None), false),
+            model("shop", "OrderLineProxy", Some(None), true),
+            model("blog", "Post", Some(Some("shop_orderline")), false),
+            model("zoo", "Animal", Some(Some("pets")), false),
+            model("zoo", "Unknown", None, false),
+            model("café", "Crème", Some(None), false),
+        ] {
+            state.insert((m.app.clone(), lower_name(&m.name).into_owned()), m);
+        }
+        let found = |table: &str| state.model_by_table(table).map(|m| m.name.as_str());
+        // Two models on one table: the first in `models()` order wins (blog < shop).
+        assert_eq!(found("shop_orderline"), Some("Post"));
+        assert_eq!(
+            state
+                .models()
+                .find(|m| m.proxy != Some(true) && m.table().as_deref() == Some("shop_orderline"))
+                .map(|m| m.name.as_str()),
+            Some("Post")
+        );
+        assert_eq!(found("pets"), Some("Animal"));
+        assert_eq!(found("café_crème"), Some("Crème"));
+        assert_eq!(
+            found("shop_orderlineproxy"),
+            None,
+            "a proxy has no table of its own"
+        );
+        assert_eq!(
+            found("shop_OrderLine"),
+            None,
+            "default names are lower-case"
+        );
+        assert_eq!(found("shop_orderlin"), None);
+        assert_eq!(found("shop"), None);
+        assert_eq!(
+            found("zoo_unknown"),
+            None,
+            "unknown db_table matches nothing"
+        );
+        for m in state.models() {
+            if let Some(table) = m.table() {
+                assert!(m.has_table_named(&table), "{table}");
+            }
+        }
+    }
 }
