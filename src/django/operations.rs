@@ -351,7 +351,7 @@ fn bind(name: &str, c: &Call) -> Option<OpKind> {
         "AlterModelTable" => {
             let table = match c.arg(Some(1), "table").map(|v| &v.value) {
                 None | Some(Value::None) => Some(None),
-                Some(Value::Str(t)) => Some(Some(t.clone())),
+                Some(Value::Str(t)) => Some(Some(t.to_string())),
                 Some(_) => None,
             };
             OpKind::AlterModelTable {

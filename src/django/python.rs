@@ -12,6 +12,7 @@
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
+pub use ruff_python_ast::name::Name;
 use ruff_python_ast::{self as ast, Expr, Number, Operator, Stmt, UnaryOp};
 use ruff_text_size::{Ranged, TextRange};
 
@@ -24,7 +25,8 @@ pub struct Spanned {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
-    Str(String),
+    /// A string literal; short ones (most: names, labels) are stored inline.
+    Str(Name),
     Int(i64),
     Float(f64),
     Bool(bool),
@@ -47,7 +49,9 @@ pub struct Call {
     pub callee: String,
     pub callee_range: TextRange,
     pub args: Vec<Spanned>,
-    pub kwargs: Vec<(String, Spanned)>,
+    /// Keyword arguments by name. Names are short and inline (`Name` is a compact
+    /// string): no allocation for each of the millions a big tree has.
+    pub kwargs: Vec<(Name, Spanned)>,
     /// `**kwargs` or `*args` were passed: arguments migrail cannot see.
     pub has_unpacked: bool,
     pub range: TextRange,
@@ -153,7 +157,7 @@ impl Value {
         };
         match self {
             Value::Str(s) => {
-                let _ = write!(out, "{s:?}");
+                let _ = write!(out, "{:?}", s.as_str());
             }
             Value::Int(i) => {
                 let _ = write!(out, "{i}");
@@ -370,7 +374,7 @@ fn source_text(range: TextRange, source: &str) -> String {
 pub fn eval(expr: &Expr, scope: &Scope, source: &str) -> Spanned {
     let range = expr.range();
     let value = match expr {
-        Expr::StringLiteral(s) => Value::Str(s.value.to_str().to_string()),
+        Expr::StringLiteral(s) => Value::Str(Name::new(s.value.to_str())),
         Expr::NumberLiteral(n) => match &n.value {
             Number::Int(i) => match i.as_i64() {
                 Some(i) => Value::Int(i),
@@ -507,7 +511,7 @@ fn eval_binop(bin: &ast::ExprBinOp, scope: &Scope, source: &str) -> Value {
             a.extend(b);
             Value::Tuple(a)
         }
-        (Operator::Add, Value::Str(a), Value::Str(b)) => Value::Str(a + &b),
+        (Operator::Add, Value::Str(a), Value::Str(b)) => Value::Str(Name::from(format!("{a}{b}"))),
         (Operator::Add, Value::Int(a), Value::Int(b)) => a
             .checked_add(b)
             .map(Value::Int)
@@ -538,7 +542,7 @@ fn eval_call(call: &ast::ExprCall, scope: &Scope, source: &str) -> Call {
     let mut kwargs = Vec::with_capacity(call.arguments.keywords.len());
     for keyword in &call.arguments.keywords {
         match &keyword.arg {
-            Some(name) => kwargs.push((name.id.to_string(), eval(&keyword.value, scope, source))),
+            Some(name) => kwargs.push((name.id.clone(), eval(&keyword.value, scope, source))),
             None => match eval(&keyword.value, scope, source).value {
                 Value::Dict(items) => {
                     for (k, v) in items {

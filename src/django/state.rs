@@ -182,7 +182,7 @@ impl ProjectState {
                 };
                 let db_table = match option(options, "db_table") {
                     None | Some(Value::None) => Some(None),
-                    Some(Value::Str(t)) => Some(Some(t.clone())),
+                    Some(Value::Str(t)) => Some(Some(t.to_string())),
                     Some(_) => None,
                 };
                 let flag = |k: &str, default: bool| match option(options, k) {

@@ -691,7 +691,7 @@ mod tests {
     fn analyse_text(python_literal: &str, value: &str) -> (SourceFile, Vec<SqlStatement>) {
         let source = SourceFile::new(PathBuf::from("m.py"), python_literal.to_string());
         let spanned = Spanned {
-            value: Value::Str(value.to_string()),
+            value: Value::Str(value.into()),
             range: TextRange::new(0.into(), TextSize::from(python_literal.len() as u32)),
         };
         let out = analyse(&spanned, &source);
