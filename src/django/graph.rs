@@ -356,11 +356,6 @@ impl MigrationGraph {
             .collect()
     }
 
-    /// The key of node `node` (a position in the sorted keys).
-    pub fn key(&self, node: usize) -> Option<&MigrationKey> {
-        self.keys.get(node)
-    }
-
     /// [`MigrationGraph::plan`] as positions in the sorted, de-duplicated keys of the
     /// migrations the graph was built from.
     pub fn plan_nodes(&self) -> Vec<usize> {
