@@ -150,14 +150,8 @@ struct Labels(Mutex<HashMap<PathBuf, String>>);
 
 impl Labels {
     fn get(&self, app_dir: &Path) -> String {
-        let known = |labels: &Self| {
-            labels
-                .0
-                .lock()
-                .ok()
-                .and_then(|map| map.get(app_dir).cloned())
-        };
-        if let Some(label) = known(self) {
+        let known = self.0.lock().ok().and_then(|map| map.get(app_dir).cloned());
+        if let Some(label) = known {
             return label;
         }
         // Worked out outside the lock (it may read `apps.py`); two threads may both do it.

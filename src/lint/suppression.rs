@@ -75,12 +75,18 @@ fn parse_directive(comment: &str) -> Option<Directive> {
 /// True when `m` has anything [`apply`] acts on: a `# migrail:` comment or an
 /// `IgnoreMigration()` operation. Cheap, so that files without them can be skipped.
 pub fn has_directives(m: &MigrationFile) -> bool {
-    m.operations
-        .iter()
-        .any(|op| matches!(op.kind, OpKind::IgnoreMigration))
+    ignores_whole_migration(m)
         || m.comments
             .iter()
             .any(|&range| parse_directive(&m.source.text[range]).is_some())
+}
+
+/// django-migration-linter's marker: an `IgnoreMigration()` operation says the team
+/// reviewed the whole migration.
+fn ignores_whole_migration(m: &MigrationFile) -> bool {
+    m.operations
+        .iter()
+        .any(|op| matches!(op.kind, OpKind::IgnoreMigration))
 }
 
 pub fn apply(
@@ -89,11 +95,7 @@ pub fn apply(
     report_unused: bool,
     enabled: &dyn Fn(&str) -> bool,
 ) -> Vec<Diagnostic> {
-    if m.operations
-        .iter()
-        .any(|op| matches!(op.kind, OpKind::IgnoreMigration))
-    {
-        // django-migration-linter's marker: the team reviewed the whole migration.
+    if ignores_whole_migration(m) {
         findings.retain(|f| f.source.path != m.source.path);
         return Vec::new();
     }
