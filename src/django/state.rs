@@ -105,7 +105,10 @@ impl ModelState {
 /// ordered, and every listing sorts the apps, so no output depends on hashing.
 #[derive(Clone, Debug, Default)]
 pub struct ProjectState {
-    apps: rustc_hash::FxHashMap<String, BTreeMap<String, ModelState>>,
+    /// Models are boxed: a B-tree node holds eleven entries, and most apps have only a
+    /// few models, so unboxed (hundreds of bytes each) every app would cost kilobytes of
+    /// fresh memory, and a big tree's replay tens of megabytes.
+    apps: rustc_hash::FxHashMap<String, BTreeMap<String, Box<ModelState>>>,
 }
 
 fn option<'a>(options: &'a [(String, Spanned)], key: &str) -> Option<&'a Value> {
@@ -117,12 +120,15 @@ fn option<'a>(options: &'a [(String, Spanned)], key: &str) -> Option<&'a Value> 
 
 impl ProjectState {
     pub fn model(&self, app: &str, name: &str) -> Option<&ModelState> {
-        self.apps.get(app)?.get(lower_name(name).as_ref())
+        self.apps
+            .get(app)?
+            .get(lower_name(name).as_ref())
+            .map(|m| &**m)
     }
 
     /// The model under `key` (`(app, lower-cased name)`).
     pub fn get(&self, key: &ModelKey) -> Option<&ModelState> {
-        self.apps.get(&key.0)?.get(&key.1)
+        self.apps.get(&key.0)?.get(&key.1).map(|m| &**m)
     }
 
     pub fn contains_key(&self, key: &ModelKey) -> bool {
@@ -131,16 +137,18 @@ impl ProjectState {
 
     /// Every model, ordered by app label and model name.
     pub fn models(&self) -> impl Iterator<Item = &ModelState> {
-        let mut apps: Vec<(&String, &BTreeMap<String, ModelState>)> = self.apps.iter().collect();
+        let mut apps: Vec<(&String, &BTreeMap<String, Box<ModelState>>)> =
+            self.apps.iter().collect();
         apps.sort_unstable_by_key(|(app, _)| *app);
-        apps.into_iter().flat_map(|(_, models)| models.values())
+        apps.into_iter()
+            .flat_map(|(_, models)| models.values().map(|m| &**m))
     }
 
-    fn insert(&mut self, key: ModelKey, model: ModelState) {
+    fn insert(&mut self, key: ModelKey, model: Box<ModelState>) {
         self.apps.entry(key.0).or_default().insert(key.1, model);
     }
 
-    fn remove(&mut self, key: &ModelKey) -> Option<ModelState> {
+    fn remove(&mut self, key: &ModelKey) -> Option<Box<ModelState>> {
         self.apps.get_mut(&key.0)?.remove(&key.1)
     }
 
@@ -215,7 +223,7 @@ impl ProjectState {
                     complete: *complete,
                     proxy_for,
                 };
-                self.insert(model_key(app, name), model);
+                self.insert(model_key(app, name), Box::new(model));
             }
             OpKind::DeleteModel { name } => {
                 self.remove(&model_key(app, name));
@@ -438,7 +446,10 @@ impl ProjectState {
     }
 
     fn model_mut(&mut self, app: &str, name: &str) -> Option<&mut ModelState> {
-        self.apps.get_mut(app)?.get_mut(lower_name(name).as_ref())
+        self.apps
+            .get_mut(app)?
+            .get_mut(lower_name(name).as_ref())
+            .map(|m| &mut **m)
     }
 
     /// The column type of `field` of a model in `app`. A foreign key's column has the
@@ -484,7 +495,7 @@ impl ProjectState {
                     .map(|m| (app, m))
             })
             .min_by(|a, b| a.0.cmp(b.0))
-            .map(|(_, m)| m)
+            .map(|(_, m)| &**m)
     }
 
     /// The model and field (name, definition) owning column `column` of table `table`.
@@ -628,7 +639,10 @@ mod tests {
             model("zoo", "Unknown", None, false),
             model("café", "Crème", Some(None), false),
         ] {
-            state.insert((m.app.clone(), lower_name(&m.name).into_owned()), m);
+            state.insert(
+                (m.app.clone(), lower_name(&m.name).into_owned()),
+                Box::new(m),
+            );
         }
         let found = |table: &str| state.model_by_table(table).map(|m| m.name.as_str());
         // Two models on one table: the first in `models()` order wins (blog < shop).

@@ -15,6 +15,7 @@ pub mod suppression;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ruff_text_size::TextRange;
 
@@ -172,38 +173,54 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
 
     // Two replays run side by side: the phase inference (on its own thread) hands each
     // migration's phase over as soon as it is known; the rules' replay, one step behind,
-    // needs it before judging the migration's operations.
+    // needs it before judging the migration's operations. The phase thread, done first,
+    // then runs the per-migration rules (they need only the phases) while the rules'
+    // replay goes on.
     let no_phase = MigrationPhase::default();
-    let mut phases: Vec<Option<MigrationPhase>> = vec![None; project.migrations.len()];
-    let mut findings = Vec::new();
     let settings = &project.settings;
+    let cwd = std::env::current_dir().ok();
+    // What the rules' replay found, placed in their files afterwards, on every core.
+    let mut raw: Vec<(&'static rule::RuleMeta, usize, Diagnostic)> = Vec::new();
     // What the SQL of the whole history has done that rules need to know.
     let proven_not_null: std::cell::RefCell<BTreeSet<(String, String)>> = Default::default();
     let mut pending_checks: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     let mut sql_tables: (Option<MigrationKey>, BTreeSet<String>) = (None, BTreeSet::new());
-    std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::channel::<(usize, MigrationPhase)>();
-        let sql = &sql;
+    let (phases, per_migration) = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Arc<MigrationPhase>)>();
+        let (sql, rules) = (&sql, &rules);
         let is_reviewed = &is_reviewed;
-        scope.spawn(move || {
-            phase::infer_each(project, sql, is_reviewed, |index, phase| {
+        let phase_thread = scope.spawn(move || {
+            let mut phases: Vec<Option<Arc<MigrationPhase>>> = vec![None; project.migrations.len()];
+            let state = phase::infer_each(project, sql, is_reviewed, |index, phase| {
+                let phase = Arc::new(phase);
                 // The receiver only hangs up when the linter is done with the phases.
-                let _ = tx.send((index, phase));
-            });
-        });
-        let receive_until = |index: usize, phases: &mut Vec<Option<MigrationPhase>>| {
-            while phases.get(index).is_some_and(Option::is_none) {
-                match rx.recv() {
-                    Ok((i, p)) => phases[i] = Some(p),
-                    Err(_) => break,
+                let _ = tx.send((index, phase.clone()));
+                if let Some(slot) = phases.get_mut(index) {
+                    *slot = Some(phase);
                 }
+            });
+            drop(tx);
+            let no_phase = MigrationPhase::default();
+            let phase_of = |i: usize| phases[i].as_deref().unwrap_or(&no_phase);
+            let per_migration = migration_rules(project, rules, is_reviewed, &phase_of, sql);
+            // Freed here, off the rules' replay's path, while that replay goes on.
+            drop(state);
+            (phases, per_migration)
+        });
+        // The phase of the migration being replayed: phases come in plan order, as the
+        // replay does (migrations without operations included).
+        let mut current: Option<(usize, Arc<MigrationPhase>)> = None;
+        let mut receive = |index: usize| -> Option<Arc<MigrationPhase>> {
+            while current.as_ref().is_none_or(|(i, _)| *i != index) {
+                current = Some(rx.recv().ok()?);
             }
+            current.as_ref().map(|(_, p)| p.clone())
         };
-        project.replay_through(&is_reviewed, |visit| {
+        let state = project.replay_through(&is_reviewed, |visit| {
             let m = visit.migration;
             let reviewed = is_reviewed(visit.index);
-            receive_until(visit.index, &mut phases);
-            let phase = phases[visit.index].as_ref().unwrap_or(&no_phase);
+            let phase = receive(visit.index);
+            let phase = phase.as_deref().unwrap_or(&no_phase);
             let ctx = OpContext::new(
                 visit,
                 settings,
@@ -212,10 +229,10 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
                 &proven_not_null,
             );
             if reviewed {
-                for rule in &rules {
+                for rule in rules {
                     let mut out = Vec::new();
                     rule.check_operation(&ctx, &mut out);
-                    findings.extend(out.into_iter().map(|d| place(rule.meta(), m, d, ctx.phase)));
+                    raw.extend(out.into_iter().map(|d| (rule.meta(), visit.index, d)));
                 }
             }
             if !visit.effect.touches_database() {
@@ -243,12 +260,10 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
                             statement,
                             new_tables: &new_tables,
                         };
-                        for rule in &rules {
+                        for rule in rules {
                             let mut out = Vec::new();
                             rule.check_sql(&sql_ctx, action, &mut out);
-                            findings.extend(
-                                out.into_iter().map(|d| place(rule.meta(), m, d, ctx.phase)),
-                            );
+                            raw.extend(out.into_iter().map(|d| (rule.meta(), visit.index, d)));
                         }
                     }
                     track_sql(
@@ -260,27 +275,23 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
                 }
             }
         });
-        while let Ok((i, p)) = rx.recv() {
-            phases[i] = Some(p);
+        drop(rx);
+        drop(state);
+        match phase_thread.join() {
+            Ok(done) => done,
+            Err(panic) => std::panic::resume_unwind(panic),
         }
     });
-    timer.lap("replays (phases, operation rules)");
-    let phase_of = |i: usize| phases[i].as_ref().unwrap_or(&no_phase);
-
-    let cwd = std::env::current_dir().ok();
-    let mut migrations: Vec<MigrationSummary> = project
-        .migrations
-        .par_iter()
-        .enumerate()
-        .map(|(i, m)| MigrationSummary {
-            app: m.app.clone(),
-            name: m.name.clone(),
-            path: display_path_from(&m.source.path, cwd.as_deref()),
-            reviewed: is_reviewed(i),
-            phase: is_reviewed(i).then(|| phase_of(i).clone()),
-        })
+    timer.lap("replays (phases, rules)");
+    let phase_of = |i: usize| phases[i].as_deref().unwrap_or(&no_phase);
+    let mut findings: Vec<Finding> = raw
+        .into_par_iter()
+        .map(|(meta, i, d)| place(meta, &project.migrations[i], d, phase_of(i)))
         .collect();
+    findings.extend(per_migration);
+    let mut migrations = summaries(project, &is_reviewed, &phase_of, cwd.as_deref());
     migrations.par_sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
+    timer.lap("place findings");
 
     let reviewed_migrations = || {
         project
@@ -289,29 +300,6 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
             .enumerate()
             .filter(|(i, _)| is_reviewed(*i))
     };
-    let per_migration: Vec<Finding> = reviewed_migrations()
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .flat_map_iter(|(i, m)| {
-            let ctx = MigrationContext {
-                migration: m,
-                graph: &project.graph,
-                duplicate_labels: &project.duplicate_labels,
-                phase: phase_of(i),
-                sql: &sql,
-            };
-            let mut found = Vec::new();
-            for rule in &rules {
-                let mut out = Vec::new();
-                rule.check_migration(&ctx, &mut out);
-                found.extend(out.into_iter().map(|d| place(rule.meta(), m, d, ctx.phase)));
-            }
-            found
-        })
-        .collect();
-    findings.extend(per_migration);
-    timer.lap("migration rules");
-
     // Inline suppressions of the reviewed files; what they leave unused is reported.
     let report_unused = options.enabled(suppression::UNUSED);
     let with_directives: Vec<(usize, &MigrationFile)> = reviewed_migrations()
@@ -341,6 +329,56 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
         migrations,
         findings,
     }
+}
+
+/// Every migration's summary for the report, in load order (built on every core).
+fn summaries<'a>(
+    project: &Project,
+    is_reviewed: &(dyn Fn(usize) -> bool + Sync),
+    phase_of: &(dyn Fn(usize) -> &'a MigrationPhase + Sync),
+    cwd: Option<&Path>,
+) -> Vec<MigrationSummary> {
+    project
+        .migrations
+        .par_iter()
+        .enumerate()
+        .map(|(i, m)| MigrationSummary {
+            app: m.app.clone(),
+            name: m.name.clone(),
+            path: display_path_from(&m.source.path, cwd),
+            reviewed: is_reviewed(i),
+            phase: is_reviewed(i).then(|| phase_of(i).clone()),
+        })
+        .collect()
+}
+
+/// The findings of the rules that judge whole migrations, for every reviewed one.
+fn migration_rules<'a>(
+    project: &Project,
+    rules: &[&'static dyn Rule],
+    is_reviewed: &dyn Fn(usize) -> bool,
+    phase_of: &dyn Fn(usize) -> &'a MigrationPhase,
+    sql: &SqlCache,
+) -> Vec<Finding> {
+    let mut found = Vec::new();
+    for (i, m) in project.migrations.iter().enumerate() {
+        if !is_reviewed(i) {
+            continue;
+        }
+        let ctx = MigrationContext {
+            migration: m,
+            graph: &project.graph,
+            duplicate_labels: &project.duplicate_labels,
+            phase: phase_of(i),
+            sql,
+        };
+        for rule in rules {
+            let mut out = Vec::new();
+            rule.check_migration(&ctx, &mut out);
+            found.extend(out.into_iter().map(|d| place(rule.meta(), m, d, ctx.phase)));
+        }
+    }
+    found
 }
 
 /// Sort by path, line, column and rule. Paths are compared once per file, not once per

@@ -133,9 +133,10 @@ pub struct MigrationPhase {
     pub mixed: bool,
     /// The operations that decide the phase (every one that is not `any`).
     pub operations: Vec<OpPhase>,
-    /// Every operation and SQL statement, `any` included, to place findings.
+    /// The range and phase of every operation and SQL statement, `any` included, to
+    /// place findings.
     #[serde(skip)]
-    pub all_ops: Vec<OpPhase>,
+    pub all_ops: Vec<(TextRange, Phase)>,
 }
 
 impl Default for MigrationPhase {
@@ -158,12 +159,8 @@ impl MigrationPhase {
             marker: marker.map(|(m, _)| m),
             marker_range: marker.map(|(_, r)| r),
             mixed,
-            operations: ops
-                .iter()
-                .filter(|o| o.phase != Phase::Any)
-                .cloned()
-                .collect(),
-            all_ops: ops,
+            all_ops: ops.iter().map(|o| (o.range, o.phase)).collect(),
+            operations: ops.into_iter().filter(|o| o.phase != Phase::Any).collect(),
         }
     }
 
@@ -172,9 +169,9 @@ impl MigrationPhase {
     pub fn at(&self, range: TextRange) -> Phase {
         self.all_ops
             .iter()
-            .filter(|o| o.range.contains_range(range) || o.range.start() == range.start())
-            .min_by_key(|o| o.range.len())
-            .map_or(self.phase, |o| o.phase)
+            .filter(|(r, _)| r.contains_range(range) || r.start() == range.start())
+            .min_by_key(|(r, _)| r.len())
+            .map_or(self.phase, |(_, phase)| *phase)
     }
 }
 
@@ -198,12 +195,13 @@ pub fn infer(project: &Project, sql: &SqlCache, wanted: &dyn Fn(usize) -> bool) 
 /// Like [`infer`], handing each migration's phase to `emit` (with its index into
 /// `project.migrations`) as soon as its operations are replayed, in plan order: the
 /// linter's own replay consumes them while this one runs ahead on another thread.
+/// Returns the state after the replay.
 pub fn infer_each(
     project: &Project,
     sql: &SqlCache,
     wanted: &dyn Fn(usize) -> bool,
     mut emit: impl FnMut(usize, MigrationPhase),
-) {
+) -> ProjectState {
     let ops: RefCell<Vec<OpPhase>> = RefCell::new(Vec::new());
     // Tables created by the SQL of the migration being replayed.
     let created_by_sql: RefCell<BTreeSet<String>> = RefCell::new(BTreeSet::new());
@@ -225,10 +223,16 @@ pub fn infer_each(
                         if let SqlAction::CreateTable { table } = action {
                             created_by_sql.insert(table.clone());
                         }
+                        // The reason of an `any` statement is never shown.
+                        let reason = if phase == Phase::Any {
+                            String::new()
+                        } else {
+                            format!("RunSQL `{}`", statement.text)
+                        };
                         out.push(OpPhase {
                             range: statement.range,
                             phase,
-                            reason: format!("RunSQL `{}`", statement.text),
+                            reason,
                         });
                     }
                 }
@@ -248,7 +252,7 @@ pub fn infer_each(
                 emit(index, MigrationPhase::new(all, marker(m)));
             }
         },
-    );
+    )
 }
 
 fn created_here_tables(visit: &Visit<'_>) -> BTreeSet<String> {
@@ -260,7 +264,9 @@ fn created_here_tables(visit: &Visit<'_>) -> BTreeSet<String> {
         .collect()
 }
 
-/// A Django operation's phase, from the state before it.
+/// A Django operation's phase, from the state before it, and why. The reason of an `any`
+/// operation is never shown (the report lists the operations that decide the phase), so
+/// it is left empty.
 fn op_phase(visit: &Visit<'_>, settings: &Settings) -> (Phase, String) {
     let op = visit.op;
     let app = visit.migration.app.as_str();
@@ -285,10 +291,7 @@ fn op_phase(visit: &Visit<'_>, settings: &Settings) -> (Phase, String) {
                 .model(app, old_name)
                 .is_some_and(|m| matches!(m.db_table, Some(Some(_))));
             if pinned {
-                (
-                    Phase::Any,
-                    format!("{} {old_name}: table pinned", op.name()),
-                )
+                (Phase::Any, String::new())
             } else {
                 (
                     Phase::Never,
@@ -309,7 +312,7 @@ fn op_phase(visit: &Visit<'_>, settings: &Settings) -> (Phase, String) {
                     format!("{} {name}: renames a table", op.name()),
                 )
             } else {
-                (Phase::Any, format!("{} {name}", op.name()))
+                (Phase::Any, String::new())
             }
         }
         OpKind::AddField {
@@ -351,10 +354,7 @@ fn op_phase(visit: &Visit<'_>, settings: &Settings) -> (Phase, String) {
                 .and_then(|f| f.db_column())
                 .is_some_and(|c| c.is_some());
             if pinned {
-                (
-                    Phase::Any,
-                    format!("{}: column pinned", label(model_name, old_name)),
-                )
+                (Phase::Any, String::new())
             } else {
                 (
                     Phase::Never,
@@ -371,7 +371,7 @@ fn op_phase(visit: &Visit<'_>, settings: &Settings) -> (Phase, String) {
             field,
         } => {
             let Some(old) = state.model(app, model_name).and_then(|m| m.field(name)) else {
-                return (Phase::Any, label(model_name, name));
+                return (Phase::Any, String::new());
             };
             if is_new(model_name) {
                 return (Phase::Pre, label(model_name, name));
@@ -414,7 +414,9 @@ fn op_phase(visit: &Visit<'_>, settings: &Settings) -> (Phase, String) {
                 why.push("adds a unique constraint");
             }
             let (phase, _) = Phase::combine(phases);
-            let reason = if why.is_empty() {
+            let reason = if phase == Phase::Any {
+                String::new()
+            } else if why.is_empty() {
                 label(model_name, name)
             } else {
                 format!("{}: {}", label(model_name, name), why.join(", "))
@@ -444,7 +446,7 @@ fn op_phase(visit: &Visit<'_>, settings: &Settings) -> (Phase, String) {
             }
         }
         OpKind::Extension { name } => (Phase::Pre, format!("{} {name}", op.name())),
-        _ => (Phase::Any, op.name().to_string()),
+        _ => (Phase::Any, String::new()),
     }
 }
 
