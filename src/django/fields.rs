@@ -125,7 +125,7 @@ impl DbType {
 impl FieldDef {
     pub fn from_call(call: &Arc<Call>) -> FieldDef {
         FieldDef {
-            path: Arc::from(call.callee.as_str()),
+            path: Arc::clone(&call.callee),
             call: Arc::clone(call),
         }
     }

@@ -276,7 +276,7 @@ impl Operation {
                     reason: format!("`{}` is not an operation call", other.describe()),
                 },
                 call: Arc::new(Call {
-                    callee: other.describe(),
+                    callee: other.describe().into(),
                     callee_range: v.range,
                     args: Vec::new(),
                     kwargs: Vec::new(),
@@ -289,7 +289,7 @@ impl Operation {
 
     pub fn from_call(call: &Arc<Call>) -> Operation {
         let ignore_marker = call.short_name() == "IgnoreMigration"
-            && (call.callee == "IgnoreMigration"
+            && (&*call.callee == "IgnoreMigration"
                 || call.callee.starts_with("django_migration_linter."));
         let kind = match operation_name(&call.callee) {
             _ if ignore_marker => OpKind::IgnoreMigration,

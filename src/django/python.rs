@@ -9,7 +9,8 @@
 //! (a function's result, an f-string, a comprehension) becomes [`Value::Unknown`], never
 //! a guess.
 
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::cell::RefCell;
 use std::sync::Arc;
 
 pub use ruff_python_ast::name::Name;
@@ -45,8 +46,9 @@ pub enum Value {
 /// A call such as `migrations.AddField(...)` or `models.CharField(max_length=10)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Call {
-    /// The callee as a dotted path resolved through the imports.
-    pub callee: String,
+    /// The callee as a dotted path resolved through the imports; one allocation per
+    /// distinct path and file, shared by every call naming it (and by field definitions).
+    pub callee: Arc<str>,
     pub callee_range: TextRange,
     pub args: Vec<Spanned>,
     /// Keyword arguments by name. Names are short and inline (`Name` is a compact
@@ -209,6 +211,11 @@ pub struct Scope {
     assigned: HashMap<String, Spanned>,
     /// Functions and classes defined in the file.
     defined: HashMap<String, ()>,
+    /// The callee paths of the file's calls, each allocated once (`models.CharField`
+    /// is called dozens of times in a migration).
+    callees: RefCell<HashSet<Arc<str>>>,
+    /// A buffer to write a callee's path into before looking it up.
+    scratch: RefCell<String>,
 }
 
 impl Scope {
@@ -299,6 +306,23 @@ impl Scope {
             return Some(Resolved::Local);
         }
         None
+    }
+
+    /// The dotted path a callee names (as [`dotted_path`]), shared with the file's other
+    /// calls naming the same path.
+    fn callee_path(&self, expr: &Expr) -> Option<Arc<str>> {
+        let mut path = self.scratch.borrow_mut();
+        path.clear();
+        if !append_dotted_path(expr, self, &mut path) {
+            return None;
+        }
+        let mut callees = self.callees.borrow_mut();
+        if let Some(known) = callees.get(path.as_str()) {
+            return Some(Arc::clone(known));
+        }
+        let new: Arc<str> = Arc::from(path.as_str());
+        callees.insert(Arc::clone(&new));
+        Some(new)
     }
 
     /// Bind `name` to an already evaluated value (`name = value`).
@@ -525,8 +549,9 @@ fn eval_binop(bin: &ast::ExprBinOp, scope: &Scope, source: &str) -> Value {
 }
 
 fn eval_call(call: &ast::ExprCall, scope: &Scope, source: &str) -> Call {
-    let callee =
-        dotted_path(&call.func, scope).unwrap_or_else(|| source_text(call.func.range(), source));
+    let callee = scope
+        .callee_path(&call.func)
+        .unwrap_or_else(|| Arc::from(source_text(call.func.range(), source)));
     let mut args = Vec::with_capacity(call.arguments.args.len());
     let mut has_unpacked = false;
     for arg in &call.arguments.args {
@@ -623,7 +648,7 @@ mod tests {
     fn calls_keep_positional_and_keyword_arguments() {
         let v = eval_last("from django.db import models\nmodels.CharField('title', max_length=10, **{'null': True})\n");
         let call = v.as_call().expect("a call");
-        assert_eq!(call.callee, "django.db.models.CharField");
+        assert_eq!(&*call.callee, "django.db.models.CharField");
         assert_eq!(
             call.arg(Some(0), "verbose_name")
                 .and_then(|v| v.value.as_str()),

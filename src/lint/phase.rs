@@ -94,7 +94,7 @@ impl Marker {
 pub fn marker(m: &MigrationFile) -> Option<(Marker, TextRange)> {
     m.attributes.iter().find_map(|(name, value)| {
         let path = match &value.value {
-            Value::Call(call) => call.callee.as_str(),
+            Value::Call(call) => &*call.callee,
             Value::Ref(path) => path.as_str(),
             _ => return None,
         };

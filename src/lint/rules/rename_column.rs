@@ -96,13 +96,13 @@ impl Rule for RenameColumn {
         if ctx.table_is_exempt(model_name) {
             return;
         }
-        let label = ctx.model_label(model_name);
         let old_field = match ctx.model(model_name) {
             ModelLookup::Known(m) => m.field(old_name),
             ModelLookup::Unknown => None,
         };
         let Some(old_field) = old_field else {
             if new_field.is_none() {
+                let label = ctx.model_label(model_name);
                 out.push(
                     Diagnostic::at_operation(
                         op,
