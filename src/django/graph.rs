@@ -122,8 +122,9 @@ impl MigrationGraph {
         // resolve against a graph that already knows each app's own chain.
         let mut deferred: Vec<(usize, &Dependency, bool)> = Vec::new();
         let mut missing: Vec<(MigrationKey, String, String, TextRange)> = Vec::new();
-        for m in migrations {
-            let Some(id) = graph.find(&m.app, &m.name) else {
+        // No node is removed yet: every migration's node is live.
+        for (m, id) in migrations.iter().zip(graph.positions(migrations)) {
+            let Some(id) = id else {
                 continue;
             };
             for dep in &m.dependencies {
@@ -229,6 +230,37 @@ impl MigrationGraph {
         self.keys
             .binary_search_by(|k| (k.0.as_str(), k.1.as_str()).cmp(&(app, name)))
             .ok()
+    }
+
+    /// The node of each migration of `migrations` (as [`MigrationGraph::position`]). A
+    /// loaded tree lists its migrations in key order, as the nodes are: then one merge
+    /// walk finds them all, else each is searched for.
+    pub fn positions(&self, migrations: &[MigrationFile]) -> Vec<Option<usize>> {
+        fn key(m: &MigrationFile) -> (&str, &str) {
+            (&m.app, &m.name)
+        }
+        if !migrations.is_sorted_by(|a, b| key(a) <= key(b)) {
+            return migrations
+                .iter()
+                .map(|m| self.position(&m.app, &m.name))
+                .collect();
+        }
+        let mut node = 0;
+        migrations
+            .iter()
+            .map(|m| {
+                let wanted = key(m);
+                while self
+                    .keys
+                    .get(node)
+                    .is_some_and(|k| (k.0.as_str(), k.1.as_str()) < wanted)
+                {
+                    node += 1;
+                }
+                let k = self.keys.get(node)?;
+                ((k.0.as_str(), k.1.as_str()) == wanted).then_some(node)
+            })
+            .collect()
     }
 
     /// How many nodes (distinct migration keys) the graph has.
@@ -454,6 +486,40 @@ mod tests {
 
     fn k(app: &str, name: &str) -> MigrationKey {
         (app.to_string(), name.to_string())
+    }
+
+    #[test]
+    fn positions_match_the_search_whether_or_not_the_list_is_sorted() {
+        let sorted = vec![
+            m("blog", "0001_a", ""),
+            m("shop", "0001_a", ""),
+            // A key twice (a label claimed by two folders): both find the one node.
+            m("shop", "0001_a", ""),
+            m("shop", "0002_b", ""),
+            m("users", "0001_a", ""),
+        ];
+        let graph = MigrationGraph::build(&sorted);
+        let searched = |ms: &[MigrationFile]| -> Vec<Option<usize>> {
+            ms.iter().map(|x| graph.position(&x.app, &x.name)).collect()
+        };
+        assert_eq!(graph.positions(&sorted), searched(&sorted));
+        assert_eq!(
+            graph.positions(&sorted),
+            vec![Some(0), Some(1), Some(1), Some(2), Some(3)]
+        );
+        let mut unsorted = sorted;
+        unsorted.reverse();
+        unsorted.push(m("zoo", "0001_a", ""));
+        assert_eq!(graph.positions(&unsorted), searched(&unsorted));
+        assert_eq!(graph.positions(&unsorted).last(), Some(&None));
+        // Not in the graph, but in order: the walk reports it missing and goes on.
+        let gaps = vec![
+            m("a", "0001_a", ""),
+            m("blog", "0001_a", ""),
+            m("blog", "0009_z", ""),
+            m("users", "0001_a", ""),
+        ];
+        assert_eq!(graph.positions(&gaps), vec![None, Some(0), None, Some(3)]);
     }
 
     #[test]

@@ -286,8 +286,8 @@ impl Project {
         // Graph nodes are the migrations' distinct keys; of two migrations with one key,
         // the later is found (as a map built from the list would).
         let mut by_node: Vec<Option<usize>> = vec![None; graph.len()];
-        for (i, m) in migrations.iter().enumerate() {
-            if let Some(node) = graph.position(&m.app, &m.name) {
+        for (i, node) in graph.positions(&migrations).into_iter().enumerate() {
+            if let Some(node) = node {
                 by_node[node] = Some(i);
             }
         }
