@@ -173,9 +173,9 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
 
     // Two replays run side by side: the phase inference (on its own thread) hands each
     // migration's phase over as soon as it is known; the rules' replay, one step behind,
-    // needs it before judging the migration's operations. The phase thread, done first,
-    // then runs the per-migration rules (they need only the phases) while the rules'
-    // replay goes on.
+    // needs it before judging the migration's operations. Once its inference is done, the
+    // phase thread runs the per-migration rules (they need only the phases), usually while
+    // the rules' replay is still going.
     let no_phase = MigrationPhase::default();
     let settings = &project.settings;
     let cwd = std::env::current_dir().ok();
