@@ -5,11 +5,13 @@
 //! - [`report`]: renderers for the lint results (text, JSON).
 //! - [`run`]: `migrail run`, applying the migrations once: the outcome and exit codes,
 //!   the local backend; [`ecs`]: the one-off ECS task backend.
+//! - [`deploy`]: `migrail deploy`, pre → rollout → drain → post over [`ecs`] and [`run`].
 //! - [`cli`]: the command line.
 
 pub mod ci;
 pub mod cli;
 pub mod config;
+pub mod deploy;
 pub mod django;
 pub mod ecs;
 pub mod fuzzing;

@@ -778,3 +778,101 @@ fn lint_format_github_fails_like_text_and_reports_a_bad_api_error() {
         o.stderr
     );
 }
+
+/// The sha of `rev` in `dir`.
+fn rev_parse(dir: &Path, rev: &str) -> String {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(["rev-parse", rev])
+        .output()
+        .expect("git runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn ci_on_a_pull_request_without_origin_base_uses_the_events_base_commit() {
+    let s = server(State::default());
+    let p = project(UNSAFE);
+    let base = rev_parse(p.path(), "HEAD~1");
+    git(p.path(), &["update-ref", "-d", "refs/remotes/origin/main"]);
+    let event = PR_EVENT.replace(
+        r#""base": {"ref": "main","#,
+        &format!(r#""base": {{"ref": "main", "sha": "{base}","#),
+    );
+    assert!(event.contains(&base), "{event}");
+    let (o, _) = ci(&s, p.path(), &event, &[("GITHUB_BASE_REF", "main")], &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("`origin/main` is not in this checkout")
+            && o.stderr.contains(&format!("base commit {base}")),
+        "{}",
+        o.stderr
+    );
+    let body = &s.comments()[0].body;
+    assert!(
+        body.contains("drop-column") && !body.contains("0001_initial.py:"),
+        "only the change is reviewed: {body}"
+    );
+}
+
+#[test]
+fn ci_on_a_pull_request_with_only_the_merge_commit_and_its_parents() {
+    // The repository as GitHub has it: main at the base, the pull request's head on a
+    // branch, and the merge commit `refs/pull/N/merge` of the two.
+    let origin = project(UNSAFE);
+    let o = origin.path();
+    git(o, &["checkout", "-q", "-b", "main", "HEAD~1"]);
+    git(
+        o,
+        &["merge", "-q", "--no-ff", "feature", "-m", "Merge into main"],
+    );
+    git(o, &["branch", "-q", "pr-merge"]);
+    // actions/checkout with `fetch-depth: 2`: the merge commit and its parents, and no
+    // `origin/main`.
+    let checkout = tempfile::tempdir().expect("tempdir");
+    let url = format!("file://{}", o.display());
+    git(
+        checkout.path(),
+        &[
+            "clone", "-q", "--depth", "2", "--branch", "pr-merge", &url, "c",
+        ],
+    );
+    let c = checkout.path().join("c");
+    let remotes = std::process::Command::new("git")
+        .current_dir(&c)
+        .args(["branch", "-r"])
+        .output()
+        .expect("git runs");
+    let remotes = String::from_utf8_lossy(&remotes.stdout).into_owned();
+    assert!(!remotes.contains("origin/main"), "{remotes}");
+    let s = server(State::default());
+    let (out, _) = ci(&s, &c, PR_EVENT, &[("GITHUB_BASE_REF", "main")], &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("HEAD is a merge commit"),
+        "{}",
+        out.stderr
+    );
+    let body = &s.comments()[0].body;
+    assert!(
+        body.contains("drop-column") && !body.contains("0001_initial.py:"),
+        "only the pull request's change is reviewed: {body}"
+    );
+    // Without the merge commit's parents (a depth-1 checkout) the error says what to fetch.
+    let shallow = tempfile::tempdir().expect("tempdir");
+    git(
+        shallow.path(),
+        &[
+            "clone", "-q", "--depth", "1", "--branch", "pr-merge", &url, "c",
+        ],
+    );
+    let (out, _) = ci(
+        &s,
+        &shallow.path().join("c"),
+        PR_EVENT,
+        &[("GITHUB_BASE_REF", "main")],
+        &[],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("fetch-depth: 2"), "{}", out.stderr);
+}

@@ -4,7 +4,9 @@
 //! and inspected with boto3 (tests/moto/helper.py). Moto's quirks: it ignores
 //! `clientToken`; its tasks stop by themselves with exit code 0 (slowed down here through
 //! its state manager); RunTask needs `memory` on the container and `securityGroups` in
-//! the awsvpc configuration; subnets must be moto's own.
+//! the awsvpc configuration; subnets must be moto's own; its services run no tasks, and
+//! its UpdateService starts no deployment (tests/moto/server.py, which starts the server,
+//! fills that gap as ECS behaves).
 
 #![cfg(unix)]
 
@@ -45,7 +47,8 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let child = Command::new(bin.join("moto_server"))
+        let child = Command::new(bin.join("python"))
+            .arg(repo().join("tests/moto/server.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -103,6 +106,15 @@ impl Moto {
     }
 
     fn migrail(&self, args: &[&str]) -> Command {
+        let mut cmd = self.bare();
+        cmd.args(["run", "--poll-interval", "200ms", "--timeout", "60s"])
+            .args(["--cluster", "prod", "--service", "web"])
+            .args(args);
+        cmd
+    }
+
+    /// migrail with the environment that points it at moto, and no arguments.
+    fn bare(&self) -> Command {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("migrail"));
         let home: &Path = self.home.path();
         cmd.env_clear()
@@ -115,10 +127,7 @@ impl Moto {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_CONFIG_FILE", home.join("none"))
             .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"))
-            .env("GITHUB_SHA", "c0ffee")
-            .args(["run", "--poll-interval", "200ms", "--timeout", "60s"])
-            .args(["--cluster", "prod", "--service", "web"])
-            .args(args);
+            .env("GITHUB_SHA", "c0ffee");
         cmd
     }
 
@@ -334,4 +343,81 @@ fn two_runs_contending_for_the_lock_start_exactly_one_task() {
     // The winner released the lock: the next run takes it.
     let (code, _, stderr) = moto.run(&[&lock[..], &["--sha", "cccc"]].concat());
     assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn deploy_runs_pre_rolls_out_and_runs_post() {
+    let moto = Moto::start();
+    let ids = moto.setup();
+    let new = moto.helper(&["register"]).trim().to_string();
+    assert!(new.ends_with("task-definition/web:2"), "{new}");
+    let project = tempfile::tempdir().expect("tempdir");
+    let m = project.path().join("shop/migrations");
+    std::fs::create_dir_all(&m).expect("mkdir");
+    std::fs::write(m.join("__init__.py"), "").expect("write");
+    std::fs::write(
+        m.join("0001_initial.py"),
+        "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    initial = True\n    operations = [migrations.CreateModel(name=\"Book\", fields=[(\"id\", models.BigAutoField(primary_key=True)), (\"legacy\", models.TextField(null=True))])]\n",
+    )
+    .expect("write");
+    std::fs::write(
+        m.join("0002_drop.py"),
+        "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n    dependencies = [(\"shop\", \"0001_initial\")]\n    operations = [migrations.RemoveField(\"book\", \"legacy\")]\n",
+    )
+    .expect("write");
+    let out = moto
+        .bare()
+        .current_dir(project.path())
+        .args(["deploy", "--all", "--cluster", "prod", "--service", "web"])
+        .args([
+            "--task-definition",
+            "web:2",
+            "--poll-interval",
+            "200ms",
+            "--timeout",
+            "120s",
+        ])
+        .output()
+        .expect("migrail runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("migrail: deploy succeeded"), "{stderr}");
+    // Both runs on the new revision, pre first; the service is on it.
+    let tasks = moto.tasks();
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    // In the order migrail started them: pre, then post, with the rollout between.
+    let started: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("migrail: started task "))
+        .collect();
+    let phases: Vec<&str> = started
+        .iter()
+        .map(|arn| {
+            let t = tasks
+                .iter()
+                .find(|t| t["taskArn"] == *arn)
+                .expect("a task migrail started");
+            let script = t["overrides"]["containerOverrides"][0]["command"][4]
+                .as_str()
+                .unwrap_or_default();
+            if script.contains("PHASE = \"post\"") {
+                "post"
+            } else {
+                "pre"
+            }
+        })
+        .collect();
+    assert_eq!(phases, ["pre", "post"], "{stderr}");
+    let rollout = stderr
+        .find("deploy: rollout: service `web`")
+        .expect("rollout");
+    let post = stderr.find(started[1]).expect("post started");
+    assert!(rollout < post, "{stderr}");
+    assert!(
+        tasks.iter().all(|t| t["taskDefinitionArn"] == new.as_str()),
+        "{tasks:?}"
+    );
+    let service: Value = serde_json::from_str(&moto.helper(&["service"])).expect("JSON");
+    assert_eq!(service["taskDefinition"], new.as_str());
+    assert_ne!(ids["task_definition"], new.as_str());
 }

@@ -45,6 +45,8 @@ pub struct Context {
     pub sha: Option<String>,
     /// The pull request's base branch.
     pub base_ref: Option<String>,
+    /// The pull request's base commit (`pull_request.base.sha` of the event).
+    pub base_sha: Option<String>,
     /// A link to this build.
     pub run_url: Option<String>,
     /// `https://github.com` or the Enterprise server: for links to files.
@@ -109,6 +111,10 @@ impl Context {
                     .or_else(|| get("GITHUB_SHA")),
                 base_ref: get("GITHUB_BASE_REF")
                     .or_else(|| pr_obj["base"]["ref"].as_str().map(str::to_string)),
+                base_sha: pr_obj["base"]["sha"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
                 run_url,
                 server_url,
                 api_url,
@@ -143,6 +149,7 @@ impl Context {
                         .map(str::to_string)
                         .unwrap_or(r)
                 }),
+                base_sha: None,
                 run_url: get("CODEBUILD_BUILD_URL"),
                 server_url,
                 api_url,
@@ -161,6 +168,7 @@ impl Context {
             pr: None,
             sha: None,
             base_ref: None,
+            base_sha: None,
             run_url: None,
             server_url: "https://github.com".into(),
             api_url: get("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),

@@ -2,16 +2,16 @@
 //! (the one pipeline step: lint the change, run on a deploy if the lint passes, comment).
 
 use std::io::Write;
-use std::process::Command as Process;
 
 use crate::ci::{Context, Provider};
 use crate::lint;
-use crate::report::documents::{self, LintDoc, RunDoc};
+use crate::report::documents::{self, Executed, LintDoc};
 use crate::report::{github, markdown};
 
 use super::report::{self as pr_report, Destination, PrReport};
 use super::{
-    lint as cli_lint, run as cli_run, CiArgs, CliError, CommentArgs, CommentTarget, ScopeArgs,
+    deploy as cli_deploy, lint as cli_lint, run as cli_run, Backend, CiArgs, CliError, CommentArgs,
+    CommentTarget, RunPhaseArg,
 };
 use super::{EXIT_FINDINGS, EXIT_OK};
 
@@ -39,10 +39,20 @@ fn publish(
 
 pub fn run_comment(args: &CommentArgs) -> Result<u8, CliError> {
     let ctx = pr_report::context()?;
-    let run: Option<RunDoc> = args
+    let run: Option<Executed> = args
         .run_result
         .as_deref()
-        .map(|p| documents::read("--run-result", p))
+        .map(|p| {
+            documents::read::<serde_json::Value>("--run-result", p).and_then(|v| {
+                Executed::from_value(v).map_err(|e| {
+                    format!(
+                        "--run-result {}: not a result document of `migrail run` or `migrail \
+                         deploy` ({e})",
+                        p.display()
+                    )
+                })
+            })
+        })
         .transpose()
         .map_err(CliError::usage)?;
     let lint_file: Option<LintDoc> = args
@@ -78,52 +88,9 @@ pub fn run_comment(args: &CommentArgs) -> Result<u8, CliError> {
     Ok(EXIT_OK)
 }
 
-/// What `ci` reviews: the pull request's changes since its base branch, or on a push
-/// what the push changed.
-fn ci_scope(ctx: &Context) -> Result<ScopeArgs, CliError> {
-    let base = if let Some(base_ref) = &ctx.base_ref {
-        let remote = format!("origin/{base_ref}");
-        if !git_has(&remote) {
-            return Err(CliError::usage(format!(
-                "the base branch `{remote}` is not in this checkout: fetch it (actions/checkout \
-                 with `fetch-depth: 0`, or `git fetch origin {base_ref}`)"
-            )));
-        }
-        remote
-    } else if let Some(before) = ctx.before.as_deref().filter(|b| git_has(b)) {
-        before.to_string()
-    } else if git_has("HEAD~1") {
-        eprintln!("migrail: warning: no base branch or previous commit in the CI context: reviewing the last commit (HEAD~1..HEAD)");
-        "HEAD~1".to_string()
-    } else {
-        return Err(CliError::usage(
-            "cannot tell what changed: no base branch, no previous commit (shallow clone?); \
-             fetch more history (`fetch-depth: 0`)",
-        ));
-    };
-    Ok(ScopeArgs {
-        paths: Vec::new(),
-        all: false,
-        base: Some(base),
-        root: None,
-    })
-}
-
-fn git_has(rev: &str) -> bool {
-    Process::new("git")
-        .args([
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            &format!("{rev}^{{commit}}"),
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 pub fn run_ci(args: &CiArgs) -> Result<u8, CliError> {
     let ctx = pr_report::context()?;
-    let scope = ci_scope(&ctx)?;
+    let scope = super::scope::change_scope(&ctx, Vec::new())?;
     let r = cli_lint::resolve(&scope, &args.config, &[], &[], false)?;
     let report = lint::lint(&r.project, &r.review, &r.options);
     let pr = PrReport::new(&r, &report)?;
@@ -135,7 +102,7 @@ pub fn run_ci(args: &CiArgs) -> Result<u8, CliError> {
     eprintln!("{}", crate::report::text::summary(&report, 0));
 
     let mut exit = if lint_failed { EXIT_FINDINGS } else { EXIT_OK };
-    let mut run_doc: Option<RunDoc> = None;
+    let mut run_doc: Option<Executed> = None;
     if cli_run::wanted(&args.run) {
         let fork = ctx.from_fork || ctx.event.as_deref() == Some("pull_request_target");
         if fork {
@@ -146,12 +113,30 @@ pub fn run_ci(args: &CiArgs) -> Result<u8, CliError> {
         }
         if lint_failed && !args.allow_unsafe {
             eprintln!("migrail: not running the migrations: the lint failed (--allow-unsafe runs them anyway)");
+        } else if deploys(args, r.options.deploy_phases) {
+            // Deploy phases with services: the whole deploy, not a bare run.
+            let summary = cli_deploy::plan_summary(&r, &report);
+            let run = &args.run;
+            let spec = cli_deploy::spec(
+                &cli_deploy::Inputs {
+                    ecs: &run.ecs,
+                    timeout: run.timeout,
+                    env: &run.env,
+                    project: &run.project,
+                    command: &run.command,
+                    allow_unsafe: args.allow_unsafe,
+                },
+                summary,
+            )?;
+            let result = cli_deploy::execute(&spec);
+            cli_deploy::finish(run.json_out.as_deref(), &result)?;
+            exit = result.exit_code;
+            run_doc = Some(executed(&result)?);
         } else {
             let result = cli_run::execute(&args.run)?;
             cli_run::finish(&args.run, &result)?;
             exit = result.exit_code;
-            let json = serde_json::to_value(&result).map_err(|e| CliError::run(e.to_string()))?;
-            run_doc = Some(serde_json::from_value(json).map_err(|e| CliError::run(e.to_string()))?);
+            run_doc = Some(executed(&result)?);
         }
     }
 
@@ -168,6 +153,22 @@ pub fn run_ci(args: &CiArgs) -> Result<u8, CliError> {
     };
     write_outputs(&pr, lint_failed, url.as_deref())?;
     Ok(exit)
+}
+
+/// Whether `ci` on a deploy runs `migrail deploy`: the project deploys in phases, the
+/// migrations run on ECS, services are named, and no `--phase` was asked for.
+fn deploys(args: &CiArgs, deploy_phases: bool) -> bool {
+    let run = &args.run;
+    deploy_phases
+        && !run.ecs.services.is_empty()
+        && run.phase == RunPhaseArg::All
+        && run.backend != Some(Backend::Local)
+}
+
+/// A result as the report reads it back.
+fn executed(result: &impl serde::Serialize) -> Result<Executed, CliError> {
+    let json = serde_json::to_value(result).map_err(|e| CliError::run(e.to_string()))?;
+    Executed::from_value(json).map_err(CliError::run)
 }
 
 /// `lint-verdict`, `errors`, `warnings`, `comment-url` for later steps (Actions).

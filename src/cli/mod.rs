@@ -5,6 +5,7 @@
 //! `--warnings-as-errors`), [`EXIT_USAGE`] for usage, configuration and I/O errors.
 
 mod comment;
+mod deploy;
 mod info;
 mod lint;
 mod report;
@@ -56,6 +57,10 @@ pub enum Command {
     /// Apply the migrations once and report the outcome (exit codes: README, "Running
     /// migrations").
     Run(Box<RunArgs>),
+    /// The whole deploy in one command: plan, pre-deploy migrations, rollout of every
+    /// service, proof that no old task is alive, post-deploy migrations (exit codes:
+    /// README, "Deploying").
+    Deploy(Box<DeployArgs>),
     /// Post (or update) the sticky pull request comment: the lint findings, the deploy
     /// plan, the schema diff and a run's outcome.
     Comment(Box<CommentArgs>),
@@ -201,9 +206,12 @@ pub struct EcsArgs {
     pub cluster: Option<String>,
 
     /// Copy the task definition, network configuration, launch type or capacity provider
-    /// strategy and platform version from this service.
-    #[arg(long, value_name = "NAME")]
-    pub service: Option<String>,
+    /// strategy and platform version from this service (the first one, when repeated).
+    /// With `--phase post`, every service named is a gate: the task starts only once each
+    /// runs the task definition (NAME=TASK_DEFINITION: that one) and no task of another
+    /// revision is alive in it. `migrail deploy` rolls out each one.
+    #[arg(long = "service", value_name = "NAME[=TASK_DEFINITION]")]
+    pub services: Vec<String>,
 
     /// The task definition to run (FAMILY[:REVISION] or ARN), e.g. the revision CI just
     /// registered with the new image [default: the service's].
@@ -275,6 +283,52 @@ pub struct EcsArgs {
     /// Extra tag on the task (repeatable).
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Bound the whole deploy (`90s`, `30m`, `1h`). On timeout migrail never touches the
+    /// services: it says which step it was in and what to run to finish.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::run::parse_duration)]
+    pub timeout: std::time::Duration,
+
+    /// Write the deploy's result document (version 1: every step, both runs, each
+    /// service's deployment, the blockers waited for) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
+
+    /// Extra environment variable for the migration tasks (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// The Django project whose migrations are planned and run.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub project: PathBuf,
+
+    /// Deploy even when the plan is blocked or the lint fails.
+    #[arg(long)]
+    pub allow_unsafe: bool,
+
+    /// Plan only the migrations added or changed since REF [default: what the CI event
+    /// changed: the push's previous commit, the pull request's base].
+    #[arg(long, value_name = "REF", conflicts_with = "all")]
+    pub base: Option<String>,
+
+    /// Plan every migration of the project (migrations already applied count too: an
+    /// old `never` migration blocks).
+    #[arg(long)]
+    pub all: bool,
+
+    #[command(flatten)]
+    pub config: ConfigArgs,
+
+    #[command(flatten)]
+    pub ecs: EcsArgs,
+
+    /// The manage.py command, after `--`, as for `run --phase`. Default: `python
+    /// manage.py migrate --noinput`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -470,6 +524,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Rule { name } => info::run_rule(&name),
         Command::State(args) => info::run_state(&args),
         Command::Run(args) => run::run(&args),
+        Command::Deploy(args) => deploy::run_deploy(&args),
         Command::Comment(args) => comment::run_comment(&args),
         Command::Ci(args) => comment::run_ci(&args),
     }

@@ -7,7 +7,7 @@ use std::io::Write;
 use crate::ci::{Context, Provider};
 use crate::github::{self, Posted};
 use crate::lint::LintReport;
-use crate::report::documents::{LintDoc, PlanDoc, RunDoc};
+use crate::report::documents::{Executed, LintDoc, PlanDoc};
 use crate::report::{self, markdown};
 
 use super::lint::Resolved;
@@ -45,7 +45,13 @@ impl PrReport {
         })
     }
 
-    pub fn render(&self, ctx: &Context, key: &str, run: Option<&RunDoc>, budget: usize) -> String {
+    pub fn render(
+        &self,
+        ctx: &Context,
+        key: &str,
+        run: Option<&Executed>,
+        budget: usize,
+    ) -> String {
         render(ctx, key, Some(self), None, run, budget)
     }
 }
@@ -56,7 +62,7 @@ pub fn render(
     key: &str,
     pr: Option<&PrReport>,
     lint_file: Option<&LintDoc>,
-    run: Option<&RunDoc>,
+    run: Option<&Executed>,
     budget: usize,
 ) -> String {
     let link = |path: &str, line: usize| ctx.file_url(path, line);

@@ -1,12 +1,12 @@
 //! `migrail run`: apply the migrations once, print the verdict, write the result files.
 
-use crate::ecs::{self, EcsRun};
+use crate::ecs::{self, EcsRun, GateService};
 use crate::run::phase::RunPhase;
 use crate::run::{self, local::LocalRun, output};
 
 use super::{Backend, CliError, EcsArgs, OnCancel, RunArgs, RunPhaseArg};
 
-fn key_values(flag: &str, items: &[String]) -> Result<Vec<(String, String)>, CliError> {
+pub(super) fn key_values(flag: &str, items: &[String]) -> Result<Vec<(String, String)>, CliError> {
     items
         .iter()
         .map(|kv| match kv.split_once('=') {
@@ -55,6 +55,13 @@ pub fn execute(args: &RunArgs) -> Result<run::RunResult, CliError> {
             args.project.display()
         );
         command = run::phase::command(&manage, phase, &waiting);
+        if phase == RunPhase::Post && args.ecs.services.is_empty() {
+            eprintln!(
+                "migrail: warning: nothing checked that the old release is gone: pass \
+                 --service (each service that runs this code) for the post phase to wait until \
+                 no task of another revision is alive, or use `migrail deploy`"
+            );
+        }
     }
     let backend = match (args.backend, &args.ecs.cluster) {
         (Some(b), _) => b,
@@ -79,7 +86,13 @@ pub fn execute(args: &RunArgs) -> Result<run::RunResult, CliError> {
                 env,
             })
         }
-        Backend::Ecs => ecs::run(&ecs_spec(args, command, env)?),
+        Backend::Ecs => {
+            let mut spec = ecs_spec(&args.ecs, args.timeout, command, env)?;
+            if phase == RunPhase::Post {
+                spec.gate = services(&args.ecs.services)?;
+            }
+            ecs::run(&spec)
+        }
     };
     eprintln!("{}", result.verdict());
     Ok(result)
@@ -108,7 +121,7 @@ pub fn finish(args: &RunArgs, result: &run::RunResult) -> Result<(), CliError> {
 fn ecs_flag_given(e: &EcsArgs) -> Option<&'static str> {
     [
         (e.cluster.is_some(), "--cluster"),
-        (e.service.is_some(), "--service"),
+        (!e.services.is_empty(), "--service"),
         (e.task_definition.is_some(), "--task-definition"),
         (e.container.is_some(), "--container"),
         (!e.subnets.is_empty(), "--subnets"),
@@ -122,16 +135,41 @@ fn ecs_flag_given(e: &EcsArgs) -> Option<&'static str> {
     .find_map(|(given, flag)| given.then_some(flag))
 }
 
-fn ecs_spec(
-    args: &RunArgs,
+/// `--service NAME[=TASK_DEFINITION]`, each.
+pub(super) fn services(flags: &[String]) -> Result<Vec<GateService>, CliError> {
+    let mut out: Vec<GateService> = Vec::new();
+    for flag in flags {
+        let (name, td) = match flag.split_once('=') {
+            Some((n, td)) => (n, Some(td)),
+            None => (flag.as_str(), None),
+        };
+        if name.is_empty() || td.is_some_and(str::is_empty) {
+            return Err(CliError::run(format!(
+                "--service `{flag}`: expected NAME or NAME=TASK_DEFINITION"
+            )));
+        }
+        if out.iter().any(|s| s.service == name) {
+            return Err(CliError::run(format!("--service `{name}` is given twice")));
+        }
+        out.push(GateService {
+            service: name.to_string(),
+            task_definition: td.map(str::to_string),
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn ecs_spec(
+    e: &EcsArgs,
+    timeout: std::time::Duration,
     command: Vec<String>,
     env: Vec<(String, String)>,
 ) -> Result<EcsRun, CliError> {
-    let e = &args.ecs;
     let Some(cluster) = e.cluster.clone() else {
         return Err(CliError::run("--backend ecs needs --cluster"));
     };
-    if e.service.is_none() && e.task_definition.is_none() {
+    let first = services(&e.services)?.into_iter().next();
+    if first.is_none() && e.task_definition.is_none() {
         return Err(CliError::run(
             "--backend ecs needs --service (its configuration is copied) or \
              --task-definition with --subnets/--security-groups",
@@ -161,7 +199,7 @@ fn ecs_spec(
         .or_else(|| from_env("CODEBUILD_RESOLVED_SOURCE_VERSION"));
     Ok(EcsRun {
         cluster,
-        service: e.service.clone(),
+        service: first.map(|s| s.service),
         task_definition: e.task_definition.clone(),
         container: e.container.clone(),
         subnets: e.subnets.clone(),
@@ -182,7 +220,8 @@ fn ecs_spec(
             OnCancel::Detach => ecs::OnCancel::Detach,
             OnCancel::Stop => ecs::OnCancel::Stop,
         },
-        timeout: args.timeout,
+        timeout,
         poll_interval: e.poll_interval,
+        gate: Vec::new(),
     })
 }

@@ -8,6 +8,7 @@ use crate::django::discover::is_migration_path;
 use crate::lint::Review;
 
 use super::{CliError, ScopeArgs};
+use crate::ci::Context;
 
 /// What to load and what to report, from the paths and `--all` / `--base`.
 pub fn lint_scope(args: &ScopeArgs) -> Result<(Vec<PathBuf>, Review), CliError> {
@@ -155,4 +156,65 @@ fn git(args: &[&str], base: &str) -> Result<String, CliError> {
         )));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// What a CI job reviews (`migrail ci`, and `migrail deploy`'s plan): on a pull request
+/// its changes since the base branch — `origin/BASE`, else the event's base commit when
+/// the checkout has it, else the first parent of the merge commit `actions/checkout`
+/// makes for `pull_request` (`fetch-depth: 2` is enough) —; on a push what the push
+/// changed; else the last commit. `paths` are the folders to load.
+pub fn change_scope(ctx: &Context, paths: Vec<PathBuf>) -> Result<ScopeArgs, CliError> {
+    let base = if let Some(base_ref) = &ctx.base_ref {
+        let remote = format!("origin/{base_ref}");
+        if git_has(&remote) {
+            remote
+        } else if let Some(sha) = ctx.base_sha.as_deref().filter(|s| git_has(s)) {
+            eprintln!(
+                "migrail: `{remote}` is not in this checkout: reviewing the changes since the \
+                 pull request's base commit {sha}"
+            );
+            sha.to_string()
+        } else if git_has("HEAD^2") && git_has("HEAD^1") {
+            eprintln!(
+                "migrail: `{remote}` is not in this checkout: HEAD is a merge commit, reviewing \
+                 the changes since its first parent (the base branch)"
+            );
+            "HEAD^1".to_string()
+        } else {
+            return Err(CliError::usage(format!(
+                "the base branch `{remote}` is not in this checkout, nor the pull request's \
+                 base commit, nor a merge commit's parents: check out with `fetch-depth: 2` (the \
+                 merge commit and its parents, the cheapest that works) or `fetch-depth: 0`, or \
+                 `git fetch origin {base_ref}`"
+            )));
+        }
+    } else if let Some(before) = ctx.before.as_deref().filter(|b| git_has(b)) {
+        before.to_string()
+    } else if git_has("HEAD~1") {
+        eprintln!("migrail: warning: no base branch or previous commit in the CI context: reviewing the last commit (HEAD~1..HEAD)");
+        "HEAD~1".to_string()
+    } else {
+        return Err(CliError::usage(
+            "cannot tell what changed: no base branch, no previous commit (shallow clone?); \
+             fetch more history (`fetch-depth: 0`)",
+        ));
+    };
+    Ok(ScopeArgs {
+        paths,
+        all: false,
+        base: Some(base),
+        root: None,
+    })
+}
+
+fn git_has(rev: &str) -> bool {
+    Process::new("git")
+        .args([
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{rev}^{{commit}}"),
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }

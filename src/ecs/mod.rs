@@ -8,13 +8,16 @@
 //! exactly-once; [`lock`] is the optional DynamoDB lock; [`start`] attaches to a task
 //! already running with the key or starts one (retries with the same `clientToken`);
 //! [`watch`] polls it to its end while [`cloudwatch`] prints its logs; [`verdict`] judges
-//! the stopped task. Cancellation (SIGINT/SIGTERM) detaches by default.
+//! the stopped task. Cancellation (SIGINT/SIGTERM) detaches by default. [`rollout`]
+//! updates services and proves the old release is gone: `migrail deploy`'s rollout and
+//! drain, and the gate a post-phase run passes before its task starts.
 
 pub mod aws;
 pub mod cloudwatch;
 pub mod key;
 pub mod lock;
 pub mod resolve;
+pub mod rollout;
 pub mod start;
 pub mod verdict;
 pub mod watch;
@@ -59,6 +62,18 @@ pub struct EcsRun {
     pub on_cancel: OnCancel,
     pub timeout: Duration,
     pub poll_interval: Duration,
+    /// The post-phase gate: before the task starts, every one of these services must be
+    /// on its task definition (`None`: the one the task runs) with no task of another
+    /// revision alive ([`rollout`]). Empty: no gate.
+    pub gate: Vec<GateService>,
+}
+
+/// A service the post-phase gate checks, and the task definition it must be on
+/// (`None`: the one the migration task runs).
+#[derive(Clone, Debug)]
+pub struct GateService {
+    pub service: String,
+    pub task_definition: Option<String>,
 }
 
 /// A run that ended before a verdict on the task: its outcome and why.
@@ -89,6 +104,8 @@ fn exit_for(outcome: Outcome) -> u8 {
         Outcome::StoppedExternally => exit::STOPPED_EXTERNALLY,
         Outcome::Cancelled => exit::CANCELLED,
         Outcome::Error => exit::MIGRAIL_ERROR,
+        Outcome::RolloutFailed => exit::ROLLOUT_FAILED,
+        Outcome::OldReleaseRunning => exit::OLD_RELEASE_RUNNING,
     }
 }
 
@@ -106,7 +123,7 @@ pub struct Cancel {
 }
 
 impl Cancel {
-    fn new() -> std::io::Result<Cancel> {
+    pub fn new() -> std::io::Result<Cancel> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
@@ -136,33 +153,59 @@ impl Cancel {
     }
 }
 
+/// The single-threaded runtime every ECS command runs on.
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
 /// Run the migrations as a one-off task and judge the outcome.
 pub fn run(spec: &EcsRun) -> RunResult {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            let mut result = RunResult::empty("ecs");
+            result.reason = Some(e);
+            return result;
+        }
+    };
+    rt.block_on(async {
+        match Cancel::new() {
+            Ok(mut cancel) => run_async(spec, &mut cancel).await,
+            Err(e) => {
+                let mut result = RunResult::empty("ecs");
+                result.reason = Some(format!("cannot watch for signals: {e}"));
+                result
+            }
+        }
+    })
+}
+
+/// [`run`] on the caller's runtime, with the caller's signal watch (`migrail deploy`
+/// runs its steps on one).
+pub async fn run_async(spec: &EcsRun, cancel: &mut Cancel) -> RunResult {
     let mut result = RunResult::empty("ecs");
     result.command = spec.command.clone();
     result.cluster = Some(spec.cluster.clone());
     let started = std::time::Instant::now();
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => {
-            if let Err(f) = rt.block_on(run_task(spec, &mut result)) {
-                result.outcome = f.outcome;
-                result.exit_code = exit_for(f.outcome);
-                result.reason = Some(f.message);
-            }
-        }
-        Err(e) => result.reason = Some(format!("cannot start the async runtime: {e}")),
+    if let Err(f) = run_task(spec, &mut result, cancel).await {
+        result.outcome = f.outcome;
+        result.exit_code = exit_for(f.outcome);
+        result.reason = Some(f.message);
     }
     result.duration_seconds = started.elapsed().as_secs_f64();
     result
 }
 
-async fn run_task(spec: &EcsRun, result: &mut RunResult) -> Result<(), Failure> {
+async fn run_task(
+    spec: &EcsRun,
+    result: &mut RunResult,
+    cancel: &mut Cancel,
+) -> Result<(), Failure> {
     let error = |m: String| Failure::new(Outcome::Error, m);
     let deadline = Instant::now() + spec.timeout;
-    let mut cancel = Cancel::new().map_err(|e| error(format!("cannot watch for signals: {e}")))?;
 
     let config = aws::load(spec.region.as_deref()).await.map_err(error)?;
     let region = config.region().map(|r| r.to_string()).unwrap_or_default();
@@ -170,6 +213,9 @@ async fn run_task(spec: &EcsRun, result: &mut RunResult) -> Result<(), Failure> 
     let (target, warnings) = resolve::resolve(&ecs, spec).await.map_err(error)?;
     for w in warnings {
         eprintln!("migrail: warning: {w}");
+    }
+    if !spec.gate.is_empty() {
+        gate(spec, &ecs, &target, deadline, cancel).await?;
     }
     let overrides = resolve::overrides_json(&target.container, &spec.command, &spec.env);
     resolve::check_overrides_size(&overrides).map_err(error)?;
@@ -220,15 +266,7 @@ async fn run_task(spec: &EcsRun, result: &mut RunResult) -> Result<(), Failure> 
         None => None,
     };
     let outcome = follow(
-        spec,
-        &ecs,
-        &config,
-        &region,
-        &target,
-        &run_key,
-        deadline,
-        &mut cancel,
-        result,
+        spec, &ecs, &config, &region, &target, &run_key, deadline, cancel, result,
     )
     .await;
     if let Some(lock) = lock {
@@ -350,6 +388,99 @@ async fn follow(
         }
     }
     Err(failure)
+}
+
+/// The post-phase gate: wait until every gated service is on its task definition and no
+/// task of another revision is alive; fail without starting a task when a rollout
+/// failed, or when `--timeout` comes first.
+async fn gate(
+    spec: &EcsRun,
+    ecs: &aws_sdk_ecs::Client,
+    target: &resolve::Target,
+    deadline: Instant,
+    cancel: &mut Cancel,
+) -> Result<(), Failure> {
+    let error = |m: String| Failure::new(Outcome::Error, m);
+    let mut targets = Vec::new();
+    for g in &spec.gate {
+        let task_definition = match &g.task_definition {
+            None => target.task_definition_arn.clone(),
+            Some(td) => resolve::task_definition_arn(ecs, td).await.map_err(error)?,
+        };
+        targets.push(rollout::ServiceTarget {
+            service: g.service.clone(),
+            task_definition,
+            deployment: None,
+        });
+    }
+    let names = || {
+        targets
+            .iter()
+            .map(|t| {
+                format!(
+                    "`{}` ({})",
+                    t.service,
+                    rollout::revision(&t.task_definition)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    eprintln!(
+        "migrail: gate: the post phase starts once no old task runs in {}",
+        names()
+    );
+    let mut log = rollout::Log::default();
+    let waited = rollout::wait(
+        ecs,
+        &target.cluster,
+        &targets,
+        spec.poll_interval,
+        deadline,
+        cancel,
+        "gate",
+        &mut log,
+    )
+    .await;
+    let blockers = |b: &[rollout::Blocker]| {
+        b.iter()
+            .map(rollout::Blocker::line)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    match waited {
+        rollout::Waited::Drained => {
+            eprintln!(
+                "migrail: gate: passed: {} run only the new revision",
+                names()
+            );
+            Ok(())
+        }
+        rollout::Waited::Failed(failures) => Err(Failure::new(
+            Outcome::RolloutFailed,
+            format!(
+                "no task started: {}",
+                failures
+                    .iter()
+                    .map(rollout::RolloutFailure::message)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        )),
+        rollout::Waited::TimedOut(b) => Err(Failure::new(
+            Outcome::OldReleaseRunning,
+            format!(
+                "--timeout {} reached with the old release still running, no task started: {}",
+                crate::run::format_duration(spec.timeout),
+                blockers(&b)
+            ),
+        )),
+        rollout::Waited::Cancelled(signal, _) => Err(Failure::new(
+            Outcome::Cancelled,
+            format!("{signal} while waiting for the old release to be gone: no task started"),
+        )),
+        rollout::Waited::Error(m) => Err(error(m)),
+    }
 }
 
 /// Tags on the task: the run key, and where it comes from (CI environment), plus `--tag`.

@@ -163,6 +163,12 @@ pub async fn resolve(
     Ok((target, warnings))
 }
 
+/// The full ARN of a task definition named by FAMILY[:REVISION] or ARN.
+pub async fn task_definition_arn(ecs: &aws_sdk_ecs::Client, name: &str) -> Result<String, String> {
+    let td = describe_task_definition(ecs, name).await?;
+    Ok(td.task_definition_arn().unwrap_or(name).to_string())
+}
+
 async fn describe_task_definition(
     ecs: &aws_sdk_ecs::Client,
     name: &str,

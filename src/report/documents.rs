@@ -75,6 +75,66 @@ pub struct RunDoc {
     pub log_url: Option<String>,
 }
 
+/// What ran: one migration run (`migrail run --json-out`), or a whole deploy (`migrail
+/// deploy --json-out`, `"kind": "deploy"`).
+// One value per report: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+pub enum Executed {
+    Run(RunDoc),
+    Deploy(DeployDoc),
+}
+
+impl Executed {
+    /// Read either document from its JSON value.
+    pub fn from_value(value: serde_json::Value) -> Result<Executed, String> {
+        if value["kind"] == "deploy" {
+            serde_json::from_value(value)
+                .map(Executed::Deploy)
+                .map_err(|e| e.to_string())
+        } else {
+            serde_json::from_value(value)
+                .map(Executed::Run)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct DeployDoc {
+    pub outcome: String,
+    pub exit_code: u8,
+    pub step: String,
+    pub reason: Option<String>,
+    pub task_definition: String,
+    pub duration_seconds: f64,
+    #[serde(default)]
+    pub steps: Vec<DeployStepDoc>,
+    pub pre: Option<RunDoc>,
+    pub post: Option<RunDoc>,
+    #[serde(default)]
+    pub services: Vec<ServiceDoc>,
+    pub resume: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct DeployStepDoc {
+    pub name: String,
+    pub outcome: String,
+    pub duration_seconds: f64,
+    #[serde(default)]
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServiceDoc {
+    pub service: String,
+    pub task_definition: String,
+    pub deployment_id: Option<String>,
+    pub rollout: String,
+    pub reason: Option<String>,
+}
+
 /// Read a document from a file, naming the file and the flag in errors.
 pub fn read<T: for<'de> Deserialize<'de>>(flag: &str, path: &std::path::Path) -> Result<T, String> {
     let text = std::fs::read_to_string(path)

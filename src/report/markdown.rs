@@ -6,7 +6,7 @@
 //! details (fix-it help, schema diff), then findings rows, and finally cutting the text
 //! with every open fence and `<details>` closed, and a link to the full report.
 
-use super::documents::{LintDoc, PlanDoc, RunDoc};
+use super::documents::{DeployDoc, Executed, LintDoc, PlanDoc, RunDoc};
 
 /// GitHub's limit is 65,536 characters; stay below it in bytes.
 pub const COMMENT_BUDGET: usize = 65_000;
@@ -18,7 +18,8 @@ pub struct Inputs<'a> {
     pub key: &'a str,
     pub lint: Option<&'a LintDoc>,
     pub plan: Option<&'a PlanDoc>,
-    pub run: Option<&'a RunDoc>,
+    /// A run's or a deploy's result.
+    pub run: Option<&'a Executed>,
     pub schema_diff: Option<&'a str>,
     /// `path, line` → link to the file in the reviewed commit.
     pub link: &'a dyn Fn(&str, usize) -> Option<String>,
@@ -84,8 +85,18 @@ fn compose(inputs: &Inputs<'_>, cut: Cut) -> String {
     if let Some(plan) = inputs.plan {
         plan_section(&mut out, plan);
     }
-    if let Some(run) = inputs.run {
-        run_section(&mut out, run, cut);
+    match inputs.run {
+        Some(Executed::Run(run)) => run_section(&mut out, "Migration run", run, cut),
+        Some(Executed::Deploy(d)) => {
+            deploy_section(&mut out, d);
+            if let Some(pre) = &d.pre {
+                run_section(&mut out, "Pre-deploy migrations", pre, cut);
+            }
+            if let Some(post) = &d.post {
+                run_section(&mut out, "Post-deploy migrations", post, cut);
+            }
+        }
+        None => {}
     }
     if let (Some(diff), false) = (inputs.schema_diff, cut.details) {
         if !diff.trim().is_empty() {
@@ -127,7 +138,22 @@ fn verdict(inputs: &Inputs<'_>) -> String {
             parts.push("deploy plan blocked".to_string());
         }
     }
-    if let Some(r) = inputs.run {
+    if let Some(Executed::Deploy(d)) = inputs.run {
+        ok &= d.outcome == "succeeded";
+        let applied: usize = d
+            .pre
+            .iter()
+            .chain(d.post.iter())
+            .map(|r| r.applied.len())
+            .sum();
+        parts.push(format!(
+            "deploy {} ({}, {})",
+            d.outcome.replace('-', " "),
+            crate::ecs::rollout::revision(&d.task_definition),
+            plural(applied, "migration applied")
+        ));
+    }
+    if let Some(Executed::Run(r)) = inputs.run {
         ok &= r.outcome == "succeeded";
         let code = r
             .command_exit_code
@@ -230,8 +256,49 @@ fn plan_section(out: &mut String, plan: &PlanDoc) {
     }
 }
 
-fn run_section(out: &mut String, run: &RunDoc, cut: Cut) {
-    out.push_str("#### Migration run\n\n| | |\n|---|---|\n");
+/// The deploy's steps: plan, pre, the rollout of each service, drain, post.
+fn deploy_section(out: &mut String, d: &DeployDoc) {
+    out.push_str("#### Deploy\n\n| step | outcome | duration | detail |\n|---|---|---|---|\n");
+    let took = |s: f64| crate::run::format_duration(std::time::Duration::from_secs_f64(s.max(0.0)));
+    for step in &d.steps {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            step.name,
+            cell(&step.outcome.replace('-', " ")),
+            took(step.duration_seconds),
+            cell(&step.detail)
+        ));
+        if step.name == "rollout" {
+            for s in &d.services {
+                let mut detail =
+                    format!("→ `{}`", crate::ecs::rollout::revision(&s.task_definition));
+                if let Some(id) = &s.deployment_id {
+                    detail.push_str(&format!(", deployment `{id}`"));
+                }
+                if let Some(r) = &s.reason {
+                    detail.push_str(&format!(": {r}"));
+                }
+                out.push_str(&format!(
+                    "| ↳ service `{}` | {} | | {} |\n",
+                    cell(&s.service),
+                    cell(&s.rollout.replace('-', " ")),
+                    cell(&detail)
+                ));
+            }
+        }
+    }
+    out.push('\n');
+    if let Some(reason) = &d.reason {
+        out.push_str(&format!("{}\n\n", html(reason)));
+    }
+    if let Some(resume) = &d.resume {
+        out.push_str("To finish the deploy:\n\n");
+        out.push_str(&fenced("sh", resume));
+    }
+}
+
+fn run_section(out: &mut String, title: &str, run: &RunDoc, cut: Cut) {
+    out.push_str(&format!("#### {title}\n\n| | |\n|---|---|\n"));
     let mut row = |k: &str, v: String| out.push_str(&format!("| {k} | {} |\n", cell(&v)));
     row("outcome", run.outcome.replace('-', " "));
     row("backend", run.backend.clone());

@@ -40,6 +40,12 @@ pub mod exit {
     /// migrail was cancelled (SIGINT/SIGTERM): detached from the task, or stopped it
     /// with `--on-cancel stop`.
     pub const CANCELLED: u8 = 130;
+    /// The post phase was not started: a rollout failed or was rolled back (or the
+    /// deployment was replaced), so the old release may still be serving.
+    pub const ROLLOUT_FAILED: u8 = 131;
+    /// The post phase was not started: at `--timeout` a service was not yet on the
+    /// task definition, or a task of another revision was still alive.
+    pub const OLD_RELEASE_RUNNING: u8 = 132;
 
     /// migrail's exit code for the command's own non-zero exit code.
     pub fn passthrough(code: i32) -> u8 {
@@ -70,6 +76,10 @@ pub enum Outcome {
     Cancelled,
     /// migrail could not run it (AWS configuration, permissions, another run in flight).
     Error,
+    /// Not started: a service's rollout failed or was rolled back.
+    RolloutFailed,
+    /// Not started: the old release was still running at `--timeout`.
+    OldReleaseRunning,
 }
 
 impl Outcome {
@@ -85,6 +95,8 @@ impl Outcome {
             Outcome::StoppedExternally => "stopped externally",
             Outcome::Cancelled => "cancelled",
             Outcome::Error => "error",
+            Outcome::RolloutFailed => "rollout failed",
+            Outcome::OldReleaseRunning => "old release running",
         }
     }
 }
@@ -159,12 +171,18 @@ impl RunResult {
             .unwrap_or_default();
         if matches!(
             self.outcome,
-            Outcome::NotFound | Outcome::FailedToStart | Outcome::Error
+            Outcome::NotFound
+                | Outcome::FailedToStart
+                | Outcome::Error
+                | Outcome::RolloutFailed
+                | Outcome::OldReleaseRunning
         ) {
-            let what = if self.outcome == Outcome::Error {
-                "could not run"
-            } else {
-                "failed to start"
+            let what = match self.outcome {
+                Outcome::Error => "could not run",
+                Outcome::RolloutFailed | Outcome::OldReleaseRunning => {
+                    "not started: the old release may still be running"
+                }
+                _ => "failed to start",
             };
             let mut line = format!(
                 "migrail: run {what}{task}: {}",

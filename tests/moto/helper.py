@@ -5,6 +5,8 @@
                                                 prints JSON with the ids
     helper.py URL slow SECONDS                  ECS tasks advance one status every SECONDS
     helper.py URL tasks                         every task, as JSON (with tags)
+    helper.py URL register                      web's next revision; prints its ARN
+    helper.py URL service                       the service `web`, as JSON
     helper.py URL put-logs GROUP STREAM LINE... create the stream and write the lines
 """
 
@@ -93,6 +95,15 @@ def main():
         urllib.request.urlopen(req).read()
     elif cmd == "tasks":
         print(json.dumps(tasks(c)))
+    elif cmd == "register":
+        current = c["ecs"].describe_task_definition(taskDefinition="web")["taskDefinition"]
+        keep = ("family", "networkMode", "requiresCompatibilities", "cpu", "memory",
+                "containerDefinitions")
+        print(c["ecs"].register_task_definition(**{k: current[k] for k in keep})
+              ["taskDefinition"]["taskDefinitionArn"])
+    elif cmd == "service":
+        found = c["ecs"].describe_services(cluster="prod", services=["web"])["services"][0]
+        print(json.dumps(found, default=str))
     elif cmd == "put-logs":
         group, stream, lines = args[0], args[1], args[2:]
         c["logs"].create_log_stream(logGroupName=group, logStreamName=stream)

@@ -2,13 +2,18 @@
 //! protocols of ECS, CloudWatch Logs and DynamoDB, routed on the `X-Amz-Target` header
 //! (`AmazonEC2ContainerServiceV20141113.RunTask` → `RunTask`). Each operation answers
 //! from its own queue of replies (the last one repeats); the task's log stream is
-//! modelled so that lines can appear before the task stops or only after it. Every
-//! request is recorded for the test to assert on.
+//! modelled so that lines can appear before the task stops or only after it. A stateful
+//! ECS cluster (tests/support/ecs_cluster.rs: services, deployments, rollouts, draining
+//! tasks) answers what no queue scripts. Every request is recorded for the test to
+//! assert on.
 
 #![allow(dead_code)]
 
 #[path = "http.rs"]
 mod http;
+
+#[path = "ecs_cluster.rs"]
+pub mod cluster;
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufReader, Write};
@@ -58,6 +63,7 @@ pub struct Script {
     pub stream: Stream,
     running_seen: bool,
     stopped_seen: bool,
+    cluster: Option<cluster::Cluster>,
 }
 
 impl Script {
@@ -74,7 +80,20 @@ impl Script {
         self
     }
 
-    fn answer(&mut self, req: &Request) -> Reply {
+    /// Answer what no queue scripts from a stateful cluster.
+    pub fn cluster(mut self, c: cluster::Cluster) -> Script {
+        self.cluster = Some(c);
+        self
+    }
+
+    fn answer(&mut self, req: &Request, requests: usize) -> Reply {
+        if !self.queues.contains_key(&req.op) {
+            if let Some(c) = self.cluster.as_mut() {
+                if let Some((status, body)) = c.answer(&req.op, &req.body, requests) {
+                    return Reply { status, body };
+                }
+            }
+        }
         if req.op == "GetLogEvents" && !self.queues.contains_key("GetLogEvents") {
             return self.log_events(&req.body);
         }
@@ -133,6 +152,7 @@ impl Script {
 pub struct Server {
     pub url: String,
     requests: Arc<Mutex<Vec<Request>>>,
+    script: Arc<Mutex<Script>>,
 }
 
 impl Server {
@@ -142,15 +162,48 @@ impl Server {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(script));
         let recorded = Arc::clone(&requests);
+        let shared = Arc::clone(&script);
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { break };
-                let script = Arc::clone(&script);
+                let script = Arc::clone(&shared);
                 let recorded = Arc::clone(&recorded);
                 std::thread::spawn(move || serve(conn, &script, &recorded));
             }
         });
-        Server { url, requests }
+        Server {
+            url,
+            requests,
+            script,
+        }
+    }
+
+    /// The cluster's log: `(requests so far, what happened)`.
+    pub fn cluster_log(&self) -> Vec<(usize, String)> {
+        self.script
+            .lock()
+            .expect("lock")
+            .cluster
+            .as_ref()
+            .map(|c| c.log.clone())
+            .unwrap_or_default()
+    }
+
+    /// The commands of the tasks RunTask started, in order.
+    pub fn one_off_commands(&self) -> Vec<Value> {
+        self.script
+            .lock()
+            .expect("lock")
+            .cluster
+            .as_ref()
+            .map(|c| {
+                c.tasks
+                    .iter()
+                    .filter(|t| t.one_off)
+                    .map(|t| t.command.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -182,8 +235,12 @@ fn serve(conn: TcpStream, script: &Mutex<Script>, recorded: &Mutex<Vec<Request>>
             body: serde_json::from_slice(&raw.body).unwrap_or(Value::Null),
             authorization: raw.header("authorization"),
         };
-        recorded.lock().expect("lock").push(req.clone());
-        let reply = script.lock().expect("lock").answer(&req);
+        let n = {
+            let mut r = recorded.lock().expect("lock");
+            r.push(req.clone());
+            r.len()
+        };
+        let reply = script.lock().expect("lock").answer(&req, n);
         let text = reply.body.to_string();
         let reason = if reply.status == 200 { "OK" } else { "Error" };
         let response = format!(

@@ -1,0 +1,261 @@
+//! `migrail deploy`: the plan from the project's migrations (deploy phases on), the pre and
+//! post commands, then [`crate::deploy`] does the rest; the verdict, `--json-out` and the
+//! step outputs.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::deploy::{self, BlockedMigration, Deploy, DeployResult, PlanSummary};
+use crate::lint::plan::{self, Stage};
+use crate::lint::rule::Severity;
+use crate::lint::{self, LintReport};
+use crate::run;
+use crate::run::phase::{self as run_phase, RunPhase};
+
+use super::lint::{resolve, Resolved};
+use super::{run as cli_run, CliError, DeployArgs, EcsArgs, ScopeArgs};
+
+/// How many findings a blocked migration lists.
+const FINDINGS_LISTED: usize = 5;
+
+pub fn run_deploy(args: &DeployArgs) -> Result<u8, CliError> {
+    let scope = if args.all || args.base.is_some() {
+        ScopeArgs {
+            paths: vec![args.project.clone()],
+            all: args.all,
+            base: args.base.clone(),
+            root: None,
+        }
+    } else {
+        let ctx = super::report::context()?;
+        super::scope::change_scope(&ctx, vec![args.project.clone()]).map_err(|e| {
+            CliError::run(format!(
+                "{}; or name what to plan: --base REF (e.g. the commit in production) or --all",
+                e.message
+            ))
+        })?
+    };
+    let mut r =
+        resolve(&scope, &args.config, &[], &[], false).map_err(|e| CliError::run(e.message))?;
+    r.options.deploy_phases = true;
+    let report = lint::lint(&r.project, &r.review, &r.options);
+    let summary = plan_summary(&r, &report);
+    let spec = spec(
+        &Inputs {
+            ecs: &args.ecs,
+            timeout: args.timeout,
+            env: &args.env,
+            project: &args.project,
+            command: &args.command,
+            allow_unsafe: args.allow_unsafe,
+        },
+        summary,
+    )?;
+    let result = execute(&spec);
+    finish(args.json_out.as_deref(), &result)?;
+    Ok(result.exit_code)
+}
+
+/// Run the deploy and print its verdict.
+pub(super) fn execute(spec: &Deploy) -> DeployResult {
+    let result = deploy::deploy(spec);
+    eprintln!("{}", result.verdict());
+    result
+}
+
+/// Write the result files; the verdict stands even if one cannot be written.
+pub(super) fn finish(json_out: Option<&Path>, result: &DeployResult) -> Result<(), CliError> {
+    let mut problems = Vec::new();
+    if let Some(path) = json_out {
+        if let Err(e) = deploy::write_json(path, result) {
+            problems.push(e);
+        }
+    }
+    if let Some(path) = std::env::var_os("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
+        if let Err(e) = deploy::write_github_output(Path::new(&path), result) {
+            problems.push(e);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(CliError::run(problems.join("; ")));
+    }
+    Ok(())
+}
+
+/// The plan as the deploy needs it: what runs before and after the rollout, and what
+/// blocks it — blocked migrations and every error-level finding.
+pub(super) fn plan_summary(r: &Resolved, report: &LintReport) -> PlanSummary {
+    let plan = plan::plan(&r.project, report, true);
+    let label = |s: &plan::Step| format!("{}.{}", s.app, s.name);
+    let mut summary = PlanSummary {
+        before: plan.stage(Stage::Before).map(label).collect(),
+        after: plan.stage(Stage::After).map(label).collect(),
+        blocked: plan
+            .stage(Stage::Blocked)
+            .map(|s| BlockedMigration {
+                migration: label(s),
+                reasons: s.reasons.clone(),
+            })
+            .collect(),
+    };
+    for f in report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+    {
+        let migration = format!("{}.{}", f.app, f.migration);
+        let reason = format!("{}:{}: {}: {}", f.path_display(), f.line, f.rule, f.message);
+        match summary
+            .blocked
+            .iter_mut()
+            .find(|b| b.migration == migration)
+        {
+            Some(b) => {
+                if b.reasons.len() < FINDINGS_LISTED + 2 {
+                    b.reasons.push(reason);
+                }
+            }
+            None => summary.blocked.push(BlockedMigration {
+                migration,
+                reasons: vec![reason],
+            }),
+        }
+    }
+    summary
+}
+
+/// What a deploy is made from (the flags of `deploy`, or of `ci` on a deploy).
+pub(super) struct Inputs<'a> {
+    pub ecs: &'a EcsArgs,
+    pub timeout: Duration,
+    pub env: &'a [String],
+    pub project: &'a Path,
+    pub command: &'a [String],
+    pub allow_unsafe: bool,
+}
+
+pub(super) fn spec(inputs: &Inputs<'_>, plan: PlanSummary) -> Result<Deploy, CliError> {
+    let e = inputs.ecs;
+    if e.cluster.is_none() {
+        return Err(CliError::run("migrail deploy needs --cluster"));
+    }
+    let services = cli_run::services(&e.services)?;
+    if services.is_empty() {
+        return Err(CliError::run(
+            "migrail deploy needs --service (repeatable: every service that runs this code, \
+             e.g. web, worker, beat)",
+        ));
+    }
+    let Some(task_definition) = e.task_definition.clone() else {
+        return Err(CliError::run(
+            "migrail deploy needs --task-definition: the revision to roll out (the one CI just \
+             registered with the new image)",
+        ));
+    };
+    let env = cli_run::key_values("--env", inputs.env)?;
+    let command: Vec<String> = if inputs.command.is_empty() {
+        run::DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect()
+    } else {
+        inputs.command.to_vec()
+    };
+    let waiting = run_phase::waiting(inputs.project, Default::default()).map_err(CliError::run)?;
+    let manage = run_phase::manage_py(&command);
+    let run_keys = e
+        .run_key
+        .as_ref()
+        .map(|k| (format!("{k}-pre"), format!("{k}-post")));
+    let run = cli_run::ecs_spec(e, inputs.timeout, Vec::new(), env)?;
+    Ok(Deploy {
+        resume: resume_command(inputs, &task_definition, &command),
+        run,
+        services,
+        pre_command: run_phase::command(&manage, RunPhase::Pre, &waiting),
+        post_command: run_phase::command(&manage, RunPhase::Post, &waiting),
+        run_keys,
+        plan,
+        allow_unsafe: inputs.allow_unsafe,
+        timeout: inputs.timeout,
+    })
+}
+
+/// The `migrail run --phase post` that finishes the deploy, behind the same gate.
+fn resume_command(inputs: &Inputs<'_>, task_definition: &str, command: &[String]) -> String {
+    let e = inputs.ecs;
+    let mut words: Vec<String> = vec![
+        "migrail".into(),
+        "run".into(),
+        "--phase".into(),
+        "post".into(),
+    ];
+    let mut flag = |name: &str, value: &str| {
+        words.push(name.to_string());
+        words.push(value.to_string());
+    };
+    if let Some(c) = &e.cluster {
+        flag("--cluster", c);
+    }
+    for s in &e.services {
+        flag("--service", s);
+    }
+    flag("--task-definition", task_definition);
+    if inputs.project != Path::new(".") {
+        flag("--project", &inputs.project.display().to_string());
+    }
+    if let Some(r) = &e.region {
+        flag("--region", r);
+    }
+    if let Some(c) = &e.container {
+        flag("--container", c);
+    }
+    if let Some(k) = &e.run_key {
+        flag("--run-key", &format!("{k}-post"));
+    }
+    if let Some(sha) = &e.sha {
+        flag("--sha", sha);
+    }
+    flag("--timeout", &duration_flag(inputs.timeout));
+    let mut text: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
+    text.push("--".into());
+    text.extend(command.iter().map(|w| shell_quote(w)));
+    text.join(" ")
+}
+
+/// A duration as `parse_duration` reads it back.
+fn duration_flag(d: Duration) -> String {
+    let s = d.as_secs().max(1);
+    if s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn words_are_quoted_for_the_shell_only_when_needed() {
+        assert_eq!(super::shell_quote("web:43"), "web:43");
+        assert_eq!(super::shell_quote("a b"), "'a b'");
+        assert_eq!(super::shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(super::shell_quote(""), "''");
+        assert_eq!(
+            super::duration_flag(super::Duration::from_secs(1800)),
+            "30m"
+        );
+        assert_eq!(super::duration_flag(super::Duration::from_secs(90)), "90s");
+    }
+}

@@ -1,0 +1,707 @@
+//! `migrail deploy`: the whole rollout in one command, in the order ECS itself cannot
+//! express — plan → pre → rollout → drain → post.
+//!
+//! This module owns the orchestration and its result document, nothing else: the plan
+//! arrives as data ([`PlanSummary`], made by the command line from the lint), the runs
+//! are [`crate::ecs::run_async`] (exactly once, logs, verdict), the rollout and the drain
+//! are [`crate::ecs::rollout`]. It knows nothing of Django's files.
+//!
+//! The steps, each printed as it starts and ends:
+//! - **plan**: anything blocked ends the deploy before any AWS call (exit 1), unless
+//!   `--allow-unsafe`;
+//! - **pre**: the pre-deploy migrations as a one-off task of the new task definition; a
+//!   failure ends the deploy with that run's exit code, no service touched;
+//! - **rollout**: `UpdateService` of every service to its task definition, the
+//!   deployment each call started remembered;
+//! - **drain**: until every deployment is PRIMARY, complete and no task of another
+//!   revision is alive; a failed or rolled-back rollout ends the deploy (exit 131), and
+//!   so does `--timeout` (exit 132), without the post phase and without touching the
+//!   services again (the command that finishes the deploy is printed);
+//! - **post**: the post-deploy migrations, behind the same gate, skipped when the plan
+//!   has none.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::ecs::rollout::{self, ServiceTarget, Waited};
+use crate::ecs::{self, Cancel, EcsRun, GateService};
+use crate::run::{exit, format_duration, now_epoch, RunResult};
+
+/// `migrail deploy`'s own exit codes besides the runs' (README, "Deploying").
+pub mod codes {
+    /// The plan blocks the deploy: nothing was changed.
+    pub const BLOCKED: u8 = 1;
+    pub use crate::run::exit::{
+        CANCELLED, MIGRAIL_ERROR, OLD_RELEASE_RUNNING, ROLLOUT_FAILED, SUCCESS,
+    };
+}
+
+/// What the plan says, as the deploy needs it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PlanSummary {
+    /// `app.name` of the migrations that run before the rollout.
+    pub before: Vec<String>,
+    /// ... and after it.
+    pub after: Vec<String>,
+    pub blocked: Vec<BlockedMigration>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BlockedMigration {
+    pub migration: String,
+    pub reasons: Vec<String>,
+}
+
+/// Everything `migrail deploy` was asked.
+#[derive(Clone, Debug)]
+pub struct Deploy {
+    /// The pre and post runs: cluster, first service (network configuration), the new
+    /// task definition and every ECS flag; command, timeout and gate are set per step.
+    pub run: EcsRun,
+    /// The services and the task definition each rolls out to (`None`: the run's).
+    pub services: Vec<GateService>,
+    pub pre_command: Vec<String>,
+    pub post_command: Vec<String>,
+    /// The run keys of the two runs, when `--run-key` was given.
+    pub run_keys: Option<(String, String)>,
+    pub plan: PlanSummary,
+    pub allow_unsafe: bool,
+    pub timeout: Duration,
+    /// The command that runs the post phase alone, with the same gate.
+    pub resume: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Succeeded,
+    Blocked,
+    PreFailed,
+    RolloutFailed,
+    OldReleaseRunning,
+    PostFailed,
+    Cancelled,
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Blocked => "blocked",
+            Outcome::PreFailed => "pre-failed",
+            Outcome::RolloutFailed => "rollout-failed",
+            Outcome::OldReleaseRunning => "old-release-running",
+            Outcome::PostFailed => "post-failed",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// One step as it ran.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    /// `plan`, `pre`, `rollout`, `drain`, `post`.
+    pub name: &'static str,
+    /// `succeeded`, `failed`, `skipped`, `timed-out`, `cancelled`.
+    pub outcome: &'static str,
+    pub started_at: u64,
+    pub duration_seconds: f64,
+    pub detail: String,
+}
+
+/// One service's rollout.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServiceRecord {
+    pub service: String,
+    /// The task definition it rolls out to.
+    pub task_definition: String,
+    /// The deployment `UpdateService` started.
+    pub deployment_id: Option<String>,
+    /// `not-started`, `in-progress`, `completed`, `failed`, `rolled-back`, `replaced`,
+    /// `gone`, `not-found`, `error`.
+    pub rollout: String,
+    pub reason: Option<String>,
+    /// The service's latest events when its rollout failed, newest first.
+    pub events: Vec<String>,
+    /// The PRIMARY deployment's task definition when the deploy ended.
+    pub final_task_definition: Option<String>,
+}
+
+/// The result document (`--json-out`, version 1).
+#[derive(Clone, Debug, Serialize)]
+pub struct DeployResult {
+    pub version: u32,
+    /// Always `deploy` (a run's document has `backend` instead).
+    pub kind: &'static str,
+    pub outcome: Outcome,
+    pub exit_code: u8,
+    /// The step the deploy ended in.
+    pub step: &'static str,
+    pub reason: Option<String>,
+    pub cluster: String,
+    pub task_definition: String,
+    pub started_at: u64,
+    pub duration_seconds: f64,
+    pub plan: PlanSummary,
+    pub steps: Vec<Step>,
+    pub pre: Option<RunResult>,
+    pub post: Option<RunResult>,
+    pub services: Vec<ServiceRecord>,
+    /// Every task or deployment waited for during the drain.
+    pub blockers: Vec<rollout::SeenBlocker>,
+    /// What to run to finish the deploy, when it stopped before the post phase.
+    pub resume: Option<String>,
+}
+
+impl DeployResult {
+    /// The final one-line verdict.
+    pub fn verdict(&self) -> String {
+        let took = format_duration(Duration::from_secs_f64(self.duration_seconds));
+        let mut line = format!(
+            "migrail: deploy {} in step {} after {took} (exit code {})",
+            self.outcome.as_str().replace('-', " "),
+            self.step,
+            self.exit_code
+        );
+        if self.outcome == Outcome::Succeeded {
+            let services: Vec<&str> = self.services.iter().map(|s| s.service.as_str()).collect();
+            line = format!(
+                "migrail: deploy succeeded after {took}: {} on {}, {} migration(s) applied",
+                services.join(", "),
+                rollout::revision(&self.task_definition),
+                self.applied().len()
+            );
+        }
+        if let Some(reason) = &self.reason {
+            line.push_str(&format!(": {reason}"));
+        }
+        line
+    }
+
+    /// Every migration the pre and post runs applied.
+    pub fn applied(&self) -> Vec<String> {
+        self.pre
+            .iter()
+            .chain(self.post.iter())
+            .flat_map(|r| r.applied.iter().cloned())
+            .collect()
+    }
+}
+
+struct Clock {
+    started: std::time::Instant,
+    epoch: u64,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            started: std::time::Instant::now(),
+            epoch: now_epoch(),
+        }
+    }
+    fn step(&self, name: &'static str, outcome: &'static str, detail: String) -> Step {
+        Step {
+            name,
+            outcome,
+            started_at: self.epoch,
+            duration_seconds: self.started.elapsed().as_secs_f64(),
+            detail,
+        }
+    }
+}
+
+fn say(step: &str, text: &str) {
+    eprintln!("migrail: deploy: {step}: {text}");
+}
+
+/// Run the deploy.
+pub fn deploy(spec: &Deploy) -> DeployResult {
+    let started = std::time::Instant::now();
+    let mut result = DeployResult {
+        version: 1,
+        kind: "deploy",
+        outcome: Outcome::Error,
+        exit_code: codes::MIGRAIL_ERROR,
+        step: "plan",
+        reason: None,
+        cluster: spec.run.cluster.clone(),
+        task_definition: spec.run.task_definition.clone().unwrap_or_default(),
+        started_at: now_epoch(),
+        duration_seconds: 0.0,
+        plan: spec.plan.clone(),
+        steps: Vec::new(),
+        pre: None,
+        post: None,
+        services: spec
+            .services
+            .iter()
+            .map(|s| ServiceRecord {
+                service: s.service.clone(),
+                task_definition: s
+                    .task_definition
+                    .clone()
+                    .or_else(|| spec.run.task_definition.clone())
+                    .unwrap_or_default(),
+                deployment_id: None,
+                rollout: "not-started".into(),
+                reason: None,
+                events: Vec::new(),
+                final_task_definition: None,
+            })
+            .collect(),
+        blockers: Vec::new(),
+        resume: None,
+    };
+    match ecs::runtime() {
+        Ok(rt) => rt.block_on(async {
+            match Cancel::new() {
+                Ok(mut cancel) => steps(spec, &mut result, &mut cancel).await,
+                Err(e) => result.reason = Some(format!("cannot watch for signals: {e}")),
+            }
+        }),
+        Err(e) => result.reason = Some(e),
+    }
+    result.duration_seconds = started.elapsed().as_secs_f64();
+    result
+}
+
+fn end(result: &mut DeployResult, outcome: Outcome, code: u8, reason: impl Into<String>) {
+    result.outcome = outcome;
+    result.exit_code = code;
+    result.reason = Some(reason.into());
+}
+
+async fn steps(spec: &Deploy, result: &mut DeployResult, cancel: &mut Cancel) {
+    let deadline = Instant::now() + spec.timeout;
+    let remaining = || deadline.saturating_duration_since(Instant::now());
+    let new = rollout::revision(&result.task_definition);
+
+    // Plan.
+    let clock = Clock::start();
+    let plan = &spec.plan;
+    say(
+        "plan",
+        &format!(
+            "{} migration(s) before the rollout, {} after it, {} blocked",
+            plan.before.len(),
+            plan.after.len(),
+            plan.blocked.len()
+        ),
+    );
+    if !plan.blocked.is_empty() {
+        for b in &plan.blocked {
+            say("plan", &format!("blocked: {}", b.migration));
+            for r in &b.reasons {
+                eprintln!("migrail:     {r}");
+            }
+        }
+        if !spec.allow_unsafe {
+            result
+                .steps
+                .push(clock.step("plan", "failed", "the plan is blocked".into()));
+            let names: Vec<&str> = plan.blocked.iter().map(|b| b.migration.as_str()).collect();
+            end(
+                result,
+                Outcome::Blocked,
+                codes::BLOCKED,
+                format!(
+                    "the plan is blocked by {}: nothing was changed (fix them, or pass \
+                     --allow-unsafe to deploy anyway)",
+                    names.join(", ")
+                ),
+            );
+            return;
+        }
+        say("plan", "blocked, going on anyway (--allow-unsafe)");
+    }
+    result
+        .steps
+        .push(clock.step("plan", "succeeded", String::new()));
+
+    // Pre.
+    result.step = "pre";
+    let clock = Clock::start();
+    say(
+        "pre",
+        &format!("running the pre-deploy migrations as a one-off task of {new}"),
+    );
+    let mut run = spec.run.clone();
+    run.command = spec.pre_command.clone();
+    run.timeout = remaining();
+    run.gate = Vec::new();
+    run.run_key = spec.run_keys.as_ref().map(|k| k.0.clone());
+    let pre = ecs::run_async(&run, cancel).await;
+    eprintln!("{}", pre.verdict());
+    let pre_code = pre.exit_code;
+    let pre_verdict = step_detail(&pre);
+    result.pre = Some(pre);
+    if pre_code != exit::SUCCESS {
+        result
+            .steps
+            .push(clock.step("pre", "failed", pre_verdict.clone()));
+        end(
+            result,
+            if pre_code == exit::CANCELLED {
+                Outcome::Cancelled
+            } else {
+                Outcome::PreFailed
+            },
+            pre_code,
+            "the pre-deploy migrations failed: no service was updated",
+        );
+        return;
+    }
+    result
+        .steps
+        .push(clock.step("pre", "succeeded", pre_verdict));
+
+    // Rollout.
+    result.step = "rollout";
+    let clock = Clock::start();
+    let config = match ecs::aws::load(spec.run.region.as_deref()).await {
+        Ok(c) => c,
+        Err(e) => {
+            result
+                .steps
+                .push(clock.step("rollout", "failed", e.clone()));
+            end(result, Outcome::Error, codes::MIGRAIL_ERROR, e);
+            return;
+        }
+    };
+    let client = aws_sdk_ecs::Client::new(&config);
+    let cluster = spec.run.cluster.as_str();
+    let mut targets: Vec<ServiceTarget> = Vec::new();
+    for i in 0..result.services.len() {
+        let name = result.services[i].service.clone();
+        let wanted = result.services[i].task_definition.clone();
+        let arn = match ecs::resolve::task_definition_arn(&client, &wanted).await {
+            Ok(a) => a,
+            Err(e) => {
+                rollout_error(result, &clock, i, e);
+                return;
+            }
+        };
+        result.services[i].task_definition = arn.clone();
+        match rollout::update(&client, cluster, &name, &arn).await {
+            Ok(id) => {
+                say(
+                    "rollout",
+                    &format!(
+                        "service `{name}` → {} (deployment {id})",
+                        rollout::revision(&arn)
+                    ),
+                );
+                result.services[i].deployment_id = Some(id.clone());
+                result.services[i].rollout = "in-progress".into();
+                targets.push(ServiceTarget {
+                    service: name,
+                    task_definition: arn,
+                    deployment: Some(id),
+                });
+            }
+            Err(e) => {
+                rollout_error(result, &clock, i, e);
+                return;
+            }
+        }
+    }
+    result.steps.push(clock.step(
+        "rollout",
+        "succeeded",
+        format!("{} service(s) updated", targets.len()),
+    ));
+
+    // Drain.
+    result.step = "drain";
+    let clock = Clock::start();
+    say(
+        "drain",
+        "waiting until every deployment is complete and no task of another revision is alive",
+    );
+    let mut log = rollout::Log::default();
+    let waited = rollout::wait(
+        &client,
+        cluster,
+        &targets,
+        spec.run.poll_interval,
+        deadline,
+        cancel,
+        "drain",
+        &mut log,
+    )
+    .await;
+    result.blockers = log.seen.clone();
+    for (name, primary) in &log.primary {
+        if let Some(s) = result.services.iter_mut().find(|s| &s.service == name) {
+            s.final_task_definition = primary.clone();
+        }
+    }
+    let has_post = !spec.plan.after.is_empty();
+    let resume = has_post.then(|| spec.resume.clone());
+    match waited {
+        Waited::Drained => {
+            for s in &mut result.services {
+                s.rollout = "completed".into();
+            }
+            say(
+                "drain",
+                &format!(
+                    "done: every service runs {new} only ({})",
+                    format_duration(clock.started.elapsed())
+                ),
+            );
+            let waited_for = log.seen.len();
+            result.steps.push(clock.step(
+                "drain",
+                "succeeded",
+                format!("{waited_for} blocker(s) waited for"),
+            ));
+        }
+        Waited::Failed(failures) => {
+            for f in &failures {
+                if let Some(s) = result.services.iter_mut().find(|s| s.service == f.service) {
+                    s.rollout = f.kind.to_string();
+                    s.reason = Some(f.reason.clone());
+                    s.events = f.events.clone();
+                }
+                say("drain", &format!("rollout failed: {}", f.message()));
+            }
+            let names: Vec<String> = failures
+                .iter()
+                .map(|f| format!("`{}` ({})", f.service, f.kind))
+                .collect();
+            result.steps.push(
+                clock.step(
+                    "drain",
+                    "failed",
+                    failures
+                        .iter()
+                        .map(|f| f.message())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+            );
+            end(
+                result,
+                Outcome::RolloutFailed,
+                codes::ROLLOUT_FAILED,
+                format!(
+                    "the rollout of {} failed: the post phase was not run (the old release may \
+                     be serving)",
+                    names.join(", ")
+                ),
+            );
+            return;
+        }
+        Waited::TimedOut(blockers) => {
+            let what: Vec<String> = blockers.iter().map(|b| b.line()).collect();
+            result
+                .steps
+                .push(clock.step("drain", "timed-out", what.join("; ")));
+            result.resume = resume.clone();
+            end(
+                result,
+                Outcome::OldReleaseRunning,
+                codes::OLD_RELEASE_RUNNING,
+                format!(
+                    "--timeout {} reached while the old release was still running ({}): the \
+                     post phase was not run, the services were left as they are{}",
+                    format_duration(spec.timeout),
+                    what.join("; "),
+                    finish_hint(resume.as_deref())
+                ),
+            );
+            return;
+        }
+        Waited::Cancelled(signal, _) => {
+            result
+                .steps
+                .push(clock.step("drain", "cancelled", signal.into()));
+            result.resume = resume.clone();
+            end(
+                result,
+                Outcome::Cancelled,
+                codes::CANCELLED,
+                format!(
+                    "{signal} while waiting for the rollout: the services were left as they \
+                     are, the post phase was not run{}",
+                    finish_hint(resume.as_deref())
+                ),
+            );
+            return;
+        }
+        Waited::Error(e) => {
+            result.steps.push(clock.step("drain", "failed", e.clone()));
+            result.resume = resume.clone();
+            end(
+                result,
+                Outcome::Error,
+                codes::MIGRAIL_ERROR,
+                format!(
+                    "{e}; the post phase was not run{}",
+                    finish_hint(resume.as_deref())
+                ),
+            );
+            return;
+        }
+    }
+
+    // Post.
+    result.step = "post";
+    let clock = Clock::start();
+    if !has_post {
+        say(
+            "post",
+            "skipped: the plan has no migration that waits for the rollout",
+        );
+        result.steps.push(clock.step(
+            "post",
+            "skipped",
+            "no post-deploy migration in the plan".into(),
+        ));
+    } else {
+        say(
+            "post",
+            &format!("running the post-deploy migrations as a one-off task of {new}"),
+        );
+        let mut run = spec.run.clone();
+        run.command = spec.post_command.clone();
+        run.timeout = remaining().max(Duration::from_secs(1));
+        run.gate = targets
+            .iter()
+            .map(|t| GateService {
+                service: t.service.clone(),
+                task_definition: Some(t.task_definition.clone()),
+            })
+            .collect();
+        run.run_key = spec.run_keys.as_ref().map(|k| k.1.clone());
+        let post = ecs::run_async(&run, cancel).await;
+        eprintln!("{}", post.verdict());
+        let code = post.exit_code;
+        let verdict = step_detail(&post);
+        result.post = Some(post);
+        if code != exit::SUCCESS {
+            result.steps.push(clock.step("post", "failed", verdict));
+            result.resume = Some(spec.resume.clone());
+            end(
+                result,
+                if code == exit::CANCELLED {
+                    Outcome::Cancelled
+                } else {
+                    Outcome::PostFailed
+                },
+                code,
+                format!(
+                    "the post-deploy migrations failed (the new release is out){}",
+                    finish_hint(Some(&spec.resume))
+                ),
+            );
+            return;
+        }
+        result.steps.push(clock.step("post", "succeeded", verdict));
+    }
+    result.step = "done";
+    result.outcome = Outcome::Succeeded;
+    result.exit_code = codes::SUCCESS;
+}
+
+/// A run's verdict without the `migrail: ` prefix, for a step's detail.
+fn step_detail(run: &RunResult) -> String {
+    let v = run.verdict();
+    v.strip_prefix("migrail: ").unwrap_or(&v).to_string()
+}
+
+fn finish_hint(resume: Option<&str>) -> String {
+    match resume {
+        Some(cmd) => format!(". To finish the deploy, run the post phase alone: {cmd}"),
+        None => ". The plan has no post-deploy migration: nothing is left to run".into(),
+    }
+}
+
+fn rollout_error(result: &mut DeployResult, clock: &Clock, i: usize, e: String) {
+    let name = result.services[i].service.clone();
+    result.services[i].rollout = "error".into();
+    result.services[i].reason = Some(e.clone());
+    let updated: Vec<String> = result.services[..i]
+        .iter()
+        .map(|s| format!("`{}`", s.service))
+        .collect();
+    let already = if updated.is_empty() {
+        "no service was updated".to_string()
+    } else {
+        format!(
+            "already updated: {} (their rollout goes on; migrail does not undo it)",
+            updated.join(", ")
+        )
+    };
+    say("rollout", &format!("service `{name}`: {e}"));
+    result
+        .steps
+        .push(clock.step("rollout", "failed", e.clone()));
+    end(
+        result,
+        Outcome::Error,
+        codes::MIGRAIL_ERROR,
+        format!("cannot roll out service `{name}`: {e}; {already}; the post phase was not run"),
+    );
+}
+
+/// `--json-out FILE`: the result document.
+pub fn write_json(path: &std::path::Path, result: &DeployResult) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(result).map_err(|e| e.to_string())? + "\n";
+    std::fs::write(path, text)
+        .map_err(|e| format!("--json-out {}: cannot write: {e}", path.display()))
+}
+
+/// The step outputs for GitHub Actions (`$GITHUB_OUTPUT`): `verdict` (the deploy's
+/// outcome), `exit-code`, `step`, `applied` (pre and post), `pre-verdict`,
+/// `pre-task-arn`, `post-verdict`, `post-task-arn`, `task-arn` (the last run's), and
+/// `rollout-SERVICE` for each service.
+pub fn write_github_output(path: &std::path::Path, result: &DeployResult) -> Result<(), String> {
+    use std::io::Write;
+    let one_line = |s: &str| s.replace(['\r', '\n'], " ");
+    let run_verdict =
+        |r: &Option<RunResult>| r.as_ref().map(|r| r.outcome.as_str().replace(' ', "-"));
+    let arn = |r: &Option<RunResult>| r.as_ref().and_then(|r| r.task_arn.clone());
+    let mut lines = vec![
+        ("verdict".to_string(), result.outcome.as_str().to_string()),
+        ("exit-code".into(), result.exit_code.to_string()),
+        ("step".into(), result.step.to_string()),
+        ("applied".into(), one_line(&result.applied().join(","))),
+        (
+            "pre-verdict".into(),
+            run_verdict(&result.pre).unwrap_or_default(),
+        ),
+        ("pre-task-arn".into(), arn(&result.pre).unwrap_or_default()),
+        (
+            "post-verdict".into(),
+            run_verdict(&result.post).unwrap_or_else(|| "skipped".into()),
+        ),
+        (
+            "post-task-arn".into(),
+            arn(&result.post).unwrap_or_default(),
+        ),
+        (
+            "task-arn".into(),
+            arn(&result.post).or(arn(&result.pre)).unwrap_or_default(),
+        ),
+    ];
+    for s in &result.services {
+        lines.push((format!("rollout-{}", s.service), s.rollout.clone()));
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| format!("$GITHUB_OUTPUT {}: cannot open: {e}", path.display()))?;
+    for (key, value) in lines {
+        writeln!(file, "{key}={}", one_line(&value))
+            .map_err(|e| format!("$GITHUB_OUTPUT {}: cannot write: {e}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,728 @@
+//! `migrail deploy` and the post-phase gate of `migrail run --phase post --service`,
+//! against the stateful ECS cluster of the loopback endpoint
+//! (tests/support/ecs_cluster.rs): the real SDK, the real wire protocol, dummy
+//! credentials. Each scenario asserts the order of the calls that change something
+//! (RunTask, UpdateService) and the exit code.
+
+#![cfg(unix)]
+
+#[path = "support/aws_server.rs"]
+mod aws_server;
+#[path = "support/git.rs"]
+mod git;
+
+use std::path::Path;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use aws_server::cluster::{td_arn, Behaviour, Cluster};
+use aws_server::{Reply, Script, Server};
+use serde_json::Value;
+
+const SECRET: &str = "wJalrXUtnFEMI-TEST-SECRET-never-printed";
+
+const M1: &str = r#"from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    initial = True
+    dependencies = []
+    operations = [
+        migrations.CreateModel(
+            name="Book",
+            fields=[
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("title", models.CharField(max_length=200)),
+                ("legacy", models.CharField(max_length=20, null=True)),
+            ],
+        ),
+    ]
+"#;
+
+const M2: &str = r#"from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [
+        migrations.AddField("book", "subtitle", models.CharField(max_length=200, null=True)),
+    ]
+"#;
+
+const M3_DROP: &str = r#"from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0002_book_subtitle")]
+    operations = [
+        migrations.RemoveField("book", "legacy"),
+    ]
+"#;
+
+const M3_RENAME: &str = r#"from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0002_book_subtitle")]
+    operations = [
+        migrations.RenameField("book", "title", "name"),
+    ]
+"#;
+
+/// A project with 0001, 0002 and, when given, a third migration.
+fn project(third: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = dir.path().join("shop/migrations");
+    std::fs::create_dir_all(&m).expect("mkdir");
+    std::fs::write(dir.path().join("manage.py"), "").expect("write");
+    std::fs::write(m.join("__init__.py"), "").expect("write");
+    std::fs::write(m.join("0001_initial.py"), M1).expect("write");
+    std::fs::write(m.join("0002_book_subtitle.py"), M2).expect("write");
+    if let Some(third) = third {
+        std::fs::write(m.join("0003_change.py"), third).expect("write");
+    }
+    dir
+}
+
+struct Out {
+    code: i32,
+    stderr: String,
+    result: Value,
+    outputs: String,
+}
+
+fn migrail(server: &Server, dir: &Path, args: &[&str]) -> Out {
+    let json = dir.join("deploy.json");
+    let outputs = dir.join("outputs");
+    let _ = std::fs::remove_file(&json);
+    let mut cmd = Command::cargo_bin("migrail").expect("binary");
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("AWS_ENDPOINT_URL", &server.url)
+        .env("AWS_ACCESS_KEY_ID", "AKIDTESTONLY")
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", dir.join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-credentials"))
+        .env("GITHUB_SHA", "0f1e2d3c")
+        .env("GITHUB_OUTPUT", &outputs)
+        .current_dir(dir)
+        .timeout(Duration::from_secs(90))
+        .args(args)
+        .arg("--json-out")
+        .arg(&json);
+    let out = cmd.output().expect("migrail runs");
+    let o = Out {
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        result: std::fs::read_to_string(&json)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null),
+        outputs: std::fs::read_to_string(&outputs).unwrap_or_default(),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for text in [&o.stderr, &o.result.to_string(), &stdout.to_string()] {
+        assert!(!text.contains(SECRET), "the secret key leaked: {text}");
+    }
+    o
+}
+
+fn deploy(server: &Server, dir: &Path, extra: &[&str]) -> Out {
+    let mut args = vec![
+        "deploy",
+        "--all",
+        "--cluster",
+        "prod",
+        "--service",
+        "web",
+        "--task-definition",
+        "web:43",
+        "--poll-interval",
+        "50ms",
+    ];
+    args.extend_from_slice(extra);
+    migrail(server, dir, &args)
+}
+
+/// The calls that change something, in order: `RunTask pre|post`, `UpdateService NAME`.
+fn mutations(server: &Server) -> Vec<String> {
+    server
+        .requests()
+        .iter()
+        .filter_map(|r| match r.op.as_str() {
+            "RunTask" => {
+                let script = r.body["overrides"]["containerOverrides"][0]["command"][4]
+                    .as_str()
+                    .unwrap_or_default();
+                let phase = if script.contains("PHASE = \"post\"") {
+                    "post"
+                } else if script.contains("PHASE = \"pre\"") {
+                    "pre"
+                } else {
+                    "?"
+                };
+                Some(format!("RunTask {phase}"))
+            }
+            "UpdateService" => Some(format!(
+                "UpdateService {} {}",
+                r.body["service"].as_str().unwrap_or_default(),
+                r.body["taskDefinition"].as_str().unwrap_or_default()
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn two_services(worker: Behaviour) -> Script {
+    Script::default().cluster(
+        Cluster::new(&[("web", 43), ("worker", 8)])
+            .service("web", "web:42", 2, Behaviour::Completes { after: 2 })
+            .service("worker", "worker:7", 1, worker),
+    )
+}
+
+#[test]
+fn two_services_pre_rollout_drain_post_in_that_order() {
+    let server = Server::start(two_services(Behaviour::Completes { after: 3 }));
+    let p = project(Some(M3_DROP));
+    let o = deploy(&server, p.path(), &["--service", "worker=worker:8"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(
+        mutations(&server),
+        [
+            "RunTask pre",
+            &format!("UpdateService web {}", td_arn("web:43")),
+            &format!("UpdateService worker {}", td_arn("worker:8")),
+            "RunTask post",
+        ]
+    );
+    // The post task started only after both services completed.
+    let log = server.cluster_log();
+    let at = |what: &str| {
+        log.iter()
+            .find(|(_, w)| w.starts_with(what))
+            .map(|(i, _)| *i)
+            .unwrap_or_else(|| panic!("no `{what}` in {log:?}"))
+    };
+    let post = log
+        .iter()
+        .filter(|(_, w)| w.starts_with("RunTask"))
+        .nth(1)
+        .map(|(i, _)| *i)
+        .expect("a second RunTask");
+    assert!(
+        post > at("web completed") && post > at("worker completed"),
+        "{log:?}"
+    );
+    // Only the new image runs both migrations.
+    let runs = server.calls("RunTask");
+    assert!(
+        runs.iter().all(|r| r["taskDefinition"] == td_arn("web:43")),
+        "{runs:?}"
+    );
+    assert_eq!(
+        runs[0]["networkConfiguration"]["awsvpcConfiguration"]["subnets"][0], "subnet-a",
+        "the network configuration of the first service"
+    );
+    assert_ne!(
+        runs[0]["startedBy"], runs[1]["startedBy"],
+        "two runs, two keys"
+    );
+    for line in [
+        "migrail: deploy: plan: 2 migration(s) before the rollout, 1 after it, 0 blocked",
+        "migrail: deploy: pre: running the pre-deploy migrations as a one-off task of web:43",
+        "migrail: deploy: rollout: service `web` → web:43 (deployment ecs-svc/",
+        "migrail: deploy: rollout: service `worker` → worker:8 (deployment ecs-svc/",
+        "migrail: deploy: drain: done: every service runs web:43 only",
+        "migrail: gate: passed",
+        "migrail: deploy succeeded after",
+    ] {
+        assert!(o.stderr.contains(line), "missing `{line}`:\n{}", o.stderr);
+    }
+    let r = &o.result;
+    assert_eq!(r["kind"], "deploy");
+    assert_eq!(r["outcome"], "succeeded");
+    assert_eq!(r["exit_code"], 0);
+    assert_eq!(r["step"], "done");
+    assert_eq!(r["plan"]["after"], serde_json::json!(["shop.0003_change"]));
+    let steps: Vec<&str> = r["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(steps, ["plan", "pre", "rollout", "drain", "post"]);
+    assert_eq!(r["pre"]["outcome"], "succeeded");
+    assert_eq!(r["post"]["outcome"], "succeeded");
+    for (i, name, td) in [(0, "web", "web:43"), (1, "worker", "worker:8")] {
+        let s = &r["services"][i];
+        assert_eq!(s["service"], name);
+        assert_eq!(s["rollout"], "completed");
+        assert_eq!(s["final_task_definition"], td_arn(td));
+        assert!(
+            s["deployment_id"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("ecs-svc/")),
+            "{s}"
+        );
+    }
+    for line in [
+        "verdict=succeeded\n",
+        "rollout-web=completed\n",
+        "rollout-worker=completed\n",
+        "post-verdict=succeeded\n",
+    ] {
+        assert!(o.outputs.contains(line), "missing `{line}`: {}", o.outputs);
+    }
+}
+
+#[test]
+fn an_old_task_still_draining_holds_the_post_phase_until_it_stops() {
+    let server = Server::start(
+        Script::default().cluster(Cluster::new(&[("web", 43)]).service(
+            "web",
+            "web:42",
+            2,
+            Behaviour::Drains {
+                after: 2,
+                draining: 6,
+            },
+        )),
+    );
+    let p = project(Some(M3_DROP));
+    let o = deploy(&server, p.path(), &[]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let drained = server
+        .cluster_log()
+        .iter()
+        .find(|(_, w)| w == "web drained")
+        .map(|(i, _)| *i)
+        .expect("the old task stopped");
+    let post = server
+        .requests()
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.op == "RunTask")
+        .nth(1)
+        .map(|(i, _)| i + 1)
+        .expect("the post task");
+    assert!(post > drained, "post at {post}, drained at {drained}");
+    assert!(
+        o.stderr
+            .contains("on web:42 is DEACTIVATING, desired STOPPED (draining)"),
+        "the blocker is printed: {}",
+        o.stderr
+    );
+    // Both lists were asked: the draining task is only in the desiredStatus=STOPPED one.
+    let lists = server.calls("ListTasks");
+    assert!(lists
+        .iter()
+        .any(|l| l["serviceName"] == "web" && l["desiredStatus"] == "STOPPED"));
+    assert!(lists
+        .iter()
+        .any(|l| l["serviceName"] == "web" && l["desiredStatus"] == "RUNNING"));
+    let blockers = o.result["blockers"].as_array().expect("blockers");
+    assert!(
+        blockers.iter().any(|b| b["kind"] == "task"
+            && b["last_status"] == "DEACTIVATING"
+            && b["revision"] == "web:42"),
+        "{blockers:?}"
+    );
+}
+
+#[test]
+fn a_rollback_on_the_second_service_never_runs_the_post_phase() {
+    let server = Server::start(two_services(Behaviour::RollsBack { after: 2 }));
+    let p = project(Some(M3_DROP));
+    let o = deploy(&server, p.path(), &["--service", "worker=worker:8"]);
+    eprintln!("{}", o.stderr);
+    assert_eq!(o.code, 131, "{}", o.stderr);
+    assert_eq!(
+        mutations(&server),
+        [
+            "RunTask pre",
+            &format!("UpdateService web {}", td_arn("web:43")),
+            &format!("UpdateService worker {}", td_arn("worker:8")),
+        ],
+        "no post task"
+    );
+    assert!(
+        o.stderr.contains("service `worker`")
+            && o.stderr.contains("circuit breaker")
+            && o.stderr.contains("rolling back"),
+        "names the service, the reason and the events: {}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains("the post phase was not run"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(o.result["outcome"], "rollout-failed");
+    assert_eq!(o.result["services"][1]["rollout"], "rolled-back");
+    assert_eq!(
+        o.result["services"][1]["final_task_definition"],
+        td_arn("worker:7")
+    );
+    assert!(o.result["post"].is_null());
+    assert!(
+        o.outputs.contains("rollout-worker=rolled-back\n"),
+        "{}",
+        o.outputs
+    );
+}
+
+#[test]
+fn a_failed_pre_task_stops_before_any_rollout() {
+    let server = Server::start(
+        Script::default().cluster(
+            Cluster::new(&[("web", 43)])
+                .service("web", "web:42", 1, Behaviour::Completes { after: 1 })
+                .exit_codes(&[3]),
+        ),
+    );
+    let p = project(Some(M3_DROP));
+    let o = deploy(&server, p.path(), &[]);
+    assert_eq!(o.code, 3, "the pre run's own exit code: {}", o.stderr);
+    assert_eq!(mutations(&server), ["RunTask pre"]);
+    assert!(server.calls("UpdateService").is_empty());
+    assert_eq!(o.result["outcome"], "pre-failed");
+    assert_eq!(o.result["step"], "pre");
+    assert!(o.stderr.contains("no service was updated"), "{}", o.stderr);
+}
+
+#[test]
+fn a_blocked_plan_makes_no_aws_call_at_all() {
+    let server = Server::start(
+        Script::default().cluster(Cluster::new(&[("web", 43)]).service(
+            "web",
+            "web:42",
+            1,
+            Behaviour::Completes { after: 1 },
+        )),
+    );
+    let p = project(Some(M3_RENAME));
+    let o = deploy(&server, p.path(), &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert!(
+        o.stderr.contains("blocked: shop.0003_change") && o.stderr.contains("rename-column"),
+        "the plan's reasons: {}",
+        o.stderr
+    );
+    assert_eq!(o.result["outcome"], "blocked");
+}
+
+#[test]
+fn update_service_denied_names_the_permission_and_runs_no_post() {
+    let server = Server::start(
+        Script::default()
+            .cluster(
+                Cluster::new(&[("web", 43)])
+                    .service("web", "web:42", 1, Behaviour::Completes { after: 1 }),
+            )
+            .on(
+                "UpdateService",
+                vec![Reply::error(
+                    400,
+                    "AccessDeniedException",
+                    "User: arn:aws:sts::123456789012:assumed-role/deploy/ci is not authorized to perform: ecs:UpdateService on resource: arn:aws:ecs:eu-west-1:123456789012:service/prod/web",
+                )],
+            ),
+    );
+    let p = project(Some(M3_DROP));
+    let o = deploy(&server, p.path(), &[]);
+    assert_eq!(o.code, 125, "{}", o.stderr);
+    assert!(o.stderr.contains("`ecs:UpdateService`"), "{}", o.stderr);
+    assert_eq!(
+        mutations(&server)
+            .iter()
+            .filter(|m| m.starts_with("RunTask"))
+            .count(),
+        1
+    );
+    assert_eq!(o.result["services"][0]["rollout"], "error");
+}
+
+#[test]
+fn a_timeout_while_draining_leaves_the_services_alone_and_prints_the_resume_command() {
+    let server = Server::start(
+        Script::default().cluster(Cluster::new(&[("web", 43)]).service(
+            "web",
+            "web:42",
+            1,
+            Behaviour::Stuck,
+        )),
+    );
+    let p = project(Some(M3_DROP));
+    let o = deploy(&server, p.path(), &["--timeout", "3s"]);
+    assert_eq!(o.code, 132, "{}", o.stderr);
+    assert_eq!(
+        mutations(&server),
+        [
+            "RunTask pre",
+            &format!("UpdateService web {}", td_arn("web:43"))
+        ],
+        "no post, no second touch of the service"
+    );
+    let resume = "migrail run --phase post --cluster prod --service web --task-definition web:43 --timeout 3s -- python manage.py migrate --noinput";
+    assert!(o.stderr.contains(resume), "{}", o.stderr);
+    assert_eq!(o.result["resume"], resume);
+    assert_eq!(o.result["outcome"], "old-release-running");
+    assert_eq!(o.result["step"], "drain");
+    assert!(o.stderr.contains("IN_PROGRESS"), "{}", o.stderr);
+}
+
+#[test]
+fn no_post_migration_skips_the_post_phase() {
+    let server = Server::start(
+        Script::default().cluster(Cluster::new(&[("web", 43)]).service(
+            "web",
+            "web:42",
+            1,
+            Behaviour::Completes { after: 1 },
+        )),
+    );
+    let p = project(None);
+    let o = deploy(&server, p.path(), &[]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(
+        mutations(&server),
+        [
+            "RunTask pre",
+            &format!("UpdateService web {}", td_arn("web:43"))
+        ]
+    );
+    assert!(o.stderr.contains("post: skipped"), "{}", o.stderr);
+    assert_eq!(o.result["steps"][4]["outcome"], "skipped");
+    assert!(
+        o.outputs.contains("post-verdict=skipped\n"),
+        "{}",
+        o.outputs
+    );
+}
+
+fn post_gate(server: &Server, dir: &Path, timeout: &str) -> Out {
+    migrail(
+        server,
+        dir,
+        &[
+            "run",
+            "--phase",
+            "post",
+            "--cluster",
+            "prod",
+            "--service",
+            "web",
+            "--task-definition",
+            "web:43",
+            "--poll-interval",
+            "50ms",
+            "--timeout",
+            timeout,
+        ],
+    )
+}
+
+#[test]
+fn run_post_waits_for_the_old_revision_and_starts_no_task_while_it_serves() {
+    let server = Server::start(
+        Script::default().cluster(Cluster::new(&[("web", 43)]).service(
+            "web",
+            "web:42",
+            2,
+            Behaviour::Completes { after: 1 },
+        )),
+    );
+    let p = project(Some(M3_DROP));
+    let o = post_gate(&server, p.path(), "2s");
+    assert_eq!(o.code, 132, "{}", o.stderr);
+    assert!(server.calls("RunTask").is_empty(), "no task started");
+    assert!(
+        o.stderr.contains("service `web`: runs web:42") && o.stderr.contains("not web:43"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(o.result["outcome"], "old-release-running");
+    assert!(
+        o.result["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no task started")),
+        "{}",
+        o.result
+    );
+}
+
+#[test]
+fn run_post_starts_once_the_last_draining_task_of_the_old_revision_stops() {
+    // The service is on web:43 already; one web:42 task still drains. A task that is
+    // STOPPED does not block.
+    let server = Server::start(
+        Script::default().cluster(
+            Cluster::new(&[("web", 43)])
+                .service("web", "web:43", 1, Behaviour::Completes { after: 1 })
+                .draining_task("web", "web:42", "STOPPED"),
+        ),
+    );
+    let p = project(Some(M3_DROP));
+    let o = post_gate(&server, p.path(), "20s");
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(mutations(&server), ["RunTask post"]);
+
+    let server = Server::start(
+        Script::default().cluster(
+            Cluster::new(&[("web", 43)])
+                .service("web", "web:43", 1, Behaviour::Completes { after: 1 })
+                .draining_task("web", "web:42", "DEACTIVATING"),
+        ),
+    );
+    let o = post_gate(&server, p.path(), "2s");
+    assert_eq!(o.code, 132, "{}", o.stderr);
+    assert!(server.calls("RunTask").is_empty());
+    assert!(o.stderr.contains("(draining)"), "{}", o.stderr);
+}
+
+#[test]
+fn run_post_without_a_service_warns_that_nothing_was_checked() {
+    let server = Server::start(
+        Script::default().cluster(Cluster::new(&[("web", 43)]).service(
+            "web",
+            "web:43",
+            1,
+            Behaviour::Completes { after: 1 },
+        )),
+    );
+    let p = project(Some(M3_DROP));
+    let o = migrail(
+        &server,
+        p.path(),
+        &[
+            "run",
+            "--phase",
+            "post",
+            "--cluster",
+            "prod",
+            "--task-definition",
+            "web:43",
+            "--subnets",
+            "subnet-a",
+            "--poll-interval",
+            "50ms",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("warning: nothing checked that the old release is gone"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn ci_on_a_deploy_in_phases_with_services_deploys_and_reports_every_step() {
+    let server = Server::start(
+        Script::default().cluster(Cluster::new(&[("web", 43)]).service(
+            "web",
+            "web:42",
+            1,
+            Behaviour::Completes { after: 2 },
+        )),
+    );
+    // A push that adds 0003 (a post-phase drop) on top of 0001 and 0002.
+    let p = project(None);
+    git::git(p.path(), &["init", "-q", "-b", "main"]);
+    git::git(p.path(), &["add", "."]);
+    git::git(p.path(), &["commit", "-qm", "base"]);
+    let before = String::from_utf8_lossy(
+        &std::process::Command::new("git")
+            .current_dir(p.path())
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .expect("git")
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    std::fs::write(p.path().join("shop/migrations/0003_change.py"), M3_DROP).expect("write");
+    git::git(p.path(), &["add", "."]);
+    git::git(p.path(), &["commit", "-qm", "drop legacy"]);
+    let event = p.path().join("event.json");
+    std::fs::write(&event, format!(r#"{{"before": "{before}"}}"#)).expect("event");
+    let summary = p.path().join("summary.md");
+    let json = p.path().join("deploy.json");
+    let out = Command::cargo_bin("migrail")
+        .expect("binary")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", p.path())
+        .env("AWS_ENDPOINT_URL", &server.url)
+        .env("AWS_ACCESS_KEY_ID", "AKIDTESTONLY")
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", p.path().join("no-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            p.path().join("no-credentials"),
+        )
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_REPOSITORY", "acme/shop")
+        .env("GITHUB_EVENT_NAME", "push")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("GITHUB_SHA", "0f1e2d3c")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .current_dir(p.path())
+        .timeout(Duration::from_secs(90))
+        .args([
+            "ci",
+            "--deploy-phases",
+            "--cluster",
+            "prod",
+            "--service",
+            "web",
+            "--task-definition",
+            "web:43",
+            "--poll-interval",
+            "50ms",
+            "--json-out",
+        ])
+        .arg(&json)
+        .output()
+        .expect("migrail ci runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains(SECRET));
+    assert_eq!(
+        mutations(&server),
+        [
+            "RunTask pre",
+            &format!("UpdateService web {}", td_arn("web:43")),
+            "RunTask post"
+        ]
+    );
+    let result: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("deploy.json")).expect("JSON");
+    assert_eq!(result["kind"], "deploy");
+    assert_eq!(
+        result["plan"]["after"],
+        serde_json::json!(["shop.0003_change"])
+    );
+    let summary = std::fs::read_to_string(&summary).expect("summary");
+    let _ = std::fs::write("/tmp/summary.md", &summary);
+    for part in [
+        "deploy succeeded (web:43",
+        "#### Deploy",
+        "| pre | succeeded |",
+        "| ↳ service `web` | completed |",
+        "| drain | succeeded |",
+        "| post | succeeded |",
+        "#### Pre-deploy migrations",
+        "#### Post-deploy migrations",
+    ] {
+        assert!(summary.contains(part), "missing `{part}`:\n{summary}");
+    }
+}

@@ -1,0 +1,534 @@
+//! A stateful ECS cluster behind the loopback AWS endpoint (tests/support/aws_server.rs),
+//! for scenarios that a queue of canned replies cannot express: services with
+//! deployments that progress over `DescribeServices` polls after an `UpdateService`,
+//! service tasks of two revisions, tasks that drain from the load balancer
+//! (`desiredStatus` STOPPED while `lastStatus` is DEACTIVATING), a circuit-breaker
+//! rollback (the failed deployment turns ACTIVE, a new PRIMARY runs the old revision),
+//! service events, and one-off tasks (RunTask) that go PROVISIONING → RUNNING → STOPPED
+//! over `DescribeTasks` calls with a scripted exit code. `ListTasks` honours the
+//! `serviceName`, `family`, `startedBy` and `desiredStatus` filters as ECS does.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+
+use serde_json::{json, Value};
+
+pub const ACCOUNT: &str = "123456789012";
+
+pub fn td_arn(family_rev: &str) -> String {
+    format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:task-definition/{family_rev}")
+}
+
+/// What a new deployment of a service does over the polls that follow `UpdateService`.
+#[derive(Clone, Debug)]
+pub enum Behaviour {
+    /// COMPLETED after `after` polls; the old tasks stop at once.
+    Completes { after: usize },
+    /// COMPLETED after `after` polls, but one old task keeps draining (desired STOPPED,
+    /// last DEACTIVATING) for `draining` more polls.
+    Drains { after: usize, draining: usize },
+    /// After `after` polls the circuit breaker fails it and rolls back to the old
+    /// revision.
+    RollsBack { after: usize },
+    /// Stays IN_PROGRESS.
+    Stuck,
+}
+
+#[derive(Clone, Debug)]
+pub struct Deployment {
+    pub id: String,
+    pub status: String,
+    pub task_definition: String,
+    pub rollout_state: String,
+    pub reason: String,
+    pub desired: i64,
+    pub running: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Task {
+    pub arn: String,
+    pub task_definition: String,
+    pub last_status: String,
+    pub desired_status: String,
+    pub group: String,
+    pub started_by: String,
+    /// One-off tasks: how many DescribeTasks have seen it, the exit code it ends with,
+    /// its command.
+    pub describes: usize,
+    pub exit_code: Option<i64>,
+    pub command: Value,
+    pub one_off: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Service {
+    pub name: String,
+    pub deployments: Vec<Deployment>,
+    pub events: Vec<String>,
+    pub behaviour: Behaviour,
+    /// Polls since the last UpdateService (None: no update yet, nothing moves).
+    pub polls: Option<usize>,
+    pub desired: i64,
+}
+
+impl Service {
+    fn primary(&self) -> Option<&Deployment> {
+        self.deployments.iter().find(|d| d.status == "PRIMARY")
+    }
+}
+
+pub struct Cluster {
+    pub families: Vec<(String, u32)>,
+    pub services: Vec<Service>,
+    pub tasks: Vec<Task>,
+    /// The exit code of each RunTask's task, in order (the last one repeats; default 0).
+    pub run_exit_codes: VecDeque<i64>,
+    /// What happened when, as `(number of requests so far, what)`.
+    pub log: Vec<(usize, String)>,
+    next_id: usize,
+}
+
+impl Cluster {
+    /// Task definitions `family:1..=revisions` of each family.
+    pub fn new(families: &[(&str, u32)]) -> Cluster {
+        Cluster {
+            families: families.iter().map(|(f, r)| (f.to_string(), *r)).collect(),
+            services: Vec::new(),
+            tasks: Vec::new(),
+            run_exit_codes: VecDeque::new(),
+            log: Vec::new(),
+            next_id: 0,
+        }
+    }
+
+    fn id(&mut self) -> usize {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// A service running `count` tasks of `family_rev`, completed.
+    pub fn service(mut self, name: &str, family_rev: &str, count: i64, b: Behaviour) -> Cluster {
+        let td = td_arn(family_rev);
+        let dep = self.id();
+        self.services.push(Service {
+            name: name.to_string(),
+            deployments: vec![Deployment {
+                id: format!("ecs-svc/{dep:04}"),
+                status: "PRIMARY".into(),
+                task_definition: td.clone(),
+                rollout_state: "COMPLETED".into(),
+                reason: String::new(),
+                desired: count,
+                running: count,
+            }],
+            events: vec![format!("(service {name}) has reached a steady state.")],
+            behaviour: b,
+            polls: None,
+            desired: count,
+        });
+        for _ in 0..count {
+            self.add_task(name, &td);
+        }
+        self
+    }
+
+    /// A task of `family_rev` in service `name`, desired STOPPED, still `last` (draining).
+    pub fn draining_task(mut self, name: &str, family_rev: &str, last: &str) -> Cluster {
+        let td = td_arn(family_rev);
+        self.add_task(name, &td);
+        if let Some(t) = self.tasks.last_mut() {
+            t.desired_status = "STOPPED".into();
+            t.last_status = last.into();
+        }
+        self
+    }
+
+    pub fn exit_codes(mut self, codes: &[i64]) -> Cluster {
+        self.run_exit_codes = codes.iter().copied().collect();
+        self
+    }
+
+    fn add_task(&mut self, service: &str, td: &str) {
+        let n = self.id();
+        self.tasks.push(Task {
+            arn: format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:task/prod/{service}{n:04}"),
+            task_definition: td.to_string(),
+            last_status: "RUNNING".into(),
+            desired_status: "RUNNING".into(),
+            group: format!("service:{service}"),
+            started_by: "ecs-svc/0".into(),
+            describes: 0,
+            exit_code: None,
+            command: Value::Null,
+            one_off: false,
+        });
+    }
+
+    fn resolve_td(&self, name: &str) -> Option<String> {
+        let short = name.rsplit('/').next().unwrap_or(name);
+        let (family, rev) = match short.split_once(':') {
+            Some((f, r)) => (f, r.parse::<u32>().ok()?),
+            None => {
+                let latest = self.families.iter().find(|(f, _)| f == short)?.1;
+                (short, latest)
+            }
+        };
+        let max = self.families.iter().find(|(f, _)| f == family)?.1;
+        (rev >= 1 && rev <= max).then(|| td_arn(&format!("{family}:{rev}")))
+    }
+
+    fn family_of(td: &str) -> String {
+        let short = td.rsplit('/').next().unwrap_or(td);
+        short.split(':').next().unwrap_or(short).to_string()
+    }
+
+    /// The reply to `op`, or None when this cluster does not model it.
+    pub fn answer(&mut self, op: &str, body: &Value, requests: usize) -> Option<(u16, Value)> {
+        let ok = |v: Value| Some((200, v));
+        match op {
+            "DescribeTaskDefinition" => {
+                let name = body["taskDefinition"].as_str().unwrap_or_default();
+                match self.resolve_td(name) {
+                    Some(arn) => {
+                        let family = Self::family_of(&arn);
+                        let revision: u32 = arn
+                            .rsplit(':')
+                            .next()
+                            .and_then(|r| r.parse().ok())
+                            .unwrap_or(1);
+                        ok(json!({"taskDefinition": {
+                            "taskDefinitionArn": arn, "family": family, "revision": revision,
+                            "containerDefinitions": [{
+                                "name": "web", "image": format!("app:{revision}"), "essential": true,
+                                "logConfiguration": {"logDriver": "awslogs", "options": {
+                                    "awslogs-group": "/ecs/web", "awslogs-region": "eu-west-1",
+                                    "awslogs-stream-prefix": "migrate"}}
+                            }]
+                        }}))
+                    }
+                    None => Some((
+                        400,
+                        json!({"__type": "ClientException", "message": "Unable to describe task definition."}),
+                    )),
+                }
+            }
+            "DescribeServices" => {
+                let names: Vec<String> = body["services"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut services = Vec::new();
+                let mut failures = Vec::new();
+                for name in names {
+                    if self.services.iter().any(|s| s.name == name) {
+                        self.advance(&name, requests);
+                        let s = self
+                            .services
+                            .iter()
+                            .find(|s| s.name == name)
+                            .expect("service");
+                        services.push(service_json(s));
+                    } else {
+                        failures.push(json!({"arn": format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:service/prod/{name}"), "reason": "MISSING"}));
+                    }
+                }
+                ok(json!({"services": services, "failures": failures}))
+            }
+            "UpdateService" => {
+                let name = body["service"].as_str().unwrap_or_default().to_string();
+                let want = body["taskDefinition"].as_str().unwrap_or_default();
+                let Some(td) = self.resolve_td(want) else {
+                    return Some((
+                        400,
+                        json!({"__type": "ClientException", "message": "TaskDefinition not found."}),
+                    ));
+                };
+                let id = self.id();
+                let Some(s) = self.services.iter_mut().find(|s| s.name == name) else {
+                    return Some((
+                        400,
+                        json!({"__type": "ServiceNotFoundException", "message": "Service not found."}),
+                    ));
+                };
+                for d in &mut s.deployments {
+                    if d.status == "PRIMARY" {
+                        d.status = "ACTIVE".into();
+                    }
+                }
+                s.deployments.insert(
+                    0,
+                    Deployment {
+                        id: format!("ecs-svc/{id:04}"),
+                        status: "PRIMARY".into(),
+                        task_definition: td.clone(),
+                        rollout_state: "IN_PROGRESS".into(),
+                        reason: "ECS deployment ecs-svc in progress.".into(),
+                        desired: s.desired,
+                        running: 0,
+                    },
+                );
+                s.polls = Some(0);
+                s.events.insert(
+                    0,
+                    format!("(service {name}) has started 1 tasks: (task new)."),
+                );
+                self.log
+                    .push((requests, format!("UpdateService {name} {}", short(&td))));
+                let s = self
+                    .services
+                    .iter()
+                    .find(|s| s.name == name)
+                    .expect("service");
+                ok(json!({"service": service_json(s)}))
+            }
+            "ListTasks" => {
+                let service = body["serviceName"].as_str();
+                let family = body["family"].as_str();
+                let started_by = body["startedBy"].as_str();
+                let desired = body["desiredStatus"].as_str();
+                let arns: Vec<String> = self
+                    .tasks
+                    .iter()
+                    .filter(|t| service.is_none_or(|s| t.group == format!("service:{s}")))
+                    .filter(|t| family.is_none_or(|f| Self::family_of(&t.task_definition) == f))
+                    .filter(|t| started_by.is_none_or(|b| t.started_by == b))
+                    .filter(|t| desired.is_none_or(|d| t.desired_status == d))
+                    .map(|t| t.arn.clone())
+                    .collect();
+                ok(json!({"taskArns": arns}))
+            }
+            "DescribeTasks" => {
+                let wanted: Vec<String> = body["tasks"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut out = Vec::new();
+                for t in self.tasks.iter_mut().filter(|t| wanted.contains(&t.arn)) {
+                    if t.one_off {
+                        t.describes += 1;
+                        match t.describes {
+                            1 => t.last_status = "RUNNING".into(),
+                            2.. => {
+                                if t.last_status != "STOPPED" {
+                                    self.log.push((
+                                        requests,
+                                        format!("task {} stopped", short(&t.arn)),
+                                    ));
+                                }
+                                t.last_status = "STOPPED".into();
+                                t.desired_status = "STOPPED".into();
+                            }
+                            _ => {}
+                        }
+                    }
+                    out.push(task_json(t));
+                }
+                ok(json!({"tasks": out, "failures": []}))
+            }
+            "RunTask" => {
+                let td = self
+                    .resolve_td(body["taskDefinition"].as_str().unwrap_or_default())
+                    .unwrap_or_default();
+                let code = if self.run_exit_codes.len() > 1 {
+                    self.run_exit_codes.pop_front()
+                } else {
+                    self.run_exit_codes.front().copied()
+                }
+                .unwrap_or(0);
+                let n = self.id();
+                let task = Task {
+                    arn: format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:task/prod/migrate{n:04}"),
+                    task_definition: td,
+                    last_status: "PROVISIONING".into(),
+                    desired_status: "RUNNING".into(),
+                    group: format!(
+                        "family:{}",
+                        Self::family_of(body["taskDefinition"].as_str().unwrap_or_default())
+                    ),
+                    started_by: body["startedBy"].as_str().unwrap_or_default().to_string(),
+                    describes: 0,
+                    exit_code: Some(code),
+                    command: body["overrides"]["containerOverrides"][0]["command"].clone(),
+                    one_off: true,
+                };
+                self.log
+                    .push((requests, format!("RunTask {}", short(&task.arn))));
+                let reply = task_json(&task);
+                self.tasks.push(task);
+                ok(json!({"tasks": [reply], "failures": []}))
+            }
+            "GetLogEvents" => ok(json!({
+                "events": [], "nextForwardToken": "f/0", "nextBackwardToken": "b/0"
+            })),
+            _ => None,
+        }
+    }
+
+    /// One poll of service `name` after an update: its deployment moves on.
+    fn advance(&mut self, name: &str, requests: usize) {
+        let Some(i) = self.services.iter().position(|s| s.name == name) else {
+            return;
+        };
+        let Some(polls) = self.services[i].polls else {
+            return;
+        };
+        let polls = polls + 1;
+        self.services[i].polls = Some(polls);
+        let behaviour = self.services[i].behaviour.clone();
+        let new_td = match self.services[i].primary() {
+            Some(p) => p.task_definition.clone(),
+            None => return,
+        };
+        let ours = self.services[i].deployments[0].clone();
+        match behaviour {
+            Behaviour::Stuck => {}
+            Behaviour::Completes { after } | Behaviour::Drains { after, .. }
+                if polls == after && ours.rollout_state == "IN_PROGRESS" =>
+            {
+                let desired = self.services[i].desired;
+                {
+                    let s = &mut self.services[i];
+                    s.deployments.truncate(1);
+                    let d = &mut s.deployments[0];
+                    d.rollout_state = "COMPLETED".into();
+                    d.reason = "ECS deployment completed.".into();
+                    d.running = desired;
+                    s.events
+                        .insert(0, format!("(service {name}) has reached a steady state."));
+                }
+                let drain_one = matches!(behaviour, Behaviour::Drains { .. });
+                let mut kept = false;
+                for t in self
+                    .tasks
+                    .iter_mut()
+                    .filter(|t| t.group == format!("service:{name}") && t.task_definition != new_td)
+                {
+                    t.desired_status = "STOPPED".into();
+                    if drain_one && !kept && t.last_status != "STOPPED" {
+                        t.last_status = "DEACTIVATING".into();
+                        kept = true;
+                    } else {
+                        t.last_status = "STOPPED".into();
+                    }
+                }
+                for _ in 0..desired {
+                    self.add_task(name, &new_td);
+                }
+                self.log.push((requests, format!("{name} completed")));
+            }
+            Behaviour::Drains { after, draining } if polls == after + draining => {
+                for t in self.tasks.iter_mut().filter(|t| {
+                    t.group == format!("service:{name}") && t.last_status == "DEACTIVATING"
+                }) {
+                    t.last_status = "STOPPED".into();
+                }
+                self.log.push((requests, format!("{name} drained")));
+            }
+            Behaviour::RollsBack { after } if polls == after => {
+                let old_td = self.services[i]
+                    .deployments
+                    .iter()
+                    .find(|d| d.status == "ACTIVE")
+                    .map(|d| d.task_definition.clone())
+                    .unwrap_or_default();
+                let id = self.id();
+                let s = &mut self.services[i];
+                let d = &mut s.deployments[0];
+                d.status = "ACTIVE".into();
+                d.rollout_state = "FAILED".into();
+                d.reason = "ECS deployment circuit breaker: tasks failed to start.".into();
+                s.deployments.retain(|d| d.rollout_state == "FAILED");
+                s.deployments.insert(
+                    0,
+                    Deployment {
+                        id: format!("ecs-svc/{id:04}"),
+                        status: "PRIMARY".into(),
+                        task_definition: old_td.clone(),
+                        rollout_state: "COMPLETED".into(),
+                        reason: "ECS deployment completed.".into(),
+                        desired: s.desired,
+                        running: s.desired,
+                    },
+                );
+                s.events.insert(
+                    0,
+                    format!(
+                        "(service {name}) rolling back to deployment ecs-svc/{id:04}: the deployment failed: tasks failed to start."
+                    ),
+                );
+                self.log.push((requests, format!("{name} rolled back")));
+            }
+            _ => {}
+        }
+    }
+
+    /// The request index at which `what` happened.
+    pub fn when(&self, what: &str) -> Option<usize> {
+        self.log.iter().find(|(_, w)| w == what).map(|(i, _)| *i)
+    }
+}
+
+fn short(arn: &str) -> String {
+    arn.rsplit('/').next().unwrap_or(arn).to_string()
+}
+
+fn service_json(s: &Service) -> Value {
+    let deployments: Vec<Value> = s
+        .deployments
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id, "status": d.status, "taskDefinition": d.task_definition,
+                "desiredCount": d.desired, "runningCount": d.running, "pendingCount": 0,
+                "rolloutState": d.rollout_state, "rolloutStateReason": d.reason,
+                "launchType": "FARGATE"
+            })
+        })
+        .collect();
+    let events: Vec<Value> = s
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, m)| json!({"id": format!("e{i}"), "message": m, "createdAt": 1_700_000_000.0 - i as f64}))
+        .collect();
+    json!({
+        "serviceName": s.name,
+        "serviceArn": format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:service/prod/{}", s.name),
+        "status": "ACTIVE",
+        "taskDefinition": s.primary().map(|p| p.task_definition.clone()).unwrap_or_default(),
+        "desiredCount": s.desired,
+        "launchType": "FARGATE",
+        "platformVersion": "1.4.0",
+        "networkConfiguration": {"awsvpcConfiguration": {
+            "subnets": ["subnet-a"], "securityGroups": ["sg-1"], "assignPublicIp": "DISABLED"
+        }},
+        "deployments": deployments,
+        "events": events
+    })
+}
+
+fn task_json(t: &Task) -> Value {
+    let mut container = json!({"name": "web", "lastStatus": t.last_status});
+    let mut v = json!({
+        "taskArn": t.arn, "taskDefinitionArn": t.task_definition,
+        "lastStatus": t.last_status, "desiredStatus": t.desired_status,
+        "group": t.group, "startedBy": t.started_by
+    });
+    if t.one_off && t.last_status == "STOPPED" {
+        container["exitCode"] = json!(t.exit_code.unwrap_or(0));
+        v["stopCode"] = json!("EssentialContainerExited");
+        v["stoppedReason"] = json!("Essential container in task exited");
+    }
+    v["containers"] = json!([container]);
+    v
+}
