@@ -115,6 +115,7 @@ fn the_action_passes_inputs_through_env_and_execs_migrail() {
         "verdict",
         "task-arn",
         "exit-code",
+        "step",
         "lint-verdict",
         "comment-url",
     ] {
@@ -151,6 +152,7 @@ fn action_run(env: &[(&str, &str)]) -> (i32, String, String) {
         "INPUT_FORMAT",
         "INPUT_CLUSTER",
         "INPUT_SERVICE",
+        "INPUT_SERVICES",
         "INPUT_TASK_DEFINITION",
         "INPUT_CONTAINER",
         "INPUT_RUN_COMMAND",
@@ -196,9 +198,21 @@ fn the_actions_script_builds_the_command_line_without_evaluating_inputs() {
     let (code, _, stderr) = action_run(&[("INPUT_COMMAND", "lint"), ("INPUT_PATHS", &evil)]);
     assert_eq!(code, 2, "{stderr}");
     assert!(!marker.exists(), "the input was evaluated");
-    let (code, _, stderr) = action_run(&[("INPUT_COMMAND", "deploy")]);
+    let (code, _, stderr) = action_run(&[("INPUT_COMMAND", "deploi")]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("unknown command 'deploy'"), "{stderr}");
+    assert!(stderr.contains("unknown command 'deploi'"), "{stderr}");
+    // `services` becomes one --service flag per word (the second one is malformed).
+    let (code, _, stderr) = action_run(&[
+        ("INPUT_COMMAND", "deploy"),
+        ("INPUT_CLUSTER", "prod"),
+        ("INPUT_SERVICES", "web =worker:8"),
+        ("INPUT_TASK_DEFINITION", "web:43"),
+    ]);
+    assert_eq!(code, 125, "{stderr}");
+    assert!(
+        stderr.contains("--service `=worker:8`: expected NAME or NAME=TASK_DEFINITION"),
+        "{stderr}"
+    );
 }
 
 #[test]

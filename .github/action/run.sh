@@ -18,21 +18,25 @@ case "$INPUT_COMMAND" in
     [ -n "$INPUT_KEY" ] && args+=(--key "$INPUT_KEY")
     [ -n "$INPUT_PATHS" ] && split "$INPUT_PATHS"
     ;;
-  run | ci)
+  run | ci | deploy)
     [ -n "$INPUT_CLUSTER" ] && args+=(--cluster "$INPUT_CLUSTER")
     [ -n "$INPUT_SERVICE" ] && args+=(--service "$INPUT_SERVICE")
+    if [ -n "${INPUT_SERVICES:-}" ]; then
+      read -r -a services <<< "$INPUT_SERVICES"
+      for s in "${services[@]}"; do args+=(--service "$s"); done
+    fi
     [ -n "$INPUT_TASK_DEFINITION" ] && args+=(--task-definition "$INPUT_TASK_DEFINITION")
     [ -n "$INPUT_CONTAINER" ] && args+=(--container "$INPUT_CONTAINER")
     [ -n "$INPUT_TIMEOUT" ] && args+=(--timeout "$INPUT_TIMEOUT")
     if [ "$INPUT_COMMAND" = ci ] && [ -n "$INPUT_KEY" ]; then args+=(--key "$INPUT_KEY"); fi
     ;;
   *)
-    echo "::error title=migrail::unknown command '$INPUT_COMMAND' (ci, lint, run, comment)" >&2
+    echo "::error title=migrail::unknown command '$INPUT_COMMAND' (ci, lint, run, deploy, comment)" >&2
     exit 2
     ;;
 esac
 [ -n "$INPUT_ARGS" ] && split "$INPUT_ARGS"
-if [ -n "${INPUT_RUN_COMMAND:-}" ] && { [ "$INPUT_COMMAND" = run ] || [ "$INPUT_COMMAND" = ci ]; }; then
+if [ -n "${INPUT_RUN_COMMAND:-}" ] && { [ "$INPUT_COMMAND" = run ] || [ "$INPUT_COMMAND" = ci ] || [ "$INPUT_COMMAND" = deploy ]; }; then
   read -r -a run_command <<< "$INPUT_RUN_COMMAND"
   args+=(-- "${run_command[@]}")
 fi

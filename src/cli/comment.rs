@@ -127,7 +127,14 @@ pub fn run_ci(args: &CiArgs) -> Result<u8, CliError> {
                     allow_unsafe: args.allow_unsafe,
                 },
                 summary,
-            )?;
+            )
+            .map_err(|e| {
+                CliError::run(format!(
+                    "{} (`ci` deploys in phases with --service: it runs `migrail deploy`; pass \
+                     --phase pre to only apply the pre-deploy migrations)",
+                    e.message
+                ))
+            })?;
             let result = cli_deploy::execute(&spec);
             cli_deploy::finish(run.json_out.as_deref(), &result)?;
             exit = result.exit_code;

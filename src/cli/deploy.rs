@@ -19,6 +19,7 @@ use super::{run as cli_run, CliError, DeployArgs, EcsArgs, ScopeArgs};
 const FINDINGS_LISTED: usize = 5;
 
 pub fn run_deploy(args: &DeployArgs) -> Result<u8, CliError> {
+    check_flags(&args.ecs)?;
     let scope = if args.all || args.base.is_some() {
         ScopeArgs {
             paths: vec![args.project.clone()],
@@ -134,8 +135,8 @@ pub(super) struct Inputs<'a> {
     pub allow_unsafe: bool,
 }
 
-pub(super) fn spec(inputs: &Inputs<'_>, plan: PlanSummary) -> Result<Deploy, CliError> {
-    let e = inputs.ecs;
+/// The flags a deploy cannot do without, checked before anything is read.
+fn check_flags(e: &EcsArgs) -> Result<(Vec<crate::ecs::GateService>, String), CliError> {
     if e.cluster.is_none() {
         return Err(CliError::run("migrail deploy needs --cluster"));
     }
@@ -152,6 +153,12 @@ pub(super) fn spec(inputs: &Inputs<'_>, plan: PlanSummary) -> Result<Deploy, Cli
              registered with the new image)",
         ));
     };
+    Ok((services, task_definition))
+}
+
+pub(super) fn spec(inputs: &Inputs<'_>, plan: PlanSummary) -> Result<Deploy, CliError> {
+    let e = inputs.ecs;
+    let (services, task_definition) = check_flags(e)?;
     let env = cli_run::key_values("--env", inputs.env)?;
     let command: Vec<String> = if inputs.command.is_empty() {
         run::DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect()
