@@ -1033,7 +1033,17 @@ fn a_capacity_provider_strategy_is_copied_instead_of_a_launch_type() {
 
 #[test]
 fn a_phase_runs_migrails_phase_script_in_the_task() {
-    let server = Server::start(world(lifecycle(exited(0))));
+    // The service is on the task definition the task runs, its deployment complete and
+    // no other task alive: the post-phase gate passes at once.
+    let mut on_it = service().body;
+    on_it["services"][0]["taskDefinition"] = json!(TD_ARN);
+    on_it["services"][0]["deployments"] = json!([{
+        "id": "ecs-svc/1", "status": "PRIMARY", "taskDefinition": TD_ARN,
+        "desiredCount": 2, "runningCount": 2, "pendingCount": 0, "rolloutState": "COMPLETED"
+    }]);
+    let server = Server::start(
+        world(lifecycle(exited(0))).on("DescribeServices", vec![Reply::ok(on_it)]),
+    );
     let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rehearsal");
     let o = run(
         &server,
@@ -1049,6 +1059,7 @@ fn a_phase_runs_migrails_phase_script_in_the_task() {
         ],
     );
     assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stderr.contains("migrail: gate: passed"), "{}", o.stderr);
     let command = &server.calls("RunTask")[0]["overrides"]["containerOverrides"][0]["command"];
     let argv: Vec<&str> = command
         .as_array()

@@ -274,6 +274,18 @@ pub fn judge_deployments(
         detail,
     };
     let Some(primary) = primary else {
+        // No deployments listed (a blue/green CODE_DEPLOY or EXTERNAL controller lists
+        // task sets instead): the service's task definition decides, and its tasks next.
+        if deployments.is_empty() && target.deployment.is_none() {
+            let current = svc.task_definition().unwrap_or_default();
+            if current == want {
+                return Ok(None);
+            }
+            return Ok(Some(blocker(
+                revision(current),
+                format!("runs {}, not {}", revision(current), revision(want)),
+            )));
+        }
         return Ok(Some(blocker(
             String::new(),
             "no PRIMARY deployment yet".into(),
