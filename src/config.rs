@@ -35,6 +35,13 @@ pub struct FileConfig {
     pub database: Option<String>,
     /// `settings.AUTH_USER_MODEL`.
     pub auth_user_model: Option<String>,
+    /// `migrail run`/`deploy`: PostgreSQL's `lock_timeout` for the migrations (`5s`,
+    /// `0` off).
+    pub lock_timeout: Option<String>,
+    /// Retries of an atomic migration that hit the lock timeout.
+    pub lock_retries: Option<u32>,
+    /// PostgreSQL's `statement_timeout` for the migrations.
+    pub statement_timeout: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -206,6 +213,15 @@ fn check(path: &Path, values: FileConfig) -> Result<Config, ConfigError> {
             )));
         }
     }
+    for (key, text) in [
+        ("lock-timeout", &values.lock_timeout),
+        ("statement-timeout", &values.statement_timeout),
+    ] {
+        if let Some(t) = text {
+            crate::run::locks::parse_timeout(t)
+                .map_err(|e| ConfigError(format!("{here}: `{key}`: {e}")))?;
+        }
+    }
     if let Some(globs) = &values.exclude {
         let mut builder = GlobSetBuilder::new();
         for g in globs {
@@ -249,6 +265,9 @@ warnings-as-errors = true
 deploy-phases = true
 database = "postgresql"
 auth-user-model = "accounts.User"
+lock-timeout = "2s"
+lock-retries = 3
+statement-timeout = "0"
 
 [tool.migrail.severity]
 add-index-not-concurrently = "error"
@@ -262,6 +281,8 @@ add-index-not-concurrently = "error"
         assert_eq!(v.warnings_as_errors, Some(true));
         assert_eq!(v.deploy_phases, Some(true));
         assert_eq!(v.auth_user_model.as_deref(), Some("accounts.User"));
+        assert_eq!(v.lock_timeout.as_deref(), Some("2s"));
+        assert_eq!(v.lock_retries, Some(3));
         assert_eq!(
             v.severity
                 .as_ref()

@@ -876,3 +876,73 @@ fn ci_on_a_pull_request_with_only_the_merge_commit_and_its_parents() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("fetch-depth: 2"), "{}", out.stderr);
 }
+
+#[test]
+fn comment_shows_a_runs_lock_retries_and_a_deploys_steps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dry = |file: &Path| {
+        let out = Command::cargo_bin("migrail")
+            .expect("binary")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .current_dir(dir.path())
+            .args(["comment", "--dry-run", "--no-lint", "--run-result"])
+            .arg(file)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let run = dir.path().join("run.json");
+    std::fs::write(&run, serde_json::json!({
+        "backend": "local", "outcome": "succeeded", "exit_code": 0, "command_exit_code": 0,
+        "reason": null, "duration_seconds": 9.5, "applied": ["shop.0007_x"], "log_tail": [],
+        "lock_retries": [
+            {"migration": "shop.0007_x", "table": "shop_order", "attempt": 1, "wait_seconds": 5.2},
+            {"migration": "shop.0007_x", "table": null, "attempt": 2, "wait_seconds": 9.8}
+        ],
+        "task_arn": null, "task_id": null, "stop_code": null, "container_reason": null, "log_url": null
+    }).to_string()).expect("write");
+    let body = dry(&run);
+    assert!(
+        body.contains("| lock retries | 2 after a lock timeout: `shop.0007_x` on `shop_order`: waited 5.2 s, `shop.0007_x`: waited 9.8 s |"),
+        "{body}"
+    );
+    let deploy = dir.path().join("deploy.json");
+    std::fs::write(&deploy, serde_json::json!({
+        "version": 1, "kind": "deploy", "outcome": "rollout-failed", "exit_code": 131, "step": "drain",
+        "reason": "the rollout of `worker` (rolled-back) failed: the post phase was not run",
+        "cluster": "prod", "task_definition": "arn:aws:ecs:eu-west-1:1:task-definition/web:43",
+        "started_at": 1, "duration_seconds": 300.0, "plan": {"before": [], "after": ["shop.0008_drop"], "blocked": []},
+        "steps": [
+            {"name": "plan", "outcome": "succeeded", "started_at": 1, "duration_seconds": 0.1, "detail": ""},
+            {"name": "pre", "outcome": "succeeded", "started_at": 1, "duration_seconds": 60.0, "detail": "run succeeded"},
+            {"name": "rollout", "outcome": "succeeded", "started_at": 1, "duration_seconds": 0.5, "detail": "2 service(s) updated"},
+            {"name": "drain", "outcome": "failed", "started_at": 1, "duration_seconds": 240.0, "detail": "service `worker`: rolled back"}
+        ],
+        "pre": {"backend": "ecs", "outcome": "succeeded", "exit_code": 0, "command_exit_code": 0, "reason": null,
+                "duration_seconds": 60.0, "applied": ["shop.0007_x"], "log_tail": [], "task_arn": "arn:t/1",
+                "task_id": "1", "stop_code": null, "container_reason": null, "log_url": null},
+        "post": null,
+        "services": [
+            {"service": "web", "task_definition": "arn:aws:ecs:eu-west-1:1:task-definition/web:43", "deployment_id": "ecs-svc/1", "rollout": "completed", "reason": null},
+            {"service": "worker", "task_definition": "arn:aws:ecs:eu-west-1:1:task-definition/worker:8", "deployment_id": "ecs-svc/2", "rollout": "rolled-back", "reason": "circuit breaker"}
+        ],
+        "blockers": [], "resume": null
+    }).to_string()).expect("write");
+    let body = dry(&deploy);
+    for part in [
+        "### ❌ migrail: deploy rollout failed (web:43, 1 migration applied)",
+        "| drain | failed | 4m00s | service `worker`: rolled back |",
+        "| ↳ service `worker` | rolled back | | → `worker:8`, deployment `ecs-svc/2`: circuit breaker |",
+        "#### Pre-deploy migrations",
+    ] {
+        assert!(body.contains(part), "missing `{part}`:\n{body}");
+    }
+    assert!(!body.contains("#### Post-deploy migrations"), "{body}");
+}

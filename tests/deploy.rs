@@ -147,6 +147,12 @@ fn deploy(server: &Server, dir: &Path, extra: &[&str]) -> Out {
     migrail(server, dir, &args)
 }
 
+/// The Django-side script of a RunTask command (packed for the overrides' size).
+fn script_of(command: &Value) -> String {
+    let arg = command[4].as_str().unwrap_or_default();
+    migrail::ecs::resolve::unpack_script(arg).unwrap_or_else(|| arg.to_string())
+}
+
 /// The calls that change something, in order: `RunTask pre|post`, `UpdateService NAME`.
 fn mutations(server: &Server) -> Vec<String> {
     server
@@ -154,9 +160,7 @@ fn mutations(server: &Server) -> Vec<String> {
         .iter()
         .filter_map(|r| match r.op.as_str() {
             "RunTask" => {
-                let script = r.body["overrides"]["containerOverrides"][0]["command"][4]
-                    .as_str()
-                    .unwrap_or_default();
+                let script = script_of(&r.body["overrides"]["containerOverrides"][0]["command"]);
                 let phase = if script.contains("PHASE = \"post\"") {
                     "post"
                 } else if script.contains("PHASE = \"pre\"") {

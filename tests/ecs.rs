@@ -268,10 +268,29 @@ fn the_task_succeeds_with_the_services_configuration() {
     assert!(key.starts_with("migrail-") && key.len() <= 64, "{key}");
     assert_eq!(r["clientToken"], key, "the run key is also the clientToken");
     assert_eq!(o.result["run_key"], key);
+    // The default command runs behind the lock guard (lock_timeout 5 s, 5 retries),
+    // packed to fit the overrides.
+    let over = &r["overrides"]["containerOverrides"][0];
+    assert_eq!(over["name"], "web");
     assert_eq!(
-        r["overrides"]["containerOverrides"][0],
-        json!({"name": "web", "command": ["python", "manage.py", "migrate", "--noinput"]})
+        over["command"].as_array().map(|a| a[..4].to_vec()),
+        Some(vec![
+            json!("python"),
+            json!("manage.py"),
+            json!("shell"),
+            json!("-c")
+        ])
     );
+    let script =
+        migrail::ecs::resolve::unpack_script(over["command"][4].as_str().unwrap_or_default())
+            .expect("a packed script");
+    assert!(
+        script.contains("LOCK_MS = 5000\n")
+            && script.contains("RETRIES = 5\n")
+            && script.ends_with("sys.exit(migrail_run(\"--noinput\"))\n"),
+        "{script}"
+    );
+    assert!(over.get("environment").is_none(), "{over}");
     let tags = r["tags"].as_array().expect("tags");
     assert!(
         tags.contains(&json!({"key": "migrail:run-key", "value": key})),
@@ -317,9 +336,50 @@ fn a_new_task_definition_and_the_run_key_follow_the_flags() {
         server.calls("DescribeTaskDefinition")[0]["taskDefinition"],
         "web:42"
     );
+    let over = &r["overrides"]["containerOverrides"][0];
+    assert_eq!(over["environment"], json!([{"name": "A", "value": "1"}]));
+    let script =
+        migrail::ecs::resolve::unpack_script(over["command"][4].as_str().unwrap_or_default())
+            .expect("a packed script");
+    assert!(
+        script.ends_with("sys.exit(migrail_run(\"shop\"))\n"),
+        "{script}"
+    );
+    // `--lock-timeout 0`: the command exactly as given.
+    let off = Server::start(world(lifecycle(exited(0))));
+    run(&off, &[&["--lock-timeout", "0"], NEW_REVISION].concat());
     assert_eq!(
-        r["overrides"]["containerOverrides"][0],
-        json!({"name": "web", "command": ["python", "manage.py", "migrate", "shop"], "environment": [{"name": "A", "value": "1"}]})
+        off.calls("RunTask")[0]["overrides"]["containerOverrides"][0]["command"],
+        json!(["python", "manage.py", "migrate", "shop"])
+    );
+    // `--lock-timeout 2s --lock-retries 1 --statement-timeout 1m` reach the task.
+    let set = Server::start(world(lifecycle(exited(0))));
+    run(
+        &set,
+        &[
+            &[
+                "--lock-timeout",
+                "2s",
+                "--lock-retries",
+                "1",
+                "--statement-timeout",
+                "1m",
+            ],
+            NEW_REVISION,
+        ]
+        .concat(),
+    );
+    let script = migrail::ecs::resolve::unpack_script(
+        set.calls("RunTask")[0]["overrides"]["containerOverrides"][0]["command"][4]
+            .as_str()
+            .unwrap_or_default(),
+    )
+    .expect("a packed script");
+    assert!(
+        script.contains("LOCK_MS = 2000\n")
+            && script.contains("RETRIES = 1\n")
+            && script.contains("STATEMENT_MS = 60000\n"),
+        "{script}"
     );
     // Same inputs, same key; another commit, another key.
     let again = Server::start(world(lifecycle(exited(0))));
@@ -1041,9 +1101,8 @@ fn a_phase_runs_migrails_phase_script_in_the_task() {
         "id": "ecs-svc/1", "status": "PRIMARY", "taskDefinition": TD_ARN,
         "desiredCount": 2, "runningCount": 2, "pendingCount": 0, "rolloutState": "COMPLETED"
     }]);
-    let server = Server::start(
-        world(lifecycle(exited(0))).on("DescribeServices", vec![Reply::ok(on_it)]),
-    );
+    let server =
+        Server::start(world(lifecycle(exited(0))).on("DescribeServices", vec![Reply::ok(on_it)]));
     let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rehearsal");
     let o = run(
         &server,
@@ -1068,10 +1127,11 @@ fn a_phase_runs_migrails_phase_script_in_the_task() {
         .filter_map(Value::as_str)
         .collect();
     assert_eq!(&argv[..4], ["python", "manage.py", "shell", "-c"]);
+    let script = migrail::ecs::resolve::unpack_script(argv[4]).expect("a packed script");
     assert!(
-        argv[4].contains("PHASE = \"post\"")
-            && argv[4].contains("(\"library\", \"0005_drop_book_legacy_code\"): \"post\""),
-        "{}",
-        argv[4]
+        script.contains("PHASE = \"post\"")
+            && script.contains("(\"library\", \"0005_drop_book_legacy_code\"): \"post\"")
+            && script.contains("migrail_migrate(app, target,"),
+        "{script}"
     );
 }

@@ -173,9 +173,18 @@ fn the_services_configuration_is_copied_into_run_task() {
     let key = t["startedBy"].as_str().expect("startedBy");
     assert!(key.starts_with("migrail-"), "{key}");
     assert!(stderr.contains(key), "{stderr}");
+    let command = &t["overrides"]["containerOverrides"][0]["command"];
     assert_eq!(
-        t["overrides"]["containerOverrides"][0]["command"],
-        serde_json::json!(["python", "manage.py", "migrate", "shop"])
+        command.as_array().map(|a| a[..4].to_vec()),
+        serde_json::json!(["python", "manage.py", "shell", "-c"])
+            .as_array()
+            .cloned()
+    );
+    let script = migrail::ecs::resolve::unpack_script(command[4].as_str().unwrap_or_default())
+        .expect("the lock guard, packed");
+    assert!(
+        script.ends_with("sys.exit(migrail_run(\"shop\"))\n"),
+        "{script}"
     );
     assert_eq!(tag(t, "migrail:run-key").as_deref(), Some(key));
     assert_eq!(tag(t, "migrail:sha").as_deref(), Some("c0ffee"));
@@ -397,9 +406,10 @@ fn deploy_runs_pre_rolls_out_and_runs_post() {
                 .iter()
                 .find(|t| t["taskArn"] == *arn)
                 .expect("a task migrail started");
-            let script = t["overrides"]["containerOverrides"][0]["command"][4]
+            let arg = t["overrides"]["containerOverrides"][0]["command"][4]
                 .as_str()
                 .unwrap_or_default();
+            let script = migrail::ecs::resolve::unpack_script(arg).expect("a packed script");
             if script.contains("PHASE = \"post\"") {
                 "post"
             } else {

@@ -384,3 +384,254 @@ fn a_migration_that_raises_fails_with_its_traceback() {
     );
     assert!(!pg.applied().iter().any(|m| m == "library.0003_backfill"));
 }
+
+// ---- bounded lock waits (`--lock-timeout`, `--lock-retries`) ---------------------------
+
+/// A session that holds `mode` on `library_book` for `seconds`, returned once the lock
+/// is granted.
+fn blocker(pg: &Postgres, mode: &str, seconds: f64) -> std::process::Child {
+    let sql = format!(
+        "BEGIN; LOCK TABLE library_book IN {mode} MODE; SELECT pg_sleep({seconds}); COMMIT;"
+    );
+    let child = pg
+        .cmd("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &pg.port.to_string(),
+            "-U",
+            "postgres",
+        ])
+        .args(["-d", "rehearsal", "-q", "-c", &sql])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql starts");
+    let lock = mode.replace(' ', "").to_lowercase();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let held = pg.query(&format!(
+            "select count(*) from pg_locks l join pg_class c on c.oid = l.relation \
+             where c.relname = 'library_book' and l.granted and lower(l.mode) = '{lock}lock'"
+        ));
+        if held.first().map(String::as_str) == Some("1") {
+            return child;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the blocker never got its lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// How long a plain `SELECT` on the table takes, from a third session.
+fn timed_select(pg: &Postgres) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    pg.query("select count(*) from library_book");
+    started.elapsed()
+}
+
+fn invalid_indexes(pg: &Postgres) -> Vec<String> {
+    pg.query("select indexrelid::regclass::text from pg_index where not indisvalid")
+}
+
+const TITLE_INDEX: &str = r#"from django.contrib.postgres.operations import AddIndexConcurrently
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    atomic = False
+    dependencies = [("library", "0002_book_published")]
+    operations = [
+        migrations.RunSQL("SELECT 1", migrations.RunSQL.noop),
+        AddIndexConcurrently("book", models.Index(fields=["title"], name="book_title_idx")),
+    ]
+"#;
+
+#[test]
+fn a_lock_timeout_bounds_the_queue_and_the_atomic_migration_is_retried() {
+    let pg = Postgres::start();
+    let work = project(OLD);
+    let r = migrail(work.path(), &pg, &["run", "--backend", "local"]);
+    assert_eq!(r.code, 0, "{}", r.text);
+    assert!(
+        r.text
+            .contains("migrail: lock_timeout 5s in effect on database 'default'"),
+        "the default guard says it is in effect: {}",
+        r.text
+    );
+    add(work.path(), &["0003_book_subtitle"]);
+    // A long read transaction holds ACCESS SHARE for 6 s: the ALTER TABLE must not make
+    // every later query on the table wait for it.
+    let mut holder = blocker(&pg, "ACCESS SHARE", 6.0);
+    let (r, select) = std::thread::scope(|s| {
+        let run = s.spawn(|| {
+            migrail(
+                work.path(),
+                &pg,
+                &["run", "--backend", "local", "--lock-timeout", "1s"],
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(2000));
+        let select = timed_select(&pg);
+        (run.join().expect("migrail thread"), select)
+    });
+    let _ = holder.wait();
+    assert_eq!(r.code, 0, "{}", r.text);
+    // Without the guard it would wait until the blocker ends (about 4 s from here).
+    assert!(
+        select < std::time::Duration::from_millis(2500),
+        "a SELECT queued {select:?} behind the migration"
+    );
+    assert!(pg
+        .applied()
+        .contains(&"library.0003_book_subtitle".to_string()));
+    assert!(
+        r.text
+            .contains("migrail: lock_timeout 1s in effect on database 'default'"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains(
+            "migrail: lock timeout on library_book while applying library.0003_book_subtitle, retry 1/5 in "
+        ),
+        "{}",
+        r.text
+    );
+    let retries = r.result["lock_retries"].as_array().expect("lock_retries");
+    assert!(!retries.is_empty(), "{}", r.result);
+    assert_eq!(retries[0]["migration"], "library.0003_book_subtitle");
+    assert_eq!(retries[0]["table"], "library_book");
+    assert!(retries[0]["wait_seconds"].as_f64().is_some_and(|w| w > 0.5));
+}
+
+#[test]
+fn the_lock_timeout_holds_with_options_in_the_settings_and_no_retry_fails_cleanly() {
+    let pg = Postgres::start();
+    let work = project(OLD);
+    let r = migrail(work.path(), &pg, &["run", "--backend", "local"]);
+    assert_eq!(r.code, 0, "{}", r.text);
+    // libpq ignores PGOPTIONS when the settings pass OPTIONS["options"].
+    let settings = work.path().join("rehearsal/settings.py");
+    let mut text = std::fs::read_to_string(&settings).expect("settings");
+    text.push_str(
+        "DATABASES[\"default\"][\"OPTIONS\"] = {\"options\": \"-c search_path=public\"}\n",
+    );
+    std::fs::write(&settings, text).expect("write settings");
+    add(work.path(), &["0003_book_subtitle"]);
+    let mut holder = blocker(&pg, "ACCESS SHARE", 4.0);
+    let r = migrail(
+        work.path(),
+        &pg,
+        &[
+            "run",
+            "--backend",
+            "local",
+            "--lock-timeout",
+            "1s",
+            "--lock-retries",
+            "0",
+        ],
+    );
+    let _ = holder.wait();
+    assert_eq!(r.code, 1, "the command's failure: {}", r.text);
+    assert!(
+        r.text
+            .contains("migrail: lock_timeout 1s in effect on database 'default'"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains(
+            "migrail: lock timeout on library_book while applying library.0003_book_subtitle: gave up after 0 retries"
+        ) && r.text.contains("canceling statement due to lock timeout"),
+        "{}",
+        r.text
+    );
+    assert!(!pg
+        .applied()
+        .contains(&"library.0003_book_subtitle".to_string()));
+    assert_eq!(r.result["outcome"], "failed");
+}
+
+#[test]
+fn a_concurrent_index_build_waits_out_a_writer_and_leaves_no_invalid_index() {
+    let pg = Postgres::start();
+    let work = project(OLD);
+    let r = migrail(work.path(), &pg, &["run", "--backend", "local"]);
+    assert_eq!(r.code, 0, "{}", r.text);
+    std::fs::write(
+        work.path()
+            .join("library/migrations/0003_book_title_idx.py"),
+        TITLE_INDEX,
+    )
+    .expect("write");
+    // A writer's transaction: CREATE INDEX CONCURRENTLY waits for it. With the 1 s lock
+    // timeout it would be cancelled mid-build and leave an INVALID index.
+    let mut holder = blocker(&pg, "ROW EXCLUSIVE", 3.0);
+    let r = migrail(
+        work.path(),
+        &pg,
+        &["run", "--backend", "local", "--lock-timeout", "1s"],
+    );
+    let _ = holder.wait();
+    assert_eq!(r.code, 0, "{}", r.text);
+    assert!(
+        !r.text.contains("lock timeout on"),
+        "not retried: {}",
+        r.text
+    );
+    assert_eq!(invalid_indexes(&pg), Vec::<String>::new());
+    assert_eq!(
+        pg.query("select count(*) from pg_indexes where indexname = 'book_title_idx'"),
+        ["1"]
+    );
+}
+
+#[test]
+fn a_non_atomic_migration_that_fails_says_what_ran_and_how_to_clear_the_invalid_index() {
+    let pg = Postgres::start();
+    let work = project(OLD);
+    let r = migrail(work.path(), &pg, &["run", "--backend", "local"]);
+    assert_eq!(r.code, 0, "{}", r.text);
+    std::fs::write(
+        work.path()
+            .join("library/migrations/0003_book_title_idx.py"),
+        TITLE_INDEX,
+    )
+    .expect("write");
+    // The statement timeout (the user's choice, not lifted) cancels the build.
+    let mut holder = blocker(&pg, "ROW EXCLUSIVE", 4.0);
+    let r = migrail(
+        work.path(),
+        &pg,
+        &[
+            "run",
+            "--backend",
+            "local",
+            "--lock-timeout",
+            "1s",
+            "--statement-timeout",
+            "1s",
+        ],
+    );
+    let _ = holder.wait();
+    assert_eq!(r.code, 1, "{}", r.text);
+    assert!(
+        r.text.contains(
+            "migrail: library.0003_book_title_idx is not atomic (atomic = False): it is not retried; the operations that ran stay applied: Raw SQL operation"
+        ),
+        "{}",
+        r.text
+    );
+    assert_eq!(invalid_indexes(&pg), ["book_title_idx"]);
+    assert!(
+        r.text
+            .contains("DROP INDEX CONCURRENTLY IF EXISTS book_title_idx;"),
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains("retry 1/"), "{}", r.text);
+}

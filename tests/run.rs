@@ -218,6 +218,36 @@ fn default_command_is_manage_py_migrate_and_env_is_passed() {
         &[("PATH", path.as_str())],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
+    // Behind the lock guard: `manage.py shell -c` with migrail's script, which calls
+    // migrate with the same arguments.
+    assert!(
+        r.stdout.starts_with("python manage.py shell -c ")
+            && r.stdout.contains("sys.exit(migrail_run(\"--noinput\"))")
+            && r.stdout.contains("DJANGO_SETTINGS_MODULE=shop.settings"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains(
+            "migrail: running `python manage.py shell -c <migrail's lock guard>` (local)"
+        ),
+        "{}",
+        r.stderr
+    );
+    // `--lock-timeout 0`: the command exactly as given.
+    let r = run_in(
+        dir.path(),
+        &[
+            "--backend",
+            "local",
+            "--lock-timeout",
+            "0",
+            "--env",
+            "DJANGO_SETTINGS_MODULE=shop.settings",
+        ],
+        &[("PATH", path.as_str())],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout
             .contains("python manage.py migrate --noinput DJANGO_SETTINGS_MODULE=shop.settings"),
@@ -227,5 +257,37 @@ fn default_command_is_manage_py_migrate_and_env_is_passed() {
     assert_eq!(
         r.result["command"],
         serde_json::json!(["python", "manage.py", "migrate", "--noinput"])
+    );
+}
+
+#[test]
+fn a_command_that_is_not_manage_py_migrate_gets_pgoptions_and_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = run_in(
+        dir.path(),
+        &[
+            "--backend",
+            "local",
+            "--lock-timeout",
+            "2s",
+            "--",
+            "sh",
+            "-c",
+            "echo \"PGOPTIONS=$PGOPTIONS\"",
+        ],
+        &[("PGOPTIONS", "")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("PGOPTIONS=-c lock_timeout=2000"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr
+            .contains("warning: the command is not `manage.py migrate`")
+            && r.stderr.contains("PGOPTIONS only"),
+        "{}",
+        r.stderr
     );
 }

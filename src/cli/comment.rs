@@ -125,6 +125,9 @@ pub fn run_ci(args: &CiArgs) -> Result<u8, CliError> {
                     project: &run.project,
                     command: &run.command,
                     allow_unsafe: args.allow_unsafe,
+                    guard: run
+                        .locks
+                        .guard(cli_lint::configuration(&args.config)?.as_ref())?,
                 },
                 summary,
             )
@@ -140,7 +143,8 @@ pub fn run_ci(args: &CiArgs) -> Result<u8, CliError> {
             exit = result.exit_code;
             run_doc = Some(executed(&result)?);
         } else {
-            let result = cli_run::execute(&args.run)?;
+            let config = cli_lint::configuration(&args.config)?;
+            let result = cli_run::execute(&args.run, config.as_ref())?;
             cli_run::finish(&args.run, &result)?;
             exit = result.exit_code;
             run_doc = Some(executed(&result)?);

@@ -49,6 +49,9 @@ pub fn run_deploy(args: &DeployArgs) -> Result<u8, CliError> {
             project: &args.project,
             command: &args.command,
             allow_unsafe: args.allow_unsafe,
+            guard: args
+                .locks
+                .guard(super::lint::configuration(&args.config)?.as_ref())?,
         },
         summary,
     )?;
@@ -133,6 +136,8 @@ pub(super) struct Inputs<'a> {
     pub project: &'a Path,
     pub command: &'a [String],
     pub allow_unsafe: bool,
+    /// The lock guard of both runs.
+    pub guard: crate::run::locks::LockGuard,
 }
 
 /// The flags a deploy cannot do without, checked before anything is read.
@@ -176,8 +181,8 @@ pub(super) fn spec(inputs: &Inputs<'_>, plan: PlanSummary) -> Result<Deploy, Cli
         resume: resume_command(inputs, &task_definition, &command),
         run,
         services,
-        pre_command: run_phase::command(&manage, RunPhase::Pre, &waiting),
-        post_command: run_phase::command(&manage, RunPhase::Post, &waiting),
+        pre_command: run_phase::command(&manage, RunPhase::Pre, &waiting, &inputs.guard),
+        post_command: run_phase::command(&manage, RunPhase::Post, &waiting, &inputs.guard),
         run_keys,
         plan,
         allow_unsafe: inputs.allow_unsafe,
@@ -221,6 +226,26 @@ fn resume_command(inputs: &Inputs<'_>, task_definition: &str, command: &[String]
         flag("--sha", sha);
     }
     flag("--timeout", &duration_flag(inputs.timeout));
+    let g = &inputs.guard;
+    let default = crate::run::locks::LockGuard::default();
+    let timeout_flag = |d: Option<Duration>| {
+        d.map_or("0".to_string(), |d| {
+            if d.subsec_millis() != 0 {
+                format!("{}ms", d.as_millis())
+            } else {
+                duration_flag(d)
+            }
+        })
+    };
+    if g.lock_timeout != default.lock_timeout {
+        flag("--lock-timeout", &timeout_flag(g.lock_timeout));
+    }
+    if g.retries != default.retries {
+        flag("--lock-retries", &g.retries.to_string());
+    }
+    if g.statement_timeout != default.statement_timeout {
+        flag("--statement-timeout", &timeout_flag(g.statement_timeout));
+    }
     let mut text: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
     text.push("--".into());
     text.extend(command.iter().map(|w| shell_quote(w)));

@@ -23,7 +23,7 @@ pub(super) struct Resolved {
     pub review: Review,
 }
 
-fn configuration(args: &ConfigArgs) -> Result<Option<Config>, CliError> {
+pub(super) fn configuration(args: &ConfigArgs) -> Result<Option<Config>, CliError> {
     if args.no_config {
         return Ok(None);
     }

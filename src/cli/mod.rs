@@ -190,11 +190,88 @@ pub struct RunArgs {
     pub project: PathBuf,
 
     #[command(flatten)]
+    pub locks: LockArgs,
+
+    #[command(flatten)]
     pub ecs: EcsArgs,
 
     /// The command, after `--`. Default: `python manage.py migrate --noinput`.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// A timeout flag's value: `None` is off.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeout(pub Option<std::time::Duration>);
+
+fn parse_timeout(text: &str) -> Result<Timeout, String> {
+    crate::run::locks::parse_timeout(text).map(Timeout)
+}
+
+/// Bounded lock waits (README, "Lock timeouts"): set on Django's own connection for every
+/// `manage.py migrate` the run applies, checked with `SHOW`, retried when safe.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Lock waits")]
+pub struct LockArgs {
+    /// Bound every lock wait of the migrations: PostgreSQL's `lock_timeout`, so an `ALTER
+    /// TABLE` stuck behind a long transaction gives up instead of queueing every query on
+    /// the table behind it; an atomic migration that timed out is retried. `0` turns it
+    /// off [default: 5s, or `lock-timeout` in the configuration].
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub lock_timeout: Option<Timeout>,
+
+    /// Retries of an atomic migration that hit the lock timeout, with exponential backoff
+    /// and jitter starting near the timeout (a non-atomic migration is never retried)
+    /// [default: 5, or `lock-retries`].
+    #[arg(long, value_name = "N")]
+    pub lock_retries: Option<u32>,
+
+    /// PostgreSQL's `statement_timeout` for the migrations [default: off, or
+    /// `statement-timeout`].
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub statement_timeout: Option<Timeout>,
+}
+
+impl LockArgs {
+    /// The flags over the configuration over the defaults.
+    pub fn guard(
+        &self,
+        config: Option<&crate::config::Config>,
+    ) -> Result<crate::run::locks::LockGuard, CliError> {
+        let mut g = crate::run::locks::LockGuard::default();
+        if let Some(c) = config {
+            let v = &c.values;
+            let read = |key: &str,
+                        text: &Option<String>|
+             -> Result<Option<Option<std::time::Duration>>, CliError> {
+                text.as_deref()
+                    .map(|t| {
+                        crate::run::locks::parse_timeout(t)
+                            .map_err(|e| CliError::run(format!("{}: `{key}`: {e}", c.describe())))
+                    })
+                    .transpose()
+            };
+            if let Some(t) = read("lock-timeout", &v.lock_timeout)? {
+                g.lock_timeout = t;
+            }
+            if let Some(t) = read("statement-timeout", &v.statement_timeout)? {
+                g.statement_timeout = t;
+            }
+            if let Some(n) = v.lock_retries {
+                g.retries = n;
+            }
+        }
+        if let Some(Timeout(t)) = self.lock_timeout {
+            g.lock_timeout = t;
+        }
+        if let Some(Timeout(t)) = self.statement_timeout {
+            g.statement_timeout = t;
+        }
+        if let Some(n) = self.lock_retries {
+            g.retries = n;
+        }
+        Ok(g)
+    }
 }
 
 /// The `ecs` backend's flags (README, "Running migrations on ECS").
@@ -321,6 +398,9 @@ pub struct DeployArgs {
 
     #[command(flatten)]
     pub config: ConfigArgs,
+
+    #[command(flatten)]
+    pub locks: LockArgs,
 
     #[command(flatten)]
     pub ecs: EcsArgs,

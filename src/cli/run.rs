@@ -17,7 +17,9 @@ pub(super) fn key_values(flag: &str, items: &[String]) -> Result<Vec<(String, St
 }
 
 pub fn run(args: &RunArgs) -> Result<u8, CliError> {
-    let result = execute(args)?;
+    let config =
+        crate::config::discover(std::path::Path::new(".")).map_err(|e| CliError::run(e.0))?;
+    let result = execute(args, config.as_ref())?;
     finish(args, &result)?;
     Ok(result.exit_code)
 }
@@ -27,9 +29,14 @@ pub fn wanted(args: &RunArgs) -> bool {
     args.backend.is_some() || args.ecs.cluster.is_some()
 }
 
-/// Run the migrations and print the verdict.
-pub fn execute(args: &RunArgs) -> Result<run::RunResult, CliError> {
-    let env = key_values("--env", &args.env)?;
+/// Run the migrations and print the verdict. `config`: the configuration file (its lock
+/// settings).
+pub fn execute(
+    args: &RunArgs,
+    config: Option<&crate::config::Config>,
+) -> Result<run::RunResult, CliError> {
+    let mut env = key_values("--env", &args.env)?;
+    let guard = args.locks.guard(config)?;
     let mut command: Vec<String> = if args.command.is_empty() {
         run::DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect()
     } else {
@@ -54,13 +61,31 @@ pub fn execute(args: &RunArgs) -> Result<run::RunResult, CliError> {
             waiting.len(),
             args.project.display()
         );
-        command = run::phase::command(&manage, phase, &waiting);
+        command = run::phase::command(&manage, phase, &waiting, &guard);
         if phase == RunPhase::Post && args.ecs.services.is_empty() {
             eprintln!(
                 "migrail: warning: nothing checked that the old release is gone: pass \
                  --service (each service that runs this code) for the post phase to wait until \
                  no task of another revision is alive, or use `migrail deploy`"
             );
+        }
+    }
+    if phase == RunPhase::All {
+        let inherited = std::env::var("PGOPTIONS").ok();
+        let local = args.backend == Some(Backend::Local);
+        let guarded = run::locks::guard(
+            &command,
+            &guard,
+            if local { inherited.as_deref() } else { None },
+        );
+        for w in &guarded.warnings {
+            eprintln!("migrail: warning: {w}");
+        }
+        command = guarded.command;
+        for (k, v) in guarded.env {
+            if !env.iter().any(|(e, _)| e == &k) {
+                env.push((k, v));
+            }
         }
     }
     let backend = match (args.backend, &args.ecs.cluster) {

@@ -217,6 +217,16 @@ async fn run_task(
     if !spec.gate.is_empty() {
         gate(spec, &ecs, &target, deadline, cancel).await?;
     }
+    let packed;
+    let spec = if spec.command.iter().any(|a| a.contains("def migrail_")) {
+        packed = EcsRun {
+            command: resolve::pack_scripts(&spec.command),
+            ..spec.clone()
+        };
+        &packed
+    } else {
+        spec
+    };
     let overrides = resolve::overrides_json(&target.container, &spec.command, &spec.env);
     resolve::check_overrides_size(&overrides).map_err(error)?;
     let run_key = match &spec.run_key {
@@ -358,6 +368,7 @@ async fn follow(
         watch::End::Lost(message) => Some(Failure::new(Outcome::Error, message)),
     };
     result.applied = digest.applied();
+    result.lock_retries = digest.lock_retries();
     result.log_tail = digest.tail();
     let Some(mut failure) = failure else {
         return Ok(());

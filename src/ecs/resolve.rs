@@ -309,6 +309,43 @@ fn capacity_provider(text: &str) -> Result<CapacityProviderStrategyItem, String>
         .map_err(|e| format!("--capacity-provider `{text}`: {e}"))
 }
 
+/// migrail's own Django-side scripts (`manage.py shell -c <script>`: the lock guard, the
+/// phase script) travel zlib-compressed and base64-encoded, unpacked by Python itself
+/// (`exec(zlib.decompress(...))`): ECS accepts at most [`MAX_OVERRIDES_CHARS`] of
+/// overrides, and the scripts with a long history of post-deploy migrations do not fit
+/// as text. Other commands are sent as given.
+pub fn pack_scripts(command: &[String]) -> Vec<String> {
+    use base64::Engine;
+    let is_ours = |i: usize, a: &String| {
+        i >= 2 && command[i - 1] == "-c" && command[i - 2] == "shell" && a.contains("def migrail_")
+    };
+    command
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if !is_ours(i, a) {
+                return a.clone();
+            }
+            let packed = miniz_oxide::deflate::compress_to_vec_zlib(a.as_bytes(), 9);
+            format!(
+                "import base64,zlib;exec(zlib.decompress(base64.b64decode(\"{}\")))",
+                base64::engine::general_purpose::STANDARD.encode(packed)
+            )
+        })
+        .collect()
+}
+
+/// The script [`pack_scripts`] packed, as Python will run it (for tests and messages).
+pub fn unpack_script(arg: &str) -> Option<String> {
+    use base64::Engine;
+    let b64 = arg
+        .strip_prefix("import base64,zlib;exec(zlib.decompress(base64.b64decode(\"")?
+        .strip_suffix("\")))")?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    let text = miniz_oxide::inflate::decompress_to_vec_zlib(&bytes).ok()?;
+    String::from_utf8(text).ok()
+}
+
 /// The `overrides` document RunTask will send, as ECS measures it.
 pub fn overrides_json(container: &str, command: &[String], env: &[(String, String)]) -> String {
     let environment: Vec<_> = env
@@ -374,6 +411,28 @@ mod tests {
             err.contains("2 essential containers (`web`, `nginx`)") && err.contains("--container"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn migrails_scripts_are_packed_and_unpack_to_the_same_text() {
+        let script = format!(
+            "def migrail_phase():\n    return 0\n{}",
+            "x = 1\n".repeat(2000)
+        );
+        let cmd: Vec<String> = ["python", "manage.py", "shell", "-c", &script]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let packed = pack_scripts(&cmd);
+        assert_eq!(&packed[..4], &cmd[..4]);
+        assert!(packed[4].len() < 1000, "{}", packed[4].len());
+        assert_eq!(unpack_script(&packed[4]).as_deref(), Some(script.as_str()));
+        // Anything else is sent as given.
+        let plain: Vec<String> = ["sh", "-c", "echo def migrail_x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(pack_scripts(&plain), plain);
     }
 
     #[test]

@@ -68,11 +68,21 @@ pub struct RunDoc {
     pub applied: Vec<String>,
     #[serde(default)]
     pub log_tail: Vec<String>,
+    /// Retries after a lock timeout (the lock guard's).
+    #[serde(default)]
+    pub lock_retries: Vec<LockRetryDoc>,
     pub task_arn: Option<String>,
     pub task_id: Option<String>,
     pub stop_code: Option<String>,
     pub container_reason: Option<String>,
     pub log_url: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct LockRetryDoc {
+    pub migration: String,
+    pub table: Option<String>,
+    pub wait_seconds: f64,
 }
 
 /// What ran: one migration run (`migrail run --json-out`), or a whole deploy (`migrail

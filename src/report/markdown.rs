@@ -338,6 +338,38 @@ fn run_section(out: &mut String, title: &str, run: &RunDoc, cut: Cut) {
                 .join(", ")
         },
     );
+    if !run.lock_retries.is_empty() {
+        let shown: Vec<String> = run
+            .lock_retries
+            .iter()
+            .take(10)
+            .map(|r| {
+                format!(
+                    "`{}`{}: waited {:.1} s",
+                    r.migration,
+                    r.table
+                        .as_deref()
+                        .map(|t| format!(" on `{t}`"))
+                        .unwrap_or_default(),
+                    r.wait_seconds
+                )
+            })
+            .collect();
+        let more = run.lock_retries.len().saturating_sub(shown.len());
+        row(
+            "lock retries",
+            format!(
+                "{} after a lock timeout: {}{}",
+                run.lock_retries.len(),
+                shown.join(", "),
+                if more > 0 {
+                    format!(", and {more} more")
+                } else {
+                    String::new()
+                }
+            ),
+        );
+    }
     if let Some(url) = &run.log_url {
         row("logs", format!("[CloudWatch]({url})"));
     }

@@ -86,6 +86,7 @@ pub fn run(spec: &LocalRun) -> RunResult {
         started_at,
         duration_seconds: start.elapsed().as_secs_f64(),
         applied: digest.applied(),
+        lock_retries: digest.lock_retries(),
         log_tail: digest.tail(),
         ..RunResult::empty("local")
     };
@@ -99,7 +100,10 @@ pub fn run(spec: &LocalRun) -> RunResult {
             &digest,
         );
     };
-    eprintln!("migrail: running `{}` (local)", spec.command.join(" "));
+    eprintln!(
+        "migrail: running `{}` (local)",
+        crate::run::display_command(&spec.command)
+    );
     let spawned = Command::new(program)
         .args(args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))

@@ -12,11 +12,15 @@ pub struct LogDigest {
     applied: Vec<String>,
     /// The last `Applying X...` seen without its `OK` yet (it failed if the run fails).
     pending: Option<String>,
+    lock_retries: Vec<super::locks::LockRetry>,
 }
 
 impl LogDigest {
     pub fn push(&mut self, line: &str) {
         let line = line.trim_end_matches(['\r', '\n']);
+        if let Some(retry) = super::locks::parse_retry(line) {
+            self.lock_retries.push(retry);
+        }
         if let Some(rest) = line.trim_start().strip_prefix("Applying ") {
             // `Applying app.0001_initial... OK` (OK may come on the same line, or later
             // when the migration prints its own output in between).
@@ -41,6 +45,10 @@ impl LogDigest {
 
     pub fn applied(&self) -> Vec<String> {
         self.applied.clone()
+    }
+
+    pub fn lock_retries(&self) -> Vec<super::locks::LockRetry> {
+        self.lock_retries.clone()
     }
 
     pub fn tail(&self) -> Vec<String> {

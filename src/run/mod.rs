@@ -8,6 +8,7 @@
 //! from the service's configuration).
 
 pub mod local;
+pub mod locks;
 pub mod logs;
 pub mod output;
 pub mod phase;
@@ -121,6 +122,8 @@ pub struct RunResult {
     pub duration_seconds: f64,
     /// `app.migration` for every `Applying app.migration... OK` line, in order.
     pub applied: Vec<String>,
+    /// Every retry after a lock timeout the lock guard reported, in order.
+    pub lock_retries: Vec<locks::LockRetry>,
     /// The last lines of output (the traceback of a failure is there).
     pub log_tail: Vec<String>,
     /// ECS: the cluster, the task, its stop code and target container's reason, the
@@ -150,6 +153,7 @@ impl RunResult {
             started_at: now_epoch(),
             duration_seconds: 0.0,
             applied: Vec::new(),
+            lock_retries: Vec::new(),
             log_tail: Vec::new(),
             cluster: None,
             task_arn: None,
@@ -216,6 +220,26 @@ impl RunResult {
         }
         line
     }
+}
+
+/// A command as the output shows it: migrail's own scripts (`shell -c <script>`) as
+/// `<migrail's lock guard>` or `<migrail's phase script>`, not their source.
+pub fn display_command(command: &[String]) -> String {
+    command
+        .iter()
+        .map(|a| {
+            if !a.contains('\n') {
+                a.clone()
+            } else if a.contains("def migrail_phase") {
+                "<migrail's phase script>".to_string()
+            } else if a.contains("def migrail_guard") {
+                "<migrail's lock guard>".to_string()
+            } else {
+                format!("<script of {} lines>", a.lines().count())
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Seconds since the Unix epoch.

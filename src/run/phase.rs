@@ -19,6 +19,8 @@ use crate::django::Project;
 use crate::lint::phase::Phase;
 use crate::lint::{self, LintOptions, Review};
 
+use super::locks::{self, LockGuard};
+
 const SCRIPT: &str = include_str!("phase_migrate.py");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,11 +65,13 @@ fn py_str(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
-/// The command that applies `phase`: `<manage.py> shell -c <script>`.
+/// The command that applies `phase`: `<manage.py> shell -c <script>`, behind the lock
+/// guard when it is on (`migrate` calls bounded and retried, [`locks`]).
 pub fn command(
     manage: &[String],
     phase: RunPhase,
     waiting: &[(String, String, Phase)],
+    guard: &LockGuard,
 ) -> Vec<String> {
     let entries: Vec<String> = waiting
         .iter()
@@ -96,6 +100,17 @@ pub fn command(
             &format!("PHASES = {{{}}}", entries.join(", ")),
             1,
         );
+    let script = if guard.active() {
+        guard.prelude(None)
+            + &locks::compact(&script)
+                .replace("call_command(\"migrate\", ", "migrail_migrate(")
+                .replace(
+                    "sys.exit(migrail_phase())",
+                    "migrail_guard()\nsys.exit(migrail_phase())",
+                )
+    } else {
+        locks::compact(&script)
+    };
     let mut argv = manage.to_vec();
     argv.extend(["shell".to_string(), "-c".to_string(), script]);
     argv
@@ -111,10 +126,24 @@ mod tests {
             &["python".into(), "manage.py".into()],
             RunPhase::Post,
             &[("shop".into(), "0003_drop".into(), Phase::Post)],
+            &LockGuard::default(),
         );
         assert_eq!(&argv[..4], ["python", "manage.py", "shell", "-c"]);
         assert!(argv[4].contains("PHASE = \"post\"\n"));
         assert!(argv[4].contains("PHASES = {(\"shop\", \"0003_drop\"): \"post\"}\n"));
+        // Behind the guard: every migrate call is bounded and retried.
+        assert!(argv[4].contains("LOCK_MS = 5000\n"));
+        assert!(
+            argv[4].contains("migrail_migrate(app, target,"),
+            "{}",
+            argv[4]
+        );
+        assert!(
+            !argv[4].contains("call_command(\"migrate\", app"),
+            "{}",
+            argv[4]
+        );
+        assert!(argv[4].contains("migrail_guard()\nsys.exit(migrail_phase())"));
         assert_eq!(
             manage_py(&[
                 "python".into(),
