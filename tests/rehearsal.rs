@@ -393,7 +393,7 @@ fn blocker(pg: &Postgres, mode: &str, seconds: f64) -> std::process::Child {
     let sql = format!(
         "BEGIN; LOCK TABLE library_book IN {mode} MODE; SELECT pg_sleep({seconds}); COMMIT;"
     );
-    let child = pg
+    let mut child = pg
         .cmd("psql")
         .args([
             "-h",
@@ -417,10 +417,11 @@ fn blocker(pg: &Postgres, mode: &str, seconds: f64) -> std::process::Child {
         if held.first().map(String::as_str) == Some("1") {
             return child;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the blocker never got its lock"
-        );
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the blocker never got its lock");
+        }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
