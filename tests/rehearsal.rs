@@ -388,7 +388,8 @@ fn a_migration_that_raises_fails_with_its_traceback() {
 // ---- bounded lock waits (`--lock-timeout`, `--lock-retries`) ---------------------------
 
 /// A session that holds `mode` on `library_book` for `seconds`, returned once the lock
-/// is granted.
+/// is granted (the caller waits for it; psql ends by itself after `seconds`).
+#[allow(clippy::zombie_processes)]
 fn blocker(pg: &Postgres, mode: &str, seconds: f64) -> std::process::Child {
     let sql = format!(
         "BEGIN; LOCK TABLE library_book IN {mode} MODE; SELECT pg_sleep({seconds}); COMMIT;"
