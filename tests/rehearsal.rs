@@ -7,10 +7,13 @@
 
 #![cfg(unix)]
 
+#[path = "support/postgres.rs"]
+mod postgres;
 #[path = "support/venv.rs"]
 mod venv;
 
-use std::net::TcpListener;
+use postgres::Postgres;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -18,153 +21,6 @@ use serde_json::Value;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A PostgreSQL server for one test, stopped when dropped.
-struct Postgres {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    port: u16,
-    as_postgres: bool,
-}
-
-impl Postgres {
-    fn bin_dir() -> PathBuf {
-        let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL is installed (Debian package `postgresql`; .ci/run installs it)")
-            .filter_map(Result::ok)
-            .map(|e| e.path().join("bin"))
-            .filter(|b| b.join("initdb").exists())
-            .collect();
-        found.sort();
-        found
-            .pop()
-            .expect("an initdb under /usr/lib/postgresql/*/bin")
-    }
-
-    /// Run a PostgreSQL program, as the `postgres` user when we are root (the server
-    /// refuses to run as root).
-    fn cmd(&self, program: &str) -> Command {
-        let exe = self.bin.join(program);
-        if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(exe);
-            c
-        } else {
-            Command::new(exe)
-        }
-    }
-
-    fn start() -> Postgres {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let as_postgres = Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| o.stdout == b"0\n")
-            .unwrap_or(false);
-        if as_postgres {
-            venv::check(
-                "chown",
-                Command::new("chown")
-                    .args(["-R", "postgres:"])
-                    .arg(dir.path()),
-            );
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let pg = Postgres {
-            dir,
-            bin: Postgres::bin_dir(),
-            port,
-            as_postgres,
-        };
-        let data = pg.dir.path().join("data");
-        venv::check(
-            "initdb",
-            pg.cmd("initdb")
-                .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
-                .arg(&data),
-        );
-        let options = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c full_page_writes=off",
-            pg.dir.path().display()
-        );
-        venv::check(
-            "pg_ctl start",
-            pg.cmd("pg_ctl")
-                .args(["-w", "-t", "60", "-D"])
-                .arg(&data)
-                .args(["-o", &options, "-l"])
-                .arg(pg.dir.path().join("log"))
-                .arg("start"),
-        );
-        venv::check(
-            "createdb",
-            pg.cmd("createdb").args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-U",
-                "postgres",
-                "rehearsal",
-            ]),
-        );
-        pg
-    }
-
-    /// One value per line of a query's result.
-    fn query(&self, sql: &str) -> Vec<String> {
-        let out = self
-            .cmd("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                "rehearsal",
-                "-At",
-                "-c",
-                sql,
-            ])
-            .output()
-            .expect("psql");
-        assert!(
-            out.status.success(),
-            "psql: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
-    fn applied(&self) -> Vec<String> {
-        self.query(
-            "select app || '.' || name from django_migrations where app = 'library' order by id",
-        )
-    }
-
-    fn columns(&self) -> Vec<String> {
-        self.query("select column_name from information_schema.columns where table_name = 'library_book' order by column_name")
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = self
-            .cmd("pg_ctl")
-            .args(["-m", "immediate", "-D"])
-            .arg(self.dir.path().join("data"))
-            .arg("stop")
-            .output();
-    }
 }
 
 /// The example project copied to a working directory, with only the migrations named.
