@@ -352,7 +352,12 @@ async fn steps(spec: &Deploy, result: &mut DeployResult, cancel: &mut Cancel) {
                 Outcome::PreFailed
             },
             pre_code,
-            "the pre-deploy migrations failed: no service was updated",
+            if pre_code == exit::CANCELLED {
+                "cancelled during the pre-deploy migrations: no service was updated (re-running \
+                 the deploy re-attaches to the task by its run key)"
+            } else {
+                "the pre-deploy migrations failed: no service was updated"
+            },
         );
         return;
     }
