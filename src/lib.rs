@@ -7,14 +7,20 @@
 //!   the local backend; [`ecs`]: the one-off ECS task backend.
 //! - [`deploy`]: `migrail deploy`, pre → rollout → drain → post over [`ecs`] and [`run`].
 //! - [`cli`]: the command line.
+//!
+//! Cargo features: `lint` (always built), `ecs` (`run`, `deploy`: the AWS SDK), `github`
+//! (`comment`, `ci`: octocrab); `--no-default-features --features lint` is the linter alone.
 
 pub mod ci;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "ecs")]
 pub mod deploy;
 pub mod django;
+#[cfg(feature = "ecs")]
 pub mod ecs;
 pub mod fuzzing;
+#[cfg(feature = "github")]
 pub mod github;
 pub mod lint;
 pub mod report;

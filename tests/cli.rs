@@ -841,3 +841,31 @@ fn all_doc_migrations(dir: &str) -> Vec<String> {
         .filter_map(|m| m["path"].as_str().map(str::to_string))
         .collect()
 }
+
+/// A lint-only build (`cargo build --no-default-features --features lint`, the pre-commit
+/// hook's source build) lints, and says what its missing commands need.
+#[cfg(not(feature = "ecs"))]
+#[test]
+fn a_lint_only_build_says_which_feature_run_and_deploy_need() {
+    for (args, code) in [
+        (&["run", "--backend", "local"][..], 125),
+        (&["deploy", "--cluster", "prod"][..], 125),
+        (&["comment", "--dry-run"][..], 2),
+        (&["ci"][..], 2),
+    ] {
+        let out = migrail().args(args).output().expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("this migrail was built without the `")
+                && stderr.contains("(a lint-only build)")
+                && stderr.contains("pip install migrail"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let out = migrail()
+        .args(["lint", "examples/bookshop"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "the linter is all there");
+}

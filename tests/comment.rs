@@ -4,7 +4,7 @@
 //! the size limit, GitHub Enterprise URLs, CodeBuild's variables, push builds, and the
 //! token never printed. Snapshots (insta) of the body, the annotations and the summary.
 
-#![cfg(unix)]
+#![cfg(all(unix, feature = "ecs", feature = "github"))]
 
 #[path = "support/git.rs"]
 mod git;

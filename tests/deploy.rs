@@ -4,7 +4,7 @@
 //! credentials. Each scenario asserts the order of the calls that change something
 //! (RunTask, UpdateService) and the exit code.
 
-#![cfg(unix)]
+#![cfg(all(unix, feature = "ecs"))]
 
 #[path = "support/aws_server.rs"]
 mod aws_server;

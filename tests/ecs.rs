@@ -2,7 +2,7 @@
 //! 127.0.0.1 (tests/support/aws_server.rs): the real SDK, the real wire protocol, dummy
 //! credentials. One scenario per test, each with its expected output and exit code.
 
-#![cfg(unix)]
+#![cfg(all(unix, feature = "ecs"))]
 
 #[path = "support/aws_server.rs"]
 mod aws_server;

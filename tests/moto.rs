@@ -8,7 +8,7 @@
 //! its UpdateService starts no deployment (tests/moto/server.py, which starts the server,
 //! fills that gap as ECS behaves).
 
-#![cfg(unix)]
+#![cfg(all(unix, feature = "ecs"))]
 
 #[path = "support/venv.rs"]
 mod venv;

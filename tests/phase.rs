@@ -3,7 +3,7 @@
 //! pre-deploy migrations only, then the rest, nothing twice, never an unapply, and a
 //! clear refusal when the database is ahead of the code.
 
-#![cfg(unix)]
+#![cfg(all(unix, feature = "ecs"))]
 
 #[path = "support/venv.rs"]
 mod venv;

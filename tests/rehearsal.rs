@@ -5,7 +5,7 @@
 //! The production database is at the old release (0001–0002); the new release adds a
 //! nullable column before the rollout and drops another after it.
 
-#![cfg(unix)]
+#![cfg(all(unix, feature = "ecs"))]
 
 #[path = "support/postgres.rs"]
 mod postgres;

@@ -3,7 +3,7 @@
 //! result goes to `--json-out` and `$GITHUB_OUTPUT`. Commands are small `sh` scripts
 //! (Unix), so each scenario is exact and quick.
 
-#![cfg(unix)]
+#![cfg(all(unix, feature = "ecs"))]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -4,11 +4,14 @@
 //! was reported, [`EXIT_FINDINGS`] when at least one was (or a warning, with
 //! `--warnings-as-errors`), [`EXIT_USAGE`] for usage, configuration and I/O errors.
 
+#[cfg(all(feature = "ecs", feature = "github"))]
 mod comment;
+#[cfg(feature = "ecs")]
 mod deploy;
 mod info;
 mod lint;
 mod report;
+#[cfg(feature = "ecs")]
 mod run;
 mod scope;
 
@@ -603,10 +606,38 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Rules(args) => info::run_rules(&args),
         Command::Rule { name } => info::run_rule(&name),
         Command::State(args) => info::run_state(&args),
+        #[cfg(feature = "ecs")]
         Command::Run(args) => run::run(&args),
+        #[cfg(feature = "ecs")]
         Command::Deploy(args) => deploy::run_deploy(&args),
+        #[cfg(all(feature = "ecs", feature = "github"))]
         Command::Comment(args) => comment::run_comment(&args),
+        #[cfg(all(feature = "ecs", feature = "github"))]
         Command::Ci(args) => comment::run_ci(&args),
+        #[allow(unreachable_patterns)]
+        other => Err(built_without(&other)),
+    }
+}
+
+/// A command this build does not have (a lint-only build: `--no-default-features
+/// --features lint`).
+#[allow(dead_code)]
+fn built_without(command: &Command) -> CliError {
+    let (name, features, code) = match command {
+        Command::Run(_) => ("run", "ecs", crate::run::exit::MIGRAIL_ERROR),
+        Command::Deploy(_) => ("deploy", "ecs", crate::run::exit::MIGRAIL_ERROR),
+        Command::Comment(_) => ("comment", "github", EXIT_USAGE),
+        Command::Ci(_) => ("ci", "ecs and github", EXIT_USAGE),
+        _ => ("this command", "default", EXIT_USAGE),
+    };
+    CliError {
+        message: format!(
+            "this migrail was built without the `{features}` feature (a lint-only build): \
+             `migrail {name}` needs the full binary: `pip install migrail`, `uv tool install \
+             migrail`, the release archives, or `cargo install --locked migrail` (README, \
+             \"Install\")"
+        ),
+        code,
     }
 }
 

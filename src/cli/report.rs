@@ -5,6 +5,7 @@
 use std::io::Write;
 
 use crate::ci::{Context, Provider};
+#[cfg(feature = "github")]
 use crate::github::{self, Posted};
 use crate::lint::LintReport;
 use crate::report::documents::{Executed, LintDoc, PlanDoc};
@@ -15,6 +16,7 @@ use super::CliError;
 
 /// Exit code of `migrail comment` when the comment could not be posted (other than a 403,
 /// which only warns).
+#[cfg(feature = "github")]
 pub const EXIT_COMMENT_FAILED: u8 = 3;
 
 pub fn context() -> Result<Context, CliError> {
@@ -99,6 +101,7 @@ pub fn step_summary(ctx: &Context, body: &str) -> Result<(), CliError> {
 }
 
 /// Where the comment goes, from flags over the context.
+#[cfg(feature = "github")]
 pub struct Destination {
     pub repository: Option<String>,
     pub pr: Option<u64>,
@@ -106,6 +109,7 @@ pub struct Destination {
 
 /// Post (or update) the sticky comment. Returns the URL when posted; warnings (no token,
 /// no PR, 403) are printed and are not errors.
+#[cfg(feature = "github")]
 pub fn post(
     ctx: &Context,
     dest: &Destination,

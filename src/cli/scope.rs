@@ -8,6 +8,7 @@ use crate::django::discover::is_migration_path;
 use crate::lint::Review;
 
 use super::{CliError, ScopeArgs};
+#[cfg(feature = "ecs")]
 use crate::ci::Context;
 
 /// What to load and what to report, from the paths and `--all` / `--base`.
@@ -163,6 +164,7 @@ fn git(args: &[&str], base: &str) -> Result<String, CliError> {
 /// the checkout has it, else the first parent of the merge commit `actions/checkout`
 /// makes for `pull_request` (`fetch-depth: 2` is enough) —; on a push what the push
 /// changed; else the last commit. `paths` are the folders to load.
+#[cfg(feature = "ecs")]
 pub fn change_scope(ctx: &Context, paths: Vec<PathBuf>) -> Result<ScopeArgs, CliError> {
     let base = if let Some(base_ref) = &ctx.base_ref {
         let remote = format!("origin/{base_ref}");
@@ -207,6 +209,7 @@ pub fn change_scope(ctx: &Context, paths: Vec<PathBuf>) -> Result<ScopeArgs, Cli
     })
 }
 
+#[cfg(feature = "ecs")]
 fn git_has(rev: &str) -> bool {
     Process::new("git")
         .args([

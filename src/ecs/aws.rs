@@ -14,8 +14,9 @@ use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 /// retry strategy, jittered exponential backoff).
 const MAX_ATTEMPTS: u32 = 5;
 
-/// Load the configuration the AWS CLI would use: environment, profile, web identity
-/// (GitHub OIDC), container credentials (CodeBuild, ECS), instance metadata. Fails with a
+/// Load the configuration the AWS CLI would use: environment, profile (static keys, SSO
+/// after `aws sso login`, `credential_process`, role assumption), web identity (GitHub
+/// OIDC), container credentials (CodeBuild, ECS), instance metadata. Fails with a
 /// message saying what to set when there is no region or no credentials.
 pub async fn load(region: Option<&str>) -> Result<SdkConfig, String> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -43,7 +44,8 @@ pub async fn load(region: Option<&str>) -> Result<SdkConfig, String> {
 const NO_CREDENTIALS: &str = "no AWS credentials found: in GitHub Actions use \
     aws-actions/configure-aws-credentials with `role-to-assume` (and `permissions: id-token: \
     write`); in CodeBuild the project's service role provides them; locally set AWS_PROFILE \
-    or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY";
+    (an SSO profile: run `aws sso login --profile NAME` first; or a profile with \
+    `credential_process`) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY";
 
 /// What kind of failure an API error is, for the caller's decision (retry, attach, stop).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

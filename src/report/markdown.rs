@@ -149,7 +149,7 @@ fn verdict(inputs: &Inputs<'_>) -> String {
         parts.push(format!(
             "deploy {} ({}, {})",
             d.outcome.replace('-', " "),
-            crate::ecs::rollout::revision(&d.task_definition),
+            revision(&d.task_definition),
             plural(applied, "migration applied")
         ));
     }
@@ -270,8 +270,7 @@ fn deploy_section(out: &mut String, d: &DeployDoc) {
         ));
         if step.name == "rollout" {
             for s in &d.services {
-                let mut detail =
-                    format!("→ `{}`", crate::ecs::rollout::revision(&s.task_definition));
+                let mut detail = format!("→ `{}`", revision(&s.task_definition));
                 if let Some(id) = &s.deployment_id {
                     detail.push_str(&format!(", deployment `{id}`"));
                 }
@@ -382,6 +381,14 @@ fn run_section(out: &mut String, title: &str, run: &RunDoc, cut: Cut) {
         out.push_str(&fenced("text", &run.log_tail.join("\n")));
         out.push_str("</details>\n\n");
     }
+}
+
+/// `family:revision` from a task definition ARN.
+fn revision(task_definition: &str) -> &str {
+    task_definition
+        .rsplit('/')
+        .next()
+        .unwrap_or(task_definition)
 }
 
 fn plural(n: usize, word: &str) -> String {
