@@ -959,6 +959,96 @@ fn overrides_too_large_fail_before_run_task() {
     assert!(server.calls("RunTask").is_empty());
 }
 
+fn sha1_hex(text: &str) -> String {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import hashlib, sys; print(hashlib.sha1(sys.argv[1].encode()).hexdigest())",
+            text,
+        ])
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn credentials_come_from_a_profiles_credential_process_or_sso_login_as_the_aws_cli_does() {
+    let aws = tempfile::tempdir().expect("tempdir");
+    let config = aws.path().join("config");
+    std::fs::write(
+        &config,
+        "[profile dev]\nregion = eu-west-1\ncredential_process = sh -c 'echo \"{\\\"Version\\\": 1, \\\"AccessKeyId\\\": \\\"AKIDPROCESS\\\", \\\"SecretAccessKey\\\": \\\"process-secret\\\"}\"'\n\
+         [profile sso]\nregion = eu-west-1\nsso_start_url = https://acme.awsapps.com/start\nsso_region = eu-west-1\nsso_account_id = 123456789012\nsso_role_name = Deploy\n",
+    )
+    .expect("config");
+    // `aws sso login` caches the portal token under ~/.aws/sso/cache/SHA1(start URL).json.
+    let server = Server::start(world(lifecycle(exited(0))).on(
+        "GetRoleCredentials",
+        vec![Reply::ok(json!({"roleCredentials": {
+            "accessKeyId": "AKIDSSOROLE", "secretAccessKey": "sso-secret",
+            "sessionToken": "sso-session", "expiration": 4_102_444_800_000u64
+        }}))],
+    ));
+    let profile = |name: &'static str| {
+        let config = config.clone();
+        move |c: &mut Command| {
+            c.env_remove("AWS_ACCESS_KEY_ID")
+                .env_remove("AWS_SECRET_ACCESS_KEY")
+                .env_remove("AWS_REGION")
+                .env("AWS_CONFIG_FILE", &config)
+                .env("AWS_PROFILE", name);
+        }
+    };
+    let o = run_with(&server, SERVICE_ARGS, profile("dev"));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let signed = server.requests()[0].authorization.clone();
+    assert!(signed.contains("AKIDPROCESS"), "{signed}");
+
+    let server = Server::start(world(lifecycle(exited(0))).on(
+        "GetRoleCredentials",
+        vec![Reply::ok(json!({"roleCredentials": {
+            "accessKeyId": "AKIDSSOROLE", "secretAccessKey": "sso-secret",
+            "sessionToken": "sso-session", "expiration": 4_102_444_800_000u64
+        }}))],
+    ));
+    let o = run_with(&server, SERVICE_ARGS, |c| {
+        profile("sso")(c);
+        let home = std::path::PathBuf::from(
+            c.get_envs()
+                .find(|(k, _)| *k == "HOME")
+                .and_then(|(_, v)| v)
+                .expect("HOME"),
+        );
+        let cache = home.join(".aws/sso/cache");
+        std::fs::create_dir_all(&cache).expect("mkdir");
+        // SHA-1 of the start URL, as the AWS CLI names the file.
+        let key = sha1_hex("https://acme.awsapps.com/start");
+        std::fs::write(
+            cache.join(format!("{key}.json")),
+            json!({"startUrl": "https://acme.awsapps.com/start", "region": "eu-west-1",
+                   "accessToken": "portal-token", "expiresAt": "2099-01-01T00:00:00Z"})
+            .to_string(),
+        )
+        .expect("token");
+    });
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let requests = server.requests();
+    assert_eq!(requests[0].op, "GetRoleCredentials", "{:?}", requests[0]);
+    let ecs: Vec<_> = requests
+        .iter()
+        .filter(|r| r.op != "GetRoleCredentials")
+        .collect();
+    assert!(!ecs.is_empty());
+    for r in ecs {
+        assert!(
+            r.authorization.contains("AKIDSSOROLE"),
+            "{} signed with {}",
+            r.op,
+            r.authorization
+        );
+    }
+}
+
 #[test]
 fn no_region_and_no_credentials_say_what_to_set() {
     let server = Server::start(world(forever()));

@@ -229,7 +229,11 @@ fn serve(conn: TcpStream, script: &Mutex<Script>, recorded: &Mutex<Vec<Request>>
     let mut writer = write_half;
     while let Some(raw) = http::read_request(&mut reader) {
         let target = raw.header("x-amz-target");
-        let op = target.rsplit('.').next().unwrap_or_default().to_string();
+        let mut op = target.rsplit('.').next().unwrap_or_default().to_string();
+        // The SSO portal's REST call (an `aws sso login` profile's credentials).
+        if raw.method == "GET" && raw.target.starts_with("/federation/credentials") {
+            op = "GetRoleCredentials".to_string();
+        }
         let req = Request {
             op,
             body: serde_json::from_slice(&raw.body).unwrap_or(Value::Null),
