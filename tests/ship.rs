@@ -9,6 +9,8 @@
 
 #[path = "support/git.rs"]
 mod git;
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/venv.rs"]
 mod venv;
 
@@ -215,83 +217,177 @@ fn the_actions_script_builds_the_command_line_without_evaluating_inputs() {
     );
 }
 
+/// A loopback HTTP server for a release directory: `GET /vVERSION/FILE` serves `dir/FILE`;
+/// counts the downloads.
+struct Releases {
+    url: String,
+    gets: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn serve_releases(dir: &Path) -> Releases {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let gets = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (dir, counter) = (dir.to_path_buf(), std::sync::Arc::clone(&gets));
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { break };
+            let Ok(write_half) = conn.try_clone() else {
+                continue;
+            };
+            let mut reader = std::io::BufReader::new(conn);
+            let mut writer = write_half;
+            while let Some(req) = http::read_request(&mut reader) {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let name = req
+                    .target
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let response = match std::fs::read(dir.join(&name)) {
+                    Ok(body) if !name.is_empty() => {
+                        let mut r = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncontent-type: application/gzip\r\n\r\n",
+                            body.len()
+                        )
+                        .into_bytes();
+                        r.extend(body);
+                        r
+                    }
+                    _ => b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec(),
+                };
+                if writer.write_all(&response).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    Releases { url, gets }
+}
+
+fn script(name: &str) -> Command {
+    let mut cmd = Command::new(repo().join("scripts/release").join(name));
+    cmd.current_dir(repo())
+        .env("MIGRAIL_PROFILE", "dev")
+        .env("CARGO_TARGET_DIR", target_dir());
+    cmd
+}
+
+fn stdout_of(what: &str, cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
-fn the_installer_checks_the_release_against_its_sha256() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let release = dir.path().join("v9.9.9");
-    std::fs::create_dir_all(&release).expect("mkdir");
-    let stage = dir.path().join("stage");
-    std::fs::create_dir_all(&stage).expect("mkdir");
-    std::fs::write(
-        stage.join("migrail"),
-        "#!/bin/sh\necho fake migrail 9.9.9\n",
-    )
-    .expect("write");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let exe = std::fs::Permissions::from_mode(0o755);
-        std::fs::set_permissions(stage.join("migrail"), exe).expect("chmod");
-    }
-    let target = match (std::env::consts::OS, std::env::consts::ARCH) {
-        ("linux", "x86_64") => "x86_64-unknown-linux-gnu",
-        ("linux", "aarch64") => "aarch64-unknown-linux-gnu",
-        ("macos", "aarch64") => "aarch64-apple-darwin",
-        _ => "x86_64-apple-darwin",
+fn a_release_dry_run_packages_serves_and_installs_through_the_actions_installer() {
+    let version = format!("v{}", env!("CARGO_PKG_VERSION"));
+    let dist = tempfile::tempdir().expect("tempdir");
+    // Built and packaged the way release.yml does: the same script, this machine's target.
+    let archive = {
+        let _build = MATURIN.lock().unwrap_or_else(|e| e.into_inner());
+        PathBuf::from(
+            stdout_of("build.sh", script("build.sh").arg("host").arg(dist.path()))
+                .trim()
+                .to_string(),
+        )
     };
-    let asset = format!("migrail-v9.9.9-{target}.tar.gz");
-    let tar = Command::new("tar")
-        .args([
-            "-czf",
-            release.join(&asset).to_str().expect("utf-8"),
-            "-C",
-            stage.to_str().expect("utf-8"),
-            "migrail",
-        ])
-        .status()
-        .expect("tar");
-    assert!(tar.success());
-    let sum = Command::new("sha256sum")
-        .arg(release.join(&asset))
-        .output()
-        .expect("sha256sum");
-    let sha = String::from_utf8_lossy(&sum.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
+    let name = archive
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("archive name")
         .to_string();
-    let install = |table: &str| {
-        let checksums = dir.path().join("checksums.txt");
-        std::fs::write(&checksums, table).expect("write");
-        let path_file = dir.path().join("github_path");
+    let target = name
+        .strip_prefix(&format!("migrail-{version}-"))
+        .and_then(|t| t.strip_suffix(".tar.gz"))
+        .expect("migrail-VERSION-TARGET.tar.gz")
+        .to_string();
+    let listing = stdout_of("tar -t", Command::new("tar").arg("-tzf").arg(&archive));
+    let mut files: Vec<&str> = listing.lines().collect();
+    files.sort();
+    assert_eq!(files, ["LICENSE", "README.md", "migrail"]);
+    let sums = stdout_of(
+        "checksums.sh",
+        Command::new(repo().join("scripts/release/checksums.sh")).arg(dist.path()),
+    );
+    assert_eq!(
+        std::fs::read_to_string(dist.path().join("SHA256SUMS")).expect("SHA256SUMS"),
+        sums
+    );
+    assert!(sums.ends_with(&format!("  {name}\n")), "{sums}");
+
+    let releases = serve_releases(dist.path());
+    let work = tempfile::tempdir().expect("tempdir");
+    let table = work.path().join("checksums.txt");
+    std::fs::write(&table, &sums).expect("table");
+    let install = |base: &str, cache: &Path| {
+        let path_file = work.path().join("github_path");
         let _ = std::fs::remove_file(&path_file);
         let out = Command::new(repo().join(".github/action/install.sh"))
-            .env("MIGRAIL_VERSION", "v9.9.9")
-            .env(
-                "MIGRAIL_DOWNLOAD_BASE",
-                format!("file://{}", dir.path().display()),
-            )
-            .env("MIGRAIL_CHECKSUMS", &checksums)
-            .env("RUNNER_TOOL_CACHE", dir.path().join("cache"))
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", work.path())
+            .env("ACTION_REF", &version)
+            .env("MIGRAIL_TARGET", &target)
+            .env("MIGRAIL_DOWNLOAD_BASE", base)
+            .env("MIGRAIL_CHECKSUMS", &table)
+            .env("RUNNER_TOOL_CACHE", cache)
             .env("GITHUB_PATH", &path_file)
             .output()
             .expect("install.sh");
         (
             out.status.code(),
             std::fs::read_to_string(&path_file).unwrap_or_default(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
         )
     };
-    let wrong = format!("{}  {asset}\n", "0".repeat(64));
-    let (code, _, stderr) = install(&wrong);
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("does not match its SHA-256"), "{stderr}");
-    let (code, path, stderr) = install(&format!("{sha}  {asset}\n"));
-    assert_eq!(code, Some(0), "{stderr}");
+    let cache = work.path().join("cache");
+    let (code, path, text) = install(&releases.url, &cache);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("verified"), "{text}");
+    assert_eq!(releases.gets.load(std::sync::atomic::Ordering::SeqCst), 1);
     let installed = Path::new(path.trim()).join("migrail");
     let out = Command::new(&installed)
+        .arg("--version")
         .output()
         .expect("the installed binary runs");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "fake migrail 9.9.9\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("migrail {}", env!("CARGO_PKG_VERSION"))
+    );
+    // A second run uses the tool cache: no download.
+    let (code, path2, text) = install(&releases.url, &cache);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("from the tool cache"), "{text}");
+    assert_eq!(path2, path);
+    assert_eq!(releases.gets.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // A tampered archive (one byte changed) is refused, and nothing is installed.
+    let tampered = tempfile::tempdir().expect("tempdir");
+    let mut bytes = std::fs::read(&archive).expect("archive");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(tampered.path().join(&name), bytes).expect("write");
+    let bad = serve_releases(tampered.path());
+    let fresh = work.path().join("fresh-cache");
+    let (code, path, text) = install(&bad.url, &fresh);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{name} does not match its SHA-256 in checksums.txt"
+        )) && text.contains("refusing to install it"),
+        "{text}"
+    );
+    assert!(path.is_empty(), "{path}");
+    assert!(!fresh.join("migrail").exists());
 }
 
 const INITIAL: &str = "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    initial = True\n    dependencies = []\n    operations = [\n        migrations.CreateModel(\n            name=\"Book\",\n            fields=[\n                (\"id\", models.BigAutoField(primary_key=True, serialize=False)),\n                (\"legacy\", models.CharField(max_length=20)),\n            ],\n        ),\n    ]\n";
@@ -319,12 +415,16 @@ fn the_pre_commit_hook_fails_on_an_unsafe_migration_and_passes_a_safe_one() {
         let out = Command::new(bin().join("pre-commit"))
             .args(["try-repo"])
             .arg(repo())
-            .args(["migrail-lint", "--all-files"])
+            .args(["migrail-lint", "--all-files", "--verbose"])
             .current_dir(work.path())
             .env("PRE_COMMIT_HOME", &home)
-            // pip builds the wheel with maturin: reuse this build's dev artifacts.
-            .env("MATURIN_PEP517_ARGS", "--profile dev")
-            .env("CARGO_TARGET_DIR", target_dir())
+            // No release binary for this revision: the hook builds a lint-only migrail
+            // from source, into a target directory kept between runs, once per tree.
+            .env("MIGRAIL_CACHE", work.path().join("migrail-cache"))
+            .env(
+                "CARGO_TARGET_DIR",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("hook-target"),
+            )
             .output()
             .expect("pre-commit runs");
         (
@@ -339,6 +439,10 @@ fn the_pre_commit_hook_fails_on_an_unsafe_migration_and_passes_a_safe_one() {
         text.contains("error[drop-column]") && text.contains("shop/migrations/0002_change.py"),
         "{text}"
     );
+    assert!(
+        text.contains("building a lint-only migrail from source"),
+        "no release binary for this revision: {text}"
+    );
 
     std::fs::write(m.join("0002_change.py"), "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    dependencies = [(\"shop\", \"0001_initial\")]\n    operations = [migrations.AddField(\"book\", \"subtitle\", models.CharField(max_length=20, null=True))]\n").expect("write");
     let (code, text) = try_repo();
@@ -347,26 +451,35 @@ fn the_pre_commit_hook_fails_on_an_unsafe_migration_and_passes_a_safe_one() {
         text.contains("migrail lint") && text.contains("Passed"),
         "{text}"
     );
+    assert!(
+        !text.contains("building a lint-only migrail"),
+        "built once per revision: {text}"
+    );
 }
 
 #[test]
 fn the_wheel_builds_and_runs_from_a_fresh_virtualenv() {
     let out_dir = tempfile::tempdir().expect("tempdir");
-    let _build = MATURIN.lock().unwrap_or_else(|e| e.into_inner());
-    venv::check(
-        "maturin build",
-        Command::new(bin().join("maturin"))
-            .args(["build", "--profile", "dev", "--out"])
-            .arg(out_dir.path())
-            .current_dir(repo())
-            .env("CARGO_TARGET_DIR", target_dir()),
+    // Built by the script release.yml calls, for this machine's target.
+    let wheel = {
+        let _build = MATURIN.lock().unwrap_or_else(|e| e.into_inner());
+        PathBuf::from(
+            stdout_of(
+                "wheel.sh",
+                script("wheel.sh")
+                    .arg("host")
+                    .arg(out_dir.path())
+                    .env("MATURIN", bin().join("maturin")),
+            )
+            .trim()
+            .to_string(),
+        )
+    };
+    assert!(
+        wheel.extension().is_some_and(|e| e == "whl") && wheel.exists(),
+        "{}",
+        wheel.display()
     );
-    let wheel = std::fs::read_dir(out_dir.path())
-        .expect("out dir")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "whl"))
-        .expect("a wheel");
     let fresh = out_dir.path().join("venv");
     venv::check(
         "python3 -m venv",

@@ -1,6 +1,8 @@
 //! The HTTP/1.1 request reading the loopback test servers share (keep-alive connections,
 //! `Content-Length` bodies): enough for the AWS SDK's and octocrab's clients.
 
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::io::BufRead;
 
