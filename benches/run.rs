@@ -30,21 +30,8 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn run(work: &Path, python: &Path, pg: &postgres::Postgres, extra: &[&str]) -> Duration {
     pg.query("DROP SCHEMA public CASCADE; CREATE SCHEMA public;");
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_migrail"))
-        .current_dir(work)
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                python.display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .env("PGHOST", "127.0.0.1")
-        .env("PGPORT", pg.port.to_string())
-        .env("PGDATABASE", "rehearsal")
-        .env("PGUSER", "postgres")
-        .env_remove("GITHUB_OUTPUT")
+    let out = pg
+        .migrail(work, python)
         .args(["run", "--backend", "local"])
         .args(extra)
         .args(["--", "python", "manage.py", "migrate", "--noinput"])

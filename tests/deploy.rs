@@ -180,6 +180,11 @@ fn mutations(server: &Server) -> Vec<String> {
         .collect()
 }
 
+/// A cluster with the one service `web` on `from` (task definitions web:1..=43).
+fn web_service(from: &str, count: i64, b: Behaviour) -> Script {
+    Script::default().cluster(Cluster::new(&[("web", 43)]).service("web", from, count, b))
+}
+
 fn two_services(worker: Behaviour) -> Script {
     Script::default().cluster(
         Cluster::new(&[("web", 43), ("worker", 8)])
@@ -285,17 +290,14 @@ fn two_services_pre_rollout_drain_post_in_that_order() {
 
 #[test]
 fn an_old_task_still_draining_holds_the_post_phase_until_it_stops() {
-    let server = Server::start(
-        Script::default().cluster(Cluster::new(&[("web", 43)]).service(
-            "web",
-            "web:42",
-            2,
-            Behaviour::Drains {
-                after: 2,
-                draining: 6,
-            },
-        )),
-    );
+    let server = Server::start(web_service(
+        "web:42",
+        2,
+        Behaviour::Drains {
+            after: 2,
+            draining: 6,
+        },
+    ));
     let p = project(Some(M3_DROP));
     let o = deploy(&server, p.path(), &[]);
     assert_eq!(o.code, 0, "{}", o.stderr);
@@ -400,14 +402,7 @@ fn a_failed_pre_task_stops_before_any_rollout() {
 
 #[test]
 fn a_blocked_plan_makes_no_aws_call_at_all() {
-    let server = Server::start(
-        Script::default().cluster(Cluster::new(&[("web", 43)]).service(
-            "web",
-            "web:42",
-            1,
-            Behaviour::Completes { after: 1 },
-        )),
-    );
+    let server = Server::start(web_service("web:42", 1, Behaviour::Completes { after: 1 }));
     let p = project(Some(M3_RENAME));
     let o = deploy(&server, p.path(), &[]);
     assert_eq!(o.code, 1, "{}", o.stderr);
@@ -453,14 +448,7 @@ fn update_service_denied_names_the_permission_and_runs_no_post() {
 
 #[test]
 fn a_timeout_while_draining_leaves_the_services_alone_and_prints_the_resume_command() {
-    let server = Server::start(
-        Script::default().cluster(Cluster::new(&[("web", 43)]).service(
-            "web",
-            "web:42",
-            1,
-            Behaviour::Stuck,
-        )),
-    );
+    let server = Server::start(web_service("web:42", 1, Behaviour::Stuck));
     let p = project(Some(M3_DROP));
     let o = deploy(&server, p.path(), &["--timeout", "3s"]);
     assert_eq!(o.code, 132, "{}", o.stderr);
@@ -482,14 +470,7 @@ fn a_timeout_while_draining_leaves_the_services_alone_and_prints_the_resume_comm
 
 #[test]
 fn no_post_migration_skips_the_post_phase() {
-    let server = Server::start(
-        Script::default().cluster(Cluster::new(&[("web", 43)]).service(
-            "web",
-            "web:42",
-            1,
-            Behaviour::Completes { after: 1 },
-        )),
-    );
+    let server = Server::start(web_service("web:42", 1, Behaviour::Completes { after: 1 }));
     let p = project(None);
     let o = deploy(&server, p.path(), &[]);
     assert_eq!(o.code, 0, "{}", o.stderr);
@@ -533,14 +514,7 @@ fn post_gate(server: &Server, dir: &Path, timeout: &str) -> Out {
 
 #[test]
 fn run_post_waits_for_the_old_revision_and_starts_no_task_while_it_serves() {
-    let server = Server::start(
-        Script::default().cluster(Cluster::new(&[("web", 43)]).service(
-            "web",
-            "web:42",
-            2,
-            Behaviour::Completes { after: 1 },
-        )),
-    );
+    let server = Server::start(web_service("web:42", 2, Behaviour::Completes { after: 1 }));
     let p = project(Some(M3_DROP));
     let o = post_gate(&server, p.path(), "2s");
     assert_eq!(o.code, 132, "{}", o.stderr);
@@ -591,14 +565,7 @@ fn run_post_starts_once_the_last_draining_task_of_the_old_revision_stops() {
 
 #[test]
 fn run_post_without_a_service_warns_that_nothing_was_checked() {
-    let server = Server::start(
-        Script::default().cluster(Cluster::new(&[("web", 43)]).service(
-            "web",
-            "web:43",
-            1,
-            Behaviour::Completes { after: 1 },
-        )),
-    );
+    let server = Server::start(web_service("web:43", 1, Behaviour::Completes { after: 1 }));
     let p = project(Some(M3_DROP));
     let o = migrail(
         &server,
@@ -628,14 +595,7 @@ fn run_post_without_a_service_warns_that_nothing_was_checked() {
 
 #[test]
 fn ci_on_a_deploy_in_phases_with_services_deploys_and_reports_every_step() {
-    let server = Server::start(
-        Script::default().cluster(Cluster::new(&[("web", 43)]).service(
-            "web",
-            "web:42",
-            1,
-            Behaviour::Completes { after: 2 },
-        )),
-    );
+    let server = Server::start(web_service("web:42", 1, Behaviour::Completes { after: 2 }));
     // A push that adds 0003 (a post-phase drop) on top of 0001 and 0002.
     let p = project(None);
     git::git(p.path(), &["init", "-q", "-b", "main"]);

@@ -68,21 +68,8 @@ fn migrail(work: &Path, pg: &Postgres, args: &[&str]) -> Run {
     );
     let json = work.join("result.json");
     let _ = std::fs::remove_file(&json);
-    let out = Command::new(env!("CARGO_BIN_EXE_migrail"))
-        .current_dir(work)
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                python.display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .env("PGHOST", "127.0.0.1")
-        .env("PGPORT", pg.port.to_string())
-        .env("PGDATABASE", "rehearsal")
-        .env("PGUSER", "postgres")
-        .env_remove("GITHUB_OUTPUT")
+    let out = pg
+        .migrail(work, &python)
         .args(args)
         .arg("--json-out")
         .arg(&json)
@@ -294,6 +281,15 @@ fn invalid_indexes(pg: &Postgres) -> Vec<String> {
     pg.query("select indexrelid::regclass::text from pg_index where not indisvalid")
 }
 
+/// PostgreSQL with the old release (0001–0002) migrated, the guard at its defaults.
+fn at_the_old_release() -> (Postgres, tempfile::TempDir, Run) {
+    let pg = Postgres::start();
+    let work = project(OLD);
+    let r = migrail(work.path(), &pg, &["run", "--backend", "local"]);
+    assert_eq!(r.code, 0, "{}", r.text);
+    (pg, work, r)
+}
+
 const TITLE_INDEX: &str = r#"from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
 
@@ -309,10 +305,7 @@ class Migration(migrations.Migration):
 
 #[test]
 fn a_lock_timeout_bounds_the_queue_and_the_atomic_migration_is_retried() {
-    let pg = Postgres::start();
-    let work = project(OLD);
-    let r = migrail(work.path(), &pg, &["run", "--backend", "local"]);
-    assert_eq!(r.code, 0, "{}", r.text);
+    let (pg, work, r) = at_the_old_release();
     assert!(
         r.text
             .contains("migrail: lock_timeout 5s in effect on database 'default'"),
@@ -367,10 +360,7 @@ fn a_lock_timeout_bounds_the_queue_and_the_atomic_migration_is_retried() {
 
 #[test]
 fn the_lock_timeout_holds_with_options_in_the_settings_and_no_retry_fails_cleanly() {
-    let pg = Postgres::start();
-    let work = project(OLD);
-    let r = migrail(work.path(), &pg, &["run", "--backend", "local"]);
-    assert_eq!(r.code, 0, "{}", r.text);
+    let (pg, work, _) = at_the_old_release();
     // libpq ignores PGOPTIONS when the settings pass OPTIONS["options"].
     let settings = work.path().join("rehearsal/settings.py");
     let mut text = std::fs::read_to_string(&settings).expect("settings");
@@ -416,10 +406,7 @@ fn the_lock_timeout_holds_with_options_in_the_settings_and_no_retry_fails_cleanl
 
 #[test]
 fn a_concurrent_index_build_waits_out_a_writer_and_leaves_no_invalid_index() {
-    let pg = Postgres::start();
-    let work = project(OLD);
-    let r = migrail(work.path(), &pg, &["run", "--backend", "local"]);
-    assert_eq!(r.code, 0, "{}", r.text);
+    let (pg, work, _) = at_the_old_release();
     std::fs::write(
         work.path()
             .join("library/migrations/0003_book_title_idx.py"),
@@ -450,10 +437,7 @@ fn a_concurrent_index_build_waits_out_a_writer_and_leaves_no_invalid_index() {
 
 #[test]
 fn a_non_atomic_migration_that_fails_says_what_ran_and_how_to_clear_the_invalid_index() {
-    let pg = Postgres::start();
-    let work = project(OLD);
-    let r = migrail(work.path(), &pg, &["run", "--backend", "local"]);
-    assert_eq!(r.code, 0, "{}", r.text);
+    let (pg, work, _) = at_the_old_release();
     std::fs::write(
         work.path()
             .join("library/migrations/0003_book_title_idx.py"),

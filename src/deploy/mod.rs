@@ -658,9 +658,7 @@ fn rollout_error(result: &mut DeployResult, clock: &Clock, i: usize, e: String) 
 
 /// `--json-out FILE`: the result document.
 pub fn write_json(path: &std::path::Path, result: &DeployResult) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(result).map_err(|e| e.to_string())? + "\n";
-    std::fs::write(path, text)
-        .map_err(|e| format!("--json-out {}: cannot write: {e}", path.display()))
+    crate::run::output::write_json(path, result)
 }
 
 /// The step outputs for GitHub Actions (`$GITHUB_OUTPUT`): `verdict` (the deploy's

@@ -19,6 +19,7 @@ pub mod lock;
 pub mod resolve;
 pub mod rollout;
 pub mod start;
+pub mod tasks;
 pub mod verdict;
 pub mod watch;
 

@@ -24,7 +24,7 @@ use serde::Serialize;
 use tokio::time::{sleep, Instant};
 
 use super::aws::{self, Kind};
-use super::Cancel;
+use super::{tasks, Cancel};
 
 /// How often the blockers are printed while waiting (and whenever a new one appears).
 pub const REPORT_EVERY: Duration = Duration::from_secs(30);
@@ -471,61 +471,6 @@ pub async fn check(
     Ok(round)
 }
 
-async fn list_tasks(
-    ecs: &aws_sdk_ecs::Client,
-    cluster: &str,
-    service: Option<&str>,
-    family: Option<&str>,
-    desired: DesiredStatus,
-) -> Result<Vec<String>, aws::ApiError> {
-    let mut arns = Vec::new();
-    let mut next: Option<String> = None;
-    for _page in 0..50 {
-        let out = ecs
-            .list_tasks()
-            .cluster(cluster)
-            .set_service_name(service.map(str::to_string))
-            .set_family(family.map(str::to_string))
-            .desired_status(desired.clone())
-            .set_next_token(next.take())
-            .send()
-            .await
-            .map_err(|e| {
-                let what = match (service, family) {
-                    (Some(s), _) => format!("service `{s}` in cluster `{cluster}`"),
-                    (_, Some(f)) => format!("task family `{f}` in cluster `{cluster}`"),
-                    _ => format!("cluster `{cluster}`"),
-                };
-                aws::describe(&e, "ecs:ListTasks", &what)
-            })?;
-        arns.extend(out.task_arns().iter().cloned());
-        match out.next_token() {
-            Some(t) if !t.is_empty() => next = Some(t.to_string()),
-            _ => break,
-        }
-    }
-    Ok(arns)
-}
-
-async fn describe_tasks(
-    ecs: &aws_sdk_ecs::Client,
-    cluster: &str,
-    arns: &[String],
-) -> Result<Vec<Task>, aws::ApiError> {
-    let mut tasks = Vec::new();
-    for chunk in arns.chunks(100) {
-        let out = ecs
-            .describe_tasks()
-            .cluster(cluster)
-            .set_tasks(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| aws::describe(&e, "ecs:DescribeTasks", &format!("cluster `{cluster}`")))?;
-        tasks.extend(out.tasks().iter().cloned());
-    }
-    Ok(tasks)
-}
-
 /// Both lists (`desiredStatus` RUNNING and STOPPED: draining tasks are in the second).
 async fn tasks_of(
     ecs: &aws_sdk_ecs::Client,
@@ -533,8 +478,14 @@ async fn tasks_of(
     service: Option<&str>,
     family: Option<&str>,
 ) -> Result<Vec<Task>, aws::ApiError> {
-    let mut arns = list_tasks(ecs, cluster, service, family, DesiredStatus::Running).await?;
-    for arn in list_tasks(ecs, cluster, service, family, DesiredStatus::Stopped).await? {
+    let filter = |desired: DesiredStatus| tasks::Filter {
+        service,
+        family,
+        desired: Some(desired),
+        started_by: None,
+    };
+    let mut arns = tasks::list(ecs, cluster, &filter(DesiredStatus::Running)).await?;
+    for arn in tasks::list(ecs, cluster, &filter(DesiredStatus::Stopped)).await? {
         if !arns.contains(&arn) {
             arns.push(arn);
         }
@@ -542,7 +493,7 @@ async fn tasks_of(
     if arns.is_empty() {
         return Ok(Vec::new());
     }
-    describe_tasks(ecs, cluster, &arns).await
+    tasks::describe(ecs, cluster, &arns).await
 }
 
 async fn service_tasks(

@@ -14,7 +14,7 @@ use tokio::time::{sleep, Instant};
 
 use super::aws::{self, Kind};
 use super::resolve::Target;
-use super::{key, EcsRun, Failure};
+use super::{key, tasks, EcsRun, Failure};
 use crate::run::Outcome;
 
 /// RunTask attempts on capacity failures before giving up.
@@ -226,27 +226,14 @@ async fn list(
     started_by: Option<&str>,
     family: Option<&str>,
 ) -> Result<Vec<String>, String> {
-    let mut arns = Vec::new();
-    let mut next: Option<String> = None;
-    for _page in 0..20 {
-        let out = ecs
-            .list_tasks()
-            .cluster(cluster)
-            .set_started_by(started_by.map(str::to_string))
-            .set_family(family.map(str::to_string))
-            .set_next_token(next.take())
-            .send()
-            .await
-            .map_err(|e| {
-                aws::describe(&e, "ecs:ListTasks", &format!("cluster `{cluster}`")).message
-            })?;
-        arns.extend(out.task_arns().iter().cloned());
-        match out.next_token() {
-            Some(t) if !t.is_empty() => next = Some(t.to_string()),
-            _ => break,
-        }
-    }
-    Ok(arns)
+    let filter = tasks::Filter {
+        started_by,
+        family,
+        ..tasks::Filter::default()
+    };
+    tasks::list(ecs, cluster, &filter)
+        .await
+        .map_err(|e| e.message)
 }
 
 /// `(arn, startedBy, lastStatus)` of the tasks named.
@@ -255,26 +242,19 @@ async fn describe(
     cluster: &str,
     arns: &[String],
 ) -> Result<Vec<(String, String, String)>, String> {
-    let mut found = Vec::new();
-    for chunk in arns.chunks(100) {
-        let out = ecs
-            .describe_tasks()
-            .cluster(cluster)
-            .set_tasks(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| {
-                aws::describe(&e, "ecs:DescribeTasks", &format!("cluster `{cluster}`")).message
-            })?;
-        for task in out.tasks() {
-            found.push((
+    let found = tasks::describe(ecs, cluster, arns)
+        .await
+        .map_err(|e| e.message)?;
+    Ok(found
+        .iter()
+        .map(|task| {
+            (
                 task.task_arn().unwrap_or_default().to_string(),
                 task.started_by().unwrap_or_default().to_string(),
                 task.last_status().unwrap_or_default().to_string(),
-            ));
-        }
-    }
-    Ok(found)
+            )
+        })
+        .collect())
 }
 
 /// Running tasks of the target's family started by another migrail run.

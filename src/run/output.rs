@@ -6,7 +6,8 @@ use std::path::Path;
 
 use super::RunResult;
 
-pub fn write_json(path: &Path, result: &RunResult) -> Result<(), String> {
+/// `--json-out FILE`: a result document (a run's, or `migrail deploy`'s), pretty-printed.
+pub fn write_json<T: serde::Serialize>(path: &Path, result: &T) -> Result<(), String> {
     let text = serde_json::to_string_pretty(result).map_err(|e| e.to_string())? + "\n";
     std::fs::write(path, text)
         .map_err(|e| format!("--json-out {}: cannot write: {e}", path.display()))

@@ -215,14 +215,7 @@ impl Cluster {
                 }
             }
             "DescribeServices" => {
-                let names: Vec<String> = body["services"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let names = strings(&body["services"]);
                 let mut services = Vec::new();
                 let mut failures = Vec::new();
                 for name in names {
@@ -304,14 +297,7 @@ impl Cluster {
                 ok(json!({"taskArns": arns}))
             }
             "DescribeTasks" => {
-                let wanted: Vec<String> = body["tasks"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let wanted = strings(&body["tasks"]);
                 let mut out = Vec::new();
                 for t in self.tasks.iter_mut().filter(|t| wanted.contains(&t.arn)) {
                     if t.one_off {
@@ -476,6 +462,17 @@ impl Cluster {
     pub fn when(&self, what: &str) -> Option<usize> {
         self.log.iter().find(|(_, w)| w == what).map(|(i, _)| *i)
     }
+}
+
+/// A JSON array of strings (a request's list of names).
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn short(arn: &str) -> String {

@@ -36,6 +36,27 @@ impl Postgres {
 
     /// Run a PostgreSQL program, as the `postgres` user when we are root (the server
     /// refuses to run as root).
+    /// `migrail` in `work` with the virtualenv `python` (its `bin/`) first on PATH and the
+    /// PG* variables Django's settings in examples/rehearsal read pointing at this server.
+    pub fn migrail(&self, work: &std::path::Path, python: &std::path::Path) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_migrail"));
+        cmd.current_dir(work)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    python.display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .env("PGHOST", "127.0.0.1")
+            .env("PGPORT", self.port.to_string())
+            .env("PGDATABASE", "rehearsal")
+            .env("PGUSER", "postgres")
+            .env_remove("GITHUB_OUTPUT");
+        cmd
+    }
+
     pub fn cmd(&self, program: &str) -> Command {
         let exe = self.bin.join(program);
         if self.as_postgres {
