@@ -10,6 +10,8 @@
 mod aws_server;
 #[path = "support/git.rs"]
 mod git;
+#[path = "support/shop.rs"]
+mod shop;
 
 use std::path::Path;
 use std::time::Duration;
@@ -18,36 +20,9 @@ use assert_cmd::Command;
 use aws_server::cluster::{td_arn, Behaviour, Cluster};
 use aws_server::{Reply, Script, Server};
 use serde_json::Value;
+use shop::{M1, M2};
 
 const SECRET: &str = "wJalrXUtnFEMI-TEST-SECRET-never-printed";
-
-const M1: &str = r#"from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    initial = True
-    dependencies = []
-    operations = [
-        migrations.CreateModel(
-            name="Book",
-            fields=[
-                ("id", models.BigAutoField(primary_key=True, serialize=False)),
-                ("title", models.CharField(max_length=200)),
-                ("legacy", models.CharField(max_length=20, null=True)),
-            ],
-        ),
-    ]
-"#;
-
-const M2: &str = r#"from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0001_initial")]
-    operations = [
-        migrations.AddField("book", "subtitle", models.CharField(max_length=200, null=True)),
-    ]
-"#;
 
 const M3_DROP: &str = r#"from django.db import migrations
 

@@ -5,8 +5,12 @@
 
 #![cfg(all(unix, feature = "ecs"))]
 
+#[path = "support/shop.rs"]
+mod shop;
 #[path = "support/venv.rs"]
 mod venv;
+
+use shop::{M1, M2};
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -26,34 +30,6 @@ const MANAGE: &str = r#"import os, sys
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
 from django.core.management import execute_from_command_line
 execute_from_command_line(sys.argv)
-"#;
-
-const M1: &str = r#"from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    initial = True
-    dependencies = []
-    operations = [
-        migrations.CreateModel(
-            name="Book",
-            fields=[
-                ("id", models.BigAutoField(primary_key=True, serialize=False)),
-                ("title", models.CharField(max_length=200)),
-                ("legacy", models.CharField(max_length=20, null=True)),
-            ],
-        ),
-    ]
-"#;
-
-const M2: &str = r#"from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0001_initial")]
-    operations = [
-        migrations.AddField("book", "subtitle", models.CharField(max_length=200, null=True)),
-    ]
 "#;
 
 const M3: &str = r#"from django.db import migrations

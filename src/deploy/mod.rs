@@ -666,7 +666,6 @@ pub fn write_json(path: &std::path::Path, result: &DeployResult) -> Result<(), S
 /// `pre-task-arn`, `post-verdict`, `post-task-arn`, `task-arn` (the last run's), and
 /// `rollout-SERVICE` for each service.
 pub fn write_github_output(path: &std::path::Path, result: &DeployResult) -> Result<(), String> {
-    use std::io::Write;
     let one_line = |s: &str| s.replace(['\r', '\n'], " ");
     let run_verdict =
         |r: &Option<RunResult>| r.as_ref().map(|r| r.outcome.as_str().replace(' ', "-"));
@@ -697,14 +696,5 @@ pub fn write_github_output(path: &std::path::Path, result: &DeployResult) -> Res
     for s in &result.services {
         lines.push((format!("rollout-{}", s.service), s.rollout.clone()));
     }
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(|e| format!("$GITHUB_OUTPUT {}: cannot open: {e}", path.display()))?;
-    for (key, value) in lines {
-        writeln!(file, "{key}={}", one_line(&value))
-            .map_err(|e| format!("$GITHUB_OUTPUT {}: cannot write: {e}", path.display()))?;
-    }
-    Ok(())
+    crate::run::output::append_outputs(path, &lines)
 }

@@ -32,14 +32,24 @@ pub fn write_github_output(path: &Path, result: &RunResult) -> Result<(), String
         ("task-arn", result.task_arn.clone().unwrap_or_default()),
         ("stop-code", result.stop_code.clone().unwrap_or_default()),
     ];
+    append_outputs(path, &lines)
+}
+
+/// Append `key=value` lines to the `$GITHUB_OUTPUT` file (values on one line each).
+pub fn append_outputs(path: &Path, lines: &[(impl AsRef<str>, String)]) -> Result<(), String> {
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .open(path)
         .map_err(|e| format!("$GITHUB_OUTPUT {}: cannot open: {e}", path.display()))?;
     for (key, value) in lines {
-        writeln!(file, "{key}={value}")
-            .map_err(|e| format!("$GITHUB_OUTPUT {}: cannot write: {e}", path.display()))?;
+        writeln!(
+            file,
+            "{}={}",
+            key.as_ref(),
+            value.replace(['\r', '\n'], " ")
+        )
+        .map_err(|e| format!("$GITHUB_OUTPUT {}: cannot write: {e}", path.display()))?;
     }
     Ok(())
 }
