@@ -402,6 +402,34 @@ fn the_lock_timeout_holds_with_options_in_the_settings_and_no_retry_fails_cleanl
         .applied()
         .contains(&"library.0003_book_subtitle".to_string()));
     assert_eq!(r.result["outcome"], "failed");
+
+    // `--lock-timeout 0` with a statement timeout leaves the project's own lock_timeout.
+    let mut text = std::fs::read_to_string(&settings).expect("settings");
+    text.push_str(
+        "DATABASES[\"default\"][\"OPTIONS\"] = {\"options\": \"-c lock_timeout=3000\"}\n",
+    );
+    std::fs::write(&settings, text).expect("write settings");
+    let r = migrail(
+        work.path(),
+        &pg,
+        &[
+            "run",
+            "--backend",
+            "local",
+            "--lock-timeout",
+            "0",
+            "--statement-timeout",
+            "1m",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.text);
+    assert!(
+        r.text
+            .contains("migrail: lock_timeout 3s in effect on database 'default'")
+            && r.text.contains("statement_timeout 1min"),
+        "{}",
+        r.text
+    );
 }
 
 #[test]

@@ -98,12 +98,6 @@ pub struct Round {
     pub primary: Vec<(String, Option<String>)>,
 }
 
-impl Round {
-    pub fn done(&self) -> bool {
-        self.failed.is_empty() && self.blockers.is_empty()
-    }
-}
-
 /// `family:revision` from a task definition ARN (or the text as given).
 pub fn revision(task_definition: &str) -> String {
     task_definition

@@ -25,7 +25,9 @@ SEEN = {"migration": None, "sql": "", "done": [], "invalid": set()}
 
 def mg_set(conn, lock_ms):
     with conn.connection.cursor() as c:
-        c.execute("SET lock_timeout = %d" % lock_ms)
+        # `--lock-timeout 0`: the project's own lock_timeout, if any, is left as it is.
+        if LOCK_MS:
+            c.execute("SET lock_timeout = %d" % lock_ms)
         if STATEMENT_MS:
             c.execute("SET statement_timeout = %d" % STATEMENT_MS)
 
@@ -139,7 +141,7 @@ def migrail_guard():
         lock = c.fetchone()[0]
         c.execute("SHOW statement_timeout")
         statement = c.fetchone()[0]
-    if ms != LOCK_MS:
+    if LOCK_MS and ms != LOCK_MS:
         print("migrail: warning: lock_timeout is %s on database %r, not %d ms: a pooler in "
               "transaction mode may drop session settings (README, \"Lock timeouts\")"
               % (lock, ALIAS, LOCK_MS), file=sys.stderr)
