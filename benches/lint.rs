@@ -115,7 +115,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(50);
     let corpus = corpus();
-    let found = discover(&[corpus.join("src")]).expect("discover the corpus");
+    let found = discover(&[corpus.join("src")], &Default::default()).expect("discover the corpus");
     let mut apps: BTreeMap<(String, PathBuf), Vec<DiscoveredFile>> = BTreeMap::new();
     for f in found {
         apps.entry((f.app.clone(), f.app_dir.clone()))
@@ -154,7 +154,7 @@ fn main() {
     // The big tree.
     let big = bench.join(format!("tree-{min_mb}mb"));
     let (files, bytes) = build_tree(&big, &apps, min_mb * 1_000_000, 0);
-    let paths: Vec<PathBuf> = discover(std::slice::from_ref(&big))
+    let paths: Vec<PathBuf> = discover(std::slice::from_ref(&big), &Default::default())
         .expect("discover")
         .into_iter()
         .map(|f| f.path)

@@ -42,6 +42,20 @@ pub struct FileConfig {
     pub lock_retries: Option<u32>,
     /// PostgreSQL's `statement_timeout` for the migrations.
     pub statement_timeout: Option<String>,
+    /// Where apps' migrations live, as Django's `MIGRATION_MODULES`: app label -> dotted
+    /// module (`"dojo.db_migrations"`) or folder (`"dojo/db_migrations"`), relative to the
+    /// file's folder; `""` means the app has no migrations. Over the settings module's.
+    pub migration_modules: Option<BTreeMap<String, String>>,
+    /// Squashed migrations: `"note"` (default: their findings are notes, they run only on
+    /// fresh databases) or `"lint"` (judged like any other migration).
+    pub squashed: Option<SquashedMode>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SquashedMode {
+    Note,
+    Lint,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -89,6 +103,27 @@ impl Config {
         } else {
             shown
         }
+    }
+
+    /// `migration-modules` as (label, folder) pairs, folders resolved from the file's
+    /// folder; `None` for an app without migrations.
+    pub fn migration_modules(&self) -> Vec<(String, Option<PathBuf>)> {
+        let dir = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        self.values
+            .migration_modules
+            .iter()
+            .flatten()
+            .map(|(label, module)| {
+                let folder = if module.is_empty() {
+                    None
+                } else if module.contains('/') || module.contains('\\') {
+                    Some(dir.join(module))
+                } else {
+                    Some(crate::django::settings::module_folder(&dir, module))
+                };
+                (label.clone(), folder)
+            })
+            .collect()
     }
 
     /// True when `path` matches an `exclude` glob (relative to the file's folder).

@@ -293,6 +293,58 @@ fn graph_errors() {
     );
 }
 
+/// `MIGRATION_MODULES` in the settings module `manage.py` names (a package that
+/// star-imports its base, the assignment under an `if`): the moved folder is linted, the
+/// stale default folders are not.
+#[test]
+fn migration_modules_from_the_settings_module() {
+    let dir = repo().join("fixtures/migration_modules");
+    let r = run_in(&dir, &["lint", "--all", "--format", "json", "."]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).expect("JSON");
+    let paths: Vec<&str> = doc["migrations"]
+        .as_array()
+        .expect("migrations")
+        .iter()
+        .filter_map(|m| m["path"].as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "dojo/db_migrations/0001_initial.py",
+            "dojo/db_migrations/0002_remove_title.py"
+        ]
+    );
+    assert_eq!(rules_of(&doc), ["drop-column"]);
+
+    // The configuration key, over the settings: `dojo` back to its default folder is
+    // not possible there (it is not a package of migrations), so point it at nothing.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = tmp.path().join("migrail.toml");
+    std::fs::write(&config, "migration-modules = { dojo = \"\" }\n").expect("write");
+    let config = config.to_string_lossy().into_owned();
+    let r = run_in(&dir, &["lint", "--all", "--config", &config, "."]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("no migration files"), "{}", r.stderr);
+}
+
+/// `lint --all` that finds no migration is an error; naming files that are not
+/// migrations (pre-commit) is not.
+#[test]
+fn lint_all_without_migrations_exits_2() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("models.py"), "x = 1\n").expect("write");
+    let r = run_in(tmp.path(), &["lint", "--all", "--no-config", "."]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("`--all` has nothing to check"),
+        "{}",
+        r.stderr
+    );
+    let r = run_in(tmp.path(), &["lint", "--no-config", "models.py"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
 #[test]
 fn io_and_usage_errors_exit_2() {
     let r = run(&["lint", "no/such/dir"]);

@@ -262,9 +262,21 @@ fn compare(label: &str, django: &Value, migrail: &Value) -> Tally {
 
 /// Django's state for `roots` (one project), as `tests/django/dump_state.py` prints it.
 fn django_state(roots: &[PathBuf], installed: bool, auth_user_model: &str) -> Value {
+    django_state_with(roots, installed, auth_user_model, false)
+}
+
+fn django_state_with(
+    roots: &[PathBuf],
+    installed: bool,
+    auth_user_model: &str,
+    unsquashed: bool,
+) -> Value {
     let mut cmd = Process::new(python());
     cmd.arg(repo().join("tests/django/dump_state.py"))
         .args(["--auth-user-model", auth_user_model]);
+    if unsquashed {
+        cmd.arg("--unsquashed");
+    }
     for r in roots {
         cmd.arg("--root").arg(r);
     }
@@ -315,6 +327,27 @@ fn django_agrees_on_the_examples_and_fixtures() {
         mismatches.is_empty(),
         "migrail's state differs from Django's:\n{}",
         mismatches.join("\n")
+    );
+}
+
+/// The replaced chain of a squash, as a database that applied part of it runs it: Django's
+/// loader with the squash removed (`remove_replacement_node`) against `migrail state
+/// --unsquashed`.
+#[test]
+fn django_agrees_on_replaced_chains() {
+    let project = "fixtures/squashed";
+    let django = django_state_with(&[repo().join(project)], false, "auth.User", true);
+    let (code, ours) = migrail_json(
+        &repo(),
+        &["state", "--format", "json", "--unsquashed", project],
+    );
+    assert_eq!(code, 0);
+    let t = compare("fixtures/squashed (unsquashed)", &django, &ours);
+    assert!(t.models > 0 && t.fields > 0, "nothing compared");
+    assert!(
+        t.mismatches.is_empty(),
+        "migrail's state of the replaced chain differs from Django's:\n{}",
+        t.mismatches.join("\n")
     );
 }
 

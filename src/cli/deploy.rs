@@ -170,7 +170,11 @@ pub(super) fn spec(inputs: &Inputs<'_>, plan: PlanSummary) -> Result<Deploy, Cli
     } else {
         inputs.command.to_vec()
     };
-    let waiting = run_phase::waiting(inputs.project, Default::default()).map_err(CliError::run)?;
+    let waiting = run_phase::waiting(
+        inputs.project,
+        crate::django::settings::resolve(&[inputs.project.to_path_buf()], None, &[]),
+    )
+    .map_err(CliError::run)?;
     let manage = run_phase::manage_py(&command);
     let run_keys = e
         .run_key

@@ -70,14 +70,19 @@ pub fn run_rule(name: &str) -> Result<u8, CliError> {
 }
 
 pub fn run_state(args: &StateArgs) -> Result<u8, CliError> {
-    let settings = args.project.settings(None)?;
     let roots = if args.paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {
         args.paths.clone()
     };
+    let settings = args.project.settings(None, &roots)?;
     let project = Project::load(&roots, settings).map_err(|e| CliError::usage(e.to_string()))?;
-    let state = project.replay(|_| {});
+    let unsquashed = if args.unsquashed {
+        project.unsquashed()
+    } else {
+        None
+    };
+    let state = unsquashed.as_ref().unwrap_or(&project).replay(|_| {});
     let doc = state.to_json(&project.settings);
     let out = match args.format {
         TextOrJson::Json => {

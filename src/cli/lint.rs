@@ -63,24 +63,31 @@ pub(super) fn resolve(
             .map(|(rule, s)| (rule, Severity::from(s)))
             .collect(),
         deploy_phases: config_args.deploy_phases || file.deploy_phases.unwrap_or(false),
+        lint_squashed: file.squashed == Some(config::SquashedMode::Lint),
     };
     options.validate().map_err(CliError::usage)?;
-    let settings = config_args
-        .project
-        .settings(file.auth_user_model.as_deref())?;
-
     let timer = crate::timings::Timer::start();
     let (roots, review) = lint_scope(scope)?;
     timer.lap("scope");
+    let settings = config_args.project.settings(config.as_ref(), &roots)?;
     let project = Project::load_focused(&roots, settings, review.focus())
         .map_err(|e| CliError::usage(e.to_string()))?;
     timer.lap("load (discover, read, parse, graph)");
     if project.migrations.is_empty() {
         let shown: Vec<String> = roots.iter().map(|r| lint::display_path(r)).collect();
-        eprintln!(
-            "warning: no migration files (`<app>/migrations/[0-9]*.py`) under {}",
+        let what = format!(
+            "no migration files (modules of an `<app>/migrations/` package, or of a \
+             `MIGRATION_MODULES` folder) under {}",
             shown.join(", ")
         );
+        if scope.all {
+            return Err(CliError::usage(format!(
+                "{what}: `--all` has nothing to check. Run migrail from the project's folder \
+                 (the one holding manage.py) or name it: `migrail lint --all path/to/project`; \
+                 if the migrations live elsewhere, set `migration-modules` in the configuration"
+            )));
+        }
+        eprintln!("warning: {what}");
     }
     // `exclude` globs: still loaded (the state needs them), never reported.
     let review = match &config {

@@ -423,24 +423,36 @@ pub struct ProjectArgs {
 }
 
 impl ProjectArgs {
-    /// The project settings: the flag, else the configuration's value, else Django's default.
-    fn settings(&self, configured: Option<&str>) -> Result<Settings, CliError> {
-        let value = self
-            .auth_user_model
-            .as_deref()
-            .or(configured)
-            .unwrap_or("auth.User");
-        let valid = value.split_once('.').is_some_and(|(app, model)| {
-            !app.is_empty() && !model.is_empty() && !model.contains('.')
-        });
-        if !valid {
-            return Err(CliError::usage(format!(
-                "auth-user-model `{value}`: expected `app_label.ModelName`, as in settings.AUTH_USER_MODEL"
-            )));
+    /// The project settings for the project at `roots`: `AUTH_USER_MODEL` from the flag,
+    /// else the configuration, else the project's settings module, else Django's default;
+    /// `MIGRATION_MODULES` from the settings module with the configuration's over it.
+    fn settings(
+        &self,
+        config: Option<&crate::config::Config>,
+        roots: &[PathBuf],
+    ) -> Result<Settings, CliError> {
+        let configured = config.and_then(|c| c.values.auth_user_model.as_deref());
+        let chosen = self.auth_user_model.as_deref().or(configured);
+        if let Some(value) = chosen {
+            check_model_setting(value)?;
         }
-        Ok(Settings {
-            auth_user_model: value.to_string(),
-        })
+        let extra = config.map(|c| c.migration_modules()).unwrap_or_default();
+        let settings = crate::django::settings::resolve(roots, chosen, &extra);
+        check_model_setting(&settings.auth_user_model)?;
+        Ok(settings)
+    }
+}
+
+fn check_model_setting(value: &str) -> Result<(), CliError> {
+    let valid = value
+        .split_once('.')
+        .is_some_and(|(app, model)| !app.is_empty() && !model.is_empty() && !model.contains('.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(CliError::usage(format!(
+            "auth-user-model `{value}`: expected `app_label.ModelName`, as in settings.AUTH_USER_MODEL"
+        )))
     }
 }
 
@@ -554,6 +566,11 @@ pub struct StateArgs {
 
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
     pub format: TextOrJson,
+
+    /// The state a database that applied part of each squashed range reaches: the
+    /// migrations a squash replaces run instead of the squash.
+    #[arg(long)]
+    pub unsquashed: bool,
 
     #[command(flatten)]
     pub project: ProjectArgs,

@@ -48,8 +48,11 @@ pub fn execute(
         RunPhaseArg::Post => RunPhase::Post,
     };
     if phase != RunPhase::All {
-        let waiting =
-            run::phase::waiting(&args.project, Default::default()).map_err(CliError::run)?;
+        let waiting = run::phase::waiting(
+            &args.project,
+            crate::django::settings::resolve(std::slice::from_ref(&args.project), None, &[]),
+        )
+        .map_err(CliError::run)?;
         let manage = run::phase::manage_py(&command);
         eprintln!(
             "migrail: phase {}: {} migration(s) of {} wait for the rollout or are blocked",

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
-use crate::django::discover::is_migration_path;
+use crate::django::discover::may_be_migration;
 use crate::lint::Review;
 
 use super::{CliError, ScopeArgs};
@@ -25,7 +25,7 @@ pub fn lint_scope(args: &ScopeArgs) -> Result<(Vec<PathBuf>, Review), CliError> 
         args.paths.iter().cloned().partition(|p| p.is_file());
     // Files that are not migrations (pre-commit may pass `migrations/__init__.py`) are
     // not reviewed.
-    let files: Vec<PathBuf> = files.into_iter().filter(|f| is_migration_path(f)).collect();
+    let files: Vec<PathBuf> = files.into_iter().filter(|f| may_be_migration(f)).collect();
 
     if !args.paths.is_empty() && dirs.is_empty() && files.is_empty() {
         // Only non-migration files were named: nothing to review.
@@ -138,7 +138,7 @@ fn changed_since(base: &str) -> Result<Vec<PathBuf>, CliError> {
         .chain(untracked.split('\0'))
         .filter(|p| !p.is_empty())
         .map(|p| top.join(p))
-        .filter(|p| is_migration_path(p) && p.is_file())
+        .filter(|p| may_be_migration(p) && p.is_file())
         .collect())
 }
 

@@ -108,6 +108,18 @@ impl MigrationGraph {
     /// Build the graph of `migrations` (any order). The position of each migration in the
     /// slice is irrelevant; node ids follow the sorted keys.
     pub fn build(migrations: &[MigrationFile]) -> MigrationGraph {
+        MigrationGraph::build_with(migrations, true)
+    }
+
+    /// The graph of a database that applied part of a squashed range: Django removes the
+    /// squash and keeps the migrations it replaces, repointing what depended on the squash
+    /// to the last replaced migration (`MigrationGraph.remove_replacement_node`). Used to
+    /// replay and lint replaced chains on their own history; its issues are not reported.
+    pub fn build_unsquashed(migrations: &[MigrationFile]) -> MigrationGraph {
+        MigrationGraph::build_with(migrations, false)
+    }
+
+    fn build_with(migrations: &[MigrationFile], squashes: bool) -> MigrationGraph {
         let mut graph = MigrationGraph::default();
         let mut keys: Vec<MigrationKey> = migrations.iter().map(MigrationFile::key).collect();
         keys.sort();
@@ -178,8 +190,19 @@ impl MigrationGraph {
             }
         }
 
+        if !squashes {
+            for m in migrations.iter().filter(|m| !m.replaces.is_empty()) {
+                if let Some(squash) = graph.find(&m.app, &m.name) {
+                    let last = m.replaces.iter().rev().find_map(|r| graph.find(&r.0, &r.1));
+                    graph.remove_replacement(squash, last);
+                }
+            }
+        }
         // Squashed migrations replace their targets (nothing applied: all unapplied).
-        for m in migrations.iter().filter(|m| !m.replaces.is_empty()) {
+        for m in migrations
+            .iter()
+            .filter(|m| squashes && !m.replaces.is_empty())
+        {
             let Some(squash) = graph.find(&m.app, &m.name) else {
                 continue;
             };
@@ -303,6 +326,23 @@ impl MigrationGraph {
             }
         }
         self.removed[old] = true;
+    }
+
+    /// Remove the squash `squash`, its children depending on `last` (the last replaced
+    /// migration present) instead.
+    fn remove_replacement(&mut self, squash: usize, last: Option<usize>) {
+        let children = std::mem::take(&mut self.children[squash]);
+        let parents = std::mem::take(&mut self.parents[squash]);
+        for c in children.0 {
+            self.parents[c].remove(&squash);
+            if let Some(last) = last {
+                self.add_edge(c, last);
+            }
+        }
+        for p in parents.0 {
+            self.children[p].remove(&squash);
+        }
+        self.removed[squash] = true;
     }
 
     fn is_removed(&self, id: usize) -> bool {
@@ -453,6 +493,11 @@ impl MigrationGraph {
     /// The squash that replaced `key`, if it was squashed away.
     pub fn replaced_by(&self, key: &MigrationKey) -> Option<&MigrationKey> {
         self.replaced_by.get(key).filter(|_| !self.contains(key))
+    }
+
+    /// The nodes `node` directly depends on.
+    pub fn parent_nodes(&self, node: usize) -> &[usize] {
+        self.parents.get(node).map_or(&[], |e| e.0.as_slice())
     }
 
     /// The live migrations `key` directly depends on.

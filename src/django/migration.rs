@@ -96,6 +96,37 @@ impl MigrationFile {
         (self.app.clone(), self.name.clone())
     }
 
+    /// An operation after `op` (top level, or among a `SeparateDatabaseAndState`'s
+    /// database operations) deletes model `name`.
+    pub fn deletes_model_after(&self, op: &Operation, name: &str) -> bool {
+        fn deletes(o: &Operation, name: &str, after: TextSize) -> bool {
+            use super::operations::OpKind;
+            match &o.kind {
+                OpKind::DeleteModel { name: deleted } => {
+                    o.range().start() > after && deleted.eq_ignore_ascii_case(name)
+                }
+                OpKind::SeparateDatabaseAndState {
+                    database_operations,
+                    ..
+                } => database_operations.iter().any(|i| deletes(i, name, after)),
+                _ => false,
+            }
+        }
+        let after = op.range().start();
+        self.operations.iter().any(|o| deletes(o, name, after))
+    }
+
+    /// An `AddField` before `op` in this migration adds field `field` of model `model`:
+    /// no old code knows that column.
+    pub fn adds_field_before(&self, op: &Operation, model: &str, field: &str) -> bool {
+        use super::operations::OpKind;
+        let before = op.range().start();
+        self.operations.iter().any(|o| {
+            matches!(&o.kind, OpKind::AddField { model_name, name, .. }
+                if o.range().start() < before && model_name.eq_ignore_ascii_case(model) && name == field)
+        })
+    }
+
     pub fn has_syntax_errors(&self) -> bool {
         self.problems.iter().any(|p| p.kind == ProblemKind::Syntax)
     }
@@ -105,12 +136,15 @@ impl MigrationFile {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub auth_user_model: String,
+    /// Apps whose migrations live elsewhere (`MIGRATION_MODULES`).
+    pub migration_modules: super::discover::MigrationModules,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             auth_user_model: "auth.User".to_string(),
+            migration_modules: Default::default(),
         }
     }
 }

@@ -9,8 +9,10 @@ pub mod discover;
 pub mod fields;
 pub mod graph;
 pub mod migration;
+pub mod names;
 pub mod operations;
 pub mod python;
+pub mod settings;
 pub mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -128,7 +130,7 @@ fn discover_and_parse(
     type Parsed = (DiscoveredFile, Result<MigrationFile, LoadError>);
     let parsed: std::sync::Mutex<Vec<Parsed>> = Default::default();
     rayon::in_place_scope(|scope| {
-        discover::discover_each(roots, |file| {
+        discover::discover_each(roots, &settings.migration_modules, |file| {
             let parsed = &parsed;
             scope.spawn(move |_| {
                 let result = read_and_parse_one(&file, settings);
@@ -153,7 +155,8 @@ fn discover_and_parse(
 
 #[derive(Debug)]
 pub struct Project {
-    pub migrations: Vec<MigrationFile>,
+    /// Shared with the [`Project::unsquashed`] view of the same tree.
+    pub migrations: Arc<Vec<MigrationFile>>,
     /// Graph node -> index into `migrations`.
     by_node: Vec<Option<usize>>,
     /// Indexes into `migrations` in the graph's plan order (computed once: both replays
@@ -219,7 +222,7 @@ impl Project {
             timer.lap("discover, read and parse");
             return Ok(Project::from_parsed(migrations, settings, duplicate_labels));
         };
-        let files = discover::discover(roots)?;
+        let files = discover::discover(roots, &settings.migration_modules)?;
         timer.lap("discover");
         let (files, duplicate_labels) = drop_shadowed(files);
 
@@ -283,6 +286,41 @@ impl Project {
     ) -> Project {
         let timer = crate::timings::Timer::start();
         let graph = MigrationGraph::build(&migrations);
+        let project = Project::with_graph(Arc::new(migrations), graph, settings, duplicate_labels);
+        timer.lap("graph");
+        project
+    }
+
+    /// The tree as a database that applied part of a squashed range sees it: squashes
+    /// removed, the migrations they replace in the plan (see
+    /// [`MigrationGraph::build_unsquashed`]). `None` when the tree has no squash.
+    pub fn unsquashed(&self) -> Option<Project> {
+        if !self.migrations.iter().any(|m| !m.replaces.is_empty()) {
+            return None;
+        }
+        let graph = MigrationGraph::build_unsquashed(&self.migrations);
+        Some(Project::with_graph(
+            self.migrations.clone(),
+            graph,
+            self.settings.clone(),
+            self.duplicate_labels.clone(),
+        ))
+    }
+
+    /// True when migration `index` is replaced by a squash of the tree (the main plan
+    /// runs the squash instead).
+    pub fn is_replaced(&self, index: usize) -> bool {
+        self.migrations
+            .get(index)
+            .is_some_and(|m| self.graph.replaced_by(&m.key()).is_some())
+    }
+
+    fn with_graph(
+        migrations: Arc<Vec<MigrationFile>>,
+        graph: MigrationGraph,
+        settings: Settings,
+        duplicate_labels: Vec<DuplicateLabel>,
+    ) -> Project {
         // Graph nodes are the migrations' distinct keys; of two migrations with one key,
         // the later is found (as a map built from the list would).
         let mut by_node: Vec<Option<usize>> = vec![None; graph.len()];
@@ -296,7 +334,6 @@ impl Project {
             .into_iter()
             .filter_map(|node| by_node.get(node).copied().flatten())
             .collect();
-        timer.lap("graph");
         Project {
             migrations,
             by_node,
@@ -342,9 +379,22 @@ impl Project {
         let plan = &self.plan;
         let end = plan.iter().rposition(|&i| wanted(i)).map_or(0, |p| p + 1);
         let mut state = ProjectState::default();
+        // Which migration created each model (for two-part initial migrations).
+        let mut creators: BTreeMap<ModelKey, usize> = BTreeMap::new();
         for &index in &plan[..end] {
             let migration = &self.migrations[index];
             let mut created_here = BTreeSet::new();
+            if migration.initial == Some(true) {
+                let fresh = self.fresh_ancestors(index);
+                if !fresh.is_empty() {
+                    created_here.extend(
+                        creators
+                            .iter()
+                            .filter(|(_, c)| fresh.contains(c))
+                            .map(|(k, _)| k.clone()),
+                    );
+                }
+            }
             if migration
                 .problems
                 .iter()
@@ -366,9 +416,67 @@ impl Project {
                     &mut visit,
                 );
             }
+            for key in &created_here {
+                creators.insert(key.clone(), index);
+            }
             done(index);
         }
         state
+    }
+
+    /// The migrations (indexes) whose tables are still new when the initial migration
+    /// `index` runs: initial ancestors it reaches through initial migrations only, that no
+    /// other (non-initial) ancestor builds on. Django's two-part initials (`0002_initial`
+    /// adding the foreign keys of `0001_initial`'s tables) and "migration zero" resets run
+    /// on a fresh database only, where no old code uses those tables.
+    fn fresh_ancestors(&self, index: usize) -> BTreeSet<usize> {
+        let is_initial = |i: usize| {
+            self.migrations
+                .get(i)
+                .is_some_and(|m| m.initial == Some(true))
+        };
+        let parents = |i: usize| -> Vec<usize> {
+            let m = &self.migrations[i];
+            self.graph
+                .position(&m.app, &m.name)
+                .map(|node| {
+                    self.graph
+                        .parent_nodes(node)
+                        .iter()
+                        .filter_map(|&p| self.by_node.get(p).copied().flatten())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let first = parents(index);
+        if !first.iter().any(|&p| is_initial(p)) {
+            return BTreeSet::new();
+        }
+        // Every ancestor, and those reached through initial migrations only.
+        let (mut ancestors, mut through_initials) = (BTreeSet::new(), BTreeSet::new());
+        let mut stack: Vec<(usize, bool)> = first.iter().map(|&p| (p, true)).collect();
+        while let Some((node, initial_path)) = stack.pop() {
+            let initial_path = initial_path && is_initial(node);
+            let new_any = ancestors.insert(node);
+            let new_initial = initial_path && through_initials.insert(node);
+            if new_any || new_initial {
+                stack.extend(parents(node).into_iter().map(|p| (p, initial_path)));
+            }
+        }
+        // What a non-initial ancestor depends on may already hold data and old code.
+        let mut built_on = BTreeSet::new();
+        let mut stack: Vec<usize> = ancestors
+            .iter()
+            .filter(|a| !through_initials.contains(*a))
+            .flat_map(|&a| parents(a))
+            .collect();
+        while let Some(node) = stack.pop() {
+            if built_on.insert(node) {
+                stack.extend(parents(node));
+            }
+        }
+        through_initials.retain(|c| !built_on.contains(c));
+        through_initials
     }
 }
 
@@ -501,7 +609,7 @@ mod tests {
         let roots = vec![root.to_path_buf(), root.join("blog")];
 
         let walked = Project::load(&roots, Settings::default()).expect("load");
-        let everything: BTreeSet<PathBuf> = discover::discover(&roots)
+        let everything: BTreeSet<PathBuf> = discover::discover(&roots, &Default::default())
             .expect("discover")
             .into_iter()
             .map(|f| f.path.canonicalize().expect("canonical"))

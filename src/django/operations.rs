@@ -23,6 +23,33 @@ impl Operation {
         self.call.range
     }
 
+    /// The model a model-level operation works on, as written (`book`); `None` for
+    /// operations on no single model (RunSQL, RunPython, SeparateDatabaseAndState, ...).
+    pub fn model(&self) -> Option<&str> {
+        match &self.kind {
+            OpKind::CreateModel { name, .. }
+            | OpKind::DeleteModel { name }
+            | OpKind::AlterModelTable { name, .. }
+            | OpKind::AlterModelOptions { name, .. }
+            | OpKind::StateOnlyModelChange { name }
+            | OpKind::AlterUniqueTogether { name, .. }
+            | OpKind::AlterIndexTogether { name, .. } => Some(name),
+            OpKind::RenameModel { old_name, .. } => Some(old_name),
+            OpKind::AddField { model_name, .. }
+            | OpKind::RemoveField { model_name, .. }
+            | OpKind::AlterField { model_name, .. }
+            | OpKind::RenameField { model_name, .. }
+            | OpKind::AddIndex { model_name, .. }
+            | OpKind::RemoveIndex { model_name, .. }
+            | OpKind::RenameIndex { model_name, .. }
+            | OpKind::AddConstraint { model_name, .. }
+            | OpKind::RemoveConstraint { model_name, .. }
+            | OpKind::AlterConstraint { model_name, .. }
+            | OpKind::ValidateConstraint { model_name, .. } => Some(model_name),
+            _ => None,
+        }
+    }
+
     /// The operation's class name as Django spells it (`AddField`), or the callee for
     /// unknown operations.
     pub fn name(&self) -> &str {

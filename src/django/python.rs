@@ -276,7 +276,29 @@ impl Scope {
                 self.assigned.remove(def.name.id.as_str());
             }
             Stmt::ClassDef(def) => {
-                self.defined.insert(def.name.id.to_string(), ());
+                let name = def.name.id.to_string();
+                match self.operation_base(def) {
+                    // Behaves as its base: callers see the base's path.
+                    Some(base) => {
+                        self.defined.remove(&name);
+                        self.imports.insert(name, base);
+                    }
+                    None => {
+                        self.imports.remove(&name);
+                        self.defined.insert(name, ());
+                    }
+                }
+            }
+            // `try: from django.contrib.postgres.operations import X / except ImportError:
+            // X = None`: the import is what runs (Django is installed); the handlers are
+            // not read.
+            Stmt::Try(stmt_try) => {
+                for inner in &stmt_try.body {
+                    self.add_statement(inner, source);
+                }
+                for inner in &stmt_try.orelse {
+                    self.add_statement(inner, source);
+                }
             }
             Stmt::Assign(assign) => {
                 if let [Expr::Name(target)] = assign.targets.as_slice() {
@@ -292,6 +314,27 @@ impl Scope {
             }
             _ => {}
         }
+    }
+
+    /// The Django operation a class defined in the file subclasses, when the subclass
+    /// changes nothing of what runs: one base among Django's operations, and no
+    /// `database_forwards`, `state_forwards` or `__init__` of its own (overriding
+    /// `database_backwards`, `describe`, ... keeps the base's forward behaviour).
+    fn operation_base(&self, def: &ast::StmtClassDef) -> Option<String> {
+        let [base] = def.bases() else {
+            return None;
+        };
+        let path = dotted_path(base, self)?;
+        let is_operation = path.starts_with("django.db.migrations.")
+            || path.starts_with("django.contrib.postgres.operations.");
+        if !is_operation || path == "django.db.migrations.Migration" {
+            return None;
+        }
+        let overrides_forwards = def.body.iter().any(|stmt| {
+            matches!(stmt, Stmt::FunctionDef(f)
+                if matches!(f.name.id.as_str(), "database_forwards" | "state_forwards" | "__init__"))
+        });
+        (!overrides_forwards).then_some(path)
     }
 
     /// Resolve a bare name: imported path, local definition, or assigned value.
@@ -429,7 +472,12 @@ pub fn eval(expr: &Expr, scope: &Scope, source: &str) -> Spanned {
                 Value::Dict(items)
             }
         }
-        Expr::Call(call) => Value::Call(Arc::new(eval_call(call, scope, source))),
+        Expr::Call(call) => {
+            if let Some(default) = settings_getattr_default(call, scope) {
+                return eval(default, scope, source);
+            }
+            Value::Call(Arc::new(eval_call(call, scope, source)))
+        }
         Expr::Name(name) => match scope.resolve_name(&name.id) {
             Some(Resolved::Value(v)) => {
                 return Spanned {
@@ -459,7 +507,7 @@ pub fn eval(expr: &Expr, scope: &Scope, source: &str) -> Spanned {
             }
         }
         Expr::BinOp(bin) => eval_binop(bin, scope, source),
-        Expr::If(if_expr) => match eval(&if_expr.test, scope, source).value.truthy() {
+        Expr::If(if_expr) => match static_truth(&eval(&if_expr.test, scope, source).value) {
             Some(true) => return eval(&if_expr.body, scope, source),
             Some(false) => return eval(&if_expr.orelse, scope, source),
             None => Value::Unknown(source_text(range, source)),
@@ -467,6 +515,37 @@ pub fn eval(expr: &Expr, scope: &Scope, source: &str) -> Spanned {
         _ => Value::Unknown(source_text(range, source)),
     };
     Spanned { value, range }
+}
+
+/// Truthiness known statically, and a name imported from Django (other than a setting)
+/// is true: Django is installed wherever the migration runs, so a guarded import of it
+/// succeeded (`[AddIndexConcurrently(...)] if AddIndexConcurrently else []`).
+fn static_truth(value: &Value) -> Option<bool> {
+    match value {
+        Value::Ref(path)
+            if path.starts_with("django.")
+                && !path.starts_with("django.conf.settings")
+                && !path.starts_with("django.conf.global_settings") =>
+        {
+            Some(true)
+        }
+        other => other.truthy(),
+    }
+}
+
+/// `getattr(settings, "NAME", default)`: the default (migrail does not read the
+/// project's settings values), for the expression to evaluate.
+fn settings_getattr_default<'a>(call: &'a ast::ExprCall, scope: &Scope) -> Option<&'a Expr> {
+    let Expr::Name(func) = &*call.func else {
+        return None;
+    };
+    if func.id.as_str() != "getattr" || scope.resolve_name("getattr").is_some() {
+        return None;
+    }
+    let [target, Expr::StringLiteral(_), default] = &*call.arguments.args else {
+        return None;
+    };
+    (dotted_path(target, scope).as_deref() == Some("django.conf.settings")).then_some(default)
 }
 
 fn eval_elements(elts: &[Expr], scope: &Scope, source: &str) -> Vec<Spanned> {
@@ -494,6 +573,8 @@ fn eval_binop(bin: &ast::ExprBinOp, scope: &Scope, source: &str) -> Value {
     // A list concatenated with something computed at run time (`[...] + ([...] if X
     // else [])`) keeps its readable items; the unreadable part stays in place as one
     // `Unknown` item, as a starred run-time value does in a list literal.
+    // (A name or call is as unknown: `[...] + app_settings.EXTRA_DEPENDENCIES`.)
+    let run_time = |v: &Value| matches!(v, Value::Unknown(_) | Value::Ref(_) | Value::Call(_));
     let (left, right) = match (bin.op, left, right) {
         (
             Operator::Add,
@@ -501,26 +582,26 @@ fn eval_binop(bin: &ast::ExprBinOp, scope: &Scope, source: &str) -> Value {
                 value: Value::List(mut a),
                 ..
             },
-            r @ Spanned {
-                value: Value::Unknown(_),
-                ..
-            },
-        ) => {
-            a.push(r);
+            r,
+        ) if run_time(&r.value) => {
+            a.push(Spanned {
+                value: Value::Unknown(source_text(r.range, source)),
+                range: r.range,
+            });
             return Value::List(a);
         }
         (
             Operator::Add,
-            l @ Spanned {
-                value: Value::Unknown(_),
-                ..
-            },
+            l,
             Spanned {
                 value: Value::List(b),
                 ..
             },
-        ) => {
-            let mut items = vec![l];
+        ) if run_time(&l.value) => {
+            let mut items = vec![Spanned {
+                value: Value::Unknown(source_text(l.range, source)),
+                range: l.range,
+            }];
             items.extend(b);
             return Value::List(items);
         }

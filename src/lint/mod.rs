@@ -76,6 +76,9 @@ pub struct LintOptions {
     /// The project deploys in phases (`migrail run --phase pre`, rollout, `--phase post`),
     /// so an accepted `post` migration may drop what the new code no longer uses.
     pub deploy_phases: bool,
+    /// Judge squashed migrations like any other (`squashed = "lint"`); by default their
+    /// compatibility and locking findings are notes: they run only on fresh databases.
+    pub lint_squashed: bool,
 }
 
 impl LintOptions {
@@ -154,12 +157,143 @@ pub(crate) fn display_path_from(path: &Path, cwd: Option<&Path>) -> String {
 }
 
 /// Lint `project`, reporting the migrations `review` selects.
+///
+/// Migrations a squash replaces are not in the main plan (a fresh database runs the
+/// squash): they are replayed and judged on their own history, in the plan of a database
+/// that applied part of the squashed range ([`Project::unsquashed`]). Findings inside a
+/// squash that only matter on a live database become notes unless `lint_squashed`.
 pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintReport {
     let rules: Vec<&'static dyn Rule> = registry::all()
         .iter()
         .copied()
         .filter(|r| options.enabled(r.meta().name))
         .collect();
+    let (mut findings, mut migrations) = collect(project, review, options, &rules, true);
+
+    let replaced: Vec<&MigrationFile> = project
+        .migrations
+        .iter()
+        .enumerate()
+        .filter(|(i, m)| project.is_replaced(*i) && review.includes(m))
+        .map(|(_, m)| m)
+        .collect();
+    if let (false, Some(unsquashed)) = (replaced.is_empty(), project.unsquashed()) {
+        let chain = Review::files(replaced.iter().map(|m| m.source.path.as_path()));
+        let (more, summaries) = collect(&unsquashed, &chain, options, &rules, false);
+        findings.extend(more);
+        let by_key: BTreeMap<(String, String), MigrationSummary> = summaries
+            .into_iter()
+            .filter(|s| s.reviewed)
+            .map(|s| ((s.app.clone(), s.name.clone()), s))
+            .collect();
+        for summary in &mut migrations {
+            if let Some(s) = by_key.get(&(summary.app.clone(), summary.name.clone())) {
+                summary.phase = s.phase.clone();
+            }
+        }
+    }
+    finish(project, review, options, findings, migrations)
+}
+
+/// The reason a squash's finding is a note, appended to its message.
+fn squash_note(replaced: usize) -> String {
+    format!(
+        " (in a squashed migration: Django runs it only on a database that applied none of \
+         the {replaced} migrations it replaces, normally a fresh install, where no old code \
+         runs; the replaced migrations are judged on their own. `squashed = \"lint\"` in the \
+         configuration judges squashes too)"
+    )
+}
+
+/// Suppressions, severity overrides, squash notes and the order of the report.
+fn finish(
+    project: &Project,
+    review: &Review,
+    options: &LintOptions,
+    mut findings: Vec<Finding>,
+    migrations: Vec<MigrationSummary>,
+) -> LintReport {
+    let timer = crate::timings::Timer::start();
+    let phase_of = |m: &MigrationFile| {
+        migrations
+            .iter()
+            .find(|s| s.app == m.app && s.name == m.name)
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_default()
+    };
+    let reviewed_migrations = || project.migrations.iter().filter(|m| review.includes(m));
+    // Inline suppressions of the reviewed files; what they leave unused is reported.
+    let report_unused = options.enabled(suppression::UNUSED);
+    let with_directives: Vec<&MigrationFile> = reviewed_migrations()
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .filter(|m| suppression::has_directives(m))
+        .collect();
+    for m in with_directives {
+        let unused = suppression::apply(m, &mut findings, report_unused, &|r| options.enabled(r));
+        if let Some(rule) = registry::find(suppression::UNUSED) {
+            let phase = phase_of(m);
+            findings.extend(unused.into_iter().map(|d| place(rule.meta(), m, d, &phase)));
+        }
+    }
+    for f in &mut findings {
+        if let Some(&severity) = options.severity.get(f.rule) {
+            f.severity = severity;
+        }
+    }
+    if !options.lint_squashed {
+        let replaces: BTreeMap<(&str, &str), usize> = project
+            .migrations
+            .iter()
+            .filter(|m| !m.replaces.is_empty())
+            .map(|m| ((m.app.as_str(), m.name.as_str()), m.replaces.len()))
+            .collect();
+        for f in &mut findings {
+            let Some(&n) = replaces.get(&(f.app.as_str(), f.migration.as_str())) else {
+                continue;
+            };
+            let live_only = registry::find(f.rule).is_some_and(|r| {
+                matches!(
+                    r.meta().axis,
+                    rule::Axis::Compatibility
+                        | rule::Axis::Locking
+                        | rule::Axis::CompatibilityAndLocking
+                        | rule::Axis::Phase
+                )
+            });
+            if live_only && f.severity != Severity::Info {
+                f.severity = Severity::Info;
+                f.message.push_str(&squash_note(n));
+            }
+        }
+    }
+    sort_findings(&mut findings);
+    // Statements of one SQL string that migrail cannot place one by one (the string is
+    // built from parts) all point at the string: the same finding twice says nothing more.
+    findings.dedup_by(|a, b| {
+        a.rule == b.rule
+            && a.line == b.line
+            && a.column == b.column
+            && a.message == b.message
+            && std::sync::Arc::ptr_eq(&a.source, &b.source)
+    });
+    timer.lap("suppressions, sort");
+    LintReport {
+        migrations,
+        findings,
+    }
+}
+
+/// The findings of `rules` on the migrations `review` selects in `project`'s plan, and
+/// every migration's summary; with `per_migration`, the rules that judge whole
+/// migrations too. Suppressions are not applied yet.
+fn collect(
+    project: &Project,
+    review: &Review,
+    options: &LintOptions,
+    rules: &[&'static dyn Rule],
+    per_migration: bool,
+) -> (Vec<Finding>, Vec<MigrationSummary>) {
     let timer = crate::timings::Timer::start();
     // Which migrations are reviewed, decided once (by index into `project.migrations`).
     let reviewed: Vec<bool> = project
@@ -187,7 +321,7 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
     let mut sql_tables: (Option<MigrationKey>, BTreeSet<String>) = (None, BTreeSet::new());
     let (phases, per_migration) = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel::<(usize, Arc<MigrationPhase>)>();
-        let (sql, rules) = (&sql, &rules);
+        let sql = &sql;
         let is_reviewed = &is_reviewed;
         let phase_thread = scope.spawn(move || {
             let mut phases: Vec<Option<Arc<MigrationPhase>>> = vec![None; project.migrations.len()];
@@ -202,7 +336,11 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
             drop(tx);
             let no_phase = MigrationPhase::default();
             let phase_of = |i: usize| phases[i].as_deref().unwrap_or(&no_phase);
-            let per_migration = migration_rules(project, rules, is_reviewed, &phase_of, sql);
+            let per_migration = if per_migration {
+                migration_rules(project, rules, is_reviewed, &phase_of, sql)
+            } else {
+                Vec::new()
+            };
             // Freed here, off the rules' replay's path, while that replay goes on.
             drop(state);
             (phases, per_migration)
@@ -293,42 +431,7 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
     migrations.par_sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
     timer.lap("place findings");
 
-    let reviewed_migrations = || {
-        project
-            .migrations
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| is_reviewed(*i))
-    };
-    // Inline suppressions of the reviewed files; what they leave unused is reported.
-    let report_unused = options.enabled(suppression::UNUSED);
-    let with_directives: Vec<(usize, &MigrationFile)> = reviewed_migrations()
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .filter(|(_, m)| suppression::has_directives(m))
-        .collect();
-    for (i, m) in with_directives {
-        let unused = suppression::apply(m, &mut findings, report_unused, &|r| options.enabled(r));
-        if let Some(rule) = registry::find(suppression::UNUSED) {
-            findings.extend(
-                unused
-                    .into_iter()
-                    .map(|d| place(rule.meta(), m, d, phase_of(i))),
-            );
-        }
-    }
-    for f in &mut findings {
-        if let Some(&severity) = options.severity.get(f.rule) {
-            f.severity = severity;
-        }
-    }
-
-    sort_findings(&mut findings);
-    timer.lap("suppressions, sort");
-    LintReport {
-        migrations,
-        findings,
-    }
+    (findings, migrations)
 }
 
 /// Every migration's summary for the report, in load order (built on every core).
@@ -493,3 +596,6 @@ fn place(
 
 #[cfg(test)]
 pub mod testing;
+
+#[cfg(test)]
+mod accuracy_tests;

@@ -278,6 +278,17 @@ fn op_phase(visit: &Visit<'_>, settings: &Settings) -> (Phase, String) {
             .any(|key| is_key_of(key, app, model))
     };
     let label = |model: &str, field: &str| format!("{} {}.{}", op.name(), model, field);
+    // Operations on a model this migration deletes later (its constraints, foreign keys):
+    // part of the drop, which decides the phase.
+    if let Some(model) = op.model() {
+        let is_drop = matches!(
+            op.kind,
+            OpKind::DeleteModel { .. } | OpKind::CreateModel { .. }
+        );
+        if !is_drop && visit.migration.deletes_model_after(op, model) {
+            return (Phase::Any, String::new());
+        }
+    }
     match &op.kind {
         OpKind::CreateModel { name, .. } => {
             (Phase::Pre, format!("{} {name}: adds a table", op.name()))

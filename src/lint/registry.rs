@@ -7,6 +7,7 @@ static RULES: &[&dyn Rule] = &[
     &rules::drop_column::DropColumn,
     &rules::drop_table::DropTable,
     &rules::rename_column::RenameColumn,
+    &rules::rename_as_remove_add::RenameAsRemoveAdd,
     &rules::rename_table::RenameTable,
     &rules::add_not_null_column::AddNotNullColumn,
     &rules::set_not_null::SetNotNull,

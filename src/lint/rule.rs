@@ -248,6 +248,38 @@ impl<'a> OpContext<'a> {
         }
     }
 
+    /// The source text of `range` in the operation's file, as the user wrote it.
+    pub fn source_text(&self, range: TextRange) -> &'a str {
+        let text = self.visit.migration.source.text.as_str();
+        text.get(usize::from(range.start())..usize::from(range.end()))
+            .unwrap_or("")
+    }
+
+    /// The database column of field `field` of `model` in the state (the field name
+    /// with `_id` for a relation, `db_column` when pinned), else the name itself.
+    pub fn column_of(&self, model: &str, field: &str) -> String {
+        match self.model(model) {
+            ModelLookup::Known(m) => m
+                .field(field)
+                .and_then(|f| f.column(field))
+                .unwrap_or_else(|| field.to_string()),
+            ModelLookup::Unknown => field.to_string(),
+        }
+    }
+
+    /// A later operation of the same migration deletes model `name` (Django's
+    /// autodetector removes a model's foreign keys first, then the model): the table's
+    /// drop owns what happens to its columns.
+    pub fn deleted_later_in_migration(&self, name: &str) -> bool {
+        self.migration().deletes_model_after(self.op(), name)
+    }
+
+    /// Field `field` of `model` was added earlier in this same migration: the old
+    /// release has never seen its column.
+    pub fn field_added_here(&self, model: &str, field: &str) -> bool {
+        self.migration().adds_field_before(self.op(), model, field)
+    }
+
     /// The migration is an accepted `post` migration: it runs after the rollout, because
     /// the project deploys in phases or the migration says so with an explicit marker.
     pub fn accepted_post(&self) -> bool {

@@ -463,6 +463,31 @@ fn recognise(tokens: &[&TokenWithSpan]) -> Option<SqlAction> {
     if is(0, "REINDEX") {
         return Some(SqlAction::Reindex { concurrently });
     }
+    // Catalog-only statements sqlparser cannot read: they rewrite no table and hold no
+    // lock live traffic waits on for long (`ALTER INDEX ... RENAME TO`, functions,
+    // triggers, types, comments).
+    let after_create = if is(1, "OR") && is(2, "REPLACE") {
+        3
+    } else {
+        1
+    };
+    let created = words.get(after_create).map(String::as_str);
+    let catalog_only = (is(0, "CREATE")
+        && (matches!(
+            created,
+            Some("FUNCTION" | "PROCEDURE" | "TRIGGER" | "TYPE" | "AGGREGATE" | "OPERATOR")
+        ) || (created == Some("CONSTRAINT") && is(after_create + 1, "TRIGGER"))))
+        || (is(0, "DROP")
+            && matches!(
+                words.get(1).map(String::as_str),
+                Some("FUNCTION" | "PROCEDURE" | "TRIGGER" | "TYPE" | "AGGREGATE")
+            ))
+        || ((is(0, "ALTER") && (is(1, "INDEX") || is(1, "SEQUENCE")))
+            && words.windows(2).any(|w| w[0] == "RENAME" && w[1] == "TO"))
+        || (is(0, "COMMENT") && is(1, "ON"));
+    if catalog_only {
+        return Some(SqlAction::Other);
+    }
     if is(0, "CREATE") && (is(1, "INDEX") || (is(1, "UNIQUE") && is(2, "INDEX"))) {
         let on = words.iter().position(|w| w == "ON")?;
         let table = words

@@ -62,6 +62,12 @@ def main():
     parser.add_argument("--auth-user-model", default="auth.User")
     parser.add_argument("--installed", action="store_true")
     parser.add_argument("--exclude-app", action="append", default=[])
+    parser.add_argument(
+        "--unsquashed",
+        action="store_true",
+        help="the state of a database that applied part of each squashed range: Django's own "
+        "remove_replacement_node for every squash, as the loader does for such a database",
+    )
     args = parser.parse_args()
 
     apps = []
@@ -105,7 +111,13 @@ def main():
     # because the examples depend on them.
     labels = {config.label for config in registry.get_app_configs() if config.name in scanned}
 
-    loader = MigrationLoader(None, ignore_no_migrations=True)
+    if args.unsquashed:
+        loader = MigrationLoader(None, ignore_no_migrations=True, replace_migrations=False)
+        for key, migration in loader.replacements.items():
+            loader.graph.remove_replacement_node(key, migration.replaces)
+        loader.graph.validate_consistency()
+    else:
+        loader = MigrationLoader(None, ignore_no_migrations=True)
     state = loader.project_state()
     rendered = state.apps
 

@@ -130,6 +130,11 @@ impl Postgres {
 
     /// One value per line of a query's result.
     pub fn query(&self, sql: &str) -> Vec<String> {
+        self.query_in("rehearsal", sql)
+    }
+
+    /// `sql` in database `database` of this server, rows as `|`-separated lines.
+    pub fn query_in(&self, database: &str, sql: &str) -> Vec<String> {
         let out = self
             .cmd("psql")
             .args([
@@ -140,7 +145,7 @@ impl Postgres {
                 "-U",
                 "postgres",
                 "-d",
-                "rehearsal",
+                database,
                 "-At",
                 "-c",
                 sql,

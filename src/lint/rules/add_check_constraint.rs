@@ -76,9 +76,14 @@ impl Rule for AddCheckConstraint {
             )
             .help(format!(
                 "add it NOT VALID, and validate it in a later migration:\n    \
-                 AddConstraintNotValid(\"{m}\", <the same CheckConstraint>),  # from django.contrib.postgres.operations\n    \
+                 AddConstraintNotValid(\"{m}\", {constraint_code}),  # from django.contrib.postgres.operations\n    \
                  ValidateConstraint(\"{m}\", \"{name}\"),  # in the next migration",
-                m = lower(model_name)
+                m = lower(model_name),
+                constraint_code = op
+                    .call
+                    .arg(Some(1), "constraint")
+                    .map(|v| ctx.source_text(v.range))
+                    .unwrap_or_default(),
             )),
         );
     }

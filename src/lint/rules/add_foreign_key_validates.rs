@@ -91,8 +91,12 @@ impl Rule for AddForeignKeyValidates {
         if ctx.table_is_exempt(model_name) {
             return;
         }
-        let table = ident(&ctx.table_name(model_name));
+        let table_name = ctx.table_name(model_name);
+        let table = ident(&table_name);
         let column = field.column(name).unwrap_or_else(|| format!("{name}_id"));
+        let (to_table, to_column) = referenced(ctx, model_name, field);
+        let constraint =
+            crate::django::names::foreign_key_name(&table_name, &column, &to_table, &to_column);
         out.push(
             Diagnostic::at_operation(
                 op,
@@ -107,12 +111,19 @@ impl Rule for AddForeignKeyValidates {
                 "add the field with `db_constraint=False`, then the constraint NOT VALID, and VALIDATE it in a \
                  later migration:\n    \
                  migrations.{}(\"{m}\", \"{name}\", {code}),\n    \
-                 migrations.RunSQL('ALTER TABLE {table} ADD CONSTRAINT <name> FOREIGN KEY ({col}) REFERENCES <target> NOT VALID;', \
-                 reverse_sql='ALTER TABLE {table} DROP CONSTRAINT <name>;'),",
+                 migrations.RunSQL('ALTER TABLE {table} ADD CONSTRAINT {c} FOREIGN KEY ({col}) REFERENCES {rt} ({rc}) \
+                 DEFERRABLE INITIALLY DEFERRED NOT VALID;', reverse_sql='ALTER TABLE {table} DROP CONSTRAINT {c};'),\n\
+                 then, in the next migration, validate it and tell the state the constraint is there:\n    \
+                 migrations.RunSQL('ALTER TABLE {table} VALIDATE CONSTRAINT {c};', reverse_sql=migrations.RunSQL.noop),\n    \
+                 migrations.SeparateDatabaseAndState(state_operations=[migrations.AlterField(\"{m}\", \"{name}\", {as_written})]),",
                 op.name(),
                 m = lower(model_name),
                 code = field_code(field, &[("db_constraint", "False")]),
+                as_written = field_code(field, &[]),
                 col = ident(&column),
+                c = ident(&constraint),
+                rt = ident(&to_table),
+                rc = ident(&to_column),
             )),
         );
     }
@@ -144,6 +155,51 @@ impl Rule for AddForeignKeyValidates {
                 "add it with `NOT VALID`, then run `ALTER TABLE ... VALIDATE CONSTRAINT ...` in a later migration",
             ),
         );
+    }
+}
+
+/// The table and column a foreign key field references: the target model's table and
+/// its primary key's column (or `to_field`'s), Django's defaults when the target's
+/// history is not in the tree (`auth.User` -> `auth_user`.`id`).
+fn referenced(
+    ctx: &OpContext<'_>,
+    model_name: &str,
+    field: &crate::django::fields::FieldDef,
+) -> (String, String) {
+    use crate::django::state::ProjectState;
+    let app = ctx.app();
+    let key = field
+        .target()
+        .and_then(|t| ProjectState::resolve_target(&t.value, app, ctx.settings))
+        .unwrap_or_else(|| crate::django::state::model_key(app, model_name));
+    let to_field = field
+        .call
+        .kwarg("to_field")
+        .and_then(|v| v.value.as_str())
+        .map(str::to_string);
+    match ctx.visit.state.get(&key) {
+        Some(target) => {
+            let table = target
+                .table()
+                .unwrap_or_else(|| format!("{}_{}", key.0, key.1));
+            let column = match &to_field {
+                Some(f) => target
+                    .field(f)
+                    .and_then(|d| d.column(f))
+                    .unwrap_or_else(|| f.clone()),
+                None => target
+                    .fields
+                    .iter()
+                    .find(|(_, d)| d.primary_key() == Some(true))
+                    .and_then(|(n, d)| d.column(n))
+                    .unwrap_or_else(|| "id".to_string()),
+            };
+            (table, column)
+        }
+        None => (
+            format!("{}_{}", key.0, key.1),
+            to_field.unwrap_or_else(|| "id".to_string()),
+        ),
     }
 }
 

@@ -7,7 +7,7 @@ use crate::lint::rule::{
 };
 use crate::lint::sql::SqlAction;
 
-use super::{ident, lower};
+use super::{field_code, ident, lower, one_line};
 
 pub struct AddIndexNotConcurrently;
 
@@ -133,12 +133,26 @@ impl Rule for AddIndexNotConcurrently {
         if ctx.table_is_exempt(model_name) {
             return;
         }
-        let table = ident(&ctx.table_name(model_name));
-        let fields = fields
-            .iter()
-            .map(|f| format!("\"{f}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let table_name = ctx.table_name(model_name);
+        let table = ident(&table_name);
+        let m = lower(model_name);
+        let help = match &op.kind {
+            // The same index as written (class, expressions, condition, opclasses, name).
+            OpKind::AddIndex { .. } => {
+                let index = op
+                    .call
+                    .arg(Some(1), "index")
+                    .map(|v| ctx.source_text(v.range))
+                    .unwrap_or_default();
+                format!(
+                    "build it concurrently, alone in a migration with `atomic = False`:\n    \
+                     AddIndexConcurrently(\"{m}\", {index}),  # from django.contrib.postgres.operations"
+                )
+            }
+            // Django's own index (`db_index`, `index_together`): built concurrently under
+            // the name Django gives it, the state changed as written.
+            _ => implicit_index_help(ctx, model_name, &fields, &table_name),
+        };
         out.push(
             Diagnostic::at_operation(
                 op,
@@ -146,12 +160,7 @@ impl Rule for AddIndexNotConcurrently {
                     "{what} on {table} without CONCURRENTLY: every write to {table} waits for the whole build"
                 ),
             )
-            .help(format!(
-                "build it concurrently, alone in a migration with `atomic = False`:\n    \
-                 AddIndexConcurrently(\"{m}\", models.Index(fields=[{fields}], name=\"...\")),  \
-                 # from django.contrib.postgres.operations",
-                m = lower(model_name)
-            )),
+            .help(help),
         );
     }
 
@@ -184,6 +193,88 @@ impl Rule for AddIndexNotConcurrently {
             ),
             _ => {}
         }
+    }
+}
+
+/// The help for an index Django makes itself (`db_index=True`, a foreign key,
+/// `index_together`): the same index built concurrently under the name Django gives it
+/// (and its `_like` index for text columns), in a non-atomic migration that changes the
+/// state as written. An `AddField` first adds the column without its index.
+fn implicit_index_help(
+    ctx: &OpContext<'_>,
+    model_name: &str,
+    fields: &[String],
+    table_name: &str,
+) -> String {
+    let op = ctx.op();
+    let m = lower(model_name);
+    let table = ident(table_name);
+    // The column of a field this operation adds or changes comes from the operation.
+    let op_field = match &op.kind {
+        OpKind::AddField { name, field, .. } | OpKind::AlterField { name, field, .. } => {
+            Some((name, field))
+        }
+        _ => None,
+    };
+    let columns: Vec<String> = fields
+        .iter()
+        .map(|f| match op_field {
+            Some((name, field)) if name == f => field.column(name).unwrap_or_else(|| f.clone()),
+            _ => ctx.column_of(model_name, f),
+        })
+        .collect();
+    let refs: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let together = matches!(op.kind, OpKind::AlterIndexTogether { .. });
+    let name =
+        crate::django::names::index_name(table_name, &refs, if together { "_idx" } else { "" });
+    let cols = columns
+        .iter()
+        .map(|c| ident(c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut create = vec![format!(
+        "migrations.RunSQL('CREATE INDEX CONCURRENTLY IF NOT EXISTS {n} ON {table} ({cols});', \
+         reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS {n};')",
+        n = ident(&name)
+    )];
+    // PostgreSQL: Django adds a `_like` index (pattern operators) for varchar and text.
+    let pattern_ops = op_field.and_then(|(_, f)| match f.db_type() {
+        Some(crate::django::fields::DbType::Varchar { .. }) => Some("varchar_pattern_ops"),
+        Some(crate::django::fields::DbType::Text) => Some("text_pattern_ops"),
+        _ => None,
+    });
+    if let (Some(ops), [column]) = (pattern_ops, columns.as_slice()) {
+        let like = crate::django::names::index_name(table_name, &[column.as_str()], "_like");
+        create.push(format!(
+            "migrations.RunSQL('CREATE INDEX CONCURRENTLY IF NOT EXISTS {n} ON {table} ({c} {ops});', \
+             reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS {n};')",
+            n = ident(&like),
+            c = ident(column)
+        ));
+    }
+    let database = create.join(",\n            ");
+    match (&op.kind, op_field) {
+        (OpKind::AddField { .. }, Some((name, field))) => format!(
+            "add the column without its index, then build the index concurrently in a migration of \
+             its own with `atomic = False`:\n    \
+             migrations.AddField(\"{m}\", \"{name}\", {without}),\n\
+             then, in the next migration (`atomic = False`):\n    \
+             migrations.SeparateDatabaseAndState(\n        \
+             state_operations=[migrations.AlterField(\"{m}\", \"{name}\", {with})],\n        \
+             database_operations=[\n            {database},\n        ],\n    \
+             ),",
+            without = field_code(field, &[("db_index", "False")]),
+            with = field_code(field, &[]),
+        ),
+        _ => format!(
+            "build it concurrently, alone in a migration with `atomic = False`, and change the state \
+             as written:\n    \
+             migrations.SeparateDatabaseAndState(\n        \
+             state_operations=[{state_op}],\n        \
+             database_operations=[\n            {database},\n        ],\n    \
+             ),",
+            state_op = one_line(ctx.source_text(op.range())),
+        ),
     }
 }
 

@@ -15,7 +15,10 @@ static META: RuleMeta = RuleMeta {
     summary: "AddField adds a NOT NULL column without a database default to an existing table",
     doc: r#"## What it catches
 An `AddField` with `null=False` (Django's default) and no non-NULL `db_default`, on a
-table that already exists.
+table that already exists. Also a stored `GeneratedField` (`db_persist=True`) added to an
+existing table: PostgreSQL computes it for every row, rewriting the table under an
+ACCESS EXCLUSIVE lock (a generated column is never left out by INSERTs, so it is never
+reported as a NOT NULL column).
 
 ## Why it is unsafe
 The old release does not know the column, so its INSERTs leave it out. Without a
@@ -82,6 +85,38 @@ impl Rule for AddNotNullColumn {
             return;
         };
         if !ctx.touches_database() || ctx.table_is_exempt(model_name) || !field.has_column() {
+            return;
+        }
+        // A generated column is computed by the database: INSERTs never name it, so it is
+        // never a NOT NULL column the old release leaves out. A stored one fills every
+        // existing row when it is added: a rewrite of the table under its lock.
+        if field.class() == "GeneratedField" {
+            let stored = field
+                .call
+                .kwarg("db_persist")
+                .and_then(|v| v.value.as_bool())
+                .unwrap_or(false);
+            if stored {
+                let column = field.column(name).unwrap_or_else(|| name.clone());
+                let table = ctx.table_name(model_name);
+                out.push(
+                    Diagnostic::at_operation(
+                        op,
+                        format!(
+                            "AddField adds stored generated column {} to {}: PostgreSQL computes it for every \
+                             existing row, rewriting the whole table under an ACCESS EXCLUSIVE lock that blocks \
+                             reads and writes until it ends",
+                            ident(&column),
+                            ident(&table)
+                        ),
+                    )
+                    .help(
+                        "on a large table, add a plain nullable column instead, fill it in batches (a \
+                         trigger or the application keeps new rows in step), or create the generated column \
+                         with the table",
+                    ),
+                );
+            }
             return;
         }
         // A field class outside Django may default to NOT NULL (most do, as Django's

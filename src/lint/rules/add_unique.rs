@@ -6,7 +6,8 @@ use crate::lint::rule::{
 };
 use crate::lint::sql::{ConstraintKind, SqlAction};
 
-use super::ident;
+use super::{field_code, ident, lower, one_line};
+use crate::django::python::Value;
 
 pub struct AddUnique;
 
@@ -169,28 +170,241 @@ impl Rule for AddUnique {
             .map(|c| ident(c))
             .collect::<Vec<_>>()
             .join(", ");
-        let index =
-            constraint_name.unwrap_or_else(|| format!("{table}_{}_uniq", columns.join("_")));
+        let refs: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let index = constraint_name
+            .unwrap_or_else(|| crate::django::names::index_name(&table, &refs, "_uniq"));
         let (t, i) = (ident(&table), ident(&index));
+        let help = unique_help(ctx, &t, &i, &cols);
+        let on_columns = if cols.is_empty() {
+            String::new()
+        } else {
+            format!(" ({cols})")
+        };
         out.push(
             Diagnostic::at_operation(
                 op,
                 format!(
-                    "{} adds a unique constraint on {t} ({cols}): the index build blocks every write to {t}, and the \
+                    "{} adds a unique constraint on {t}{on_columns}: the index build blocks every write to {t}, and the \
                      migration fails on existing duplicates",
                     op.name()
                 ),
             )
-            .help(format!(
-                "in a migration with `atomic = False`, build the index concurrently and attach it, keeping this operation \
-                 for the state only:\n    \
-                 migrations.SeparateDatabaseAndState(\n        database_operations=[\n            \
-                 migrations.RunSQL('CREATE UNIQUE INDEX CONCURRENTLY {i} ON {t} ({cols});', reverse_sql='DROP INDEX CONCURRENTLY {i};'),\n            \
-                 migrations.RunSQL('ALTER TABLE {t} ADD CONSTRAINT {i} UNIQUE USING INDEX {i};', reverse_sql='ALTER TABLE {t} DROP CONSTRAINT {i};'),\n        \
-                 ],\n        state_operations=[<this operation>],\n    ),"
-            )),
+            .help(help),
         );
     }
+}
+
+/// The safe sequence for a unique constraint: the index built concurrently and attached
+/// (`USING INDEX`), or, for a partial or expression constraint (PostgreSQL attaches no such
+/// index), the unique index alone; the operation kept for the state, as written.
+fn unique_help(ctx: &OpContext<'_>, t: &str, i: &str, cols: &str) -> String {
+    let op = ctx.op();
+    let state_op = one_line(ctx.source_text(op.range()));
+    let constraint = op
+        .call
+        .arg(Some(1), "constraint")
+        .and_then(|v| v.value.as_call());
+    let partial = constraint.and_then(|c| c.kwarg("condition"));
+    let expressions =
+        constraint.is_some_and(|c| !c.args.is_empty() || c.kwarg("expressions").is_some());
+    let model = op.model().unwrap_or_default();
+    let database = if partial.is_some() || expressions {
+        let condition = partial.and_then(|c| q_to_sql(ctx, model, &c.value));
+        let expression_sql = constraint.and_then(|c| expressions_to_sql(ctx, model, c));
+        let on = match (&expression_sql, expressions) {
+            (Some(sql), true) => Some(sql.clone()),
+            (None, true) => None,
+            (_, false) => Some(cols.to_string()),
+        };
+        let condition_ok = partial.is_none() || condition.is_some();
+        match (on, condition_ok) {
+            (Some(on), true) => {
+                let filter = condition.map(|c| format!(" WHERE {c}")).unwrap_or_default();
+                let database = format!(
+                    "migrations.RunSQL('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {i} ON {t} ({on}){filter};', \
+                     reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS {i};'),"
+                );
+                return format!(
+                    "in a migration with `atomic = False`, build the unique index concurrently (PostgreSQL cannot \
+                     attach a partial or expression index as a constraint: the index alone enforces it, as \
+                     Django's own does), keeping this operation for the state only:\n    \
+                     migrations.SeparateDatabaseAndState(\n        database_operations=[\n            {database}\n        ],\n        \
+                     state_operations=[{state_op}],\n    ),"
+                );
+            }
+            _ => {
+                return format!(
+                    "PostgreSQL cannot attach a partial or expression unique index as a constraint: build the \
+                     index concurrently and keep this operation for the state only, in a migration with \
+                     `atomic = False`. Take the `CREATE UNIQUE INDEX {i} ...` statement `python manage.py \
+                     sqlmigrate {app} {migration}` prints for this operation, add `CONCURRENTLY`, and write:\n    \
+                     migrations.SeparateDatabaseAndState(\n        \
+                     database_operations=[migrations.RunSQL('CREATE UNIQUE INDEX CONCURRENTLY ...', \
+                     reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS {i};')],\n        \
+                     state_operations=[{state_op}],\n    ),",
+                    app = ctx.app(),
+                    migration = ctx.migration().name,
+                );
+            }
+        }
+    } else {
+        let mut sql = format!(
+            "migrations.RunSQL('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {i} ON {t} ({cols});', \
+             reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS {i};'),\n            \
+             migrations.RunSQL('ALTER TABLE {t} ADD CONSTRAINT {i} UNIQUE USING INDEX {i};', \
+             reverse_sql='ALTER TABLE {t} DROP CONSTRAINT {i};'),"
+        );
+        // A unique varchar or text field also gets Django's `_like` index (pattern
+        // operators) on PostgreSQL.
+        if let Some(like) = like_index(ctx) {
+            sql.push_str("\n            ");
+            sql.push_str(&like);
+        }
+        sql
+    };
+    let steps = format!(
+        "migrations.SeparateDatabaseAndState(\n        database_operations=[\n            {database}\n        ],\n        \
+         state_operations=[{state_op}],\n    ),"
+    );
+    match &op.kind {
+        // The column must exist before its index: add it without `unique` first.
+        OpKind::AddField {
+            model_name,
+            name,
+            field,
+        } => {
+            let m = lower(model_name);
+            let unique_now = field_code(field, &[]);
+            let steps = steps.replace(
+                &state_op,
+                &format!("migrations.AlterField(\"{m}\", \"{name}\", {unique_now})"),
+            );
+            format!(
+                "add the column without `unique`, then, in the next migration (`atomic = False`), build the \
+                 index concurrently and attach it, changing the state as written:\n    \
+                 migrations.AddField(\"{m}\", \"{name}\", {plain}),\n\
+                 then:\n    {steps}",
+                plain = field_code(field, &[("unique", "")]),
+            )
+        }
+        _ => format!(
+            "in a migration with `atomic = False`, build the index concurrently and attach it, keeping this \
+             operation for the state only:\n    {steps}"
+        ),
+    }
+}
+
+/// Django's `_like` index for a unique varchar/text field this `AddField`/`AlterField`
+/// makes unique, as a concurrent `RunSQL`.
+fn like_index(ctx: &OpContext<'_>) -> Option<String> {
+    let op = ctx.op();
+    let (model_name, name, field) = match &op.kind {
+        OpKind::AddField {
+            model_name,
+            name,
+            field,
+        }
+        | OpKind::AlterField {
+            model_name,
+            name,
+            field,
+        } => (model_name, name, field),
+        _ => return None,
+    };
+    let ops = match field.db_type()? {
+        crate::django::fields::DbType::Varchar { .. } => "varchar_pattern_ops",
+        crate::django::fields::DbType::Text => "text_pattern_ops",
+        _ => return None,
+    };
+    if field.primary_key() == Some(true) {
+        return None;
+    }
+    let table = ctx.table_name(model_name);
+    let column = field.column(name).unwrap_or_else(|| name.clone());
+    let like = crate::django::names::index_name(&table, &[column.as_str()], "_like");
+    Some(format!(
+        "migrations.RunSQL('CREATE INDEX CONCURRENTLY IF NOT EXISTS {l} ON {t} ({c} {ops});', \
+         reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS {l};'),",
+        l = ident(&like),
+        t = ident(&table),
+        c = ident(&column),
+    ))
+}
+
+/// The expressions of a `UniqueConstraint(Lower("title"), F("isbn"), ...)` as index
+/// elements (`(LOWER("title")), "isbn"`); `None` for anything else.
+fn expressions_to_sql(
+    ctx: &OpContext<'_>,
+    model: &str,
+    constraint: &crate::django::python::Call,
+) -> Option<String> {
+    if constraint.args.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for arg in &constraint.args {
+        let call = arg.value.as_call()?;
+        let field = match call.args.as_slice() {
+            [f] if call.kwargs.is_empty() => f.value.as_str()?,
+            _ => return None,
+        };
+        let column = ident(&ctx.column_of(model, field));
+        parts.push(match call.short_name() {
+            "F" => column,
+            "Lower" => format!("(LOWER({column}))"),
+            "Upper" => format!("(UPPER({column}))"),
+            _ => return None,
+        });
+    }
+    Some(parts.join(", "))
+}
+
+/// A `Q(...)` of literal lookups as SQL written inside the help's single-quoted Python
+/// string (`Q(deleted_at__isnull=True, status="live")` -> `"deleted_at" IS NULL AND
+/// "status" = \'live\'`); `None` for anything else.
+fn q_to_sql(ctx: &OpContext<'_>, model: &str, q: &Value) -> Option<String> {
+    let call = q.as_call()?;
+    if call.short_name() != "Q"
+        || !call.args.is_empty()
+        || call.has_unpacked
+        || call.kwargs.is_empty()
+    {
+        return None;
+    }
+    let literal = |v: &Value| -> Option<String> {
+        Some(match v {
+            // A SQL string literal, its quotes escaped for the Python string around it.
+            Value::Str(s) if !s.contains('\\') => format!("\\'{}\\'", s.replace('\'', "\\'\\'")),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => return None,
+        })
+    };
+    // Django's `Q(**kwargs)` sorts its lookups by name: the SQL follows that order.
+    let mut lookups: Vec<&(crate::django::python::Name, crate::django::python::Spanned)> =
+        call.kwargs.iter().collect();
+    lookups.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut parts = Vec::new();
+    for (key, value) in lookups {
+        let (field, lookup) = key.split_once("__").unwrap_or((key.as_str(), "exact"));
+        if lookup.contains("__") {
+            return None;
+        }
+        let column = ident(&ctx.column_of(model, field));
+        let part = match (lookup, &value.value) {
+            ("exact", Value::None) | ("isnull", Value::Bool(true)) => format!("{column} IS NULL"),
+            ("isnull", Value::Bool(false)) => format!("{column} IS NOT NULL"),
+            ("exact", v) => format!("{column} = {}", literal(v)?),
+            ("gt", v) => format!("{column} > {}", literal(v)?),
+            ("gte", v) => format!("{column} >= {}", literal(v)?),
+            ("lt", v) => format!("{column} < {}", literal(v)?),
+            ("lte", v) => format!("{column} <= {}", literal(v)?),
+            _ => return None,
+        };
+        parts.push(part);
+    }
+    Some(parts.join(" AND "))
 }
 
 impl AddUnique {
@@ -236,6 +450,44 @@ mod tests {
         migrations.AddField("book", "slug", models.SlugField(null=True, unique=True)),"#,
         ));
         assert_eq!(findings(&files, RULE).len(), 3);
+        insta::assert_snapshot!(render(&files, RULE));
+    }
+
+    /// A partial constraint: the unique index alone (PostgreSQL refuses `USING INDEX`),
+    /// its condition as SQL; an expression constraint: the statement to take from
+    /// `sqlmigrate`.
+    #[test]
+    fn err_partial_and_expression_constraints() {
+        let files = with_initial(migration(
+            "0002_partial",
+            "0001_initial",
+            r#"        migrations.AddConstraint("book", models.UniqueConstraint(fields=["isbn"], condition=models.Q(subtitle__isnull=True, pages__gt=0), name="uniq_isbn_live")),
+        migrations.AddConstraint("book", models.UniqueConstraint(django.db.models.functions.Lower("title"), name="uniq_title_ci")),"#,
+        ));
+        let found = findings(&files, RULE);
+        assert_eq!(found.len(), 2);
+        let partial = found[0].help.as_deref().unwrap_or_default();
+        assert!(
+            partial
+                .contains(r#"ON "shop_book" ("isbn") WHERE "pages" > 0 AND "subtitle" IS NULL;"#)
+                && !partial.contains("USING INDEX"),
+            "{partial}"
+        );
+        let expression = found[1].help.as_deref().unwrap_or_default();
+        assert!(
+            expression.contains(r#"ON "shop_book" ((LOWER("title")));"#),
+            "{expression}"
+        );
+        insta::assert_snapshot!(render(&files, RULE));
+        // An expression migrail cannot write as SQL: the statement Django prints.
+        let other = with_initial(migration(
+            "0002_expr",
+            "0001_initial",
+            r#"        migrations.AddConstraint("book", models.UniqueConstraint(django.db.models.functions.Coalesce("subtitle", "title"), name="uniq_sub"))"#,
+        ));
+        let found = findings(&other, RULE);
+        let help = found[0].help.as_deref().unwrap_or_default();
+        assert!(help.contains("sqlmigrate shop 0002_expr"), "{help}");
     }
 
     #[test]

@@ -35,7 +35,11 @@ is `NOT NULL` without a database default, every INSERT from the new release fail
 - the field was already removed from the state by an earlier migration (the second half
   of a two-release drop);
 - the model was created in the same migration, or Django manages no table for it
-  (`managed = False`, proxy models).
+  (`managed = False`, proxy models);
+- the field is re-added under another name with the same definition in the same
+  migration: `rename-as-remove-add` reports that rename;
+- the model itself is deleted later in the same migration (Django's autodetector removes
+  a model's foreign keys before the model): `drop-table` reports the drop.
 
 ## Safe alternative
 Release 1 — make the column optional and remove the field from Django's state only:
@@ -101,6 +105,14 @@ impl Rule for DropColumn {
         if ctx.table_is_exempt(model_name) {
             return;
         }
+        // The model goes later in this migration: `drop-table` reports the drop. A column
+        // added earlier in this migration was never seen by the old release.
+        if ctx.touches_database()
+            && (ctx.deleted_later_in_migration(model_name)
+                || ctx.field_added_here(model_name, name))
+        {
+            return;
+        }
         let label = ctx.model_label(model_name);
         let table = ctx.table_name(model_name);
         // A model or field the state no longer has was removed by an earlier migration:
@@ -111,6 +123,12 @@ impl Rule for DropColumn {
         let Some(field) = model.field(name) else {
             return;
         };
+        // Re-added under another name with the same definition: `rename-as-remove-add`.
+        if ctx.touches_database()
+            && super::rename_as_remove_add::matching_add(ctx, model_name, name, field).is_some()
+        {
+            return;
+        }
         // Run after the rollout, by a pipeline that deploys in phases: the new code does
         // not use the column, and can insert without it.
         if ctx.touches_database() && ctx.accepted_post() && optional(field) {
@@ -147,7 +165,10 @@ impl Rule for DropColumn {
         let (what, drop_sql) = if field.is_m2m() {
             (
                 format!("drops the join table of many-to-many field `{label}.{name}`"),
-                "DROP TABLE <the join table>;".to_string(),
+                match super::rename_table::join_table(&table, name, field) {
+                    Some(join) => format!("DROP TABLE {};", ident(&join)),
+                    None => "DROP TABLE the join table;".to_string(),
+                },
             )
         } else {
             (
@@ -175,10 +196,19 @@ impl Rule for DropColumn {
         out.push(
             Diagnostic::at_operation(
                 op,
-                format!(
-                    "RemoveField {what} while the old release still selects and inserts it: its queries on \
-                     `{label}` fail until the rollout ends"
-                ),
+                if ctx.accepted_post() {
+                    // Reached only for a column the new release cannot leave out.
+                    format!(
+                        "RemoveField {what} after the rollout, but the new release no longer sets it: until \
+                         this migration runs, its INSERTs on `{label}` leave out a NOT NULL column without a \
+                         database default and fail"
+                    )
+                } else {
+                    format!(
+                        "RemoveField {what} while the old release still selects and inserts it: its queries on \
+                         `{label}` fail until the rollout ends"
+                    )
+                },
             )
             .help(format!(
                 "{release1}\n\

@@ -82,10 +82,12 @@ impl Rule for DropIndexNotConcurrently {
                 {
                     return;
                 }
+                let table = ctx.table_name(model_name);
+                let column = ctx.column_of(model_name, name);
                 (
                     model_name,
                     format!("AlterField `{name}` drops the index Django kept on it"),
-                    "<the index's name>".to_string(),
+                    crate::django::names::index_name(&table, &[&column], ""),
                 )
             }
             OpKind::AlterIndexTogether { name, together } => {
@@ -101,10 +103,20 @@ impl Rule for DropIndexNotConcurrently {
                 {
                     return;
                 }
+                let table = ctx.table_name(name);
+                let dropped = model
+                    .index_together
+                    .iter()
+                    .flatten()
+                    .find(|set| !new.contains(set))
+                    .cloned()
+                    .unwrap_or_default();
+                let columns: Vec<String> = dropped.iter().map(|f| ctx.column_of(name, f)).collect();
+                let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
                 (
                     name,
                     "AlterIndexTogether drops an index".to_string(),
-                    "<the index's name>".to_string(),
+                    crate::django::names::index_name(&table, &columns, "_idx"),
                 )
             }
             _ => return,
@@ -121,11 +133,28 @@ impl Rule for DropIndexNotConcurrently {
                      queries and blocks every query that comes after it"
                 ),
             )
-            .help(format!(
-                "drop it concurrently, alone in a migration with `atomic = False`:\n    \
-                 RemoveIndexConcurrently(\"{m}\", \"{index}\"),  # from django.contrib.postgres.operations",
-                m = lower(model_name)
-            )),
+            .help(
+                if matches!(op.kind, OpKind::RemoveIndex { .. }) {
+                    format!(
+                        "drop it concurrently, alone in a migration with `atomic = False`:\n    \
+                         RemoveIndexConcurrently(\"{m}\", \"{index}\"),  # from django.contrib.postgres.operations",
+                        m = lower(model_name)
+                    )
+                } else {
+                    // Django's own index (no `Meta.indexes` entry): dropped by its name, the
+                    // state changed as written; the way back builds it again.
+                    let database = own_index_drops(ctx, model_name, &index).join(",\n            ");
+                    format!(
+                        "drop it concurrently, alone in a migration with `atomic = False`, and change the state \
+                         as written:\n    \
+                         migrations.SeparateDatabaseAndState(\n        \
+                         state_operations=[{state_op}],\n        \
+                         database_operations=[\n            {database},\n        ],\n    \
+                         ),",
+                        state_op = super::one_line(ctx.source_text(op.range())),
+                    )
+                },
+            ),
         );
     }
 
@@ -144,6 +173,69 @@ impl Rule for DropIndexNotConcurrently {
             );
         }
     }
+}
+
+/// The concurrent drops (with the concurrent builds back) of the indexes Django keeps
+/// for a field's `db_index` (and its `_like` index on varchar/text) or an
+/// `index_together` entry: `index` is the main index's name.
+fn own_index_drops(ctx: &OpContext<'_>, model_name: &str, index: &str) -> Vec<String> {
+    let op = ctx.op();
+    let table = ctx.table_name(model_name);
+    let mut columns: Vec<String> = Vec::new();
+    let mut like = None;
+    match &op.kind {
+        OpKind::AlterField { name, .. } => {
+            columns.push(ctx.column_of(model_name, name));
+            if let ModelLookup::Known(model) = ctx.model(model_name) {
+                let ops = model.field(name).and_then(|f| match f.db_type() {
+                    Some(crate::django::fields::DbType::Varchar { .. }) => {
+                        Some("varchar_pattern_ops")
+                    }
+                    Some(crate::django::fields::DbType::Text) => Some("text_pattern_ops"),
+                    _ => None,
+                });
+                like = ops.map(|ops| {
+                    (
+                        crate::django::names::index_name(&table, &[columns[0].as_str()], "_like"),
+                        ops,
+                    )
+                });
+            }
+        }
+        OpKind::AlterIndexTogether { name, together } => {
+            if let ModelLookup::Known(model) = ctx.model(name) {
+                let new = together.clone().unwrap_or_default();
+                if let Some(set) = model
+                    .index_together
+                    .iter()
+                    .flatten()
+                    .find(|set| !new.contains(set))
+                {
+                    columns = set.iter().map(|f| ctx.column_of(model_name, f)).collect();
+                }
+            }
+        }
+        _ => {}
+    }
+    let t = ident(&table);
+    let cols = columns
+        .iter()
+        .map(|c| ident(c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut out = vec![format!(
+        "migrations.RunSQL('DROP INDEX CONCURRENTLY IF EXISTS {n};', \
+         reverse_sql='CREATE INDEX CONCURRENTLY IF NOT EXISTS {n} ON {t} ({cols});')",
+        n = ident(index)
+    )];
+    if let Some((like, ops)) = like {
+        out.push(format!(
+            "migrations.RunSQL('DROP INDEX CONCURRENTLY IF EXISTS {n};', \
+             reverse_sql='CREATE INDEX CONCURRENTLY IF NOT EXISTS {n} ON {t} ({cols} {ops});')",
+            n = ident(&like)
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

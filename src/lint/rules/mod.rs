@@ -16,6 +16,7 @@ pub mod duplicate_app_label;
 pub mod missing_dependency;
 pub mod mixed_deploy_phase;
 pub mod multiple_leaf_nodes;
+pub mod rename_as_remove_add;
 pub mod rename_column;
 pub mod rename_table;
 pub mod runpython_irreversible;
@@ -66,6 +67,11 @@ pub fn field_code(field: &FieldDef, overrides: &[(&str, &str)]) -> String {
         }
     }
     out.push(')');
+    // As a migration writes it: `settings.AUTH_USER_MODEL` (migrations import
+    // `from django.conf import settings`), not the resolved path.
+    if out.contains("django.conf.settings.") {
+        out = out.replace("django.conf.settings.", "settings.");
+    }
     out
 }
 
@@ -77,4 +83,26 @@ pub fn ident(name: &str) -> String {
 /// Lower-case model name as migrations write it (`model_name="book"`).
 pub fn lower(name: &str) -> String {
     name.to_lowercase()
+}
+
+/// A list for messages, capped: `a, b, c and 60 more`.
+pub fn capped_list(items: &[String], max: usize) -> String {
+    if items.len() <= max {
+        return items.join(", ");
+    }
+    format!("{} and {} more", items[..max].join(", "), items.len() - max)
+}
+
+/// Source text on one line (an operation quoted inside a help): lines trimmed and joined,
+/// no space after an opening or before a closing bracket.
+pub fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if i > 0 && !out.ends_with(['(', '[', '{']) && !line.starts_with([')', ']', '}']) {
+            out.push(' ');
+        }
+        out.push_str(line);
+    }
+    out
 }

@@ -1,6 +1,6 @@
 //! `rename-column`: a `RenameField` or `AlterField` that renames a column in place.
 
-use crate::django::operations::OpKind;
+use crate::django::operations::{OpKind, Operation};
 use crate::lint::rule::{
     Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity, SqlContext,
 };
@@ -19,7 +19,9 @@ static META: RuleMeta = RuleMeta {
     doc: r#"## What it catches
 A `RenameField` (Django renames the column, `<name>_id` for foreign keys), or an
 `AlterField` whose column name changes (a new `db_column`, or a field turning into or
-out of a relation).
+out of a relation). An `AlterField` pointing a many-to-many field `to=` another model
+renames its join table's `<target>_id` column. Renames chained in one migration
+(`title` -> `name` -> `label`) are one finding, about the column the old release has.
 
 ## Why it is unsafe
 The old release names the old column in every query on the model: right after the
@@ -29,7 +31,8 @@ rolled back, has the same problem the other way round.
 ## Does not fire when
 - the field pins `db_column` to the old column name (Django then renames nothing in the
   database);
-- the model was created in the same migration, or Django manages no table for it.
+- the model was created in the same migration, or Django manages no table for it;
+- the field was added earlier in the same migration (the old release never saw it).
 
 ## Safe alternative
 Keep the column and rename only the Python attribute: pin the old column name, then
@@ -85,7 +88,14 @@ impl Rule for RenameColumn {
                 model_name,
                 old_name,
                 new_name,
-            } => (model_name, old_name, new_name, None),
+            } => {
+                // A link of a chain (`a` -> `b` -> `c`) in one migration: reported once, at
+                // the first rename, about the column the old release has.
+                if renamed_earlier_to(ctx, model_name, old_name) {
+                    return;
+                }
+                (model_name, old_name, new_name, None)
+            }
             OpKind::AlterField {
                 model_name,
                 name,
@@ -93,13 +103,19 @@ impl Rule for RenameColumn {
             } => (model_name, name, name, Some(field)),
             _ => return,
         };
-        if ctx.table_is_exempt(model_name) {
+        if ctx.table_is_exempt(model_name) || ctx.field_added_here(model_name, old_name) {
             return;
         }
         let old_field = match ctx.model(model_name) {
             ModelLookup::Known(m) => m.field(old_name),
             ModelLookup::Unknown => None,
         };
+        if let (Some(old), Some(new)) = (old_field, new_field) {
+            if old.is_m2m() && new.is_m2m() {
+                m2m_retarget(ctx, model_name, old_name, old, new, out);
+                return;
+            }
+        }
         let Some(old_field) = old_field else {
             if new_field.is_none() {
                 let label = ctx.model_label(model_name);
@@ -116,6 +132,11 @@ impl Rule for RenameColumn {
             }
             return;
         };
+        let final_name = match new_field {
+            None => chain_end(ctx, model_name, new_name),
+            Some(_) => new_name.clone(),
+        };
+        let new_name = &final_name;
         let new_field_def = new_field.unwrap_or(old_field);
         if !old_field.has_column() || !new_field_def.has_column() {
             return;
@@ -145,21 +166,124 @@ impl Rule for RenameColumn {
                 ident(&old_column)
             ),
         };
-        out.push(
-            Diagnostic::at_operation(
-                op,
-                format!(
-                    "{} renames column {} of {} to {} while the old release still reads and writes {}",
-                    op.name(),
-                    ident(&old_column),
-                    ident(&table),
-                    ident(&new_column),
-                    ident(&old_column)
-                ),
+        let message = if ctx.accepted_post() {
+            format!(
+                "{} renames column {} of {} to {} after the rollout: until it runs, the new release, which \
+                 reads and writes {}, fails on every query on the model",
+                op.name(),
+                ident(&old_column),
+                ident(&table),
+                ident(&new_column),
+                ident(&new_column)
             )
-            .help(help),
-        );
+        } else {
+            format!(
+                "{} renames column {} of {} to {} while the old release still reads and writes {}",
+                op.name(),
+                ident(&old_column),
+                ident(&table),
+                ident(&new_column),
+                ident(&old_column)
+            )
+        };
+        out.push(Diagnostic::at_operation(op, message).help(help));
     }
+}
+
+/// `AlterField` of a many-to-many field pointing `to=` another model renames the join
+/// table's `<target>_id` column.
+fn m2m_retarget(
+    ctx: &OpContext<'_>,
+    model_name: &str,
+    name: &str,
+    old: &crate::django::fields::FieldDef,
+    new: &crate::django::fields::FieldDef,
+    out: &mut Vec<Diagnostic>,
+) {
+    use crate::django::state::{model_key, ProjectState};
+    let app = ctx.app();
+    let target = |f: &crate::django::fields::FieldDef| {
+        f.target()
+            .and_then(|t| ProjectState::resolve_target(&t.value, app, ctx.settings))
+    };
+    let (Some(from), Some(to)) = (target(old), target(new)) else {
+        return;
+    };
+    let own = model_key(app, model_name);
+    // Self-referential join tables name their columns `from_`/`to_`: not this case.
+    if from == to || from == own || to == own {
+        return;
+    }
+    if old.call.kwarg("through").is_some() || new.call.kwarg("through").is_some() {
+        return;
+    }
+    let ModelLookup::Known(model) = ctx.model(model_name) else {
+        return;
+    };
+    let Some(table) = model.table() else {
+        return;
+    };
+    let Some(join) = super::rename_table::join_table(&table, name, old) else {
+        return;
+    };
+    let (old_column, new_column) = (format!("{}_id", from.1), format!("{}_id", to.1));
+    out.push(
+        Diagnostic::at_operation(
+            ctx.op(),
+            format!(
+                "AlterField points many-to-many field `{}.{}.{name}` to another model: Django renames column {} \
+                 of its join table {} to {} while the old release still reads and writes {}",
+                model.app,
+                model.name,
+                ident(&old_column),
+                ident(&join),
+                ident(&new_column),
+                ident(&old_column)
+            ),
+        )
+        .help(
+            "add a new many-to-many field to the new model, write both, copy the rows, switch reads, then \
+             remove the old field in a later release",
+        ),
+    );
+}
+
+/// `RenameField`s of `model` in the operation's migration, in order.
+fn renames<'a>(ctx: &OpContext<'a>, model: &str) -> Vec<(&'a Operation, &'a str, &'a str)> {
+    ctx.migration()
+        .operations
+        .iter()
+        .filter_map(|op| match &op.kind {
+            OpKind::RenameField {
+                model_name,
+                old_name,
+                new_name,
+            } if model_name.eq_ignore_ascii_case(model) => {
+                Some((op, old_name.as_str(), new_name.as_str()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// An earlier `RenameField` of the same migration gave the field the name `name`.
+fn renamed_earlier_to(ctx: &OpContext<'_>, model: &str, name: &str) -> bool {
+    let here = ctx.op().range().start();
+    renames(ctx, model)
+        .iter()
+        .any(|(op, _, new)| op.range().start() < here && *new == name)
+}
+
+/// The name a chain of later renames in the same migration ends at (`b` -> `c` -> ...).
+fn chain_end(ctx: &OpContext<'_>, model: &str, name: &str) -> String {
+    let here = ctx.op().range().start();
+    let mut current = name.to_string();
+    for (op, old, new) in renames(ctx, model) {
+        if op.range().start() > here && old == current {
+            current = new.to_string();
+        }
+    }
+    current
 }
 
 #[cfg(test)]
@@ -189,6 +313,52 @@ mod tests {
         let found = findings(&files, RULE);
         assert_eq!(found.len(), 1);
         assert!(found[0].message.contains("\"book_title\""));
+    }
+
+    /// Re-pointing a many-to-many field renames its join table's `<target>_id` column.
+    #[test]
+    fn err_many_to_many_retargeted() {
+        let mut files = with_initial(migration(
+            "0002_tags",
+            "0001_initial",
+            r#"        migrations.CreateModel(name="Tag", fields=[("id", models.AutoField(primary_key=True))]),
+        migrations.CreateModel(name="Label", fields=[("id", models.AutoField(primary_key=True))]),
+        migrations.AddField("book", "tags", models.ManyToManyField(to="shop.tag")),"#,
+        ));
+        files.push(migration(
+            "0003_retarget",
+            "0002_tags",
+            r#"        migrations.AlterField("book", "tags", models.ManyToManyField(to="shop.label")),"#,
+        ));
+        let found = findings(&files, RULE);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0]
+                .message
+                .contains("column \"tag_id\" of its join table \"shop_book_tags\" to \"label_id\""),
+            "{}",
+            found[0].message
+        );
+    }
+
+    /// `title` -> `name` -> `label` in one migration: one finding, about `title`.
+    #[test]
+    fn err_chained_renames_are_one_finding_about_the_old_column() {
+        let files = with_initial(migration(
+            "0002_rename",
+            "0001_initial",
+            r#"        migrations.RenameField("book", "title", "name"),
+        migrations.RenameField("book", "name", "label"),"#,
+        ));
+        let found = findings(&files, RULE);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0]
+                .message
+                .contains("\"title\" of \"shop_book\" to \"label\""),
+            "{}",
+            found[0].message
+        );
     }
 
     #[test]

@@ -6,7 +6,8 @@ use crate::lint::rule::{
 };
 use crate::lint::sql::SqlAction;
 
-use super::ident;
+use super::{field_code, ident, lower};
+use crate::django::fields::FieldDef;
 
 pub struct RenameTable;
 
@@ -17,14 +18,18 @@ static META: RuleMeta = RuleMeta {
     summary: "RenameModel or AlterModelTable renames a table that the old release still queries",
     doc: r#"## What it catches
 A `RenameModel` whose model uses Django's default table name (`<app>_<model>`, so the
-table is renamed too), or an `AlterModelTable` that changes the table name.
+table is renamed too), or an `AlterModelTable` that changes the table name: the join
+tables of the model's many-to-many fields (`<table>_<field>`) are renamed with it, and the
+message names them. Also a `RenameField` of a many-to-many field without `through` or
+`db_table`: Django renames its join table.
 
 ## Why it is unsafe
 The old release queries the old table name: right after the migration all its queries on
 the model fail with `relation "..." does not exist`.
 
 ## Does not fire when
-- `Meta.db_table` pins the old table name (Django renames nothing in the database);
+- `Meta.db_table` pins the old table name (Django renames nothing in the database), or
+  `db_table=` pins a many-to-many field's join table;
 - the model was created in the same migration, or Django manages no table for it.
 
 ## Safe alternative
@@ -79,6 +84,14 @@ impl Rule for RenameTable {
                 (old_name, NewTable::RenamedModel(new_name))
             }
             OpKind::AlterModelTable { name, table } => (name, NewTable::Explicit(table.as_ref())),
+            OpKind::RenameField {
+                model_name,
+                old_name,
+                new_name,
+            } => {
+                m2m_rename(ctx, model_name, old_name, new_name, out);
+                return;
+            }
             _ => return,
         };
         if ctx.table_is_exempt(name) {
@@ -127,11 +140,26 @@ impl Rule for RenameTable {
                 ident(&new_table)
             ),
         };
+        // The auto-created join tables of its many-to-many fields follow the table's name.
+        let joins: Vec<String> = model
+            .fields
+            .iter()
+            .filter_map(|(f, def)| join_table(&old_table, f, def))
+            .map(|t| ident(&t))
+            .collect();
+        let joins = if joins.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", and the join tables of its many-to-many fields ({}) with it",
+                super::capped_list(&joins, 5)
+            )
+        };
         out.push(
             Diagnostic::at_operation(
                 op,
                 format!(
-                    "{} renames table {} to {} while the old release still queries {}",
+                    "{} renames table {} to {}{joins} while the old release still queries {}",
                     op.name(),
                     ident(&old_table),
                     ident(&new_table),
@@ -141,6 +169,68 @@ impl Rule for RenameTable {
             .help(help),
         );
     }
+}
+
+/// The join table Django creates for many-to-many field `name` of a model whose table
+/// is `model_table`: `db_table=` or `<model_table>_<name>`; `None` with a `through`
+/// model (the user's own table) or a name PostgreSQL would truncate (Django hashes it).
+pub fn join_table(model_table: &str, name: &str, field: &FieldDef) -> Option<String> {
+    if !field.is_m2m() || field.call.kwarg("through").is_some() {
+        return None;
+    }
+    if let Some(explicit) = field.call.kwarg("db_table") {
+        return explicit.value.as_str().map(str::to_string);
+    }
+    let table = format!("{model_table}_{name}");
+    (table.len() <= 63).then_some(table)
+}
+
+/// `RenameField` of a many-to-many field renames its auto-created join table.
+fn m2m_rename(
+    ctx: &OpContext<'_>,
+    model_name: &str,
+    old_name: &str,
+    new_name: &str,
+    out: &mut Vec<Diagnostic>,
+) {
+    if ctx.table_is_exempt(model_name) {
+        return;
+    }
+    let ModelLookup::Known(model) = ctx.model(model_name) else {
+        return;
+    };
+    let (Some(field), Some(table)) = (model.field(old_name), model.table()) else {
+        return;
+    };
+    let Some(old_join) = join_table(&table, old_name, field) else {
+        return;
+    };
+    if field.call.kwarg("db_table").is_some() {
+        return;
+    }
+    let new_join = format!("{table}_{new_name}");
+    let m = lower(model_name);
+    let pinned = field_code(field, &[("db_table", &format!("{old_join:?}"))]);
+    out.push(
+        Diagnostic::at_operation(
+            ctx.op(),
+            format!(
+                "RenameField of many-to-many field `{}.{}.{old_name}` renames its join table {} to {} while \
+                 the old release still queries {}",
+                model.app,
+                model.name,
+                ident(&old_join),
+                ident(&new_join),
+                ident(&old_join)
+            ),
+        )
+        .help(format!(
+            "keep the join table and rename only the attribute: pin it first, in the same migration:\n    \
+             migrations.AlterField(\"{m}\", \"{old_name}\", {pinned}),\n    \
+             migrations.RenameField(\"{m}\", \"{old_name}\", \"{new_name}\"),\n\
+             (in models.py, keep db_table={old_join:?} on `{new_name}`)"
+        )),
+    );
 }
 
 enum NewTable<'a> {
@@ -174,6 +264,52 @@ mod tests {
             r#"        migrations.AlterModelTable("book", "catalog_book"),"#,
         ));
         assert_eq!(findings(&files, RULE).len(), 1);
+    }
+
+    const WITH_TAGS: &str = r#"        migrations.CreateModel(name="Tag", fields=[("id", models.AutoField(primary_key=True))]),
+        migrations.AddField("book", "tags", models.ManyToManyField(to="shop.tag")),"#;
+
+    /// Renaming a many-to-many field renames its join table; renaming the owner's table
+    /// renames the join tables too.
+    #[test]
+    fn err_many_to_many_join_tables() {
+        let mut files = with_initial(migration("0002_tags", "0001_initial", WITH_TAGS));
+        files.push(migration(
+            "0003_rename_tags",
+            "0002_tags",
+            r#"        migrations.RenameField("book", "tags", "labels"),"#,
+        ));
+        let found = findings(&files, RULE);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        insta::assert_snapshot!(render(&files, RULE));
+
+        let mut files = with_initial(migration("0002_tags", "0001_initial", WITH_TAGS));
+        files.push(migration(
+            "0003_table",
+            "0002_tags",
+            r#"        migrations.AlterModelTable("book", "catalog_book"),"#,
+        ));
+        let found = findings(&files, RULE);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0]
+                .message
+                .contains("join tables of its many-to-many fields (\"shop_book_tags\")"),
+            "{}",
+            found[0].message
+        );
+    }
+
+    #[test]
+    fn ok_pinned_join_table() {
+        let mut files = with_initial(migration("0002_tags", "0001_initial", WITH_TAGS));
+        files.push(migration(
+            "0003_rename_tags",
+            "0002_tags",
+            r#"        migrations.AlterField("book", "tags", models.ManyToManyField(to="shop.tag", db_table="shop_book_tags")),
+        migrations.RenameField("book", "tags", "labels"),"#,
+        ));
+        assert!(findings(&files, RULE).is_empty());
     }
 
     #[test]

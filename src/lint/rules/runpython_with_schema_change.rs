@@ -14,8 +14,10 @@ static META: RuleMeta = RuleMeta {
     axis: Axis::Locking,
     summary: "RunPython runs in the same atomic migration as schema changes, holding their locks",
     doc: r#"## What it catches
-A `RunPython` in a migration that also changes the schema (any operation that runs DDL,
-or `RunSQL` with DDL) and does not set `atomic = False`.
+A `RunPython` in a migration that does not set `atomic = False`, after an operation that
+runs DDL on a table that existed before the migration (any schema operation, or `RunSQL`
+with DDL). DDL after the `RunPython`, or only on tables the migration creates, holds no
+lock live traffic waits for while the data pass runs.
 
 ## Why it is unsafe
 Django runs an atomic migration in one transaction: the locks the DDL took (ACCESS
@@ -33,6 +35,37 @@ class Migration(migrations.Migration):
 ```
 "#,
 };
+
+/// True when the operation runs DDL on a table that existed before the migration (not
+/// one of `created`, the models created earlier in it), nested operations included.
+fn locks_existing_table(
+    m: &MigrationFile,
+    op: &Operation,
+    sql: &SqlCache,
+    created: &[String],
+) -> bool {
+    if let OpKind::SeparateDatabaseAndState {
+        database_operations,
+        ..
+    } = &op.kind
+    {
+        return database_operations
+            .iter()
+            .any(|inner| locks_existing_table(m, inner, sql, created));
+    }
+    if let OpKind::RunSQL { .. } = &op.kind {
+        return sql.get(m, op).iter().flat_map(|s| &s.actions).any(|a| {
+            a.is_schema_change() && !matches!(a, crate::lint::sql::SqlAction::CreateTable { .. })
+        });
+    }
+    if matches!(op.kind, OpKind::CreateModel { .. }) {
+        return false;
+    }
+    let on_new_model = op
+        .model()
+        .is_some_and(|name| created.iter().any(|c| c.eq_ignore_ascii_case(name)));
+    !on_new_model && is_schema_change(m, op, sql)
+}
 
 /// True when the operation runs DDL (nested database operations included).
 fn is_schema_change(m: &MigrationFile, op: &Operation, sql: &SqlCache) -> bool {
@@ -66,14 +99,19 @@ impl Rule for RunpythonWithSchemaChange {
         if !m.atomic {
             return;
         }
-        let Some(schema_op) = m
-            .operations
-            .iter()
-            .find(|op| is_schema_change(m, op, ctx.sql))
-        else {
-            return;
-        };
+        // The first DDL on a table that existed before, in order; models created so far.
+        let mut schema_op: Option<&Operation> = None;
+        let mut created: Vec<String> = Vec::new();
         for op in &m.operations {
+            if let OpKind::CreateModel { name, .. } = &op.kind {
+                created.push(name.clone());
+            }
+            if schema_op.is_none() && locks_existing_table(m, op, ctx.sql, &created) {
+                schema_op = Some(op);
+            }
+            let Some(schema_op) = schema_op else {
+                continue;
+            };
             if matches!(op.kind, OpKind::RunPython { .. }) {
                 out.push(
                     Diagnostic::at_operation(
@@ -109,6 +147,35 @@ mod tests {
         ));
         assert_eq!(findings(&files, RULE).len(), 1);
         insta::assert_snapshot!(render(&files, RULE));
+    }
+
+    /// Schema changes after the data pass, or only on the tables the migration creates,
+    /// hold no lock on a live table while it runs.
+    #[test]
+    fn ok_ddl_after_the_data_or_on_new_tables_only() {
+        let after = with_initial(migration(
+            "0002_data_then_field",
+            "0001_initial",
+            r#"        migrations.RunPython(forwards, migrations.RunPython.noop),
+        migrations.AddField("book", "slug", models.SlugField(null=True)),"#,
+        ));
+        assert!(findings(&after, RULE).is_empty());
+        let new_table = with_initial(migration(
+            "0002_author",
+            "0001_initial",
+            r#"        migrations.CreateModel(name="Author", fields=[("id", models.AutoField(primary_key=True))]),
+        migrations.AddField("author", "name", models.CharField(max_length=10, default="")),
+        migrations.RunPython(forwards, migrations.RunPython.noop),"#,
+        ));
+        assert!(findings(&new_table, RULE).is_empty());
+        let existing_after_new = with_initial(migration(
+            "0002_author_and_book",
+            "0001_initial",
+            r#"        migrations.CreateModel(name="Author", fields=[("id", models.AutoField(primary_key=True))]),
+        migrations.AddField("book", "slug", models.SlugField(null=True)),
+        migrations.RunPython(forwards, migrations.RunPython.noop),"#,
+        ));
+        assert_eq!(findings(&existing_after_new, RULE).len(), 1);
     }
 
     #[test]

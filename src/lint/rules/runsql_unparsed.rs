@@ -14,7 +14,11 @@ static META: RuleMeta = RuleMeta {
     doc: r#"## What it catches
 A `RunSQL` statement (forward `sql` or `reverse_sql`) that sqlparser's PostgreSQL dialect
 cannot parse and migrail does not recognise, or SQL built at run time (an f-string, a
-function call, a name imported from elsewhere).
+function call, a name imported from elsewhere). Catalog-only statements sqlparser cannot
+read are recognised and not reported: `ALTER INDEX|SEQUENCE [IF EXISTS] ... RENAME TO`,
+`CREATE [OR REPLACE] FUNCTION|PROCEDURE|TRIGGER|TYPE|AGGREGATE|OPERATOR`, `CREATE
+CONSTRAINT TRIGGER`, their `DROP`, and `COMMENT ON`. Statements of one SQL string that
+cannot be placed one by one are reported once per distinct message.
 
 ## Why it is unsafe
 Every other rule judges the SQL it can read: this statement may drop, rename or lock

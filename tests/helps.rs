@@ -1,0 +1,356 @@
+//! The helps can be pasted as they are, proven with real parts: for each unsafe migration
+//! below, the code of migrail's help (split into migrations where the help says "then, in
+//! the next migration") replaces it in a copy of `examples/rehearsal`, and against Django
+//! (PyPI, pinned in tests/rehearsal/requirements.txt) and PostgreSQL (Debian's packages,
+//! on 127.0.0.1):
+//! - `migrail lint` finds nothing of the rule in the pasted migrations;
+//! - `migrate` runs them from the old release's database, and back to it;
+//! - Django's own model state (`tests/django/dump_state.py`) equals the unsafe
+//!   migration's;
+//! - the schema (columns with types, nullability and defaults; indexes with their names
+//!   and definitions; constraints with their names, definitions and whether they are
+//!   validated) equals what the unsafe migration builds: the helps name indexes and
+//!   constraints as Django does.
+
+#![cfg(unix)]
+
+#[path = "support/postgres.rs"]
+mod postgres;
+#[path = "support/venv.rs"]
+mod venv;
+
+use postgres::Postgres;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python_bin() -> PathBuf {
+    venv::venv(
+        "rehearsal-venv",
+        &repo().join("tests/rehearsal/requirements.txt"),
+    )
+}
+
+const HEADER: &str = "from django.conf import settings\n\
+from django.contrib.postgres.operations import (\n    AddConstraintNotValid,\n    AddIndexConcurrently,\n    RemoveIndexConcurrently,\n    ValidateConstraint,\n)\n\
+from django.db import migrations, models\nimport django.db.models.deletion\nimport django.db.models.functions\n\n\n";
+
+/// A migration file of the `library` app.
+fn migration(dependency: &str, atomic: bool, operations: &str) -> String {
+    let atomic = if atomic { "" } else { "    atomic = False\n" };
+    format!(
+        "{HEADER}class Migration(migrations.Migration):\n{atomic}    dependencies = [(\"library\", \"{dependency}\")]\n\n    operations = [\n{operations}\n    ]\n"
+    )
+}
+
+/// The example project with its old release (0001, 0002) and `extra` migrations.
+fn project(extra: &[(String, String)]) -> tempfile::TempDir {
+    let work = tempfile::tempdir().expect("tempdir");
+    let src = repo().join("examples/rehearsal");
+    for f in [
+        "manage.py",
+        "rehearsal/__init__.py",
+        "rehearsal/settings.py",
+        "library/__init__.py",
+        "library/models.py",
+        "library/migrations/__init__.py",
+        "library/migrations/0001_initial.py",
+        "library/migrations/0002_book_published.py",
+    ] {
+        let to = work.path().join(f);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(src.join(f), to).expect("copy");
+    }
+    for (name, text) in extra {
+        std::fs::write(
+            work.path()
+                .join("library/migrations")
+                .join(format!("{name}.py")),
+            text,
+        )
+        .expect("write migration");
+    }
+    work
+}
+
+/// The help's code, as migrations: lines indented by four spaces are code; a prose line
+/// saying "then" (or a `# in the next migration` comment) starts the next migration.
+fn pasted(help: &str) -> Vec<String> {
+    let mut blocks: Vec<Vec<String>> = vec![Vec::new()];
+    for line in help.lines() {
+        match line.strip_prefix("    ") {
+            Some(code) => {
+                let (code, next) = match code.split_once("  # in the next migration") {
+                    Some((c, _)) => (c, true),
+                    None => (code, false),
+                };
+                let code = code.split("  # from django.contrib").next().unwrap_or(code);
+                if next {
+                    blocks.push(Vec::new());
+                }
+                if let Some(b) = blocks.last_mut() {
+                    b.push(format!("        {code}"));
+                }
+            }
+            None if line.starts_with("then") && blocks.last().is_some_and(|b| !b.is_empty()) => {
+                blocks.push(Vec::new())
+            }
+            None => {}
+        }
+    }
+    blocks
+        .into_iter()
+        .filter(|b| !b.is_empty())
+        .map(|b| b.join("\n"))
+        .collect()
+}
+
+fn lint_json(work: &Path, files: &[String], rule: &str) -> Vec<Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_migrail"))
+        .current_dir(work)
+        .args(["lint", "--no-config", "--format", "json", "--select", rule])
+        .args(files)
+        .output()
+        .expect("lint runs");
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("lint JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    doc["findings"].as_array().cloned().unwrap_or_default()
+}
+
+fn manage(work: &Path, pg: &Postgres, database: &str, args: &[&str]) -> String {
+    let out = Command::new(python_bin().join("python"))
+        .current_dir(work)
+        .arg("manage.py")
+        .args(args)
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPORT", pg.port.to_string())
+        .env("PGDATABASE", database)
+        .env("PGUSER", "postgres")
+        .output()
+        .expect("manage.py runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "manage.py {args:?} in {database}:\n{text}"
+    );
+    text
+}
+
+/// The schema of the `library_*` tables, for comparison.
+fn schema(pg: &Postgres, database: &str) -> Vec<String> {
+    let q = |sql: &str| pg.query_in(database, sql);
+    let mut rows = q("select 'column', table_name, column_name, data_type, coalesce(character_maximum_length::text, ''), is_nullable, coalesce(column_default, '') \
+         from information_schema.columns where table_name like 'library_%' order by 2, 3");
+    rows.extend(q(
+        "select 'index', tablename, indexname, indexdef from pg_indexes where tablename like 'library_%' order by 2, 3",
+    ));
+    rows.extend(q(
+        "select 'constraint', conrelid::regclass::text, conname, contype, convalidated, condeferrable, pg_get_constraintdef(oid) \
+         from pg_constraint where conrelid::regclass::text like 'library_%' order by 2, 3",
+    ));
+    rows
+}
+
+fn state(work: &Path) -> Value {
+    let out = Command::new(python_bin().join("python"))
+        .arg(repo().join("tests/django/dump_state.py"))
+        .arg("--root")
+        .arg(work)
+        .output()
+        .expect("dump_state.py runs");
+    assert!(
+        out.status.success(),
+        "dump_state.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    doc["models"].clone()
+}
+
+struct Scenario {
+    name: &'static str,
+    rule: &'static str,
+    /// Operations of a migration before the unsafe one (after the old release), if any.
+    setup: Option<&'static str>,
+    /// The unsafe operation.
+    unsafe_op: &'static str,
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "fk",
+        rule: "add-foreign-key-validates",
+        setup: Some(
+            r#"        migrations.CreateModel(name="Author", fields=[("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"))]),"#,
+        ),
+        unsafe_op: r#"        migrations.AddField("book", "author", models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, to="library.author")),"#,
+    },
+    Scenario {
+        name: "unique",
+        rule: "add-unique",
+        setup: None,
+        unsafe_op: r#"        migrations.AlterField("book", "title", models.CharField(max_length=200, unique=True)),"#,
+    },
+    Scenario {
+        name: "unique_together",
+        rule: "add-unique",
+        setup: None,
+        unsafe_op: r#"        migrations.AlterUniqueTogether(name="book", unique_together={("title", "published")}),"#,
+    },
+    Scenario {
+        name: "partial_unique",
+        rule: "add-unique",
+        setup: None,
+        unsafe_op: r#"        migrations.AddConstraint("book", models.UniqueConstraint(fields=["title"], condition=models.Q(published__isnull=False, legacy_code="x"), name="uniq_published_title")),"#,
+    },
+    Scenario {
+        name: "expression_unique",
+        rule: "add-unique",
+        setup: None,
+        unsafe_op: r#"        migrations.AddConstraint("book", models.UniqueConstraint(django.db.models.functions.Lower("title"), name="uniq_title_ci")),"#,
+    },
+    Scenario {
+        name: "index",
+        rule: "add-index-not-concurrently",
+        setup: None,
+        unsafe_op: r#"        migrations.AddIndex("book", models.Index(fields=["-published", "title"], name="book_pub_title_idx", condition=models.Q(published__isnull=False))),"#,
+    },
+    Scenario {
+        name: "db_index",
+        rule: "add-index-not-concurrently",
+        setup: None,
+        unsafe_op: r#"        migrations.AddField("book", "isbn", models.CharField(max_length=13, null=True, db_index=True)),"#,
+    },
+    Scenario {
+        name: "drop_db_index",
+        rule: "drop-index-not-concurrently",
+        setup: Some(
+            r#"        migrations.AddField("book", "isbn", models.CharField(max_length=13, null=True, db_index=True)),"#,
+        ),
+        unsafe_op: r#"        migrations.AlterField("book", "isbn", models.CharField(max_length=13, null=True)),"#,
+    },
+    Scenario {
+        name: "remove_index",
+        rule: "drop-index-not-concurrently",
+        setup: Some(
+            r#"        migrations.AddIndex("book", models.Index(fields=["title"], name="book_title_idx")),"#,
+        ),
+        unsafe_op: r#"        migrations.RemoveIndex("book", "book_title_idx"),"#,
+    },
+    Scenario {
+        name: "check",
+        rule: "add-check-constraint",
+        setup: None,
+        unsafe_op: r#"        migrations.AddConstraint("book", models.CheckConstraint(condition=models.Q(title__startswith="A") | models.Q(published__isnull=True), name="title_a_or_draft")),"#,
+    },
+];
+
+#[test]
+fn helps_pasted_as_they_are_migrate_to_the_same_schema_and_state() {
+    let pg = Postgres::start();
+    let mut failures = Vec::new();
+    for s in SCENARIOS {
+        let mut base = Vec::new();
+        let mut before = "0002_book_published".to_string();
+        if let Some(setup) = s.setup {
+            base.push(("0003_setup".to_string(), migration(&before, true, setup)));
+            before = "0003_setup".to_string();
+        }
+        let mut unsafe_tree = base.clone();
+        unsafe_tree.push((
+            "0004_unsafe".to_string(),
+            migration(&before, true, s.unsafe_op),
+        ));
+        let unsafe_work = project(&unsafe_tree);
+        let found = lint_json(
+            unsafe_work.path(),
+            &["library/migrations/0004_unsafe.py".to_string()],
+            s.rule,
+        );
+        let Some(help) = found.first().and_then(|f| f["help"].as_str()) else {
+            failures.push(format!(
+                "{}: no {} finding to take the help from",
+                s.name, s.rule
+            ));
+            continue;
+        };
+        let non_atomic = help.contains("atomic = False");
+        let blocks = pasted(help);
+        let mut fixed_tree = base.clone();
+        let mut dependency = before.clone();
+        let mut fixed_files = Vec::new();
+        for (i, block) in blocks.iter().enumerate() {
+            let name = format!("{:04}_fixed", 4 + i);
+            fixed_tree.push((name.clone(), migration(&dependency, !non_atomic, block)));
+            fixed_files.push(format!("library/migrations/{name}.py"));
+            dependency = name;
+        }
+        let fixed_work = project(&fixed_tree);
+
+        let left = lint_json(fixed_work.path(), &fixed_files, s.rule);
+        if !left.is_empty() {
+            failures.push(format!(
+                "{}: the pasted help still has {} findings: {left:#?}\nhelp:\n{help}",
+                s.name, s.rule
+            ));
+            continue;
+        }
+        let (u_db, f_db) = (format!("u_{}", s.name), format!("f_{}", s.name));
+        pg.query(&format!("create database {u_db}"));
+        pg.query(&format!("create database {f_db}"));
+        // Both from the old release's database (and the setup), then forwards.
+        for (work, db) in [(&unsafe_work, &u_db), (&fixed_work, &f_db)] {
+            manage(
+                work.path(),
+                &pg,
+                db,
+                &["migrate", "--noinput", "library", &before],
+            );
+            manage(work.path(), &pg, db, &["migrate", "--noinput"]);
+        }
+        let (u_schema, f_schema) = (schema(&pg, &u_db), schema(&pg, &f_db));
+        if u_schema != f_schema {
+            failures.push(format!(
+                "{}: schemas differ\nunsafe:\n{}\npasted help:\n{}\nhelp:\n{help}",
+                s.name,
+                u_schema.join("\n"),
+                f_schema.join("\n")
+            ));
+        }
+        if state(unsafe_work.path()) != state(fixed_work.path()) {
+            failures.push(format!(
+                "{}: Django's model states differ\nhelp:\n{help}",
+                s.name
+            ));
+        }
+        // Back to the old release, as the unsafe migration could.
+        manage(
+            fixed_work.path(),
+            &pg,
+            &f_db,
+            &["migrate", "--noinput", "library", &before],
+        );
+        println!(
+            "{}: {} migrations pasted from the {} help: same schema and state",
+            s.name,
+            blocks.len(),
+            s.rule
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn the_help_parser_splits_where_the_help_says_then() {
+    let help = "add the field:\n    migrations.AddField(\"a\", \"b\", models.X()),\nthen, in the next migration:\n    migrations.RunSQL('x', reverse_sql='y'),\n(in models.py, keep it)";
+    let blocks = pasted(help);
+    assert_eq!(blocks.len(), 2, "{blocks:?}");
+    assert!(blocks[1].contains("RunSQL"));
+}

@@ -1,0 +1,179 @@
+//! migrail on seven real Django applications (`scripts/fetch-realprojects.sh`: geonode,
+//! tendenci, arches, evennia, wger, pulp_rpm, django-helpdesk; about 1,400 migration
+//! files with squashes beside the migrations they replace, AppConfigs outside `apps.py`,
+//! RunSQL, Django 1.x-era and GeneratedField-era files).
+//!
+//! For each application, `migrail lint --all` must:
+//! - load every module Django's loader would import from the app's migrations packages
+//!   (listed by Python's own `pkgutil.iter_modules`, filtered as Django filters it);
+//! - read every file (no `syntax-error`), label every app so that no two folders collide
+//!   (no `duplicate-app-label`) and find one leaf per app where the project has one;
+//! - report nothing above a note inside a squash (squashes run on fresh databases only).
+//!
+//! The counts per rule are printed, for the README's accuracy section. Needs `python3`
+//! (with venv) and PyPI; the applications go to `$MIGRAIL_REALPROJECTS` (default: a
+//! cache under `target/`).
+
+#[path = "support/venv.rs"]
+mod venv;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A python with pip (the throwaway virtualenv of the Django tests).
+fn python() -> PathBuf {
+    venv::venv("django-venv", &repo().join("tests/django/requirements.txt")).join("python")
+}
+
+fn output(what: &str, cmd: &mut Process) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn projects() -> Vec<PathBuf> {
+    let cache = std::env::var_os("MIGRAIL_REALPROJECTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("realprojects"));
+    let printed = output(
+        "scripts/fetch-realprojects.sh",
+        Process::new("bash")
+            .arg(repo().join("scripts/fetch-realprojects.sh"))
+            .arg(&cache)
+            .env("PYTHON", python()),
+    );
+    let src = PathBuf::from(printed.trim());
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&src)
+        .expect("the unpacked applications")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// What Django's loader imports: for every `migrations` package (a folder with
+/// `__init__.py`), `pkgutil.iter_modules` minus packages and names starting with `_`/`~`.
+const DJANGO_MODULES: &str = r#"
+import os, pkgutil, sys
+root = sys.argv[1]
+for dirpath, dirnames, filenames in os.walk(root):
+    dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__",))
+    if os.path.basename(dirpath) != "migrations" or "__init__.py" not in filenames:
+        continue
+    for info in pkgutil.iter_modules([dirpath]):
+        if not info.ispkg and info.name[0] not in "_~":
+            print(os.path.relpath(os.path.join(dirpath, info.name + ".py"), root))
+"#;
+
+fn lint(project: &Path) -> Value {
+    let out = Command::cargo_bin("migrail")
+        .expect("the migrail binary is built")
+        .current_dir(project)
+        .args(["lint", "--all", "--no-config", "--format", "json", "."])
+        .output()
+        .expect("migrail runs");
+    let code = out.status.code().expect("an exit code (no panic)");
+    assert!(code == 0 || code == 1, "{}: exit {code}", project.display());
+    serde_json::from_slice(&out.stdout).expect("JSON report")
+}
+
+#[test]
+fn real_projects_are_read_whole_and_squashes_are_quiet() {
+    let projects = projects();
+    assert_eq!(projects.len(), 7, "{projects:?}");
+    let mut by_rule: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut total_files = 0;
+    let mut problems = Vec::new();
+    for project in &projects {
+        let name = project
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let expected: BTreeSet<String> = output(
+            "pkgutil listing",
+            Process::new(python())
+                .args(["-c", DJANGO_MODULES])
+                .arg(project),
+        )
+        .lines()
+        .map(str::to_string)
+        .collect();
+        let doc = lint(project);
+        let found: BTreeSet<String> = doc["migrations"]
+            .as_array()
+            .expect("migrations")
+            .iter()
+            .filter_map(|m| m["path"].as_str().map(str::to_string))
+            .collect();
+        total_files += found.len();
+        if found != expected {
+            problems.push(format!(
+                "{name}: Django loads but migrail misses {:?}; migrail loads but Django does not {:?}",
+                expected.difference(&found).collect::<Vec<_>>(),
+                found.difference(&expected).collect::<Vec<_>>()
+            ));
+        }
+        // The squashes of the project: files with a `replaces` list.
+        let squashes: BTreeSet<&String> = found
+            .iter()
+            .filter(|p| {
+                std::fs::read_to_string(project.join(p))
+                    .is_ok_and(|t| t.contains("replaces = [") || t.contains("replaces=["))
+            })
+            .collect();
+        for f in doc["findings"].as_array().expect("findings") {
+            let rule = f["rule"].as_str().unwrap_or_default();
+            let severity = f["severity"].as_str().unwrap_or_default();
+            let path = f["path"].as_str().unwrap_or_default().to_string();
+            let where_ = format!("{name}/{path}:{}", f["line"]);
+            if matches!(
+                rule,
+                "syntax-error" | "duplicate-app-label" | "circular-dependency"
+            ) {
+                problems.push(format!("{where_}: {rule}: {}", f["message"]));
+            }
+            if severity == "error" && squashes.contains(&path) {
+                problems.push(format!(
+                    "{where_}: error inside a squash: {rule}: {}",
+                    f["message"]
+                ));
+            }
+            let entry = by_rule.entry(rule.to_string()).or_default();
+            if severity == "info" {
+                entry.1 += 1;
+            } else {
+                entry.0 += 1;
+            }
+        }
+        println!(
+            "{name}: {} migration files, {} squashes, {} findings",
+            found.len(),
+            squashes.len(),
+            doc["findings"].as_array().map_or(0, Vec::len)
+        );
+    }
+    println!("{total_files} migration files; findings per rule (above notes, notes):");
+    for (rule, (shown, notes)) in &by_rule {
+        println!("  {rule}: {shown}, {notes}");
+    }
+    assert!(total_files >= 1_300, "only {total_files} files found");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
