@@ -49,6 +49,9 @@ pub struct FileConfig {
     /// Squashed migrations: `"note"` (default: their findings are notes, they run only on
     /// fresh databases) or `"lint"` (judged like any other migration).
     pub squashed: Option<SquashedMode>,
+    /// The project's Django version (`"5.2"`), over what its requirements and lock files
+    /// pin: `migrail fix` writes `db_default` from 5.0 on.
+    pub django_version: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -255,6 +258,13 @@ fn check(path: &Path, values: FileConfig) -> Result<Config, ConfigError> {
         if let Some(t) = text {
             crate::run::locks::parse_timeout(t)
                 .map_err(|e| ConfigError(format!("{here}: `{key}`: {e}")))?;
+        }
+    }
+    if let Some(v) = &values.django_version {
+        if crate::django::version::DjangoVersion::parse(v).is_none() {
+            return Err(ConfigError(format!(
+                "{here}: `django-version = \"{v}\"`: expected a version such as \"5.2\""
+            )));
         }
     }
     if let Some(globs) = &values.exclude {

@@ -19,6 +19,7 @@ pub mod deploy;
 pub mod django;
 #[cfg(feature = "ecs")]
 pub mod ecs;
+pub mod fix;
 pub mod fuzzing;
 #[cfg(feature = "github")]
 pub mod github;

@@ -14,11 +14,14 @@
 
 #![cfg(unix)]
 
+#[path = "support/django.rs"]
+mod django;
 #[path = "support/postgres.rs"]
 mod postgres;
 #[path = "support/venv.rs"]
 mod venv;
 
+use django::{manage, schema, state};
 use postgres::Postgres;
 
 use std::path::{Path, PathBuf};
@@ -28,13 +31,6 @@ use serde_json::Value;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python_bin() -> PathBuf {
-    venv::venv(
-        "rehearsal-venv",
-        &repo().join("tests/rehearsal/requirements.txt"),
-    )
 }
 
 const HEADER: &str = "from django.conf import settings\n\
@@ -121,57 +117,6 @@ fn lint_json(work: &Path, files: &[String], rule: &str) -> Vec<Value> {
     let doc: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("lint JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
     doc["findings"].as_array().cloned().unwrap_or_default()
-}
-
-fn manage(work: &Path, pg: &Postgres, database: &str, args: &[&str]) -> String {
-    let out = Command::new(python_bin().join("python"))
-        .current_dir(work)
-        .arg("manage.py")
-        .args(args)
-        .env("PGHOST", "127.0.0.1")
-        .env("PGPORT", pg.port.to_string())
-        .env("PGDATABASE", database)
-        .env("PGUSER", "postgres")
-        .output()
-        .expect("manage.py runs");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "manage.py {args:?} in {database}:\n{text}"
-    );
-    text
-}
-
-/// The schema of the `library_*` tables, for comparison.
-fn schema(pg: &Postgres, database: &str) -> Vec<String> {
-    let q = |sql: &str| pg.query_in(database, sql);
-    let mut rows = q("select 'column', table_name, column_name, data_type, coalesce(character_maximum_length::text, ''), is_nullable, coalesce(column_default, '') \
-         from information_schema.columns where table_name like 'library_%' order by 2, 3");
-    rows.extend(q(
-        "select 'index', tablename, indexname, indexdef from pg_indexes where tablename like 'library_%' order by 2, 3",
-    ));
-    rows.extend(q(
-        "select 'constraint', conrelid::regclass::text, conname, contype, convalidated, condeferrable, pg_get_constraintdef(oid) \
-         from pg_constraint where conrelid::regclass::text like 'library_%' order by 2, 3",
-    ));
-    rows
-}
-
-fn state(work: &Path) -> Value {
-    let out = Command::new(python_bin().join("python"))
-        .arg(repo().join("tests/django/dump_state.py"))
-        .arg("--root")
-        .arg(work)
-        .output()
-        .expect("dump_state.py runs");
-    assert!(
-        out.status.success(),
-        "dump_state.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    doc["models"].clone()
 }
 
 struct Scenario {
@@ -315,7 +260,7 @@ fn helps_pasted_as_they_are_migrate_to_the_same_schema_and_state() {
             );
             manage(work.path(), &pg, db, &["migrate", "--noinput"]);
         }
-        let (u_schema, f_schema) = (schema(&pg, &u_db), schema(&pg, &f_db));
+        let (u_schema, f_schema) = (schema(&pg, &u_db, "library"), schema(&pg, &f_db, "library"));
         if u_schema != f_schema {
             failures.push(format!(
                 "{}: schemas differ\nunsafe:\n{}\npasted help:\n{}\nhelp:\n{help}",

@@ -8,6 +8,7 @@
 mod comment;
 #[cfg(feature = "ecs")]
 mod deploy;
+mod fix;
 mod info;
 mod lint;
 mod report;
@@ -46,6 +47,9 @@ pub struct Cli {
 pub enum Command {
     /// Lint migrations for zero-downtime deploys.
     Lint(LintArgs),
+    /// Rewrite unsafe migrations into the safe sequence their helps describe (exit codes:
+    /// README, "Fixing migrations").
+    Fix(FixArgs),
     /// Print the deploy plan: what runs before the rollout, what after it, what blocks.
     Plan(PlanArgs),
     /// List every rule.
@@ -437,8 +441,14 @@ impl ProjectArgs {
             check_model_setting(value)?;
         }
         let extra = config.map(|c| c.migration_modules()).unwrap_or_default();
-        let settings = crate::django::settings::resolve(roots, chosen, &extra);
+        let mut settings = crate::django::settings::resolve(roots, chosen, &extra);
         check_model_setting(&settings.auth_user_model)?;
+        if let Some(v) = config
+            .and_then(|c| c.values.django_version.as_deref())
+            .and_then(crate::django::version::DjangoVersion::parse)
+        {
+            settings.django_version = Some(v);
+        }
         Ok(settings)
     }
 }
@@ -534,6 +544,28 @@ pub struct LintArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct FixArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+
+    /// Only fix these rules (comma-separated names).
+    #[arg(long, value_name = "RULE,...", value_delimiter = ',')]
+    pub select: Vec<String>,
+
+    /// Do not fix these rules (comma-separated names).
+    #[arg(long, value_name = "RULE,...", value_delimiter = ',')]
+    pub ignore: Vec<String>,
+
+    /// Print unified diffs of what would change and write nothing; exit 1 when there is
+    /// something to fix.
+    #[arg(long)]
+    pub diff: bool,
+
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
@@ -619,6 +651,7 @@ impl std::fmt::Display for CliError {
 pub fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Lint(args) => lint::run_lint(&args),
+        Command::Fix(args) => fix::run_fix(&args),
         Command::Plan(args) => lint::run_plan(&args),
         Command::Rules(args) => info::run_rules(&args),
         Command::Rule { name } => info::run_rule(&name),

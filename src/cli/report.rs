@@ -27,6 +27,8 @@ pub struct PrReport {
     pub lint: LintDoc,
     pub plan: PlanDoc,
     pub diff: String,
+    /// `migrail fix --diff` for the reviewed migrations.
+    pub fix_diff: String,
 }
 
 impl PrReport {
@@ -44,6 +46,7 @@ impl PrReport {
             lint: serde_json::from_value(lint).map_err(|e| CliError::usage(e.to_string()))?,
             plan: serde_json::from_value(plan).map_err(|e| CliError::usage(e.to_string()))?,
             diff: report::schema::diff(&r.project, &r.review),
+            fix_diff: super::fix::compute(&r.project, &r.review, &r.options).diff(),
         })
     }
 
@@ -74,6 +77,7 @@ pub fn render(
         plan: pr.map(|p| &p.plan),
         run,
         schema_diff: pr.map(|p| p.diff.as_str()),
+        fix_diff: pr.map(|p| p.fix_diff.as_str()),
         link: &link,
         full_report: ctx.run_url.as_deref(),
     };

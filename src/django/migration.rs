@@ -138,6 +138,8 @@ pub struct Settings {
     pub auth_user_model: String,
     /// Apps whose migrations live elsewhere (`MIGRATION_MODULES`).
     pub migration_modules: super::discover::MigrationModules,
+    /// The Django version the project pins, when known (`db_default` needs 5.0).
+    pub django_version: Option<super::version::DjangoVersion>,
 }
 
 impl Default for Settings {
@@ -145,6 +147,7 @@ impl Default for Settings {
         Settings {
             auth_user_model: "auth.User".to_string(),
             migration_modules: Default::default(),
+            django_version: None,
         }
     }
 }

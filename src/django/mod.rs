@@ -14,6 +14,7 @@ pub mod operations;
 pub mod python;
 pub mod settings;
 pub mod state;
+pub mod version;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -53,6 +53,12 @@ pub fn resolve(
         settings.auth_user_model = model.to_string();
     }
     settings.migration_modules = super::discover::MigrationModules::new(entries);
+    let project_dir = found
+        .root
+        .clone()
+        .or_else(|| roots.first().cloned())
+        .unwrap_or_else(|| PathBuf::from("."));
+    settings.django_version = super::version::detect(&project_dir).map(|(v, _)| v);
     settings
 }
 

@@ -577,6 +577,10 @@ fn place(
     let (line, column) = source.line_col((start as u32).into());
     let (end_line, end_column) = source.line_col((end as u32).into());
     let (fs, fe) = clamp(d.focus);
+    let fix = d.fix.map(|f| {
+        let (s, e) = f.on.map_or((start, end), clamp);
+        (s..e, f)
+    });
     Finding {
         rule: meta.name,
         severity: d.severity.unwrap_or(meta.severity),
@@ -591,6 +595,7 @@ fn place(
         end_column,
         focus: fs..fe,
         phase: phase.at(d.range),
+        fix,
     }
 }
 

@@ -90,6 +90,8 @@ pub struct Diagnostic {
     pub help: Option<String>,
     /// `Some(Info)` for notes ("cannot tell: history unknown") the rule emits instead of a verdict.
     pub severity: Option<Severity>,
+    /// What `migrail fix` writes instead of the operation at `range` (see `crate::fix`).
+    pub fix: Option<crate::fix::Fix>,
 }
 
 impl Diagnostic {
@@ -100,6 +102,7 @@ impl Diagnostic {
             message: message.into(),
             help: None,
             severity: None,
+            fix: None,
         }
     }
 
@@ -112,6 +115,12 @@ impl Diagnostic {
 
     pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
+        self
+    }
+
+    /// The fix `migrail fix` applies (the same code the help shows).
+    pub fn with_fix(mut self, fix: crate::fix::Fix) -> Diagnostic {
+        self.fix = Some(fix);
         self
     }
 

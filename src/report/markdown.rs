@@ -1,7 +1,8 @@
 //! The PR comment and the step summary, in GitHub-flavoured Markdown: a hidden marker at
 //! the top (what makes the comment sticky), a verdict line, the findings table (each
 //! location linking to the reviewed commit), the deploy plan, the run's outcome with the
-//! last log lines, and the schema diff. No terminal escape codes. The body is kept under
+//! last log lines, `migrail fix --diff` for the reviewed migrations ("How to fix"), and
+//! the schema diff. No terminal escape codes. The body is kept under
 //! a byte budget (65,000 for a comment) by dropping, in this order, the log tail, the
 //! details (fix-it help, schema diff), then findings rows, and finally cutting the text
 //! with every open fence and `<details>` closed, and a link to the full report.
@@ -21,6 +22,8 @@ pub struct Inputs<'a> {
     /// A run's or a deploy's result.
     pub run: Option<&'a Executed>,
     pub schema_diff: Option<&'a str>,
+    /// `migrail fix --diff` for the reviewed migrations (empty: nothing to fix).
+    pub fix_diff: Option<&'a str>,
     /// `path, line` → link to the file in the reviewed commit.
     pub link: &'a dyn Fn(&str, usize) -> Option<String>,
     /// Where the full report is (the CI run).
@@ -97,6 +100,16 @@ fn compose(inputs: &Inputs<'_>, cut: Cut) -> String {
             }
         }
         None => {}
+    }
+    if let (Some(diff), false) = (inputs.fix_diff, cut.details) {
+        if !diff.trim().is_empty() {
+            out.push_str(
+                "<details><summary>How to fix: what <code>migrail fix</code> would change \
+                 (run it on the branch, or apply this diff)</summary>\n\n",
+            );
+            out.push_str(&fenced("diff", diff));
+            out.push_str("</details>\n\n");
+        }
     }
     if let (Some(diff), false) = (inputs.schema_diff, cut.details) {
         if !diff.trim().is_empty() {

@@ -2,6 +2,7 @@
 //! once, scanning the table under an ACCESS EXCLUSIVE lock.
 
 use crate::django::operations::OpKind;
+use crate::fix::Fix;
 use crate::lint::rule::{Axis, Diagnostic, OpContext, Rule, RuleMeta, Severity, SqlContext};
 use crate::lint::sql::{ConstraintKind, SqlAction};
 
@@ -65,7 +66,23 @@ impl Rule for AddCheckConstraint {
             return;
         }
         let table = ident(&ctx.table_name(model_name));
-        let name = constraint.name.as_deref().unwrap_or("...");
+        let Some(name) = constraint.name.as_deref() else {
+            return;
+        };
+        let m = lower(model_name);
+        let constraint_code = op
+            .call
+            .arg(Some(1), "constraint")
+            .map(|v| ctx.source_text(v.range))
+            .unwrap_or_default();
+        let fix = Fix::replace(
+            vec![format!("AddConstraintNotValid(\"{m}\", {constraint_code})")],
+            true,
+        )
+        .then(
+            vec![format!("ValidateConstraint(\"{m}\", \"{name}\")")],
+            true,
+        );
         out.push(
             Diagnostic::at_operation(
                 op,
@@ -75,16 +92,11 @@ impl Rule for AddCheckConstraint {
                 ),
             )
             .help(format!(
-                "add it NOT VALID, and validate it in a later migration:\n    \
-                 AddConstraintNotValid(\"{m}\", {constraint_code}),  # from django.contrib.postgres.operations\n    \
-                 ValidateConstraint(\"{m}\", \"{name}\"),  # in the next migration",
-                m = lower(model_name),
-                constraint_code = op
-                    .call
-                    .arg(Some(1), "constraint")
-                    .map(|v| ctx.source_text(v.range))
-                    .unwrap_or_default(),
-            )),
+                "add it NOT VALID, and validate it in a later migration (both operations are in \
+                 django.contrib.postgres.operations):\n{}",
+                fix.describe()
+            ))
+            .with_fix(fix),
         );
     }
 

@@ -2,6 +2,7 @@
 //! validated at once, scanning the table under a lock on both tables.
 
 use crate::django::operations::OpKind;
+use crate::fix::Fix;
 use crate::lint::rule::{
     Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity, SqlContext,
 };
@@ -97,6 +98,38 @@ impl Rule for AddForeignKeyValidates {
         let (to_table, to_column) = referenced(ctx, model_name, field);
         let constraint =
             crate::django::names::foreign_key_name(&table_name, &column, &to_table, &to_column);
+        let m = lower(model_name);
+        let (table_q, col, c) = (&table, ident(&column), ident(&constraint));
+        let (rt, rc) = (ident(&to_table), ident(&to_column));
+        let fix = Fix::replace(
+            vec![
+                format!(
+                    "migrations.{}(\"{m}\", \"{name}\", {})",
+                    op.name(),
+                    field_code(field, &[("db_constraint", "False")])
+                ),
+                format!(
+                    "migrations.RunSQL(\n    'ALTER TABLE {table_q} ADD CONSTRAINT {c} FOREIGN KEY ({col}) REFERENCES {rt} ({rc}) \
+                     DEFERRABLE INITIALLY DEFERRED NOT VALID;',\n    reverse_sql='ALTER TABLE {table_q} DROP CONSTRAINT {c};',\n)"
+                ),
+            ],
+            true,
+        )
+        .then(
+            vec![
+                format!(
+                    "migrations.RunSQL(\n    'ALTER TABLE {table_q} VALIDATE CONSTRAINT {c};',\n    reverse_sql=migrations.RunSQL.noop,\n)"
+                ),
+                crate::fix::separate(
+                    &[format!(
+                        "migrations.AlterField(\"{m}\", \"{name}\", {})",
+                        field_code(field, &[])
+                    )],
+                    &[],
+                ),
+            ],
+            true,
+        );
         out.push(
             Diagnostic::at_operation(
                 op,
@@ -109,22 +142,10 @@ impl Rule for AddForeignKeyValidates {
             )
             .help(format!(
                 "add the field with `db_constraint=False`, then the constraint NOT VALID, and VALIDATE it in a \
-                 later migration:\n    \
-                 migrations.{}(\"{m}\", \"{name}\", {code}),\n    \
-                 migrations.RunSQL('ALTER TABLE {table} ADD CONSTRAINT {c} FOREIGN KEY ({col}) REFERENCES {rt} ({rc}) \
-                 DEFERRABLE INITIALLY DEFERRED NOT VALID;', reverse_sql='ALTER TABLE {table} DROP CONSTRAINT {c};'),\n\
-                 then, in the next migration, validate it and tell the state the constraint is there:\n    \
-                 migrations.RunSQL('ALTER TABLE {table} VALIDATE CONSTRAINT {c};', reverse_sql=migrations.RunSQL.noop),\n    \
-                 migrations.SeparateDatabaseAndState(state_operations=[migrations.AlterField(\"{m}\", \"{name}\", {as_written})]),",
-                op.name(),
-                m = lower(model_name),
-                code = field_code(field, &[("db_constraint", "False")]),
-                as_written = field_code(field, &[]),
-                col = ident(&column),
-                c = ident(&constraint),
-                rt = ident(&to_table),
-                rc = ident(&to_column),
-            )),
+                 later migration, telling the state the constraint is there:\n{}",
+                fix.describe()
+            ))
+            .with_fix(fix),
         );
     }
 

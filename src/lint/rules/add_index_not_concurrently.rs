@@ -8,6 +8,7 @@ use crate::lint::rule::{
 use crate::lint::sql::SqlAction;
 
 use super::{field_code, ident, lower, one_line};
+use crate::fix::{separate, Fix};
 
 pub struct AddIndexNotConcurrently;
 
@@ -136,7 +137,7 @@ impl Rule for AddIndexNotConcurrently {
         let table_name = ctx.table_name(model_name);
         let table = ident(&table_name);
         let m = lower(model_name);
-        let help = match &op.kind {
+        let (intro, fix) = match &op.kind {
             // The same index as written (class, expressions, condition, opclasses, name).
             OpKind::AddIndex { .. } => {
                 let index = op
@@ -144,15 +145,21 @@ impl Rule for AddIndexNotConcurrently {
                     .arg(Some(1), "index")
                     .map(|v| ctx.source_text(v.range))
                     .unwrap_or_default();
-                format!(
-                    "build it concurrently, alone in a migration with `atomic = False`:\n    \
-                     AddIndexConcurrently(\"{m}\", {index}),  # from django.contrib.postgres.operations"
+                (
+                    "build it concurrently, alone in a migration with `atomic = False` \
+                     (`AddIndexConcurrently` is in django.contrib.postgres.operations):"
+                        .to_string(),
+                    Fix::replace(
+                        vec![format!("AddIndexConcurrently(\"{m}\", {index})")],
+                        false,
+                    ),
                 )
             }
             // Django's own index (`db_index`, `index_together`): built concurrently under
             // the name Django gives it, the state changed as written.
-            _ => implicit_index_help(ctx, model_name, &fields, &table_name),
+            _ => implicit_index_fix(ctx, model_name, &fields, &table_name),
         };
+        let help = format!("{intro}\n{}", fix.describe());
         out.push(
             Diagnostic::at_operation(
                 op,
@@ -160,7 +167,8 @@ impl Rule for AddIndexNotConcurrently {
                     "{what} on {table} without CONCURRENTLY: every write to {table} waits for the whole build"
                 ),
             )
-            .help(help),
+            .help(help)
+            .with_fix(fix),
         );
     }
 
@@ -196,16 +204,16 @@ impl Rule for AddIndexNotConcurrently {
     }
 }
 
-/// The help for an index Django makes itself (`db_index=True`, a foreign key,
+/// The fix for an index Django makes itself (`db_index=True`, a foreign key,
 /// `index_together`): the same index built concurrently under the name Django gives it
 /// (and its `_like` index for text columns), in a non-atomic migration that changes the
 /// state as written. An `AddField` first adds the column without its index.
-fn implicit_index_help(
+fn implicit_index_fix(
     ctx: &OpContext<'_>,
     model_name: &str,
     fields: &[String],
     table_name: &str,
-) -> String {
+) -> (String, Fix) {
     let op = ctx.op();
     let m = lower(model_name);
     let table = ident(table_name);
@@ -252,28 +260,37 @@ fn implicit_index_help(
             c = ident(column)
         ));
     }
-    let database = create.join(",\n            ");
     match (&op.kind, op_field) {
-        (OpKind::AddField { .. }, Some((name, field))) => format!(
+        (OpKind::AddField { .. }, Some((name, field))) => (
             "add the column without its index, then build the index concurrently in a migration of \
-             its own with `atomic = False`:\n    \
-             migrations.AddField(\"{m}\", \"{name}\", {without}),\n\
-             then, in the next migration (`atomic = False`):\n    \
-             migrations.SeparateDatabaseAndState(\n        \
-             state_operations=[migrations.AlterField(\"{m}\", \"{name}\", {with})],\n        \
-             database_operations=[\n            {database},\n        ],\n    \
-             ),",
-            without = field_code(field, &[("db_index", "False")]),
-            with = field_code(field, &[]),
+             its own with `atomic = False`:"
+                .to_string(),
+            Fix::replace(
+                vec![format!(
+                    "migrations.AddField(\"{m}\", \"{name}\", {})",
+                    field_code(field, &[("db_index", "False")])
+                )],
+                true,
+            )
+            .then(
+                vec![separate(
+                    &[format!(
+                        "migrations.AlterField(\"{m}\", \"{name}\", {})",
+                        field_code(field, &[])
+                    )],
+                    &create,
+                )],
+                false,
+            ),
         ),
-        _ => format!(
+        _ => (
             "build it concurrently, alone in a migration with `atomic = False`, and change the state \
-             as written:\n    \
-             migrations.SeparateDatabaseAndState(\n        \
-             state_operations=[{state_op}],\n        \
-             database_operations=[\n            {database},\n        ],\n    \
-             ),",
-            state_op = one_line(ctx.source_text(op.range())),
+             as written:"
+                .to_string(),
+            Fix::replace(
+                vec![separate(&[one_line(ctx.source_text(op.range()))], &create)],
+                false,
+            ),
         ),
     }
 }

@@ -1,6 +1,7 @@
 //! `add-not-null-column`: an `AddField` of a NOT NULL column without a database default.
 
 use crate::django::operations::OpKind;
+use crate::fix::Fix;
 use crate::lint::rule::{Axis, Diagnostic, OpContext, Rule, RuleMeta, Severity, SqlContext};
 use crate::lint::sql::SqlAction;
 
@@ -126,7 +127,9 @@ impl Rule for AddNotNullColumn {
             None if field.call.kwarg("null").is_none() && field.is_third_party() => true,
             _ => return,
         };
-        if field.db_default().is_some() {
+        if field.db_default().is_some()
+            || default_kept_by_sql(ctx, &field.column(name).unwrap_or_else(|| name.clone()))
+        {
             return;
         }
         let column = field.column(name).unwrap_or_else(|| name.clone());
@@ -137,16 +140,15 @@ impl Rule for AddNotNullColumn {
             ""
         };
         let m = lower(model_name);
-        let db_default = match field.call.kwarg("default").map(|d| &d.value) {
+        let literal = match field.call.kwarg("default").map(|d| &d.value) {
             Some(
                 v @ (crate::django::python::Value::Str(_)
                 | crate::django::python::Value::Int(_)
                 | crate::django::python::Value::Float(_)
                 | crate::django::python::Value::Bool(_)),
-            ) => v.describe(),
-            _ => "...".to_string(),
+            ) => Some(v),
+            _ => None,
         };
-        let with_db_default = field_code(field, &[("db_default", &db_default)]);
         let nullable = field_code(field, &[("null", "True")]);
         let (verb, class_note) = if uncertain {
             (
@@ -171,14 +173,94 @@ impl Rule for AddNotNullColumn {
         if uncertain {
             diagnostic.severity = Some(Severity::Warning);
         }
-        out.push(
-            diagnostic
-            .help(format!(
-                "give it a database default (Django 5.0+):\n    migrations.AddField(\"{m}\", \"{name}\", {with_db_default}),\n\
-                 or add it nullable, backfill, and set NOT NULL in a later release:\n    \
-                 migrations.AddField(\"{m}\", \"{name}\", {nullable}),"
-            )),
+        let nullable_way = format!(
+            "add it nullable, backfill, and set NOT NULL in a later release:\n    \
+             migrations.AddField(\"{m}\", \"{name}\", {nullable}),"
         );
+        let Some(literal) = literal else {
+            out.push(diagnostic.help(format!(
+                "give it a database default (`db_default=`, Django 5.0+), or {nullable_way}"
+            )));
+            return;
+        };
+        // The operation as written, its field given a database default.
+        let as_written = ctx.source_text(op.range());
+        let with_db_default = field_code(field, &[("db_default", &literal.describe())]);
+        let field_arg = op.call.arg(Some(2), "field").map(|v| v.range);
+        let rewritten = field_arg.map(|r| {
+            let start = usize::from(r.start() - op.range().start());
+            let end = usize::from(r.end() - op.range().start());
+            format!(
+                "{}{with_db_default}{}",
+                &as_written[..start],
+                &as_written[end..]
+            )
+        });
+        let table_q = ident(&table);
+        let column_q = ident(&column);
+        let keep_default = Fix::replace(
+            vec![crate::fix::separate(
+                &[super::one_line(as_written)],
+                &[
+                    super::one_line(as_written),
+                    format!(
+                        "migrations.RunSQL(\n    'ALTER TABLE {table_q} ALTER COLUMN {column_q} SET DEFAULT {};',\n    \
+                         reverse_sql='ALTER TABLE {table_q} ALTER COLUMN {column_q} DROP DEFAULT;',\n)",
+                        sql_literal(literal)
+                    ),
+                ],
+            )],
+            true,
+        );
+        let modern = ctx
+            .settings
+            .django_version
+            .is_some_and(|v| v.has_db_default());
+        let help = format!(
+            "give it a database default (Django 5.0+; keep `db_default={lit}` on the field in models.py):\n    \
+             migrations.AddField(\"{m}\", \"{name}\", {with_db_default}),\n\
+             before Django 5.0, keep the database default Django drops, with the state as written:\n{}\n\
+             or {nullable_way}",
+            keep_default.describe(),
+            lit = literal.describe(),
+        );
+        let fix = match (&rewritten, modern) {
+            (Some(rewritten), true) => Fix::replace(vec![rewritten.clone()], true),
+            _ => keep_default,
+        };
+        out.push(diagnostic.help(help).with_fix(fix));
+    }
+}
+
+/// The database-only `AddField` of the recipe for Django before 5.0: the same
+/// `SeparateDatabaseAndState` sets the column's default again with `RunSQL`.
+fn default_kept_by_sql(ctx: &OpContext<'_>, column: &str) -> bool {
+    use crate::django::operations::OpKind;
+    let Some(OpKind::SeparateDatabaseAndState {
+        database_operations,
+        ..
+    }) = ctx.visit.parent.map(|p| &p.kind)
+    else {
+        return false;
+    };
+    let wanted = format!("alter column \"{}\" set default", column.to_lowercase());
+    let bare = format!("alter column {} set default", column.to_lowercase());
+    database_operations.iter().any(|op| match &op.kind {
+        OpKind::RunSQL { sql, .. } => sql.value.as_str().is_some_and(|s| {
+            let s = s.to_lowercase();
+            s.contains(&wanted) || s.contains(&bare)
+        }),
+        _ => false,
+    })
+}
+
+/// A literal default as SQL, inside the help's single-quoted Python string.
+fn sql_literal(v: &crate::django::python::Value) -> String {
+    use crate::django::python::Value;
+    match v {
+        Value::Str(s) => format!("\\'{}\\'", s.replace('\\', "\\\\").replace('\'', "\\'\\'")),
+        Value::Bool(b) => b.to_string(),
+        other => other.describe(),
     }
 }
 

@@ -8,6 +8,7 @@ use crate::lint::sql::{ConstraintKind, SqlAction};
 
 use super::{field_code, ident, lower, one_line};
 use crate::django::python::Value;
+use crate::fix::{separate, Fix};
 
 pub struct AddUnique;
 
@@ -174,14 +175,13 @@ impl Rule for AddUnique {
         let index = constraint_name
             .unwrap_or_else(|| crate::django::names::index_name(&table, &refs, "_uniq"));
         let (t, i) = (ident(&table), ident(&index));
-        let help = unique_help(ctx, &t, &i, &cols);
+        let (help, fix) = unique_help(ctx, &t, &i, &cols);
         let on_columns = if cols.is_empty() {
             String::new()
         } else {
             format!(" ({cols})")
         };
-        out.push(
-            Diagnostic::at_operation(
+        let diagnostic = Diagnostic::at_operation(
                 op,
                 format!(
                     "{} adds a unique constraint on {t}{on_columns}: the index build blocks every write to {t}, and the \
@@ -189,15 +189,18 @@ impl Rule for AddUnique {
                     op.name()
                 ),
             )
-            .help(help),
-        );
+            .help(help);
+        out.push(match fix {
+            Some(fix) => diagnostic.with_fix(fix),
+            None => diagnostic,
+        });
     }
 }
 
 /// The safe sequence for a unique constraint: the index built concurrently and attached
 /// (`USING INDEX`), or, for a partial or expression constraint (PostgreSQL attaches no such
 /// index), the unique index alone; the operation kept for the state, as written.
-fn unique_help(ctx: &OpContext<'_>, t: &str, i: &str, cols: &str) -> String {
+fn unique_help(ctx: &OpContext<'_>, t: &str, i: &str, cols: &str) -> (String, Option<Fix>) {
     let op = ctx.op();
     let state_op = one_line(ctx.source_text(op.range()));
     let constraint = op
@@ -208,7 +211,8 @@ fn unique_help(ctx: &OpContext<'_>, t: &str, i: &str, cols: &str) -> String {
     let expressions =
         constraint.is_some_and(|c| !c.args.is_empty() || c.kwarg("expressions").is_some());
     let model = op.model().unwrap_or_default();
-    let database = if partial.is_some() || expressions {
+    let drop_index = format!("reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS {i};'");
+    let database: Vec<String> = if partial.is_some() || expressions {
         let condition = partial.and_then(|c| q_to_sql(ctx, model, &c.value));
         let expression_sql = constraint.and_then(|c| expressions_to_sql(ctx, model, c));
         let on = match (&expression_sql, expressions) {
@@ -220,52 +224,56 @@ fn unique_help(ctx: &OpContext<'_>, t: &str, i: &str, cols: &str) -> String {
         match (on, condition_ok) {
             (Some(on), true) => {
                 let filter = condition.map(|c| format!(" WHERE {c}")).unwrap_or_default();
-                let database = format!(
-                    "migrations.RunSQL('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {i} ON {t} ({on}){filter};', \
-                     reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS {i};'),"
+                let fix = Fix::replace(
+                    vec![separate(
+                        std::slice::from_ref(&state_op),
+                        &[format!(
+                            "migrations.RunSQL(\n    'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {i} ON {t} ({on}){filter};',\n    {drop_index},\n)"
+                        )],
+                    )],
+                    false,
                 );
-                return format!(
-                    "in a migration with `atomic = False`, build the unique index concurrently (PostgreSQL cannot \
-                     attach a partial or expression index as a constraint: the index alone enforces it, as \
-                     Django's own does), keeping this operation for the state only:\n    \
-                     migrations.SeparateDatabaseAndState(\n        database_operations=[\n            {database}\n        ],\n        \
-                     state_operations=[{state_op}],\n    ),"
+                return (
+                    format!(
+                        "in a migration with `atomic = False`, build the unique index concurrently (PostgreSQL \
+                         cannot attach a partial or expression index as a constraint: the index alone enforces \
+                         it, as Django's own does), keeping this operation for the state only:\n{}",
+                        fix.describe()
+                    ),
+                    Some(fix),
                 );
             }
             _ => {
-                return format!(
-                    "PostgreSQL cannot attach a partial or expression unique index as a constraint: build the \
-                     index concurrently and keep this operation for the state only, in a migration with \
-                     `atomic = False`. Take the `CREATE UNIQUE INDEX {i} ...` statement `python manage.py \
-                     sqlmigrate {app} {migration}` prints for this operation, add `CONCURRENTLY`, and write:\n    \
-                     migrations.SeparateDatabaseAndState(\n        \
-                     database_operations=[migrations.RunSQL('CREATE UNIQUE INDEX CONCURRENTLY ...', \
-                     reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS {i};')],\n        \
-                     state_operations=[{state_op}],\n    ),",
-                    app = ctx.app(),
-                    migration = ctx.migration().name,
+                return (
+                    format!(
+                        "PostgreSQL cannot attach a partial or expression unique index as a constraint: build the \
+                         index concurrently and keep this operation for the state only, in a migration with \
+                         `atomic = False`. Take the `CREATE UNIQUE INDEX {i} ...` statement `python manage.py \
+                         sqlmigrate {app} {migration}` prints for this operation, add `CONCURRENTLY`, and use it \
+                         as the `database_operations` of a `SeparateDatabaseAndState` whose `state_operations` \
+                         are this operation",
+                        app = ctx.app(),
+                        migration = ctx.migration().name,
+                    ),
+                    None,
                 );
             }
         }
     } else {
-        let mut sql = format!(
-            "migrations.RunSQL('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {i} ON {t} ({cols});', \
-             reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS {i};'),\n            \
-             migrations.RunSQL('ALTER TABLE {t} ADD CONSTRAINT {i} UNIQUE USING INDEX {i};', \
-             reverse_sql='ALTER TABLE {t} DROP CONSTRAINT {i};'),"
-        );
+        let mut sql = vec![
+            format!(
+                "migrations.RunSQL(\n    'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {i} ON {t} ({cols});',\n    {drop_index},\n)"
+            ),
+            format!(
+                "migrations.RunSQL(\n    'ALTER TABLE {t} ADD CONSTRAINT {i} UNIQUE USING INDEX {i};',\n    \
+                 reverse_sql='ALTER TABLE {t} DROP CONSTRAINT {i};',\n)"
+            ),
+        ];
         // A unique varchar or text field also gets Django's `_like` index (pattern
         // operators) on PostgreSQL.
-        if let Some(like) = like_index(ctx) {
-            sql.push_str("\n            ");
-            sql.push_str(&like);
-        }
+        sql.extend(like_index(ctx));
         sql
     };
-    let steps = format!(
-        "migrations.SeparateDatabaseAndState(\n        database_operations=[\n            {database}\n        ],\n        \
-         state_operations=[{state_op}],\n    ),"
-    );
     match &op.kind {
         // The column must exist before its index: add it without `unique` first.
         OpKind::AddField {
@@ -274,23 +282,43 @@ fn unique_help(ctx: &OpContext<'_>, t: &str, i: &str, cols: &str) -> String {
             field,
         } => {
             let m = lower(model_name);
-            let unique_now = field_code(field, &[]);
-            let steps = steps.replace(
-                &state_op,
-                &format!("migrations.AlterField(\"{m}\", \"{name}\", {unique_now})"),
+            let fix = Fix::replace(
+                vec![format!(
+                    "migrations.AddField(\"{m}\", \"{name}\", {})",
+                    field_code(field, &[("unique", "")])
+                )],
+                true,
+            )
+            .then(
+                vec![separate(
+                    &[format!(
+                        "migrations.AlterField(\"{m}\", \"{name}\", {})",
+                        field_code(field, &[])
+                    )],
+                    &database,
+                )],
+                false,
             );
-            format!(
-                "add the column without `unique`, then, in the next migration (`atomic = False`), build the \
-                 index concurrently and attach it, changing the state as written:\n    \
-                 migrations.AddField(\"{m}\", \"{name}\", {plain}),\n\
-                 then:\n    {steps}",
-                plain = field_code(field, &[("unique", "")]),
+            (
+                format!(
+                    "add the column without `unique`, then, in the next migration (`atomic = False`), build \
+                     the index concurrently and attach it, changing the state as written:\n{}",
+                    fix.describe()
+                ),
+                Some(fix),
             )
         }
-        _ => format!(
-            "in a migration with `atomic = False`, build the index concurrently and attach it, keeping this \
-             operation for the state only:\n    {steps}"
-        ),
+        _ => {
+            let fix = Fix::replace(vec![separate(&[state_op], &database)], false);
+            (
+                format!(
+                    "in a migration with `atomic = False`, build the index concurrently and attach it, keeping \
+                     this operation for the state only:\n{}",
+                    fix.describe()
+                ),
+                Some(fix),
+            )
+        }
     }
 }
 
@@ -323,8 +351,8 @@ fn like_index(ctx: &OpContext<'_>) -> Option<String> {
     let column = field.column(name).unwrap_or_else(|| name.clone());
     let like = crate::django::names::index_name(&table, &[column.as_str()], "_like");
     Some(format!(
-        "migrations.RunSQL('CREATE INDEX CONCURRENTLY IF NOT EXISTS {l} ON {t} ({c} {ops});', \
-         reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS {l};'),",
+        "migrations.RunSQL(\n    'CREATE INDEX CONCURRENTLY IF NOT EXISTS {l} ON {t} ({c} {ops});',\n    \
+         reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS {l};',\n)",
         l = ident(&like),
         t = ident(&table),
         c = ident(&column),

@@ -2,6 +2,7 @@
 //! Django runs inside a transaction, where PostgreSQL refuses it.
 
 use crate::django::operations::OpKind;
+use crate::fix::Fix;
 use crate::lint::rule::{Axis, Diagnostic, OpContext, Rule, RuleMeta, Severity, SqlContext};
 use crate::lint::sql::SqlAction;
 
@@ -66,7 +67,8 @@ impl Rule for ConcurrentInAtomicMigration {
                         op.name()
                     ),
                 )
-                .help(HELP),
+                .help(HELP)
+                .with_fix(same_operation_outside_a_transaction(ctx)),
             );
         }
     }
@@ -78,10 +80,18 @@ impl Rule for ConcurrentInAtomicMigration {
                     "`{}` in an atomic migration: PostgreSQL refuses it inside a transaction, so the migration fails",
                     ctx.statement.text
                 ))
-                .help(HELP),
+                .help(HELP)
+                .with_fix(same_operation_outside_a_transaction(ctx.op)),
             );
         }
     }
+}
+
+/// The fix: the operation as it is, in a migration with `atomic = False` (the applier
+/// sets it, or moves the operation to a migration of its own).
+fn same_operation_outside_a_transaction(ctx: &OpContext<'_>) -> Fix {
+    let op = ctx.op();
+    Fix::replace(vec![ctx.source_text(op.range()).to_string()], false).on(op.range())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! takes an ACCESS EXCLUSIVE lock on its table.
 
 use crate::django::operations::OpKind;
+use crate::fix::{separate, Fix};
 use crate::lint::rule::{
     Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity, SqlContext,
 };
@@ -125,6 +126,31 @@ impl Rule for DropIndexNotConcurrently {
             return;
         }
         let table = ident(&ctx.table_name(model_name));
+        let m = lower(model_name);
+        let (intro, fix) = if matches!(op.kind, OpKind::RemoveIndex { .. }) {
+            (
+                "drop it concurrently, alone in a migration with `atomic = False` \
+                 (`RemoveIndexConcurrently` is in django.contrib.postgres.operations):",
+                Fix::replace(
+                    vec![format!("RemoveIndexConcurrently(\"{m}\", \"{index}\")")],
+                    false,
+                ),
+            )
+        } else {
+            // Django's own index (no `Meta.indexes` entry): dropped by its name, the state
+            // changed as written; the way back builds it again.
+            (
+                "drop it concurrently, alone in a migration with `atomic = False`, and change the state \
+                 as written:",
+                Fix::replace(
+                    vec![separate(
+                        &[super::one_line(ctx.source_text(op.range()))],
+                        &own_index_drops(ctx, model_name, &index),
+                    )],
+                    false,
+                ),
+            )
+        };
         out.push(
             Diagnostic::at_operation(
                 op,
@@ -133,28 +159,8 @@ impl Rule for DropIndexNotConcurrently {
                      queries and blocks every query that comes after it"
                 ),
             )
-            .help(
-                if matches!(op.kind, OpKind::RemoveIndex { .. }) {
-                    format!(
-                        "drop it concurrently, alone in a migration with `atomic = False`:\n    \
-                         RemoveIndexConcurrently(\"{m}\", \"{index}\"),  # from django.contrib.postgres.operations",
-                        m = lower(model_name)
-                    )
-                } else {
-                    // Django's own index (no `Meta.indexes` entry): dropped by its name, the
-                    // state changed as written; the way back builds it again.
-                    let database = own_index_drops(ctx, model_name, &index).join(",\n            ");
-                    format!(
-                        "drop it concurrently, alone in a migration with `atomic = False`, and change the state \
-                         as written:\n    \
-                         migrations.SeparateDatabaseAndState(\n        \
-                         state_operations=[{state_op}],\n        \
-                         database_operations=[\n            {database},\n        ],\n    \
-                         ),",
-                        state_op = super::one_line(ctx.source_text(op.range())),
-                    )
-                },
-            ),
+            .help(format!("{intro}\n{}", fix.describe()))
+            .with_fix(fix),
         );
     }
 

@@ -99,7 +99,12 @@ pub fn one_line(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
-        if i > 0 && !out.ends_with(['(', '[', '{']) && !line.starts_with([')', ']', '}']) {
+        let closes = line.starts_with([')', ']', '}']);
+        // `...,\n)` as written by makemigrations: the trailing comma goes with the break.
+        if i > 0 && closes && out.ends_with(',') {
+            out.pop();
+        }
+        if i > 0 && !out.ends_with(['(', '[', '{']) && !closes {
             out.push(' ');
         }
         out.push_str(line);

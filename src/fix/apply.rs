@@ -1,0 +1,528 @@
+//! The one applier: the fixes of a lint report become edits on the migrations' source
+//! spans and new migration files, with the graph kept whole (one leaf per app).
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use crate::django::migration::{Dependency, MigrationFile};
+use crate::django::Project;
+use crate::lint::Finding;
+
+use super::{Fix, Step};
+
+/// What one round of fixing changes.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Path -> the file's new text (existing files edited, and new files).
+    pub files: BTreeMap<PathBuf, String>,
+    /// The new files among `files`, with the app label they belong to.
+    pub created: BTreeMap<PathBuf, String>,
+    /// Findings fixed: (rule, path, line).
+    pub fixed: Vec<(&'static str, String, usize)>,
+    /// Findings with a fix that was not applied, and why.
+    pub skipped: Vec<(&'static str, String, usize, String)>,
+}
+
+/// Edits planned on existing files: path -> (its text, spans to replace).
+type Edits = BTreeMap<PathBuf, (String, Vec<(Range<usize>, String)>)>;
+
+/// A fix placed on one operation of a migration.
+struct Placed<'a> {
+    finding: &'a Finding,
+    range: Range<usize>,
+    fix: &'a Fix,
+}
+
+/// Plan the fixes of `findings` (those carrying one) on `project`. `in_scope` says which
+/// migrations may be edited (the reviewed ones); fixes whose migration has dependents
+/// outside it, when they need a new migration, are skipped.
+pub fn plan(
+    project: &Project,
+    findings: &[Finding],
+    in_scope: &dyn Fn(&MigrationFile) -> bool,
+) -> Plan {
+    let mut out = Plan::default();
+    let mut by_migration: BTreeMap<(String, String), Vec<Placed<'_>>> = BTreeMap::new();
+    for f in findings {
+        if let Some((range, fix)) = &f.fix {
+            by_migration
+                .entry((f.app.clone(), f.migration.clone()))
+                .or_default()
+                .push(Placed {
+                    finding: f,
+                    range: range.clone(),
+                    fix,
+                });
+        }
+    }
+    // Edits by file (existing files), applied at the end, last span first.
+    let mut edits: Edits = BTreeMap::new();
+    for ((app, name), mut placed) in by_migration {
+        let Some(m) = project
+            .migrations
+            .iter()
+            .find(|m| m.app == app && m.name == name)
+        else {
+            continue;
+        };
+        if !in_scope(m) {
+            continue;
+        }
+        placed.sort_by_key(|p| (p.range.start, p.finding.rule));
+        // One fix per operation: a second fix of the same span waits for the next round.
+        let mut kept: Vec<Placed<'_>> = Vec::new();
+        for p in placed {
+            if kept.iter().any(|k| overlaps(&k.range, &p.range)) {
+                out.skipped
+                    .push(skip(p.finding, "another fix rewrote this operation first"));
+                continue;
+            }
+            kept.push(p);
+        }
+        plan_migration(project, m, kept, in_scope, &mut edits, &mut out);
+    }
+    for (path, (text, mut spans)) in edits {
+        spans.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+        let mut new = text;
+        for (range, replacement) in spans {
+            if range.end <= new.len()
+                && new.is_char_boundary(range.start)
+                && new.is_char_boundary(range.end)
+            {
+                new.replace_range(range, &replacement);
+            }
+        }
+        out.files.insert(path, ensure_imports(&new));
+    }
+    out
+}
+
+fn skip(f: &Finding, why: &str) -> (&'static str, String, usize, String) {
+    (f.rule, f.path_display(), f.line, why.to_string())
+}
+
+fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
+    a.start < b.end && b.start < a.end
+}
+
+fn plan_migration(
+    project: &Project,
+    m: &MigrationFile,
+    kept: Vec<Placed<'_>>,
+    in_scope: &dyn Fn(&MigrationFile) -> bool,
+    edits: &mut Edits,
+    out: &mut Plan,
+) {
+    let text = m.source.text.as_str();
+    let needs_non_atomic = |p: &Placed<'_>| p.fix.steps.first().is_some_and(|s| !s.atomic);
+    // Every top-level operation is fixed into non-atomic operations: the migration itself
+    // becomes `atomic = False`; otherwise those operations move to a migration of their own.
+    let all_non_atomic = m.operations.iter().all(|op| {
+        let r = usize::from(op.range().start())..usize::from(op.range().end());
+        kept.iter()
+            .any(|p| overlaps(&p.range, &r) && needs_non_atomic(p))
+    });
+    let split = m.atomic && !all_non_atomic && kept.iter().any(needs_non_atomic);
+    let new_files_needed = split || kept.iter().any(|p| p.fix.steps.len() > 1);
+
+    let dependents: Vec<&MigrationFile> = project
+        .migrations
+        .iter()
+        .filter(|d| {
+            d.dependencies
+                .iter()
+                .chain(&d.run_before)
+                .any(|dep| matches!(dep, Dependency::Node { app, name, .. } if *app == m.app && *name == m.name))
+        })
+        .collect();
+    let blocked = new_files_needed && dependents.iter().any(|d| !in_scope(d));
+
+    let mut spans: Vec<(Range<usize>, String)> = Vec::new();
+    let mut moved: Vec<String> = Vec::new();
+    let mut later: Vec<Step> = Vec::new();
+    for p in &kept {
+        let more_files = p.fix.steps.len() > 1 || (split && needs_non_atomic(p));
+        if blocked && more_files {
+            out.skipped.push(skip(
+                p.finding,
+                "later migrations outside the scope depend on this one: fix it with them in scope",
+            ));
+            continue;
+        }
+        let Some(first) = p.fix.steps.first() else {
+            continue;
+        };
+        let indent = indentation(text, p.range.start);
+        if split && !first.atomic {
+            spans.push((removal_span(text, &p.range), String::new()));
+            moved.extend(first.operations.iter().cloned());
+        } else {
+            spans.push((p.range.clone(), join_operations(&first.operations, &indent)));
+        }
+        for (k, step) in p.fix.steps.iter().skip(1).enumerate() {
+            match later.get_mut(k) {
+                Some(s) => {
+                    s.operations.extend(step.operations.iter().cloned());
+                    s.atomic &= step.atomic;
+                }
+                None => later.push(step.clone()),
+            }
+        }
+        out.fixed
+            .push((p.finding.rule, p.finding.path_display(), p.finding.line));
+    }
+    if spans.is_empty() {
+        return;
+    }
+    if m.atomic && !split && kept.iter().any(needs_non_atomic) {
+        spans.push(atomic_false(text, m));
+    }
+
+    // The new migrations, chained after the original.
+    let dir = m
+        .source
+        .path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let mut chain: Vec<(String, Step)> = Vec::new();
+    if !moved.is_empty() {
+        chain.push((
+            format!("{}_concurrently", m.name),
+            Step {
+                operations: moved,
+                atomic: false,
+            },
+        ));
+    }
+    for (k, step) in later.into_iter().enumerate() {
+        chain.push((format!("{}_step{}", m.name, k + 2), step));
+    }
+    let mut previous = m.name.clone();
+    for (name, step) in &chain {
+        let path = unused_path(&dir, name, &out.files, project);
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| name.clone());
+        out.files
+            .insert(path.clone(), new_migration(&m.app, &previous, step));
+        out.created.insert(path, m.app.clone());
+        previous = stem;
+    }
+    // What depended on the original depends on the last new migration: one leaf.
+    if previous != m.name {
+        for d in dependents {
+            for dep in d.dependencies.iter().chain(&d.run_before) {
+                if let Dependency::Node { app, name, range } = dep {
+                    if *app == m.app && *name == m.name {
+                        let entry = edits
+                            .entry(d.source.path.clone())
+                            .or_insert_with(|| (d.source.text.clone(), Vec::new()));
+                        entry.1.push((
+                            usize::from(range.start())..usize::from(range.end()),
+                            format!("(\"{}\", \"{previous}\")", m.app),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    edits
+        .entry(m.source.path.clone())
+        .or_insert_with(|| (text.to_string(), Vec::new()))
+        .1
+        .extend(spans);
+}
+
+/// A path for a new migration named `name` in `dir` that neither exists nor is planned.
+fn unused_path(
+    dir: &Path,
+    name: &str,
+    planned: &BTreeMap<PathBuf, String>,
+    project: &Project,
+) -> PathBuf {
+    let taken = |p: &Path| {
+        p.exists()
+            || planned.contains_key(p)
+            || project.migrations.iter().any(|m| m.source.path == p)
+    };
+    let mut candidate = dir.join(format!("{name}.py"));
+    let mut n = 2;
+    while taken(&candidate) {
+        candidate = dir.join(format!("{name}_{n}.py"));
+        n += 1;
+    }
+    candidate
+}
+
+/// The spaces before the operation on its line.
+fn indentation(text: &str, at: usize) -> String {
+    let line_start = text[..at.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    text[line_start..at.min(text.len())]
+        .chars()
+        .take_while(|c| *c == ' ' || *c == '\t')
+        .collect()
+}
+
+/// Operations written where one was: separated by `,` and a new line at `indent`, every
+/// line of a multi-line operation indented too.
+fn join_operations(operations: &[String], indent: &str) -> String {
+    operations
+        .iter()
+        .map(|op| {
+            op.lines()
+                .enumerate()
+                .map(|(i, l)| {
+                    if i == 0 || l.is_empty() {
+                        l.to_string()
+                    } else {
+                        format!("{indent}{l}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect::<Vec<_>>()
+        .join(&format!(",\n{indent}"))
+}
+
+/// The span to delete to remove an operation from its list: its indentation, the
+/// operation, a trailing comma and the rest of its line.
+fn removal_span(text: &str, range: &Range<usize>) -> Range<usize> {
+    let line_start = text[..range.start].rfind('\n').map_or(0, |i| i + 1);
+    let start = if text[line_start..range.start].trim().is_empty() {
+        line_start
+    } else {
+        range.start
+    };
+    let rest = &text[range.end..];
+    let mut end = range.end;
+    let trimmed = rest.trim_start_matches([' ', '\t']);
+    end += rest.len() - trimmed.len();
+    if trimmed.starts_with(',') {
+        end += 1;
+    }
+    let after = &text[end..];
+    if let Some(nl) = after.find('\n') {
+        if after[..nl].trim().is_empty() && start == line_start {
+            end += nl + 1;
+        }
+    }
+    start..end
+}
+
+/// The edit making the migration `atomic = False`: an existing `atomic = ...` line's
+/// value, else a new line at the top of the class body.
+fn atomic_false(text: &str, m: &MigrationFile) -> (Range<usize>, String) {
+    let class_end = usize::from(m.class_range.end());
+    let body = &text[class_end.min(text.len())..];
+    for (offset, line) in line_offsets(body) {
+        let t = line.trim_start();
+        if t.starts_with("atomic") && t[6..].trim_start().starts_with('=') {
+            let start = class_end + offset + (line.len() - t.len());
+            return (
+                start..start + t.trim_end().len(),
+                "atomic = False".to_string(),
+            );
+        }
+    }
+    // After the `class Migration(...):` line.
+    let header_end = body.find('\n').map_or(text.len(), |i| class_end + i + 1);
+    (header_end..header_end, "    atomic = False\n\n".to_string())
+}
+
+fn line_offsets(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut offset = 0;
+    text.split_inclusive('\n').map(move |line| {
+        let at = offset;
+        offset += line.len();
+        (at, line.trim_end_matches('\n'))
+    })
+}
+
+/// A new migration file of `app` after `dependency`, as `makemigrations` writes one.
+pub fn new_migration(app: &str, dependency: &str, step: &Step) -> String {
+    let atomic = if step.atomic {
+        ""
+    } else {
+        "    atomic = False\n\n"
+    };
+    let operations = step
+        .operations
+        .iter()
+        .map(|op| {
+            format!(
+                "        {},",
+                join_operations(std::slice::from_ref(op), "        ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let body = format!(
+        "class Migration(migrations.Migration):\n\n{atomic}    dependencies = [\n        (\"{app}\", \"{dependency}\"),\n    ]\n\n    operations = [\n{operations}\n    ]\n"
+    );
+    ensure_imports(&format!(
+        "from django.db import migrations, models\n\n\n{body}"
+    ))
+}
+
+/// The imports the code needs and the file lacks, added after its last top-level import.
+pub fn ensure_imports(text: &str) -> String {
+    let binds = |name: &str| {
+        text.lines().any(|l| {
+            let l = l.trim_start();
+            (l.starts_with("from ") || l.starts_with("import "))
+                && l.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+                    .any(|w| w == name)
+        })
+    };
+    let mut needed: Vec<String> = Vec::new();
+    let postgres: Vec<&str> = [
+        "AddIndexConcurrently",
+        "RemoveIndexConcurrently",
+        "AddConstraintNotValid",
+        "ValidateConstraint",
+    ]
+    .into_iter()
+    .filter(|op| text.contains(&format!("{op}(")) && !binds(op))
+    .collect();
+    if !postgres.is_empty() {
+        needed.push(format!(
+            "from django.contrib.postgres.operations import {}",
+            postgres.join(", ")
+        ));
+    }
+    if text.contains("django.db.models.deletion.")
+        && !text.contains("import django.db.models.deletion")
+    {
+        needed.push("import django.db.models.deletion".to_string());
+    }
+    if text.contains("django.db.models.functions.")
+        && !text.contains("import django.db.models.functions")
+    {
+        needed.push("import django.db.models.functions".to_string());
+    }
+    if text.contains("settings.") && !binds("settings") {
+        needed.push("from django.conf import settings".to_string());
+    }
+    if needed.is_empty() {
+        return text.to_string();
+    }
+    // After the last import line at column 0 (before the first class or def).
+    let mut insert_at = 0;
+    for (offset, line) in line_offsets(text) {
+        if line.starts_with("class ") || line.starts_with("def ") {
+            break;
+        }
+        if line.starts_with("import ") || line.starts_with("from ") {
+            insert_at = offset + line.len() + 1;
+        }
+    }
+    let insert_at = insert_at.min(text.len());
+    let mut out = String::with_capacity(text.len() + 100);
+    out.push_str(&text[..insert_at]);
+    for n in &needed {
+        out.push_str(n);
+        out.push('\n');
+    }
+    out.push_str(&text[insert_at..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_are_added_once_after_the_last_import() {
+        let text = "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    operations = [AddIndexConcurrently(\"a\", models.Index(fields=[\"x\"], name=\"i\"))]\n";
+        let fixed = ensure_imports(text);
+        assert!(fixed.starts_with(
+            "from django.db import migrations, models\nfrom django.contrib.postgres.operations import AddIndexConcurrently\n\n\nclass"
+        ), "{fixed}");
+        assert_eq!(ensure_imports(&fixed), fixed);
+    }
+
+    fn fixed(files: &[(String, String)]) -> Plan {
+        let project = crate::lint::testing::project(files);
+        let report = crate::lint::lint(
+            &project,
+            &crate::lint::Review::All,
+            &crate::lint::LintOptions::default(),
+        );
+        plan(&project, &report.findings, &|_| true)
+    }
+
+    /// A migration whose only operation must run outside a transaction becomes
+    /// `atomic = False` in place (an `atomic = True` line is rewritten, not duplicated).
+    #[test]
+    fn a_lone_concurrent_operation_makes_its_migration_non_atomic() {
+        let files = crate::lint::testing::with_initial(crate::lint::testing::migration(
+            "0002_idx",
+            "0001_initial",
+            r#"        migrations.AddIndex("book", models.Index(fields=["title"], name="t_idx")),"#,
+        ));
+        let out = fixed(&files);
+        assert!(out.created.is_empty(), "{:?}", out.created.keys());
+        let text = &out.files[&PathBuf::from("shop/migrations/0002_idx.py")];
+        assert!(text.contains("    atomic = False\n"), "{text}");
+        assert!(text.contains(
+            r#"AddIndexConcurrently("book", models.Index(fields=["title"], name="t_idx")),"#
+        ));
+        assert!(
+            text.contains("from django.contrib.postgres.operations import AddIndexConcurrently")
+        );
+
+        let explicit: Vec<(String, String)> = files
+            .iter()
+            .map(|(p, t)| {
+                (
+                    p.clone(),
+                    t.replace(
+                        "    dependencies = [(\"shop\", \"0001_initial\")]",
+                        "    atomic = True\n    dependencies = [(\"shop\", \"0001_initial\")]",
+                    ),
+                )
+            })
+            .collect();
+        let out = fixed(&explicit);
+        let text = &out.files[&PathBuf::from("shop/migrations/0002_idx.py")];
+        assert_eq!(text.matches("atomic =").count(), 1, "{text}");
+        assert!(text.contains("    atomic = False\n"), "{text}");
+    }
+
+    /// A later step becomes a new migration after the original, and what depended on the
+    /// original depends on it (one leaf).
+    #[test]
+    fn later_steps_chain_after_the_original_and_dependents_follow() {
+        let mut files = crate::lint::testing::with_initial(crate::lint::testing::migration(
+            "0002_check",
+            "0001_initial",
+            r#"        migrations.AddConstraint("book", models.CheckConstraint(condition=models.Q(pages__gte=0), name="pages_gte_0")),"#,
+        ));
+        files.push(crate::lint::testing::migration(
+            "0003_next",
+            "0002_check",
+            r#"        migrations.AddField("book", "note", models.TextField(null=True)),"#,
+        ));
+        let out = fixed(&files);
+        let new = PathBuf::from("shop/migrations/0002_check_step2.py");
+        assert!(out.created.contains_key(&new), "{:?}", out.created);
+        assert!(out.files[&new].contains(r#"("shop", "0002_check"),"#));
+        assert!(out.files[&new].contains(r#"ValidateConstraint("book", "pages_gte_0"),"#));
+        let next = &out.files[&PathBuf::from("shop/migrations/0003_next.py")];
+        assert!(next.contains(r#"[("shop", "0002_check_step2")]"#), "{next}");
+    }
+
+    #[test]
+    fn an_operation_is_removed_with_its_line() {
+        let text = "    operations = [\n        a(),\n        b(),\n    ]\n";
+        let start = text.find("b()").expect("b");
+        let span = removal_span(text, &(start..start + 3));
+        let mut out = text.to_string();
+        out.replace_range(span, "");
+        assert_eq!(out, "    operations = [\n        a(),\n    ]\n");
+    }
+}

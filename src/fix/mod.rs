@@ -1,0 +1,134 @@
+//! `migrail fix`: rewriting unsafe migrations into the safe sequence their helps describe.
+//!
+//! A fix is data, as in ruff: the rule that reports a finding attaches a [`Fix`] beside its
+//! diagnostic — the operations that replace the unsafe one, in steps (the first replaces
+//! it in place; the others become new migrations after it) — and one applier
+//! ([`apply::plan`]) turns the fixes of a tree into edits on source spans and new files:
+//! it sets `atomic = False` where a step needs it, splits a migration whose other
+//! operations must stay atomic, chains the new migrations, repoints what depended on the
+//! original so that each app keeps one leaf, and adds the imports the new code needs. It
+//! never renames a file and never touches a migration outside the scope.
+
+pub mod apply;
+
+/// What a rule proposes instead of an unsafe operation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fix {
+    /// `steps[0]` replaces the operation where it is; each later step is a new migration
+    /// after the previous one (a `VALIDATE CONSTRAINT` after the `NOT VALID`).
+    pub steps: Vec<Step>,
+    /// The operation the fix replaces, when the finding points elsewhere (a statement
+    /// inside a `RunSQL`); else the finding's own range.
+    pub on: Option<ruff_text_size::TextRange>,
+}
+
+/// The operations of one migration a fix writes, as Python source (one per entry, in the
+/// style `makemigrations` writes; multi-line entries are indented from column 0).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub operations: Vec<String>,
+    /// False when the operations must run outside a transaction (`CONCURRENTLY`).
+    pub atomic: bool,
+}
+
+impl Fix {
+    /// One step replacing the operation.
+    pub fn replace(operations: Vec<String>, atomic: bool) -> Fix {
+        Fix {
+            steps: vec![Step { operations, atomic }],
+            on: None,
+        }
+    }
+
+    /// The operation at `range` is the one replaced.
+    pub fn on(mut self, range: ruff_text_size::TextRange) -> Fix {
+        self.on = Some(range);
+        self
+    }
+
+    /// A later step, in a migration of its own after the previous one.
+    pub fn then(mut self, operations: Vec<String>, atomic: bool) -> Fix {
+        self.steps.push(Step { operations, atomic });
+        self
+    }
+
+    /// The operations for the help text: each step's, with "then" between steps.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            if i > 0 {
+                out.push_str("then, in the next migration");
+                if !step.atomic {
+                    out.push_str(" (`atomic = False`)");
+                }
+                out.push_str(":\n");
+            }
+            // As list items: each operation ends with a comma.
+            for op in &step.operations {
+                let lines: Vec<&str> = op.lines().collect();
+                for (j, line) in lines.iter().enumerate() {
+                    out.push_str("    ");
+                    out.push_str(line);
+                    if j + 1 == lines.len() {
+                        out.push(',');
+                    }
+                    out.push('\n');
+                }
+            }
+        }
+        out.trim_end().to_string()
+    }
+}
+
+/// `migrations.SeparateDatabaseAndState(...)` as `makemigrations` writes it: one
+/// operation per line, multi-line operations indented under their list.
+pub fn separate(state_operations: &[String], database_operations: &[String]) -> String {
+    let list = |name: &str, ops: &[String]| -> String {
+        if ops.is_empty() {
+            return String::new();
+        }
+        let mut out = format!("    {name}=[\n");
+        for op in ops {
+            for (i, line) in op.lines().enumerate() {
+                out.push_str("        ");
+                out.push_str(line);
+                if i + 1 == op.lines().count() {
+                    out.push(',');
+                }
+                out.push('\n');
+            }
+        }
+        out.push_str("    ],\n");
+        out
+    };
+    format!(
+        "migrations.SeparateDatabaseAndState(\n{}{})",
+        list("state_operations", state_operations),
+        list("database_operations", database_operations)
+    )
+}
+
+/// Why a finding has no automatic fix, for the summary.
+pub fn no_fix_reason(rule: &str) -> &'static str {
+    match rule {
+        "alter-column-type" => {
+            "a type change has no safe mechanical rewrite: add a new column, write both, backfill, switch reads, drop the old one"
+        }
+        "drop-column" | "drop-table" | "rename-as-remove-add" => {
+            "the drop must wait for a later release: follow the help (state-only removal now, the database drop after the rollout)"
+        }
+        "rename-column" | "rename-table" => {
+            "keep the database name pinned as the help shows, and keep the pin in models.py"
+        }
+        "set-not-null" => "follow the help: CHECK NOT VALID, VALIDATE, then SET NOT NULL",
+        "runpython-irreversible" | "runsql-irreversible" => {
+            "only you know how to undo it: write the reverse code, or `RunPython.noop`/`RunSQL.noop` if nothing is to undo"
+        }
+        "runpython-with-schema-change" => {
+            "move the data migration to a migration of its own with `atomic = False`"
+        }
+        "mixed-deploy-phase" => "split the migration into its `pre` and `post` parts",
+        "runsql-unparsed" | "unknown-operation" => "review it by hand",
+        _ => "no automatic fix for this rule",
+    }
+}
