@@ -415,3 +415,134 @@ fn focused_runs_agree_with_the_full_run_on_the_corpus() {
         );
     }
 }
+
+/// Copy a folder tree (files only).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let path = entry.path();
+        let target = to.join(entry.file_name());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("copy");
+        }
+    }
+}
+
+/// The state without what a fix may intend to change (the pinned column and table names).
+fn comparable_state(doc: &Value) -> Value {
+    let mut doc = doc.clone();
+    for model in doc["models"].as_array_mut().into_iter().flatten() {
+        if let Some(m) = model.as_object_mut() {
+            m.remove("table");
+        }
+        for field in model["fields"].as_array_mut().into_iter().flatten() {
+            if let Some(f) = field.as_object_mut() {
+                f.remove("column");
+            }
+        }
+    }
+    doc
+}
+
+/// `migrail fix --all` on a copy of the corpus (real packages' migrations, written by
+/// many hands): every fixed file parses, the fixed rules find nothing left, the model
+/// state is the same (column and table pins aside), and a second run changes nothing.
+#[test]
+fn fixing_the_corpus_keeps_every_file_readable_and_the_state() {
+    let work = tempfile::tempdir().expect("tempdir");
+    copy_tree(&corpus().join("src"), &work.path().join("src"));
+    let (_, before_state) = migrail_json(work.path(), &["state", "--format", "json", "src"]);
+    let (_, before) = migrail_json(
+        work.path(),
+        &["lint", "--all", "--no-config", "--format", "json", "src"],
+    );
+    let fixable = [
+        "add-index-not-concurrently",
+        "drop-index-not-concurrently",
+        "concurrent-in-atomic-migration",
+        "add-check-constraint",
+        "add-foreign-key-validates",
+        "add-unique",
+        "add-not-null-column",
+        "set-not-null",
+    ];
+    let count = |doc: &Value| {
+        doc["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| {
+                fixable.contains(&f["rule"].as_str().unwrap_or_default()) && f["severity"] != "info"
+            })
+            .count()
+    };
+    let fix = |args: &[&str]| {
+        Command::cargo_bin("migrail")
+            .expect("binary")
+            .current_dir(work.path())
+            .args(args)
+            .output()
+            .expect("migrail fix runs")
+    };
+    let out = fix(&[
+        "fix",
+        "--all",
+        "--no-config",
+        "--select",
+        &fixable.join(","),
+        "src",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.code().is_some(), "no panic: {text}");
+    let (_, after) = migrail_json(
+        work.path(),
+        &["lint", "--all", "--no-config", "--format", "json", "src"],
+    );
+    let syntax: Vec<&Value> = after["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["rule"] == "syntax-error" || f["rule"] == "multiple-leaf-nodes")
+        .collect();
+    let syntax_before = before["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["rule"] == "syntax-error" || f["rule"] == "multiple-leaf-nodes")
+        .count();
+    assert_eq!(
+        syntax.len(),
+        syntax_before,
+        "the fixes broke files or the graph: {syntax:#?}"
+    );
+    println!(
+        "corpus fix: {} fixable findings before, {} after ({})",
+        count(&before),
+        count(&after),
+        text.lines().next().unwrap_or_default()
+    );
+    assert!(count(&before) > 0, "the corpus has fixable findings");
+    let (_, after_state) = migrail_json(work.path(), &["state", "--format", "json", "src"]);
+    assert_eq!(
+        comparable_state(&before_state),
+        comparable_state(&after_state),
+        "the fixes changed the model state"
+    );
+    let again = fix(&[
+        "fix",
+        "--all",
+        "--no-config",
+        "--select",
+        &fixable.join(","),
+        "--diff",
+        "src",
+    ]);
+    let again_text = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "a second run changes nothing:\n{again_text}"
+    );
+}

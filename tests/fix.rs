@@ -203,6 +203,249 @@ fn fixed_migrations_keep_the_state_and_build_the_same_schema() {
     );
 }
 
+/// The release after: a rename, a rename written as remove + add, a renamed model, a
+/// NOT NULL constraint and a dropped column (with `--deploy-phases`: the drop goes to a
+/// `post` migration).
+const DROPS: &str = r#"from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shelf", "0003_title_index")]
+
+    operations = [
+        migrations.RenameField(model_name="book", old_name="format", new_name="binding"),
+        migrations.RemoveField(model_name="book", name="nick"),
+        migrations.AddField(
+            model_name="book",
+            name="handle",
+            field=models.CharField(max_length=20, null=True),
+        ),
+        migrations.AlterField(
+            model_name="book",
+            name="blurb",
+            field=models.TextField(default=""),
+        ),
+        migrations.RemoveField(model_name="book", name="pages"),
+        migrations.RenameModel(old_name="Author", new_name="Writer"),
+    ]
+"#;
+
+/// `models.py` as the user writes it for that release (no pins: the fix adds them).
+const DROPS_MODELS: &str = r#"from django.db import models
+
+
+class Writer(models.Model):
+    name = models.CharField(max_length=100)
+
+
+class Book(models.Model):
+    title = models.CharField(max_length=200, db_index=True)
+    isbn = models.CharField(max_length=13, null=True, unique=True)
+    author = models.ForeignKey(Writer, null=True, on_delete=models.CASCADE)
+    binding = models.CharField(max_length=20, default="paperback")
+    handle = models.CharField(max_length=20, null=True)
+    blurb = models.TextField(default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["title"], condition=models.Q(isbn__isnull=False), name="uniq_title_with_isbn"
+            ),
+        ]
+"#;
+
+/// The two-release fixes keep the data the unsafe migration loses, and `models.py` gets
+/// the pins the state now has.
+#[test]
+fn renames_and_drops_keep_the_data_and_pin_models_py() {
+    let setup = |dir: &Path| {
+        std::fs::write(dir.join("shelf/migrations/0004_drops.py"), DROPS).expect("write");
+        std::fs::write(dir.join("shelf/models.py"), DROPS_MODELS).expect("write");
+        // The old release: books with a nickname and a nullable blurb; no check on pages.
+        let initial = dir.join("shelf/migrations/0001_initial.py");
+        let text = std::fs::read_to_string(&initial).expect("read").replace(
+            r#"("pages", models.IntegerField(default=0)),"#,
+            r#"("pages", models.IntegerField(default=0)),
+                ("nick", models.CharField(max_length=20, null=True)),
+                ("blurb", models.TextField(null=True)),"#,
+        );
+        std::fs::write(&initial, text).expect("write");
+        let second = dir.join("shelf/migrations/0002_book_changes.py");
+        let text = std::fs::read_to_string(&second).expect("read");
+        let start = text
+            .find("        migrations.AddConstraint(")
+            .expect("check");
+        let end = start
+            + text[start..]
+                .find(
+                    "        ),
+",
+                )
+                .expect("end")
+            + "        ),
+"
+            .len();
+        std::fs::write(&second, format!("{}{}", &text[..start], &text[end..])).expect("write");
+    };
+    let unfixed = fixture();
+    let fixed = fixture();
+    setup(unfixed.path());
+    setup(fixed.path());
+    let pg = Postgres::start();
+    let (ok, text) = try_manage(
+        unfixed.path(),
+        &pg,
+        "rehearsal",
+        &["makemigrations", "--check", "--dry-run", "shelf"],
+    );
+    assert!(ok, "the test's models.py matches its migrations: {text}");
+
+    let run = migrail(
+        fixed.path(),
+        &[
+            "fix",
+            "--no-config",
+            "--deploy-phases",
+            "shelf/migrations/0004_drops.py",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let again = migrail(
+        fixed.path(),
+        &[
+            "fix",
+            "--all",
+            "--no-config",
+            "--deploy-phases",
+            "--select",
+            "drop-column,rename-column,rename-table,rename-as-remove-add,set-not-null",
+            ".",
+        ],
+    );
+    assert!(again.stdout.contains("Nothing to fix."), "{}", again.stdout);
+    let lint = migrail(
+        fixed.path(),
+        &[
+            "lint",
+            "--no-config",
+            "--deploy-phases",
+            "--select",
+            "drop-column,rename-column,rename-table,rename-as-remove-add,set-not-null",
+            "--all",
+            ".",
+        ],
+    );
+    assert_eq!(lint.code, 0, "{}", lint.stdout);
+    let models = std::fs::read_to_string(fixed.path().join("shelf/models.py")).expect("read");
+    for pin in [
+        r#"binding = models.CharField(max_length=20, default="paperback", db_column="format")"#,
+        r#"handle = models.CharField(max_length=20, null=True, db_column="nick")"#,
+        r#"db_table = "shelf_author""#,
+    ] {
+        assert!(
+            models.contains(pin),
+            "models.py keeps `{pin}`:
+{models}"
+        );
+    }
+    let check = manage(
+        fixed.path(),
+        &pg,
+        "rehearsal",
+        &["makemigrations", "--check", "--dry-run", "shelf"],
+    );
+    assert!(check.contains("No changes detected"), "{check}");
+    // The drop runs in a `post` migration.
+    let plan = migrail(
+        fixed.path(),
+        &["plan", "--no-config", "--deploy-phases", "--format", "json"],
+    );
+    let doc: serde_json::Value = serde_json::from_str(&plan.stdout).expect("plan JSON");
+    let drop_phase = doc["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| {
+            m["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("0004_drops_step"))
+        })
+        .map(|m| m["phase"].clone());
+    assert_eq!(
+        drop_phase,
+        Some(serde_json::json!("post")),
+        "{}",
+        plan.stdout
+    );
+
+    for (work, db) in [(&unfixed, "unfixed"), (&fixed, "fixed")] {
+        pg.query(&format!("create database {db}"));
+        manage(
+            work.path(),
+            &pg,
+            db,
+            &["migrate", "--noinput", "shelf", "0003_title_index"],
+        );
+        pg.query_in(
+            db,
+            "insert into shelf_author (name) values ('Ada'), ('Alan')",
+        );
+        pg.query_in(
+            db,
+            "insert into shelf_book (title, pages, nick, format) values \
+             ('A', 1, 'ada', 'paperback'), ('B', 2, null, 'paperback')",
+        );
+        manage(work.path(), &pg, db, &["migrate", "--noinput"]);
+    }
+    // The unsafe migration lost the nicknames; the fix kept them, in the column the old
+    // release knows, and the renamed field's column under its old name.
+    assert_eq!(
+        pg.query_in(
+            "unfixed",
+            "select coalesce(handle, '-') from shelf_book order by id"
+        ),
+        ["-", "-"]
+    );
+    assert_eq!(
+        pg.query_in(
+            "fixed",
+            "select coalesce(nick, '-'), blurb from shelf_book order by id"
+        ),
+        ["ada|", "-|"]
+    );
+    let columns = |db: &str| {
+        pg.query_in(db, "select column_name from information_schema.columns where table_name = 'shelf_book' order by 1")
+    };
+    assert!(
+        columns("fixed").contains(&"format".to_string()),
+        "{:?}",
+        columns("fixed")
+    );
+    assert!(
+        !columns("fixed").contains(&"pages".to_string()),
+        "dropped in the post migration"
+    );
+    assert_eq!(
+        pg.query_in("fixed", "select is_nullable from information_schema.columns where table_name = 'shelf_book' and column_name = 'blurb'"),
+        ["NO"]
+    );
+    assert!(
+        pg.query_in(
+            "fixed",
+            "select conname from pg_constraint where conname like '%not_null'"
+        )
+        .is_empty(),
+        "the temporary CHECK is dropped"
+    );
+    // Backwards to the old release.
+    manage(
+        fixed.path(),
+        &pg,
+        "fixed",
+        &["migrate", "--noinput", "shelf", "0003_title_index"],
+    );
+}
+
 /// A migration outside the scope that depends on the one fixed: the fixes that need a new
 /// migration are not applied (the graph would get two leaves), and the summary says so.
 #[test]

@@ -26,6 +26,8 @@ pub(super) struct Outcome {
     skipped: BTreeMap<(&'static str, String, usize), String>,
     /// Findings above notes left in the scope after the fixes.
     left: Vec<lint::Finding>,
+    /// What is left to do by hand (pins, next release's migrations).
+    notes: Vec<String>,
 }
 
 impl Outcome {
@@ -88,6 +90,7 @@ pub(super) fn compute(
     let mut created: BTreeSet<PathBuf> = BTreeSet::new();
     let mut fixed = Vec::new();
     let mut skipped = BTreeMap::new();
+    let mut notes: Vec<String> = Vec::new();
     let mut later: Option<(Project, Review)> = None;
     let mut report = lint::lint(first, first_review, options);
     for _ in 0..MAX_ROUNDS {
@@ -99,6 +102,7 @@ pub(super) fn compute(
         for (rule, path, line, why) in plan.skipped {
             skipped.insert((rule, path, line), why);
         }
+        notes.extend(plan.notes);
         if plan.files.is_empty() {
             break;
         }
@@ -126,6 +130,7 @@ pub(super) fn compute(
         fixed,
         skipped,
         left,
+        notes,
     }
 }
 
@@ -166,6 +171,7 @@ fn reload(
 ) -> Project {
     let sources = texts
         .iter()
+        .filter(|(path, _)| apps.contains_key(*path))
         .map(|(path, text)| {
             let app_dir = path
                 .parent()
@@ -221,6 +227,9 @@ fn summary(o: &Outcome, dry_run: bool) -> String {
             };
             out.push_str(&format!("  {mark}: {}\n", display_path(path)));
         }
+    }
+    for note in &o.notes {
+        out.push_str(&format!("note: {note}\n"));
     }
     if !o.left.is_empty() {
         out.push_str(&format!(

@@ -22,6 +22,9 @@ pub struct Plan {
     pub fixed: Vec<(&'static str, String, usize)>,
     /// Findings with a fix that was not applied, and why.
     pub skipped: Vec<(&'static str, String, usize, String)>,
+    /// What the user must still do by hand (a `models.py` pin not found, a migration for
+    /// the next release), for the summary.
+    pub notes: Vec<String>,
 }
 
 /// Edits planned on existing files: path -> (its text, spans to replace).
@@ -93,7 +96,10 @@ pub fn plan(
                 new.replace_range(range, &replacement);
             }
         }
-        out.files.insert(path, ensure_imports(&new));
+        // Migrations get the imports their new code needs; `models.py` only its pin.
+        let is_models = path.file_name().is_some_and(|n| n == "models.py");
+        let new = if is_models { new } else { ensure_imports(&new) };
+        out.files.insert(path, new);
     }
     out
 }
@@ -138,11 +144,82 @@ fn plan_migration(
         .collect();
     let blocked = new_files_needed && dependents.iter().any(|d| !in_scope(d));
 
+    // A later operation of the migration that renames or removes the fixed operation's
+    // model or one of its fields: operations moved after the migration would name
+    // something that is gone.
+    let touched_later = |p: &Placed<'_>| {
+        let Some(target) = m
+            .operations
+            .iter()
+            .find(|op| usize::from(op.range().start()) == p.range.start)
+            .and_then(|op| op.model())
+        else {
+            return false;
+        };
+        m.operations.iter().any(|op| {
+            usize::from(op.range().start()) > p.range.start
+                && matches!(
+                    op.kind,
+                    crate::django::operations::OpKind::RenameModel { .. }
+                        | crate::django::operations::OpKind::DeleteModel { .. }
+                        | crate::django::operations::OpKind::RenameField { .. }
+                        | crate::django::operations::OpKind::RemoveField { .. }
+                )
+                && op.model().is_some_and(|n| n.eq_ignore_ascii_case(target))
+        })
+    };
+    let (imports, local_names) = module_imports_and_names(text);
     let mut spans: Vec<(Range<usize>, String)> = Vec::new();
     let mut moved: Vec<String> = Vec::new();
     let mut later: Vec<Step> = Vec::new();
     for p in &kept {
         let more_files = p.fix.steps.len() > 1 || (split && needs_non_atomic(p));
+        let moved_text: String = p
+            .fix
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| *i > 0 || (split && !s.atomic))
+            .flat_map(|(_, s)| s.operations.iter().cloned())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let generated: String = p
+            .fix
+            .steps
+            .iter()
+            .flat_map(|s| s.operations.iter().cloned())
+            .collect::<Vec<_>>()
+            .join("\n");
+        if let Some(path) = foreign_paths(&generated)
+            .into_iter()
+            .find(|path| !text.contains(path.as_str()))
+        {
+            out.skipped.push(skip(
+                p.finding,
+                &format!(
+                    "the fix would name `{path}`, which this file does not import that way: apply the help by hand"
+                ),
+            ));
+            continue;
+        }
+        if let Some(name) = local_names.iter().find(|n| uses_name(&moved_text, n)) {
+            out.skipped.push(skip(
+                p.finding,
+                &format!(
+                    "the operations that move to a new migration use `{name}`, defined in this file: \
+                     apply the help by hand"
+                ),
+            ));
+            continue;
+        }
+        if more_files && touched_later(p) {
+            out.skipped.push(skip(
+                p.finding,
+                "a later operation of this migration renames or removes the same model or its fields: \
+                 move that operation to a migration of its own, then run `migrail fix` again",
+            ));
+            continue;
+        }
         if blocked && more_files {
             out.skipped.push(skip(
                 p.finding,
@@ -154,6 +231,27 @@ fn plan_migration(
             continue;
         };
         let indent = indentation(text, p.range.start);
+        for r in &p.fix.remove {
+            let r = usize::from(r.start())..usize::from(r.end());
+            if r.end <= text.len() {
+                spans.push((removal_span(text, &r), String::new()));
+            }
+        }
+        if let Some(pin) = &p.fix.pin {
+            pin_in_models(m, pin, edits, out);
+        }
+        if let Some(next) = &p.fix.next_release {
+            out.notes.push(format!(
+                "{}:{}: the database half waits for the next release, once no old code runs; add this migration then:\n{}",
+                p.finding.path_display(),
+                p.finding.line,
+                ensure_imports(&new_migration(&m.app, "<the latest migration>", next))
+                    .lines()
+                    .map(|l| format!("    {l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ));
+        }
         if split && !first.atomic {
             spans.push((removal_span(text, &p.range), String::new()));
             moved.extend(first.operations.iter().cloned());
@@ -206,8 +304,13 @@ fn plan_migration(
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| name.clone());
-        out.files
-            .insert(path.clone(), new_migration(&m.app, &previous, step));
+        out.files.insert(
+            path.clone(),
+            ensure_imports(&format!(
+                "{imports}{}",
+                new_migration(&m.app, &previous, step)
+            )),
+        );
         out.created.insert(path, m.app.clone());
         previous = stem;
     }
@@ -234,6 +337,251 @@ fn plan_migration(
         .or_insert_with(|| (text.to_string(), Vec::new()))
         .1
         .extend(spans);
+}
+
+/// Add the pin to the model (or field) in the app's `models.py`, when found exactly once;
+/// else say what to keep by hand.
+fn pin_in_models(m: &MigrationFile, pin: &super::Pin, edits: &mut Edits, out: &mut Plan) {
+    let app_dir = m
+        .source
+        .path
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    let path = app_dir.join("models.py");
+    let by_hand = |out: &mut Plan, why: &str| {
+        let on = match &pin.field {
+            Some(f) => format!("on `{}.{f}`", pin.model),
+            None => format!("in `{}.Meta`", pin.model),
+        };
+        out.notes.push(format!(
+            "keep `{}={}` {on} in models.py ({why}): the state the migrations build has it",
+            pin.keyword, pin.value
+        ));
+    };
+    let text = match edits.get(&path) {
+        Some((t, _)) => t.clone(),
+        None => match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(_) => {
+                return by_hand(
+                    out,
+                    &format!("{} not found", crate::lint::display_path(&path)),
+                )
+            }
+        },
+    };
+    match pin_edit(&text, pin) {
+        Ok(Some(edit)) => edits
+            .entry(path)
+            .or_insert_with(|| (text, Vec::new()))
+            .1
+            .push(edit),
+        Ok(None) => {}
+        Err(why) => by_hand(out, &why),
+    }
+}
+
+/// The edit adding `pin` to `models.py`'s text: `Ok(None)` when it is already there.
+fn pin_edit(text: &str, pin: &super::Pin) -> Result<Option<(Range<usize>, String)>, String> {
+    use ruff_python_ast::{Expr, Stmt};
+    use ruff_text_size::Ranged;
+    let parsed =
+        ruff_python_parser::parse_unchecked_source(text, ruff_python_ast::PySourceType::Python);
+    let classes: Vec<&ruff_python_ast::StmtClassDef> = parsed
+        .syntax()
+        .body
+        .iter()
+        .filter_map(|s| match s {
+            Stmt::ClassDef(c) if c.name.id.as_str() == pin.model => Some(c),
+            _ => None,
+        })
+        .collect();
+    let [class] = classes.as_slice() else {
+        return Err(format!("{} classes named `{}`", classes.len(), pin.model));
+    };
+    let keyword_text = format!("{}={}", pin.keyword, pin.value);
+    match &pin.field {
+        Some(field) => {
+            let calls: Vec<&ruff_python_ast::ExprCall> = class
+                .body
+                .iter()
+                .filter_map(|s| match s {
+                    Stmt::Assign(a) => match (a.targets.as_slice(), &*a.value) {
+                        ([Expr::Name(n)], Expr::Call(call)) if n.id.as_str() == field => Some(call),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect();
+            let [call] = calls.as_slice() else {
+                return Err(format!("{} assignments of `{field}`", calls.len()));
+            };
+            if let Some(k) = call
+                .arguments
+                .keywords
+                .iter()
+                .find(|k| k.arg.as_ref().is_some_and(|a| a.id.as_str() == pin.keyword))
+            {
+                let written =
+                    &text[usize::from(k.value.range().start())..usize::from(k.value.range().end())];
+                return if written == pin.value {
+                    Ok(None)
+                } else {
+                    Err(format!("it says `{}={written}`", pin.keyword))
+                };
+            }
+            let last_end = call
+                .arguments
+                .args
+                .iter()
+                .map(|a| a.range().end())
+                .chain(call.arguments.keywords.iter().map(|k| k.range().end()))
+                .max();
+            Ok(Some(match last_end {
+                Some(end) => {
+                    let at = usize::from(end);
+                    (at..at, format!(", {keyword_text}"))
+                }
+                None => {
+                    let at = usize::from(call.arguments.range().end()) - 1;
+                    (at..at, keyword_text)
+                }
+            }))
+        }
+        None => {
+            let meta = class.body.iter().find_map(|s| match s {
+                Stmt::ClassDef(c) if c.name.id.as_str() == "Meta" => Some(c),
+                _ => None,
+            });
+            match meta {
+                Some(meta) => {
+                    let has = meta.body.iter().any(|s| matches!(s, Stmt::Assign(a)
+                        if matches!(a.targets.as_slice(), [Expr::Name(n)] if n.id.as_str() == pin.keyword)));
+                    if has {
+                        return Err(format!("its Meta sets `{}` already", pin.keyword));
+                    }
+                    let first = meta.body.first().map(|s| usize::from(s.range().start()));
+                    let Some(first) = first else {
+                        return Err("its Meta is empty".to_string());
+                    };
+                    let indent = indentation(text, first);
+                    let line_start = text[..first].rfind('\n').map_or(0, |i| i + 1);
+                    Ok(Some((
+                        line_start..line_start,
+                        format!("{indent}{keyword_text}\n").replacen('=', " = ", 1),
+                    )))
+                }
+                None => {
+                    let end = usize::from(class.range().end());
+                    let first = class
+                        .body
+                        .first()
+                        .map(|s| usize::from(s.range().start()))
+                        .unwrap_or(end);
+                    let indent = indentation(text, first);
+                    Ok(Some((
+                        end..end,
+                        format!(
+                            "\n\n{indent}class Meta:\n{indent}{indent}{}",
+                            keyword_text.replacen('=', " = ", 1)
+                        ),
+                    )))
+                }
+            }
+        }
+    }
+}
+
+/// The top-level import statements of a migration file (copied into the migrations split
+/// from it, as their operations may use them), and the names the file defines itself.
+fn module_imports_and_names(text: &str) -> (String, Vec<String>) {
+    use ruff_python_ast::{Expr, Stmt};
+    use ruff_text_size::Ranged;
+    let parsed =
+        ruff_python_parser::parse_unchecked_source(text, ruff_python_ast::PySourceType::Python);
+    let mut imports = String::new();
+    let mut names = Vec::new();
+    for stmt in &parsed.syntax().body {
+        match stmt {
+            Stmt::Import(_) | Stmt::ImportFrom(_) => {
+                let r = stmt.range();
+                let line = &text[usize::from(r.start())..usize::from(r.end())];
+                // `from django.db import migrations, models` is written by the template.
+                if line != "from django.db import migrations, models"
+                    && line != "from django.db import migrations"
+                {
+                    imports.push_str(line);
+                    imports.push('\n');
+                }
+            }
+            Stmt::FunctionDef(f) => names.push(f.name.id.to_string()),
+            Stmt::ClassDef(c) if c.name.id.as_str() != "Migration" => {
+                names.push(c.name.id.to_string())
+            }
+            Stmt::Assign(a) => {
+                for t in &a.targets {
+                    if let Expr::Name(n) = t {
+                        names.push(n.id.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (imports, names)
+}
+
+/// Dotted names in Python code (outside string literals) that the standard migration
+/// imports do not provide: `oauth2_provider.settings.oauth2_settings.X`.
+fn foreign_paths(code: &str) -> Vec<String> {
+    const KNOWN: &[&str] = &["django", "models", "migrations", "settings"];
+    let mut out = Vec::new();
+    let mut chars = code.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\'' || c == '"' {
+            // Skip the string literal (escapes included).
+            let mut escaped = false;
+            for (_, d) in chars.by_ref() {
+                if escaped {
+                    escaped = false;
+                } else if d == '\\' {
+                    escaped = true;
+                } else if d == c {
+                    break;
+                }
+            }
+            continue;
+        }
+        if c.is_alphabetic() || c == '_' {
+            let before = code[..i].chars().next_back();
+            let mut end = i + c.len_utf8();
+            while let Some(&(j, d)) = chars.peek() {
+                if d.is_alphanumeric() || d == '_' || d == '.' {
+                    end = j + d.len_utf8();
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            let word = code[i..end].trim_end_matches('.');
+            let first = word.split('.').next().unwrap_or(word);
+            if word.contains('.') && !KNOWN.contains(&first) && before != Some('.') {
+                out.push(word.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// `name` appears in `code` as an identifier.
+fn uses_name(code: &str, name: &str) -> bool {
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    code.match_indices(name).any(|(at, _)| {
+        let before = code[..at].chars().next_back();
+        let after = code[at + name.len()..].chars().next();
+        !before.is_some_and(|c| ident(c) || c == '.') && !after.is_some_and(ident)
+    })
 }
 
 /// A path for a new migration named `name` in `dir` that neither exists nor is planned.
@@ -363,9 +711,7 @@ pub fn new_migration(app: &str, dependency: &str, step: &Step) -> String {
     let body = format!(
         "class Migration(migrations.Migration):\n\n{atomic}    dependencies = [\n        (\"{app}\", \"{dependency}\"),\n    ]\n\n    operations = [\n{operations}\n    ]\n"
     );
-    ensure_imports(&format!(
-        "from django.db import migrations, models\n\n\n{body}"
-    ))
+    format!("from django.db import migrations, models\n\n\n{body}")
 }
 
 /// The imports the code needs and the file lacks, added after its last top-level import.
@@ -404,7 +750,8 @@ pub fn ensure_imports(text: &str) -> String {
     {
         needed.push("import django.db.models.functions".to_string());
     }
-    if text.contains("settings.") && !binds("settings") {
+    let names_settings = uses_name(text, "settings") && !text.contains("import settings");
+    if names_settings && !binds("settings") {
         needed.push("from django.conf import settings".to_string());
     }
     if needed.is_empty() {

@@ -20,6 +20,26 @@ pub struct Fix {
     /// The operation the fix replaces, when the finding points elsewhere (a statement
     /// inside a `RunSQL`); else the finding's own range.
     pub on: Option<ruff_text_size::TextRange>,
+    /// Other operations of the same migration the fix deletes (the `AddField` of a
+    /// rename written as remove + add).
+    pub remove: Vec<ruff_text_size::TextRange>,
+    /// What `models.py` must keep for the state to stay as `makemigrations` sees it.
+    pub pin: Option<Pin>,
+    /// A migration for the next release, printed, not written (the database half of a
+    /// drop when the project does not deploy in phases).
+    pub next_release: Option<Step>,
+}
+
+/// A keyword `models.py` must carry: `db_column="title"` on a field, or `db_table` in a
+/// model's `Meta` (`field` is `None`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pin {
+    /// The model's class name as the state spells it (`Book`).
+    pub model: String,
+    pub field: Option<String>,
+    pub keyword: String,
+    /// A Python literal (`"title"`).
+    pub value: String,
 }
 
 /// The operations of one migration a fix writes, as Python source (one per entry, in the
@@ -37,7 +57,28 @@ impl Fix {
         Fix {
             steps: vec![Step { operations, atomic }],
             on: None,
+            remove: Vec::new(),
+            pin: None,
+            next_release: None,
         }
+    }
+
+    /// The fix also deletes the operation at `range`.
+    pub fn removing(mut self, range: ruff_text_size::TextRange) -> Fix {
+        self.remove.push(range);
+        self
+    }
+
+    /// `models.py` must keep `pin`.
+    pub fn pinning(mut self, pin: Pin) -> Fix {
+        self.pin = Some(pin);
+        self
+    }
+
+    /// A migration to add in the next release (printed by `migrail fix`).
+    pub fn next_release(mut self, operations: Vec<String>, atomic: bool) -> Fix {
+        self.next_release = Some(Step { operations, atomic });
+        self
     }
 
     /// The operation at `range` is the one replaced.

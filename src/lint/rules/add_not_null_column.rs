@@ -177,7 +177,9 @@ impl Rule for AddNotNullColumn {
             "add it nullable, backfill, and set NOT NULL in a later release:\n    \
              migrations.AddField(\"{m}\", \"{name}\", {nullable}),"
         );
-        let Some(literal) = literal else {
+        let Some((literal, sql_lit)) =
+            literal.and_then(|l| super::sql_literal(l).map(|sql| (l, sql)))
+        else {
             out.push(diagnostic.help(format!(
                 "give it a database default (`db_default=`, Django 5.0+), or {nullable_way}"
             )));
@@ -206,7 +208,7 @@ impl Rule for AddNotNullColumn {
                     format!(
                         "migrations.RunSQL(\n    'ALTER TABLE {table_q} ALTER COLUMN {column_q} SET DEFAULT {};',\n    \
                          reverse_sql='ALTER TABLE {table_q} ALTER COLUMN {column_q} DROP DEFAULT;',\n)",
-                        sql_literal(literal)
+                        sql_lit
                     ),
                 ],
             )],
@@ -252,16 +254,6 @@ fn default_kept_by_sql(ctx: &OpContext<'_>, column: &str) -> bool {
         }),
         _ => false,
     })
-}
-
-/// A literal default as SQL, inside the help's single-quoted Python string.
-fn sql_literal(v: &crate::django::python::Value) -> String {
-    use crate::django::python::Value;
-    match v {
-        Value::Str(s) => format!("\\'{}\\'", s.replace('\\', "\\\\").replace('\'', "\\'\\'")),
-        Value::Bool(b) => b.to_string(),
-        other => other.describe(),
-    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use crate::django::fields::FieldDef;
 use crate::django::operations::OpKind;
+use crate::fix::Fix;
 use crate::lint::rule::{
     Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity, SqlContext,
 };
@@ -193,8 +194,12 @@ impl Rule for DropColumn {
                 nullable = field_code(field, &[("null", "True")]),
             )
         };
-        out.push(
-            Diagnostic::at_operation(
+        let fix = if field.is_m2m() || ctx.accepted_post() {
+            None
+        } else {
+            Some(two_release_fix(ctx, &m, name, field, &table, &column))
+        };
+        let diagnostic = Diagnostic::at_operation(
                 op,
                 if ctx.accepted_post() {
                     // Reached only for a column the new release cannot leave out.
@@ -216,8 +221,50 @@ impl Rule for DropColumn {
                  migrations.RunSQL('{drop_sql}', reverse_sql=migrations.RunSQL.noop),\n\
                  {}",
                 two_ways_out(ctx, field)
-            )),
-        );
+            ));
+        out.push(match fix {
+            Some(fix) => diagnostic.with_fix(fix),
+            None => diagnostic,
+        });
+    }
+}
+
+/// The fix of a `RemoveField`: the state-only removal now (nullable first when the new
+/// release could not insert without the column), and the database drop after the
+/// rollout — a new migration when the project deploys in phases (it runs with `--phase
+/// post`), else the migration to add in the next release.
+fn two_release_fix(
+    ctx: &OpContext<'_>,
+    m: &str,
+    name: &str,
+    field: &FieldDef,
+    table: &str,
+    column: &str,
+) -> Fix {
+    let mut now = Vec::new();
+    if !optional(field) {
+        now.push(format!(
+            "migrations.AlterField(\"{m}\", \"{name}\", {})",
+            field_code(field, &[("null", "True")])
+        ));
+    }
+    now.push(crate::fix::separate(
+        &[format!("migrations.RemoveField(\"{m}\", \"{name}\")")],
+        &[],
+    ));
+    let (t, c) = (ident(table), ident(column));
+    let reverse = match field.db_type() {
+        Some(db_type) => format!("'ALTER TABLE {t} ADD COLUMN {c} {db_type} NULL;'"),
+        None => "migrations.RunSQL.noop".to_string(),
+    };
+    let drop = vec![format!(
+        "migrations.RunSQL(\n    'ALTER TABLE {t} DROP COLUMN {c};',\n    reverse_sql={reverse},\n)"
+    )];
+    let fix = Fix::replace(now, true);
+    if ctx.deploy_phases {
+        fix.then(drop, true)
+    } else {
+        fix.next_release(drop, true)
     }
 }
 

@@ -111,3 +111,36 @@ pub fn one_line(text: &str) -> String {
     }
     out
 }
+
+/// The same field class and arguments, the keyword arguments `ignored` aside.
+pub fn same_field_except(a: &FieldDef, b: &FieldDef, ignored: &[&str]) -> bool {
+    if a.class() != b.class() || a.call.has_unpacked || b.call.has_unpacked {
+        return false;
+    }
+    let describe = |f: &FieldDef| {
+        let args: Vec<String> = f.call.args.iter().map(|v| v.value.describe()).collect();
+        let mut kwargs: Vec<(String, String)> = f
+            .call
+            .kwargs
+            .iter()
+            .filter(|(k, _)| !ignored.contains(&k.as_str()))
+            .map(|(k, v)| (k.to_string(), v.value.describe()))
+            .collect();
+        kwargs.sort();
+        (args, kwargs)
+    };
+    describe(a) == describe(b)
+}
+
+/// A literal (string, number, boolean) as SQL, inside a help's single-quoted Python
+/// string (`\'paperback\'`); `None` for anything else.
+pub fn sql_literal(v: &crate::django::python::Value) -> Option<String> {
+    use crate::django::python::Value;
+    Some(match v {
+        Value::Str(s) if !s.contains('\\') => format!("\\'{}\\'", s.replace('\'', "\\'\\'")),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => return None,
+    })
+}

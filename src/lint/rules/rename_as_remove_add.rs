@@ -3,6 +3,7 @@
 
 use crate::django::fields::FieldDef;
 use crate::django::operations::{OpKind, Operation};
+use crate::fix::{Fix, Pin};
 use crate::lint::rule::{Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity};
 
 use super::{field_code, lower};
@@ -77,23 +78,7 @@ pub fn matching_add<'a>(
 
 /// The same field class and arguments, `default` and `preserve_default` aside.
 fn same_definition(a: &FieldDef, b: &FieldDef) -> bool {
-    const IGNORED: &[&str] = &["default", "preserve_default"];
-    if a.class() != b.class() || a.call.has_unpacked || b.call.has_unpacked {
-        return false;
-    }
-    let describe = |f: &FieldDef| {
-        let args: Vec<String> = f.call.args.iter().map(|v| v.value.describe()).collect();
-        let mut kwargs: Vec<(String, String)> = f
-            .call
-            .kwargs
-            .iter()
-            .filter(|(k, _)| !IGNORED.contains(&k.as_str()))
-            .map(|(k, v)| (k.to_string(), v.value.describe()))
-            .collect();
-        kwargs.sort();
-        (args, kwargs)
-    };
-    describe(a) == describe(b)
+    super::same_field_except(a, b, &["default", "preserve_default"])
 }
 
 impl Rule for RenameAsRemoveAdd {
@@ -118,24 +103,51 @@ impl Rule for RenameAsRemoveAdd {
         if !field.has_column() && !field.is_m2m() {
             return;
         }
-        let Some((_, new_name)) = matching_add(ctx, model_name, name, field) else {
+        let Some((add, new_name)) = matching_add(ctx, model_name, name, field) else {
             return;
         };
         let m = lower(model_name);
         let label = format!("{}.{}", model.app, model.name);
         let column = field.column(name).unwrap_or_else(|| name.clone());
-        let help = if field.is_m2m() {
-            format!(
-                "rename it instead of removing and adding it (the join table is renamed with its rows):\n    \
-                 migrations.RenameField(\"{m}\", \"{name}\", \"{new_name}\"),"
+        let (help, fix) = if field.is_m2m() {
+            let fix = Fix::replace(
+                vec![format!(
+                    "migrations.RenameField(\"{m}\", \"{name}\", \"{new_name}\")"
+                )],
+                true,
+            )
+            .removing(add.range());
+            (
+                format!(
+                    "rename it instead of removing and adding it (the join table is renamed with its rows; \
+                     then pin its name as `rename-table` says), and delete the AddField:\n{}",
+                    fix.describe()
+                ),
+                fix,
             )
         } else {
             let pinned = field_code(field, &[("db_column", &format!("{column:?}"))]);
-            format!(
-                "replace the RemoveField and the AddField with a rename that keeps the column and its data:\n    \
-                 migrations.AlterField(\"{m}\", \"{name}\", {pinned}),\n    \
-                 migrations.RenameField(\"{m}\", \"{name}\", \"{new_name}\"),\n\
-                 (in models.py, keep db_column={column:?} on `{new_name}`)"
+            let fix = Fix::replace(
+                vec![
+                    format!("migrations.AlterField(\"{m}\", \"{name}\", {pinned})"),
+                    format!("migrations.RenameField(\"{m}\", \"{name}\", \"{new_name}\")"),
+                ],
+                true,
+            )
+            .removing(add.range())
+            .pinning(Pin {
+                model: model.name.clone(),
+                field: Some(new_name.to_string()),
+                keyword: "db_column".to_string(),
+                value: format!("{column:?}"),
+            });
+            (
+                format!(
+                    "replace the RemoveField and the AddField with a rename that keeps the column and its data:\n{}\n\
+                     (in models.py, keep db_column={column:?} on `{new_name}`)",
+                    fix.describe()
+                ),
+                fix,
             )
         };
         out.push(
@@ -152,7 +164,8 @@ impl Rule for RenameAsRemoveAdd {
                     }
                 ),
             )
-            .help(help),
+            .help(help)
+            .with_fix(fix),
         );
     }
 }

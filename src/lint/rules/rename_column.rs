@@ -1,6 +1,7 @@
 //! `rename-column`: a `RenameField` or `AlterField` that renames a column in place.
 
 use crate::django::operations::{OpKind, Operation};
+use crate::fix::{Fix, Pin};
 use crate::lint::rule::{
     Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity, SqlContext,
 };
@@ -153,13 +154,36 @@ impl Rule for RenameColumn {
         let table = ctx.table_name(model_name);
         let m = lower(model_name);
         let pinned = field_code(old_field, &[("db_column", &format!("{old_column:?}"))]);
+        let mut fix = None;
         let help = match &op.kind {
-            OpKind::RenameField { .. } => format!(
-                "keep the column and rename only the attribute: pin it first, in the same migration:\n    \
-                 migrations.AlterField(\"{m}\", \"{old_name}\", {pinned}),\n    \
-                 migrations.RenameField(\"{m}\", \"{old_name}\", \"{new_name}\"),\n\
-                 (in models.py, keep db_column={old_column:?} on `{new_name}`)"
-            ),
+            OpKind::RenameField {
+                new_name: renamed_to,
+                ..
+            } => {
+                let f = Fix::replace(
+                    vec![
+                        format!("migrations.AlterField(\"{m}\", \"{old_name}\", {pinned})"),
+                        format!("migrations.RenameField(\"{m}\", \"{old_name}\", \"{renamed_to}\")"),
+                    ],
+                    true,
+                );
+                let text = format!(
+                    "keep the column and rename only the attribute: pin it first, in the same migration:\n{}\n\
+                     (in models.py, keep db_column={old_column:?} on `{new_name}`)",
+                    f.describe()
+                );
+                let model = match ctx.model(model_name) {
+                    ModelLookup::Known(state) => state.name.clone(),
+                    ModelLookup::Unknown => model_name.clone(),
+                };
+                fix = Some(f.pinning(Pin {
+                    model,
+                    field: Some(new_name.clone()),
+                    keyword: "db_column".to_string(),
+                    value: format!("{old_column:?}"),
+                }));
+                text
+            }
             _ => format!(
                 "keep db_column={old_column:?} on the field; to really move the data, add the new column, write both, \
                  backfill, switch reads, and drop {} in a later release",
@@ -186,7 +210,11 @@ impl Rule for RenameColumn {
                 ident(&old_column)
             )
         };
-        out.push(Diagnostic::at_operation(op, message).help(help));
+        let diagnostic = Diagnostic::at_operation(op, message).help(help);
+        out.push(match fix {
+            Some(fix) => diagnostic.with_fix(fix),
+            None => diagnostic,
+        });
     }
 }
 

@@ -1,6 +1,7 @@
 //! `rename-table`: a `RenameModel` or `AlterModelTable` that renames a table in place.
 
 use crate::django::operations::OpKind;
+use crate::fix::{Fix, Pin};
 use crate::lint::rule::{
     Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity, SqlContext,
 };
@@ -128,12 +129,28 @@ impl Rule for RenameTable {
         if old_table == new_table {
             return;
         }
+        let mut fix = None;
         let help = match &op.kind {
-            OpKind::RenameModel { old_name, new_name } => format!(
-                "pin the table name first, in the same migration, and keep `db_table = {old_table:?}` in Meta:\n    \
-                 migrations.AlterModelTable(\"{old_name}\", {old_table:?}),\n    \
-                 migrations.RenameModel(\"{old_name}\", \"{new_name}\"),"
-            ),
+            OpKind::RenameModel { old_name, new_name } => {
+                let f = Fix::replace(
+                    vec![
+                        format!("migrations.AlterModelTable(\"{old_name}\", {old_table:?})"),
+                        format!("migrations.RenameModel(\"{old_name}\", \"{new_name}\")"),
+                    ],
+                    true,
+                );
+                let text = format!(
+                    "pin the table name first, in the same migration, and keep `db_table = {old_table:?}` in Meta:\n{}",
+                    f.describe()
+                );
+                fix = Some(f.pinning(Pin {
+                    model: new_name.clone(),
+                    field: None,
+                    keyword: "db_table".to_string(),
+                    value: format!("{old_table:?}"),
+                }));
+                text
+            }
             _ => format!(
                 "keep `db_table = {old_table:?}`; to move the data, create {} and write to both tables before \
                  switching reads",
@@ -155,19 +172,21 @@ impl Rule for RenameTable {
                 super::capped_list(&joins, 5)
             )
         };
-        out.push(
-            Diagnostic::at_operation(
-                op,
-                format!(
-                    "{} renames table {} to {}{joins} while the old release still queries {}",
-                    op.name(),
-                    ident(&old_table),
-                    ident(&new_table),
-                    ident(&old_table)
-                ),
-            )
-            .help(help),
-        );
+        let diagnostic = Diagnostic::at_operation(
+            op,
+            format!(
+                "{} renames table {} to {}{joins} while the old release still queries {}",
+                op.name(),
+                ident(&old_table),
+                ident(&new_table),
+                ident(&old_table)
+            ),
+        )
+        .help(help);
+        out.push(match fix {
+            Some(fix) => diagnostic.with_fix(fix),
+            None => diagnostic,
+        });
     }
 }
 
@@ -211,6 +230,19 @@ fn m2m_rename(
     let new_join = format!("{table}_{new_name}");
     let m = lower(model_name);
     let pinned = field_code(field, &[("db_table", &format!("{old_join:?}"))]);
+    let fix = Fix::replace(
+        vec![
+            format!("migrations.AlterField(\"{m}\", \"{old_name}\", {pinned})"),
+            format!("migrations.RenameField(\"{m}\", \"{old_name}\", \"{new_name}\")"),
+        ],
+        true,
+    )
+    .pinning(Pin {
+        model: model.name.clone(),
+        field: Some(new_name.to_string()),
+        keyword: "db_table".to_string(),
+        value: format!("{old_join:?}"),
+    });
     out.push(
         Diagnostic::at_operation(
             ctx.op(),
@@ -225,11 +257,11 @@ fn m2m_rename(
             ),
         )
         .help(format!(
-            "keep the join table and rename only the attribute: pin it first, in the same migration:\n    \
-             migrations.AlterField(\"{m}\", \"{old_name}\", {pinned}),\n    \
-             migrations.RenameField(\"{m}\", \"{old_name}\", \"{new_name}\"),\n\
-             (in models.py, keep db_table={old_join:?} on `{new_name}`)"
-        )),
+            "keep the join table and rename only the attribute: pin it first, in the same migration:\n{}\n\
+             (in models.py, keep db_table={old_join:?} on `{new_name}`)",
+            fix.describe()
+        ))
+        .with_fix(fix),
     );
 }
 

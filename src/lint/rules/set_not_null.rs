@@ -1,6 +1,7 @@
 //! `set-not-null`: an `AlterField` that turns a nullable column NOT NULL.
 
 use crate::django::operations::OpKind;
+use crate::fix::{separate, Fix};
 use crate::lint::rule::{
     Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity, SqlContext,
 };
@@ -112,25 +113,63 @@ impl Rule for SetNotNull {
         let (t, c, k) = (ident(&table), ident(&column), ident(&check));
         let m = lower(model_name);
         let state_field = field_code(field, &[]);
-        out.push(
-            Diagnostic::at_operation(
-                op,
+        // The fix: the same steps, when the AlterField changes nothing else (a literal
+        // default first fills the NULL rows, as Django's own AlterField does).
+        let default = field.call.kwarg("default").map(|d| &d.value);
+        let fill = match default {
+            None => Some(None),
+            Some(v) => super::sql_literal(v).map(|lit| {
+                Some(format!(
+                    "migrations.RunSQL(\n    'UPDATE {t} SET {c} = {lit} WHERE {c} IS NULL;',\n    reverse_sql=migrations.RunSQL.noop,\n)"
+                ))
+            }),
+        };
+        let only_null = super::same_field_except(old, field, &["null", "default"]);
+        let mut first: Vec<String> = Vec::new();
+        if let Some(Some(update)) = &fill {
+            first.push(update.clone());
+        }
+        first.push(format!(
+            "migrations.RunSQL(\n    'ALTER TABLE {t} ADD CONSTRAINT {k} CHECK ({c} IS NOT NULL) NOT VALID;',\n    \
+             reverse_sql='ALTER TABLE {t} DROP CONSTRAINT {k};',\n)"
+        ));
+        let fix = Fix::replace(first, true).then(
+            vec![
                 format!(
-                    "AlterField makes column {c} of {t} NOT NULL: the old release may still write NULL, and SET NOT NULL \
-                     scans the whole table under an ACCESS EXCLUSIVE lock"
+                    "migrations.RunSQL(\n    'ALTER TABLE {t} VALIDATE CONSTRAINT {k};',\n    reverse_sql=migrations.RunSQL.noop,\n)"
                 ),
-            )
-            .help(format!(
-                "validate a CHECK constraint first, then SET NOT NULL without the scan:\n    \
-                 migrations.RunSQL('ALTER TABLE {t} ADD CONSTRAINT {k} CHECK ({c} IS NOT NULL) NOT VALID;', reverse_sql='ALTER TABLE {t} DROP CONSTRAINT {k};'),\n\
-                 then, in a later migration:\n    \
-                 migrations.RunSQL('ALTER TABLE {t} VALIDATE CONSTRAINT {k};', reverse_sql=migrations.RunSQL.noop),\n    \
-                 migrations.SeparateDatabaseAndState(\n        \
-                 database_operations=[migrations.RunSQL('ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL;', reverse_sql='ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL;'), \
-                 migrations.RunSQL('ALTER TABLE {t} DROP CONSTRAINT {k};', reverse_sql=migrations.RunSQL.noop)],\n        \
-                 state_operations=[migrations.AlterField(\"{m}\", \"{name}\", {state_field})],\n    ),"
-            )),
+                separate(
+                    &[format!("migrations.AlterField(\"{m}\", \"{name}\", {state_field})")],
+                    &[
+                        format!(
+                            "migrations.RunSQL(\n    'ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL;',\n    \
+                             reverse_sql='ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL;',\n)"
+                        ),
+                        format!(
+                            "migrations.RunSQL(\n    'ALTER TABLE {t} DROP CONSTRAINT {k};',\n    \
+                             reverse_sql='ALTER TABLE {t} ADD CONSTRAINT {k} CHECK ({c} IS NOT NULL) NOT VALID;',\n)"
+                        ),
+                    ],
+                ),
+            ],
+            true,
         );
+        let diagnostic = Diagnostic::at_operation(
+            op,
+            format!(
+                "AlterField makes column {c} of {t} NOT NULL: the old release may still write NULL, and SET NOT NULL \
+                 scans the whole table under an ACCESS EXCLUSIVE lock"
+            ),
+        )
+        .help(format!(
+            "validate a CHECK constraint first, then SET NOT NULL without the scan, the state as written:\n{}",
+            fix.describe()
+        ));
+        out.push(if only_null && fill.is_some() {
+            diagnostic.with_fix(fix)
+        } else {
+            diagnostic
+        });
     }
 }
 
