@@ -3,7 +3,7 @@
 //! fix), then write the files or print unified diffs, and say what has no automatic fix.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::django::discover::DiscoveredFile;
 use crate::django::Project;
@@ -173,22 +173,8 @@ fn reload(
         .iter()
         .filter(|(path, _)| apps.contains_key(*path))
         .map(|(path, text)| {
-            let app_dir = path
-                .parent()
-                .and_then(Path::parent)
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
-            let name = path
-                .file_stem()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
             (
-                DiscoveredFile {
-                    app: apps.get(path).cloned().unwrap_or_default(),
-                    name,
-                    path: path.clone(),
-                    app_dir,
-                },
+                DiscoveredFile::at(path.clone(), apps.get(path).cloned()),
                 text.clone(),
             )
         })

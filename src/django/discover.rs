@@ -25,6 +25,35 @@ pub struct DiscoveredFile {
     pub app_dir: PathBuf,
 }
 
+impl DiscoveredFile {
+    /// The migration at `path` (`<app_dir>/<migrations>/<name>.py`) of app `app`, for
+    /// files that are not walked (written in memory, or in tests). `app` defaults to the
+    /// app folder's name.
+    pub fn at(path: PathBuf, app: Option<String>) -> DiscoveredFile {
+        let app_dir = path
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let app = app.unwrap_or_else(|| {
+            app_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
+        let name = path
+            .file_stem()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        DiscoveredFile {
+            app,
+            name,
+            path,
+            app_dir,
+        }
+    }
+}
+
 /// Folder names never descended into unless named on the command line.
 const SKIPPED_DIRS: &[&str] = &[
     "site-packages",

@@ -155,13 +155,18 @@ pub fn no_fix_reason(rule: &str) -> &'static str {
         "alter-column-type" => {
             "a type change has no safe mechanical rewrite: add a new column, write both, backfill, switch reads, drop the old one"
         }
-        "drop-column" | "drop-table" | "rename-as-remove-add" => {
-            "the drop must wait for a later release: follow the help (state-only removal now, the database drop after the rollout)"
+        "drop-table" => {
+            "the way back would need the table's DDL: follow the help (state-only DeleteModel now, DROP TABLE after the rollout)"
+        }
+        "drop-column" | "rename-as-remove-add" => {
+            "follow the help: the state-only removal now, the database drop after the rollout"
         }
         "rename-column" | "rename-table" => {
-            "keep the database name pinned as the help shows, and keep the pin in models.py"
+            "a rename through db_column/db_table: keep the database name as the help shows"
         }
-        "set-not-null" => "follow the help: CHECK NOT VALID, VALIDATE, then SET NOT NULL",
+        "set-not-null" => {
+            "the AlterField changes more than `null` (or its default is not a literal): follow the help"
+        }
         "runpython-irreversible" | "runsql-irreversible" => {
             "only you know how to undo it: write the reverse code, or `RunPython.noop`/`RunSQL.noop` if nothing is to undo"
         }

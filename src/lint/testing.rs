@@ -1,6 +1,6 @@
 //! Helpers for rule tests: lint a small in-memory project and render the findings.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::django::discover::DiscoveredFile;
 use crate::django::migration::Settings;
@@ -50,31 +50,7 @@ pub fn migration(name: &str, dep: &str, operations: &str) -> (String, String) {
 pub fn project(files: &[(String, String)]) -> Project {
     let sources = files
         .iter()
-        .map(|(path, text)| {
-            let path = PathBuf::from(path);
-            let app_dir = path
-                .parent()
-                .and_then(Path::parent)
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
-            let app = app_dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let name = path
-                .file_stem()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            (
-                DiscoveredFile {
-                    app,
-                    name,
-                    path,
-                    app_dir,
-                },
-                text.clone(),
-            )
-        })
+        .map(|(path, text)| (DiscoveredFile::at(PathBuf::from(path), None), text.clone()))
         .collect();
     Project::from_sources(sources, Settings::default())
 }
