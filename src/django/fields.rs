@@ -158,6 +158,21 @@ impl FieldDef {
         M2M_CLASSES.contains(&self.class())
     }
 
+    /// The join table Django creates for this many-to-many field (`name`) of a model whose
+    /// table is `model_table`: `db_table=` or `<model_table>_<name>`; `None` with a
+    /// `through` model (the user's own table) or a name PostgreSQL would truncate (Django
+    /// hashes it).
+    pub fn join_table(&self, model_table: &str, name: &str) -> Option<String> {
+        if !self.is_m2m() || self.call.kwarg("through").is_some() {
+            return None;
+        }
+        if let Some(explicit) = self.call.kwarg("db_table") {
+            return explicit.value.as_str().map(str::to_string);
+        }
+        let table = format!("{model_table}_{name}");
+        (table.len() <= 63).then_some(table)
+    }
+
     pub fn is_relation(&self) -> bool {
         RELATION_CLASSES.contains(&self.class())
     }

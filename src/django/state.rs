@@ -498,6 +498,17 @@ impl ProjectState {
             .map(|(_, m)| &**m)
     }
 
+    /// The model and many-to-many field whose auto-created join table is `table`.
+    pub fn join_table_owner(&self, table: &str) -> Option<(&ModelState, &str)> {
+        self.models().find_map(|m| {
+            let own = m.table()?;
+            m.fields
+                .iter()
+                .find(|(name, f)| f.join_table(&own, name).as_deref() == Some(table))
+                .map(|(name, _)| (m, name.as_str()))
+        })
+    }
+
     /// The model and field (name, definition) owning column `column` of table `table`.
     pub fn field_by_column(
         &self,

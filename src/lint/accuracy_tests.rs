@@ -293,3 +293,47 @@ fn operations_on_a_model_deleted_later_follow_the_drop_phase() {
     ));
     assert!(findings(&files, "mixed-deploy-phase").is_empty());
 }
+
+/// RunSQL on a many-to-many join table is judged like on the model's own table.
+#[test]
+fn runsql_rules_know_join_tables() {
+    let mut files = with_initial(migration(
+        "0002_tags",
+        "0001_initial",
+        r#"        migrations.CreateModel(name="Tag", fields=[("id", models.AutoField(primary_key=True))]),
+        migrations.AddField("book", "tags", models.ManyToManyField(to="shop.tag")),"#,
+    ));
+    files.push(migration(
+        "0003_sql",
+        "0002_tags",
+        r#"        migrations.RunSQL("ALTER TABLE shop_book_tags RENAME TO shop_book_labels; DROP TABLE shop_book_tags;", migrations.RunSQL.noop),"#,
+    ));
+    let renamed = findings(&files, "rename-table");
+    assert_eq!(renamed.len(), 1, "{renamed:#?}");
+    assert!(renamed[0]
+        .message
+        .contains("join table of many-to-many field `shop.Book.tags`"));
+    assert_eq!(findings(&files, "drop-table").len(), 1);
+}
+
+/// A table renamed by an earlier RunSQL is still the model's table for later SQL.
+#[test]
+fn runsql_rules_follow_tables_renamed_by_earlier_sql() {
+    let mut files = with_initial(migration(
+        "0002_rename",
+        "0001_initial",
+        r#"        migrations.RunSQL("ALTER TABLE shop_book RENAME TO shop_volume", migrations.RunSQL.noop),"#,
+    ));
+    files.push(migration(
+        "0003_drop",
+        "0002_rename",
+        r#"        migrations.RunSQL("ALTER TABLE shop_volume DROP COLUMN isbn", migrations.RunSQL.noop),"#,
+    ));
+    let found = findings(&files, "drop-column");
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].message.contains("`shop.Book.isbn`"),
+        "{}",
+        found[0].message
+    );
+}

@@ -319,6 +319,8 @@ fn collect(
     let proven_not_null: std::cell::RefCell<BTreeSet<(String, String)>> = Default::default();
     let mut pending_checks: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     let mut sql_tables: (Option<MigrationKey>, BTreeSet<String>) = (None, BTreeSet::new());
+    // Tables renamed by RunSQL so far in the history: new name -> the name before.
+    let mut sql_renamed: BTreeMap<String, String> = BTreeMap::new();
     let (phases, per_migration) = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel::<(usize, Arc<MigrationPhase>)>();
         let sql = &sql;
@@ -397,6 +399,7 @@ fn collect(
                             op: &ctx,
                             statement,
                             new_tables: &new_tables,
+                            renamed: &sql_renamed,
                         };
                         for rule in rules {
                             let mut out = Vec::new();
@@ -410,6 +413,10 @@ fn collect(
                         &mut proven_not_null.borrow_mut(),
                         &mut pending_checks,
                     );
+                    if let SqlAction::RenameTable { table, new_name } = action {
+                        let before = sql_renamed.remove(table).unwrap_or_else(|| table.clone());
+                        sql_renamed.insert(new_name.clone(), before);
+                    }
                 }
             }
         });

@@ -330,6 +330,8 @@ pub struct SqlContext<'s, 'a> {
     pub statement: &'s SqlStatement,
     /// Tables created earlier in the same migration (`CreateModel` or `CREATE TABLE`).
     pub new_tables: &'s BTreeSet<String>,
+    /// Tables an earlier `RunSQL` renamed: new name -> the name the state knows.
+    pub renamed: &'s std::collections::BTreeMap<String, String>,
 }
 
 impl<'a> SqlContext<'_, 'a> {
@@ -343,9 +345,27 @@ impl<'a> SqlContext<'_, 'a> {
         self.new_tables.contains(table)
     }
 
+    /// The name the state knows `table` by: itself, or what it was before an earlier
+    /// `RunSQL` renamed it.
+    pub fn state_table<'t>(&'t self, table: &'t str) -> &'t str {
+        let state = self.op.visit.state;
+        if state.model_by_table(table).is_some() || state.join_table_owner(table).is_some() {
+            return table;
+        }
+        self.renamed.get(table).map_or(table, String::as_str)
+    }
+
     /// The model whose table this is, in the state before the `RunSQL`.
     pub fn model_for_table(&self, table: &str) -> Option<&'a ModelState> {
-        self.op.visit.state.model_by_table(table)
+        self.op.visit.state.model_by_table(self.state_table(table))
+    }
+
+    /// The model and many-to-many field whose join table this is.
+    pub fn join_table_owner(&self, table: &str) -> Option<(&'a ModelState, &'a str)> {
+        self.op
+            .visit
+            .state
+            .join_table_owner(self.state_table(table))
     }
 
     /// The model and field (name, definition) owning `table.column`.
@@ -354,7 +374,10 @@ impl<'a> SqlContext<'_, 'a> {
         table: &str,
         column: &str,
     ) -> Option<(&'a ModelState, &'a str, &'a crate::django::fields::FieldDef)> {
-        self.op.visit.state.field_by_column(table, column)
+        self.op
+            .visit
+            .state
+            .field_by_column(self.state_table(table), column)
     }
 
     /// The current type of `table.column`, when the state knows it.
@@ -362,6 +385,6 @@ impl<'a> SqlContext<'_, 'a> {
         self.op
             .visit
             .state
-            .column_type_by_table(table, column, self.op.settings)
+            .column_type_by_table(self.state_table(table), column, self.op.settings)
     }
 }

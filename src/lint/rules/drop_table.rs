@@ -61,10 +61,24 @@ impl Rule for DropTable {
         }
         for table in tables {
             // A table no model of the state has: the database half of a two-release drop.
-            let Some(model) = ctx
-                .model_for_table(table)
-                .filter(|_| !ctx.is_new_table(table))
-            else {
+            if ctx.is_new_table(table) {
+                continue;
+            }
+            let Some(model) = ctx.model_for_table(table) else {
+                if let Some((owner, field)) = ctx.join_table_owner(table) {
+                    out.push(
+                        ctx.diagnostic(format!(
+                            "RunSQL drops table {}, the join table of many-to-many field `{}.{}.{field}` the old \
+                             release still queries",
+                            ident(table),
+                            owner.app,
+                            owner.name
+                        ))
+                        .help(format!(
+                            "release 1: remove the field from the state only; release 2: drop the table; {PHASES}"
+                        )),
+                    );
+                }
                 continue;
             };
             out.push(

@@ -61,6 +61,22 @@ impl Rule for RenameTable {
             return;
         }
         let Some(model) = ctx.model_for_table(table) else {
+            if let Some((owner, field)) = ctx.join_table_owner(table) {
+                out.push(
+                    ctx.diagnostic(format!(
+                        "RunSQL renames table {} to {}, the join table of many-to-many field `{}.{}.{field}`, \
+                         while the old release still queries it",
+                        ident(table),
+                        ident(new_name),
+                        owner.app,
+                        owner.name
+                    ))
+                    .help(format!(
+                        "keep the join table's name (pin `db_table={table:?}` on `{field}`), or create the new \
+                         table and write to both"
+                    )),
+                );
+            }
             return;
         };
         out.push(
@@ -190,18 +206,9 @@ impl Rule for RenameTable {
     }
 }
 
-/// The join table Django creates for many-to-many field `name` of a model whose table
-/// is `model_table`: `db_table=` or `<model_table>_<name>`; `None` with a `through`
-/// model (the user's own table) or a name PostgreSQL would truncate (Django hashes it).
+/// The join table of many-to-many field `name` (see [`FieldDef::join_table`]).
 pub fn join_table(model_table: &str, name: &str, field: &FieldDef) -> Option<String> {
-    if !field.is_m2m() || field.call.kwarg("through").is_some() {
-        return None;
-    }
-    if let Some(explicit) = field.call.kwarg("db_table") {
-        return explicit.value.as_str().map(str::to_string);
-    }
-    let table = format!("{model_table}_{name}");
-    (table.len() <= 63).then_some(table)
+    field.join_table(model_table, name)
 }
 
 /// `RenameField` of a many-to-many field renames its auto-created join table.
