@@ -446,6 +446,56 @@ fn renames_and_drops_keep_the_data_and_pin_models_py() {
     );
 }
 
+/// With Django 5.0+ pinned (`django-version`, or the project's requirements), the NOT NULL
+/// column gets a `db_default` instead, and `models.py` says so too.
+#[test]
+fn with_django_5_the_not_null_column_gets_a_db_default() {
+    let dir = fixture();
+    std::fs::write(
+        dir.path().join("requirements.txt"),
+        "Django==5.2.19\npsycopg[binary]\n",
+    )
+    .expect("write");
+    let run = migrail(
+        dir.path(),
+        &[
+            "fix",
+            "--no-config",
+            "--select",
+            "add-not-null-column",
+            "--all",
+            ".",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let second = std::fs::read_to_string(dir.path().join("shelf/migrations/0002_book_changes.py"))
+        .expect("read");
+    assert!(
+        second.contains(
+            r#"field=models.CharField(default="paperback", max_length=20, db_default="paperback"),"#
+        ),
+        "{second}"
+    );
+    let models = std::fs::read_to_string(dir.path().join("shelf/models.py")).expect("read");
+    assert!(
+        models.contains(r#"format = models.CharField(max_length=20, default="paperback", db_default="paperback")"#),
+        "{models}"
+    );
+    let pg = Postgres::start();
+    let check = manage(
+        dir.path(),
+        &pg,
+        "rehearsal",
+        &["makemigrations", "--check", "--dry-run", "shelf"],
+    );
+    assert!(check.contains("No changes detected"), "{check}");
+    manage(dir.path(), &pg, "rehearsal", &["migrate", "--noinput"]);
+    assert_eq!(
+        pg.query("select column_default from information_schema.columns where table_name = 'shelf_book' and column_name = 'format'"),
+        ["'paperback'::character varying"]
+    );
+}
+
 /// A migration outside the scope that depends on the one fixed: the fixes that need a new
 /// migration are not applied (the graph would get two leaves), and the summary says so.
 #[test]

@@ -227,7 +227,18 @@ impl Rule for AddNotNullColumn {
             lit = literal.describe(),
         );
         let fix = match (&rewritten, modern) {
-            (Some(rewritten), true) => Fix::replace(vec![rewritten.clone()], true),
+            // The state gets the database default too: `models.py` must say so.
+            (Some(rewritten), true) => {
+                Fix::replace(vec![rewritten.clone()], true).pinning(crate::fix::Pin {
+                    model: match ctx.model(model_name) {
+                        crate::lint::rule::ModelLookup::Known(state) => state.name.clone(),
+                        crate::lint::rule::ModelLookup::Unknown => model_name.clone(),
+                    },
+                    field: Some(name.clone()),
+                    keyword: "db_default".to_string(),
+                    value: literal.describe(),
+                })
+            }
             _ => keep_default,
         };
         out.push(diagnostic.help(help).with_fix(fix));
