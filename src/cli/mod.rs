@@ -47,8 +47,8 @@ pub struct Cli {
 pub enum Command {
     /// Lint migrations for zero-downtime deploys.
     Lint(LintArgs),
-    /// Rewrite unsafe migrations into the safe sequence their helps describe (exit codes:
-    /// README, "Fixing migrations").
+    /// Rewrite unsafe migrations into the safe sequence their helps describe (README,
+    /// "Fixing migrations"; exit codes: README, "Exit codes").
     Fix(FixArgs),
     /// Print the deploy plan: what runs before the rollout, what after it, what blocks.
     Plan(PlanArgs),

@@ -407,16 +407,7 @@ fn q_to_sql(ctx: &OpContext<'_>, model: &str, q: &Value) -> Option<String> {
     {
         return None;
     }
-    let literal = |v: &Value| -> Option<String> {
-        Some(match v {
-            // A SQL string literal, its quotes escaped for the Python string around it.
-            Value::Str(s) if !s.contains('\\') => format!("\\'{}\\'", s.replace('\'', "\\'\\'")),
-            Value::Int(i) => i.to_string(),
-            Value::Float(f) => f.to_string(),
-            Value::Bool(b) => b.to_string(),
-            _ => return None,
-        })
-    };
+    let literal = super::sql_literal;
     // Django's `Q(**kwargs)` sorts its lookups by name: the SQL follows that order.
     let mut lookups: Vec<&(crate::django::python::Name, crate::django::python::Spanned)> =
         call.kwargs.iter().collect();

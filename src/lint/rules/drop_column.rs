@@ -166,7 +166,7 @@ impl Rule for DropColumn {
         let (what, drop_sql) = if field.is_m2m() {
             (
                 format!("drops the join table of many-to-many field `{label}.{name}`"),
-                match super::rename_table::join_table(&table, name, field) {
+                match field.join_table(&table, name) {
                     Some(join) => format!("DROP TABLE {};", ident(&join)),
                     None => "DROP TABLE the join table;".to_string(),
                 },

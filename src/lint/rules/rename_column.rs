@@ -251,7 +251,7 @@ fn m2m_retarget(
     let Some(table) = model.table() else {
         return;
     };
-    let Some(join) = super::rename_table::join_table(&table, name, old) else {
+    let Some(join) = old.join_table(&table, name) else {
         return;
     };
     let (old_column, new_column) = (format!("{}_id", from.1), format!("{}_id", to.1));

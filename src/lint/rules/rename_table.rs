@@ -8,7 +8,6 @@ use crate::lint::rule::{
 use crate::lint::sql::SqlAction;
 
 use super::{field_code, ident, lower};
-use crate::django::fields::FieldDef;
 
 pub struct RenameTable;
 
@@ -177,7 +176,7 @@ impl Rule for RenameTable {
         let joins: Vec<String> = model
             .fields
             .iter()
-            .filter_map(|(f, def)| join_table(&old_table, f, def))
+            .filter_map(|(f, def)| def.join_table(&old_table, f))
             .map(|t| ident(&t))
             .collect();
         let joins = if joins.is_empty() {
@@ -206,11 +205,6 @@ impl Rule for RenameTable {
     }
 }
 
-/// The join table of many-to-many field `name` (see [`FieldDef::join_table`]).
-pub fn join_table(model_table: &str, name: &str, field: &FieldDef) -> Option<String> {
-    field.join_table(model_table, name)
-}
-
 /// `RenameField` of a many-to-many field renames its auto-created join table.
 fn m2m_rename(
     ctx: &OpContext<'_>,
@@ -228,7 +222,7 @@ fn m2m_rename(
     let (Some(field), Some(table)) = (model.field(old_name), model.table()) else {
         return;
     };
-    let Some(old_join) = join_table(&table, old_name, field) else {
+    let Some(old_join) = field.join_table(&table, old_name) else {
         return;
     };
     if field.call.kwarg("db_table").is_some() {
