@@ -24,6 +24,7 @@ pub mod fuzzing;
 #[cfg(feature = "github")]
 pub mod github;
 pub mod lint;
+pub mod redact;
 pub mod report;
 pub mod run;
 pub mod timings;

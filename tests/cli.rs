@@ -921,3 +921,97 @@ fn a_lint_only_build_says_which_feature_run_and_deploy_need() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(1), "the linter is all there");
 }
+
+/// `migrail fix` with no argument, on a branch: only what the branch adds is rewritten;
+/// the base branch's unsafe migrations (applied in production) are left alone, and one
+/// the branch edits is listed as applied, not fixed.
+#[test]
+fn fix_without_arguments_touches_only_what_the_branch_adds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let project = dir.path();
+    copy_dir(&repo().join("examples/bookshop"), project);
+    git(project, &["init", "-q", "-b", "main"]);
+    git(project, &["add", "."]);
+    git(project, &["commit", "-q", "-m", "initial"]);
+    git(project, &["checkout", "-q", "-b", "feature"]);
+    let added = "catalog/migrations/0008_book_title_index.py";
+    std::fs::write(
+        project.join(added),
+        "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    \
+         dependencies = [(\"catalog\", \"0007_book_isbn_unique\")]\n    operations = [\n        \
+         migrations.AddIndex(\"book\", models.Index(fields=[\"title\"], name=\"book_title_idx\")),\n    ]\n",
+    )
+    .expect("write");
+    // An edit of a migration main has: applied in production, never rewritten.
+    let applied = project.join("catalog/migrations/0007_book_isbn_unique.py");
+    let text = std::fs::read_to_string(&applied).expect("read");
+    std::fs::write(&applied, format!("{text}# reviewed\n")).expect("write");
+
+    let r = run_in(project, &["fix", "--no-config"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("since main (merge base "),
+        "the scope is printed: {}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.contains("Fixed 1 finding in 1 migration"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("0007_book_isbn_unique.py:")
+            && r.stdout.contains("applied: main has it already"),
+        "{}",
+        r.stdout
+    );
+    let fixed = std::fs::read_to_string(project.join(added)).expect("read");
+    assert!(fixed.contains("AddIndexConcurrently"), "{fixed}");
+    let status = std::process::Command::new("git")
+        .current_dir(project)
+        .args(["status", "--porcelain"])
+        .output()
+        .expect("git status");
+    let status = String::from_utf8_lossy(&status.stdout);
+    let touched: Vec<&str> = status.lines().map(|l| l[3..].trim()).collect();
+    assert_eq!(
+        touched,
+        ["catalog/migrations/0007_book_isbn_unique.py", added],
+        "nothing else is touched"
+    );
+    assert!(
+        std::fs::read_to_string(&applied)
+            .expect("read")
+            .ends_with("# reviewed\n"),
+        "the applied migration keeps the user's text"
+    );
+
+    // A second run has nothing left to do.
+    let again = run_in(project, &["fix", "--no-config", "--diff"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+}
+
+/// Where migrail cannot tell what has shipped, `fix` without a scope refuses, and `--all`
+/// warns once.
+#[test]
+fn fix_outside_git_asks_for_a_scope_and_all_warns() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_dir(&repo().join("examples/bookshop"), dir.path());
+    let r = run_in(dir.path(), &["fix", "--no-config"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("not a git work tree") && r.stderr.contains("--all"),
+        "{}",
+        r.stderr
+    );
+    let r = run_in(dir.path(), &["fix", "--no-config", "--all", "--diff"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stderr
+            .matches("a migration a database applied must not be rewritten")
+            .count(),
+        1,
+        "{}",
+        r.stderr
+    );
+}

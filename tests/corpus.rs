@@ -489,6 +489,7 @@ fn fixing_the_corpus_keeps_every_file_readable_and_the_state() {
     let out = fix(&[
         "fix",
         "--all",
+        "--include-applied",
         "--no-config",
         "--select",
         &fixable.join(","),
@@ -496,6 +497,28 @@ fn fixing_the_corpus_keeps_every_file_readable_and_the_state() {
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.code().is_some(), "no panic: {text}");
+    assert!(
+        !text.contains("dropped: "),
+        "a fix failed validation (a bug to fix, not to hide):\n{text}"
+    );
+    // Every file written compiles with Python.
+    let written: Vec<&str> = text
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("edited: ")
+                .or_else(|| l.trim().strip_prefix("new: "))
+        })
+        .collect();
+    assert!(!written.is_empty(), "{text}");
+    check(
+        "python compile() of the fixed files",
+        Process::new(python()).current_dir(work.path()).args([
+            "-c",
+            "import sys\nfor f in sys.argv[1:]:\n    compile(open(f, encoding='utf-8').read(), f, 'exec')\n",
+        ])
+        .args(&written),
+    );
     let (_, after) = migrail_json(
         work.path(),
         &["lint", "--all", "--no-config", "--format", "json", "src"],
@@ -533,6 +556,7 @@ fn fixing_the_corpus_keeps_every_file_readable_and_the_state() {
     let again = fix(&[
         "fix",
         "--all",
+        "--include-applied",
         "--no-config",
         "--select",
         &fixable.join(","),

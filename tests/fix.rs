@@ -511,7 +511,7 @@ fn fixes_needing_a_new_migration_wait_for_the_dependents_in_scope() {
     );
     assert!(
         run.stdout
-            .contains("add-check-constraint]: not fixed: later migrations outside the scope depend on this one"),
+            .contains("add-check-constraint]: not fixed: the fix needs a new migration after this one, and a migration it may not edit depends on it"),
         "{}",
         run.stdout
     );

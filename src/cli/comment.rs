@@ -10,8 +10,8 @@ use crate::report::{github, markdown};
 
 use super::report::{self as pr_report, Destination, PrReport};
 use super::{
-    deploy as cli_deploy, lint as cli_lint, run as cli_run, Backend, CiArgs, CliError, CommentArgs,
-    CommentTarget, RunPhaseArg,
+    deploy as cli_deploy, resolve as cli_resolve, run as cli_run, Backend, CiArgs, CliError,
+    CommentArgs, CommentTarget, RunPhaseArg,
 };
 use super::{EXIT_FINDINGS, EXIT_OK};
 
@@ -64,7 +64,7 @@ pub fn run_comment(args: &CommentArgs) -> Result<u8, CliError> {
     let pr = if args.no_lint || lint_file.is_some() {
         None
     } else {
-        let r = cli_lint::resolve(&args.scope, &args.config, &[], &[], false)?;
+        let r = cli_resolve::resolve(&args.scope, &args.config, &[], &[], false)?;
         let report = lint::lint(&r.project, &r.review, &r.options);
         Some(PrReport::new(&r, &report)?)
     };
@@ -91,7 +91,7 @@ pub fn run_comment(args: &CommentArgs) -> Result<u8, CliError> {
 pub fn run_ci(args: &CiArgs) -> Result<u8, CliError> {
     let ctx = pr_report::context()?;
     let scope = super::scope::change_scope(&ctx, Vec::new())?;
-    let r = cli_lint::resolve(&scope, &args.config, &[], &[], false)?;
+    let r = cli_resolve::resolve(&scope, &args.config, &[], &[], false)?;
     let report = lint::lint(&r.project, &r.review, &r.options);
     let pr = PrReport::new(&r, &report)?;
     let lint_failed = pr.lint.summary.failed || pr.plan.blocked && r.options.deploy_phases;
@@ -127,7 +127,7 @@ pub fn run_ci(args: &CiArgs) -> Result<u8, CliError> {
                     allow_unsafe: args.allow_unsafe,
                     guard: run
                         .locks
-                        .guard(cli_lint::configuration(&args.config)?.as_ref())?,
+                        .guard(cli_resolve::configuration(&args.config)?.as_ref())?,
                 },
                 summary,
             )
@@ -143,7 +143,7 @@ pub fn run_ci(args: &CiArgs) -> Result<u8, CliError> {
             exit = result.exit_code;
             run_doc = Some(executed(&result)?);
         } else {
-            let config = cli_lint::configuration(&args.config)?;
+            let config = cli_resolve::configuration(&args.config)?;
             let result = cli_run::execute(&args.run, config.as_ref())?;
             cli_run::finish(&args.run, &result)?;
             exit = result.exit_code;

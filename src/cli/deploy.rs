@@ -12,7 +12,7 @@ use crate::lint::{self, LintReport};
 use crate::run;
 use crate::run::phase::{self as run_phase, RunPhase};
 
-use super::lint::{resolve, Resolved};
+use super::resolve::{resolve, Resolved};
 use super::{run as cli_run, CliError, DeployArgs, EcsArgs, ScopeArgs};
 
 /// How many findings a blocked migration lists.
@@ -51,7 +51,7 @@ pub fn run_deploy(args: &DeployArgs) -> Result<u8, CliError> {
             allow_unsafe: args.allow_unsafe,
             guard: args
                 .locks
-                .guard(super::lint::configuration(&args.config)?.as_ref())?,
+                .guard(super::resolve::configuration(&args.config)?.as_ref())?,
         },
         summary,
     )?;
@@ -165,6 +165,8 @@ pub(super) fn spec(inputs: &Inputs<'_>, plan: PlanSummary) -> Result<Deploy, Cli
     let e = inputs.ecs;
     let (services, task_definition) = check_flags(e)?;
     let env = cli_run::key_values("--env", inputs.env)?;
+    crate::redact::announce();
+    crate::redact::remember_env(&env);
     let command: Vec<String> = if inputs.command.is_empty() {
         run::DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect()
     } else {

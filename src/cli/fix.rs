@@ -1,142 +1,43 @@
-//! `migrail fix`: lint the scope, apply the fixes the rules attach to their findings
-//! (`crate::fix`), in rounds until none is left (a rewritten operation may carry a second
-//! fix), then write the files or print unified diffs, and say what has no automatic fix.
+//! `migrail fix`: choose the scope (by default what the branch has not shipped), compute
+//! and validate the fixes in memory (`crate::fix::rounds`), then write the files (each
+//! through a temporary file and a rename, only once every fix has passed) or print
+//! unified diffs, and say what was not fixed and why.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::django::discover::DiscoveredFile;
-use crate::django::Project;
+use crate::fix::rounds::{self, Outcome};
+use crate::lint::display_path;
 use crate::lint::rule::Severity;
-use crate::lint::{self, display_path, Review};
 
-use super::lint::resolve;
+use super::resolve::resolve_scoped;
+use super::scope::fix_scope;
 use super::{write_stdout, CliError, FixArgs, EXIT_FINDINGS, EXIT_OK};
 
-/// Rounds of fixing at most (each round re-lints what the previous one wrote).
-const MAX_ROUNDS: usize = 4;
-
-/// What fixing the scope gives, computed in memory (nothing written).
-pub(super) struct Outcome {
-    originals: BTreeMap<PathBuf, String>,
-    texts: BTreeMap<PathBuf, String>,
-    created: BTreeSet<PathBuf>,
-    fixed: Vec<(&'static str, String, usize)>,
-    /// Why a fix was not applied, by (rule, file, line): the last round's word.
-    skipped: BTreeMap<(&'static str, String, usize), String>,
-    /// Findings above notes left in the scope after the fixes.
-    left: Vec<lint::Finding>,
-    /// What is left to do by hand (pins, next release's migrations).
-    notes: Vec<String>,
-}
-
-impl Outcome {
-    /// The files that change (edited or new), in path order.
-    fn changed(&self) -> Vec<&PathBuf> {
-        self.texts
-            .iter()
-            .filter(|(p, t)| self.originals.get(*p) != Some(t))
-            .map(|(p, _)| p)
-            .collect()
-    }
-
-    /// Unified diffs of every change (`--- /dev/null` for new files); empty when none.
-    pub(super) fn diff(&self) -> String {
-        let mut out = String::new();
-        for path in self.changed() {
-            let old = self.originals.get(path).map(String::as_str).unwrap_or("");
-            let new = self.texts.get(path).map(String::as_str).unwrap_or("");
-            let shown = display_path(path);
-            let from = if self.originals.contains_key(path) {
-                format!("a/{shown}")
-            } else {
-                "/dev/null".to_string()
-            };
-            out.push_str(
-                &similar::TextDiff::from_lines(old, new)
-                    .unified_diff()
-                    .context_radius(3)
-                    .header(&from, &format!("b/{shown}"))
-                    .to_string(),
-            );
-        }
-        out
-    }
-}
-
-/// Fix the migrations `review` selects, in rounds (each re-lints what the previous wrote).
-pub(super) fn compute(
-    first: &Project,
-    first_review: &Review,
-    options: &lint::LintOptions,
-) -> Outcome {
-    let originals: BTreeMap<PathBuf, String> = first
-        .migrations
-        .iter()
-        .map(|m| (m.source.path.clone(), m.source.text.clone()))
-        .collect();
-    let mut scope: BTreeSet<PathBuf> = first
-        .migrations
-        .iter()
-        .filter(|m| first_review.includes(m))
-        .map(|m| m.source.path.clone())
-        .collect();
-    let mut texts = originals.clone();
-    let mut apps: BTreeMap<PathBuf, String> = first
-        .migrations
-        .iter()
-        .map(|m| (m.source.path.clone(), m.app.clone()))
-        .collect();
-    let mut created: BTreeSet<PathBuf> = BTreeSet::new();
-    let mut fixed = Vec::new();
-    let mut skipped = BTreeMap::new();
-    let mut notes: Vec<String> = Vec::new();
-    let mut later: Option<(Project, Review)> = None;
-    let mut report = lint::lint(first, first_review, options);
-    for _ in 0..MAX_ROUNDS {
-        let (project, review) = match &later {
-            Some((p, r)) => (p, r),
-            None => (first, first_review),
-        };
-        let plan = crate::fix::apply::plan(project, &report.findings, &|m| review.includes(m));
-        for (rule, path, line, why) in plan.skipped {
-            skipped.insert((rule, path, line), why);
-        }
-        notes.extend(plan.notes);
-        if plan.files.is_empty() {
-            break;
-        }
-        fixed.extend(plan.fixed);
-        for (path, app) in plan.created {
-            scope.insert(path.clone());
-            apps.insert(path.clone(), app);
-            created.insert(path);
-        }
-        texts.extend(plan.files);
-        let project = reload(project, &texts, &apps);
-        let review = Review::files(scope.iter().map(PathBuf::as_path));
-        report = lint::lint(&project, &review, options);
-        later = Some((project, review));
-    }
-    let left = report
-        .findings
-        .into_iter()
-        .filter(|f| f.severity != Severity::Info)
-        .collect();
-    Outcome {
-        originals,
-        texts,
-        created,
-        fixed,
-        skipped,
-        left,
-        notes,
-    }
-}
-
 pub fn run_fix(args: &FixArgs) -> Result<u8, CliError> {
-    let r = resolve(&args.scope, &args.config, &args.select, &args.ignore, false)?;
-    let outcome = compute(&r.project, &r.review, &r.options);
+    let (roots, review, shipped) = fix_scope(&args.scope)?;
+    let r = resolve_scoped(
+        (roots, review),
+        args.scope.all,
+        &args.config,
+        &args.select,
+        &args.ignore,
+        false,
+    )?;
+    let protect = |m: &crate::django::migration::MigrationFile| -> Option<String> {
+        let shipped = shipped.as_ref().filter(|_| !args.include_applied)?;
+        shipped.holds(&m.source.path).then(|| {
+            format!(
+                "applied: {} has it already (merge base {}); a database that applied it never \
+                 sees an edit, so write a new migration instead (`--include-applied` rewrites \
+                 it anyway)",
+                shipped.base, shipped.merge_base
+            )
+        })
+    };
+    let outcome = rounds::compute(&r.project, &r.review, &r.options, &protect);
+    if let Some(error) = &outcome.internal_error {
+        return Err(CliError::usage(error.clone()));
+    }
     let changed = outcome.changed();
     if args.diff {
         let mut out = outcome.diff();
@@ -148,38 +49,47 @@ pub fn run_fix(args: &FixArgs) -> Result<u8, CliError> {
             EXIT_FINDINGS
         });
     }
-    for path in &changed {
-        let text = outcome.texts.get(*path).map(String::as_str).unwrap_or("");
-        std::fs::write(path, text).map_err(|e| {
-            CliError::usage(format!(
-                "{}: cannot write the fixed migration: {e} (files written before it are kept; \
-                 run `migrail fix` again once it is writable)",
-                display_path(path)
-            ))
-        })?;
-    }
+    write_all(&outcome, &changed)?;
     write_stdout(&summary(&outcome, false))?;
     let errors_left = outcome.left.iter().any(|f| f.severity == Severity::Error);
     Ok(if errors_left { EXIT_FINDINGS } else { EXIT_OK })
 }
 
-/// The project again, from the texts as fixed so far (new files included).
-fn reload(
-    project: &Project,
-    texts: &BTreeMap<PathBuf, String>,
-    apps: &BTreeMap<PathBuf, String>,
-) -> Project {
-    let sources = texts
-        .iter()
-        .filter(|(path, _)| apps.contains_key(*path))
-        .map(|(path, text)| {
-            (
-                DiscoveredFile::at(path.clone(), apps.get(path).cloned()),
-                text.clone(),
-            )
-        })
-        .collect();
-    Project::from_sources(sources, project.settings.clone())
+/// Write every changed file: first each to a temporary file beside it, then the renames,
+/// so that a file that cannot be written leaves every file as it was.
+fn write_all(outcome: &Outcome, changed: &[&PathBuf]) -> Result<(), CliError> {
+    let temporary = |path: &Path| {
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(".migrail-fix.tmp");
+        path.with_file_name(name)
+    };
+    let mut staged: Vec<(PathBuf, &PathBuf)> = Vec::new();
+    for path in changed {
+        let text = outcome.texts.get(*path).map(String::as_str).unwrap_or("");
+        let tmp = temporary(path);
+        if let Err(e) = std::fs::write(&tmp, text) {
+            for (t, _) in &staged {
+                let _ = std::fs::remove_file(t);
+            }
+            let _ = std::fs::remove_file(&tmp);
+            return Err(CliError::usage(format!(
+                "{}: cannot write the fixed migration: {e}; nothing was changed (make the \
+                 folder writable and run `migrail fix` again)",
+                display_path(path)
+            )));
+        }
+        staged.push((tmp, path));
+    }
+    for (tmp, path) in &staged {
+        std::fs::rename(tmp, path).map_err(|e| {
+            CliError::usage(format!(
+                "{}: cannot replace the file with its fixed text ({e}); the fixed text is in {}",
+                display_path(path),
+                display_path(tmp)
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 fn summary(o: &Outcome, dry_run: bool) -> String {
@@ -214,8 +124,36 @@ fn summary(o: &Outcome, dry_run: bool) -> String {
             out.push_str(&format!("  {mark}: {}\n", display_path(path)));
         }
     }
+    for (path, why) in &o.dropped {
+        out.push_str(&format!(
+            "dropped: the fixes of {}: {why}\n",
+            display_path(path)
+        ));
+    }
     for note in &o.notes {
         out.push_str(&format!("note: {note}\n"));
+    }
+    if !o.protected.is_empty() {
+        out.push_str(&format!(
+            "{} in migrations left alone:\n",
+            plural(o.protected.len(), "finding", "findings")
+        ));
+        let mut last_why: Option<&str> = None;
+        for (f, why) in &o.protected {
+            out.push_str(&format!(
+                "  {}:{}: {}[{}]: not fixed",
+                f.path_display(),
+                f.line,
+                f.severity.as_str(),
+                f.rule
+            ));
+            // The reason once for a run of findings that share it.
+            if last_why != Some(why.as_str()) {
+                out.push_str(&format!(": {why}"));
+                last_why = Some(why);
+            }
+            out.push('\n');
+        }
     }
     if !o.left.is_empty() {
         out.push_str(&format!(

@@ -1,112 +1,15 @@
 //! `migrail lint` and `migrail plan`: load the project, apply the configuration, lint,
 //! and render the report or the deploy plan.
 
-use std::path::Path;
-
-use crate::config::{self, Config};
-use crate::django::Project;
 use crate::lint::rule::Severity;
-use crate::lint::{self, LintOptions, LintReport, Review};
+use crate::lint::{self, LintReport};
 use crate::report::{self, Format};
 
-use super::scope::lint_scope;
+use super::resolve::resolve;
 use super::{
-    write_stdout, write_stdout_with, CliError, ColorChoice, ConfigArgs, LintArgs, PlanArgs,
-    ScopeArgs, TextOrJson, EXIT_FINDINGS, EXIT_OK,
+    write_stdout, write_stdout_with, CliError, ColorChoice, LintArgs, PlanArgs, TextOrJson,
+    EXIT_FINDINGS, EXIT_OK,
 };
-
-/// Everything a lint run needs, with flags applied over the configuration file.
-pub(super) struct Resolved {
-    pub options: LintOptions,
-    pub warnings_as_errors: bool,
-    pub project: Project,
-    pub review: Review,
-}
-
-pub(super) fn configuration(args: &ConfigArgs) -> Result<Option<Config>, CliError> {
-    if args.no_config {
-        return Ok(None);
-    }
-    let found = match &args.config {
-        Some(path) => config::load(path).map(Some),
-        None => config::discover(Path::new(".")),
-    };
-    found.map_err(|e| CliError::usage(e.to_string()))
-}
-
-pub(super) fn resolve(
-    scope: &ScopeArgs,
-    config_args: &ConfigArgs,
-    select: &[String],
-    ignore: &[String],
-    warnings_as_errors: bool,
-) -> Result<Resolved, CliError> {
-    let config = configuration(config_args)?;
-    let file = config
-        .as_ref()
-        .map(|c| c.values.clone())
-        .unwrap_or_default();
-    let pick = |flag: &[String], file: Option<Vec<String>>| {
-        if flag.is_empty() {
-            file.unwrap_or_default()
-        } else {
-            flag.to_vec()
-        }
-    };
-    let options = LintOptions {
-        select: pick(select, file.select),
-        ignore: pick(ignore, file.ignore),
-        severity: file
-            .severity
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(rule, s)| (rule, Severity::from(s)))
-            .collect(),
-        deploy_phases: config_args.deploy_phases || file.deploy_phases.unwrap_or(false),
-        lint_squashed: file.squashed == Some(config::SquashedMode::Lint),
-    };
-    options.validate().map_err(CliError::usage)?;
-    let timer = crate::timings::Timer::start();
-    let (roots, review) = lint_scope(scope)?;
-    timer.lap("scope");
-    let settings = config_args.project.settings(config.as_ref(), &roots)?;
-    let project = Project::load_focused(&roots, settings, review.focus())
-        .map_err(|e| CliError::usage(e.to_string()))?;
-    timer.lap("load (discover, read, parse, graph)");
-    if project.migrations.is_empty() {
-        let shown: Vec<String> = roots.iter().map(|r| lint::display_path(r)).collect();
-        let what = format!(
-            "no migration files (modules of an `<app>/migrations/` package, or of a \
-             `MIGRATION_MODULES` folder) under {}",
-            shown.join(", ")
-        );
-        if scope.all {
-            return Err(CliError::usage(format!(
-                "{what}: `--all` has nothing to check. Run migrail from the project's folder \
-                 (the one holding manage.py) or name it: `migrail lint --all path/to/project`; \
-                 if the migrations live elsewhere, set `migration-modules` in the configuration"
-            )));
-        }
-        eprintln!("warning: {what}");
-    }
-    // `exclude` globs: still loaded (the state needs them), never reported.
-    let review = match &config {
-        Some(c) if c.values.exclude.is_some() => Review::files(
-            project
-                .migrations
-                .iter()
-                .filter(|m| review.includes(m) && !c.excludes(&m.source.path))
-                .map(|m| m.source.path.as_path()),
-        ),
-        _ => review,
-    };
-    Ok(Resolved {
-        options,
-        warnings_as_errors: warnings_as_errors || file.warnings_as_errors.unwrap_or(false),
-        project,
-        review,
-    })
-}
 
 pub fn run_lint(args: &LintArgs) -> Result<u8, CliError> {
     let r = resolve(

@@ -12,6 +12,7 @@ mod fix;
 mod info;
 mod lint;
 mod report;
+mod resolve;
 #[cfg(feature = "ecs")]
 mod run;
 mod scope;
@@ -560,6 +561,12 @@ pub struct FixArgs {
     /// something to fix.
     #[arg(long)]
     pub diff: bool,
+
+    /// Also rewrite migrations the base branch already has (production applied them:
+    /// an edit never reaches its database). Squashes and the migrations they replace are
+    /// never rewritten.
+    #[arg(long)]
+    pub include_applied: bool,
 
     #[command(flatten)]
     pub config: ConfigArgs,

@@ -11,7 +11,7 @@ use crate::lint::LintReport;
 use crate::report::documents::{Executed, LintDoc, PlanDoc};
 use crate::report::{self, markdown};
 
-use super::lint::Resolved;
+use super::resolve::Resolved;
 use super::CliError;
 
 /// Exit code of `migrail comment` when the comment could not be posted (other than a 403,
@@ -46,7 +46,8 @@ impl PrReport {
             lint: serde_json::from_value(lint).map_err(|e| CliError::usage(e.to_string()))?,
             plan: serde_json::from_value(plan).map_err(|e| CliError::usage(e.to_string()))?,
             diff: report::schema::diff(&r.project, &r.review),
-            fix_diff: super::fix::compute(&r.project, &r.review, &r.options).diff(),
+            fix_diff: crate::fix::rounds::compute(&r.project, &r.review, &r.options, &|_| None)
+                .diff(),
         })
     }
 

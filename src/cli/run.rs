@@ -36,6 +36,10 @@ pub fn execute(
     config: Option<&crate::config::Config>,
 ) -> Result<run::RunResult, CliError> {
     let mut env = key_values("--env", &args.env)?;
+    // Before any output of the run: its secrets are known to the redactor (and, in GitHub
+    // Actions, to the runner's log masking).
+    crate::redact::announce();
+    crate::redact::remember_env(&env);
     let guard = args.locks.guard(config)?;
     let mut command: Vec<String> = if args.command.is_empty() {
         run::DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect()

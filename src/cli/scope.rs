@@ -105,6 +105,146 @@ fn dedup_roots(roots: Vec<PathBuf>) -> Vec<PathBuf> {
     kept.into_iter().map(|(_, r)| r.clone()).collect()
 }
 
+/// The migrations a branch has shipped: those present at the merge base of HEAD and its
+/// base branch. Production applied them (or will, from the base branch): `migrail fix`
+/// leaves them alone.
+#[derive(Debug)]
+pub struct Shipped {
+    /// The base as named (`origin/main`, or `--base`'s REF).
+    pub base: String,
+    /// The merge base, abbreviated.
+    pub merge_base: String,
+    /// Canonical paths of the migration files the merge base holds.
+    files: BTreeSet<PathBuf>,
+}
+
+impl Shipped {
+    /// Whether the migration at `path` is on the base branch already.
+    pub fn holds(&self, path: &Path) -> bool {
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        self.files.contains(&canonical)
+    }
+}
+
+/// What `migrail fix` loads and rewrites. Without paths, `--all` or `--base`: the
+/// migrations added or changed since the default branch's merge base (`origin/HEAD`,
+/// else `main`, else `master`), printed; where none can be found, a usage error asking
+/// for paths, `--base` or `--all`. With `--all` or paths outside a git work tree (or
+/// without a base branch), one warning that applied migrations must not be rewritten.
+pub fn fix_scope(args: &ScopeArgs) -> Result<(Vec<PathBuf>, Review, Option<Shipped>), CliError> {
+    let in_git =
+        git_quiet(&["rev-parse", "--is-inside-work-tree"]).is_some_and(|o| o.trim() == "true");
+    let base = args
+        .base
+        .clone()
+        .or_else(|| in_git.then(default_base).flatten());
+    let implicit = args.paths.is_empty() && !args.all && args.base.is_none();
+    if implicit {
+        let Some(base) = &base else {
+            let why = if in_git {
+                "this repository has no default branch to compare with (`origin/HEAD`, `main`, `master`)"
+            } else {
+                "this is not a git work tree"
+            };
+            return Err(CliError::usage(format!(
+                "cannot tell which migrations have not shipped yet: {why}. Name the migrations \
+                 to fix (`migrail fix app/migrations/0042_x.py`), give the branch they will be \
+                 merged into (`--base origin/main`), or `--all` to fix every migration (only \
+                 where no database has applied them)"
+            )));
+        };
+        let scoped = ScopeArgs {
+            paths: Vec::new(),
+            all: false,
+            base: Some(base.clone()),
+            root: args.root.clone(),
+        };
+        let (roots, review) = lint_scope(&scoped)?;
+        let shipped = shipped(base)?;
+        eprintln!(
+            "migrail fix: the migrations added or changed since {base} (merge base {}); those \
+             {base} already has are left alone",
+            shipped.merge_base
+        );
+        return Ok((roots, review, Some(shipped)));
+    }
+    let (roots, review) = lint_scope(args)?;
+    match base {
+        Some(base) => Ok((roots, review, Some(shipped(&base)?))),
+        None => {
+            let why = if in_git {
+                "no default branch (`origin/HEAD`, `main`, `master`) and no `--base`"
+            } else {
+                "not a git work tree"
+            };
+            eprintln!(
+                "migrail fix: warning: {why}, so migrail cannot tell which migrations have \
+                 shipped: a migration a database applied must not be rewritten (the database \
+                 never sees the edit); fix only what has not shipped"
+            );
+            Ok((roots, review, None))
+        }
+    }
+}
+
+/// The default branch: `origin/HEAD`'s target, else `main`, `master`, `origin/main`,
+/// `origin/master`, the first that exists.
+fn default_base() -> Option<String> {
+    if let Some(target) = git_quiet(&[
+        "symbolic-ref",
+        "--quiet",
+        "--short",
+        "refs/remotes/origin/HEAD",
+    ]) {
+        let target = target.trim();
+        if !target.is_empty() {
+            return Some(target.to_string());
+        }
+    }
+    ["main", "master", "origin/main", "origin/master"]
+        .into_iter()
+        .find(|rev| {
+            git_quiet(&[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("{rev}^{{commit}}"),
+            ])
+            .is_some()
+        })
+        .map(str::to_string)
+}
+
+/// The migration files at the merge base of HEAD and `base`.
+fn shipped(base: &str) -> Result<Shipped, CliError> {
+    let top = git(&["rev-parse", "--show-toplevel"], base)?;
+    let top = PathBuf::from(top.trim_end_matches(['\n', '\r']));
+    let top = top.canonicalize().unwrap_or(top);
+    let merge_base = git(&["merge-base", "HEAD", base], base)?;
+    let merge_base = merge_base.trim();
+    let listed = git(&["ls-tree", "-r", "--name-only", "-z", merge_base], base)?;
+    let files = listed
+        .split('\0')
+        .filter(|p| !p.is_empty())
+        .filter(|p| p.ends_with(".py"))
+        .map(|p| top.join(p))
+        .collect();
+    Ok(Shipped {
+        base: base.to_string(),
+        merge_base: merge_base.chars().take(10).collect(),
+        files,
+    })
+}
+
+/// A git command's output, `None` when git is missing or the command fails.
+fn git_quiet(args: &[&str]) -> Option<String> {
+    let output = Process::new("git").args(args).output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 /// Migration files added, modified or renamed since the merge base of HEAD and `base`,
 /// committed or not, plus untracked ones.
 fn changed_since(base: &str) -> Result<Vec<PathBuf>, CliError> {

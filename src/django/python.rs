@@ -158,14 +158,16 @@ impl Value {
             }
         };
         match self {
-            Value::Str(s) => {
-                let _ = write!(out, "{:?}", s.as_str());
-            }
+            Value::Str(s) => python_string_into(s, out),
             Value::Int(i) => {
                 let _ = write!(out, "{i}");
             }
+            // `{:?}` keeps the exponent and the point (`1e20`, `1.0`): Python reads a float.
+            Value::Float(f) if f.is_finite() => {
+                let _ = write!(out, "{f:?}");
+            }
             Value::Float(f) => {
-                let _ = write!(out, "{f}");
+                let _ = write!(out, "float({:?})", f.to_string().to_lowercase());
             }
             Value::Bool(true) => out.push_str("True"),
             Value::Bool(false) => out.push_str("False"),
@@ -178,6 +180,9 @@ impl Value {
             Value::Tuple(v) => {
                 out.push('(');
                 seq(out, v);
+                if v.len() == 1 {
+                    out.push(',');
+                }
                 out.push(')');
             }
             Value::Dict(v) => {
@@ -194,12 +199,62 @@ impl Value {
             }
             Value::Call(c) => {
                 out.push_str(&c.callee);
-                out.push_str("(...)");
+                out.push('(');
+                seq(out, &c.args);
+                for (i, (k, v)) in c.kwargs.iter().enumerate() {
+                    if i > 0 || !c.args.is_empty() {
+                        out.push_str(", ");
+                    }
+                    out.push_str(k);
+                    out.push('=');
+                    v.value.describe_into(out);
+                }
+                if c.has_unpacked {
+                    // `*args`/`**kwargs` migrail cannot see: never valid Python.
+                    out.push_str(", …");
+                }
+                out.push(')');
             }
-            Value::Ref(r) => out.push_str(r),
+            // A name the file defines itself is written as the file spells it.
+            Value::Ref(r) => out.push_str(r.strip_prefix(LOCAL).unwrap_or(r)),
             Value::Unknown(t) => out.push_str(t),
         }
     }
+}
+
+/// The prefix of a [`Value::Ref`] to a function or class the file defines itself.
+pub const LOCAL: &str = "<local>.";
+
+/// `s` as a Python string literal (double-quoted, as `makemigrations` writes them), with
+/// every character that needs it escaped: evaluating the literal gives `s` back.
+pub fn python_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    python_string_into(s, &mut out);
+    out
+}
+
+fn python_string_into(s: &str, out: &mut String) {
+    use std::fmt::Write;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            // Line and paragraph separators and other format characters read fine in a
+            // literal, but are invisible in a review: escaped.
+            c if matches!(c as u32, 0x80..=0x9f | 0x2028 | 0x2029 | 0xfeff) => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// What a name means in a file: where it was imported from, or what it was assigned.
@@ -401,7 +456,7 @@ fn append_dotted_path(expr: &Expr, scope: &Scope, out: &mut String) -> bool {
             match scope.resolve_name(&name.id) {
                 Some(Resolved::Import(p)) => out.push_str(p),
                 Some(Resolved::Local) => {
-                    out.push_str("<local>.");
+                    out.push_str(LOCAL);
                     out.push_str(&name.id);
                 }
                 Some(Resolved::Value(v)) => match &v.value {
@@ -424,17 +479,20 @@ fn append_dotted_path(expr: &Expr, scope: &Scope, out: &mut String) -> bool {
     }
 }
 
+/// The source of an expression migrail cannot evaluate: as written when it is one short
+/// line (so a fix can copy it), else on one line, cut at 80 characters and ended with `…`
+/// (never valid Python: a fix that would copy it fails validation instead of writing a
+/// changed expression).
 fn source_text(range: TextRange, source: &str) -> String {
     let text = source
         .get(usize::from(range.start())..usize::from(range.end()))
-        .unwrap_or("<expression>");
-    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() > 80 {
-        let cut: String = one_line.chars().take(77).collect();
-        format!("{cut}...")
-    } else {
-        one_line
+        .unwrap_or("<expression>…");
+    if text.chars().count() <= 80 && !text.contains(['\n', '\r']) {
+        return text.to_string();
     }
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let cut: String = one_line.chars().take(79).collect();
+    format!("{cut}…")
 }
 
 /// Evaluate an expression statically.
@@ -486,7 +544,7 @@ pub fn eval(expr: &Expr, scope: &Scope, source: &str) -> Spanned {
                 }
             }
             Some(Resolved::Import(p)) => Value::Ref(p.to_string()),
-            Some(Resolved::Local) => Value::Ref(format!("<local>.{}", name.id)),
+            Some(Resolved::Local) => Value::Ref(format!("{LOCAL}{}", name.id)),
             None => Value::Ref(name.id.to_string()),
         },
         Expr::Attribute(_) => match dotted_path(expr, scope) {

@@ -145,6 +145,20 @@ pub async fn resolve(
 
     let td = describe_task_definition(ecs, &task_definition).await?;
     let container = pick_container(&td, spec.container.as_deref())?;
+    // The container's plain environment reaches the run's output: its secret-looking
+    // values are redacted from everything migrail republishes.
+    if let Some(def) = td
+        .container_definitions()
+        .iter()
+        .find(|c| c.name() == Some(container.as_str()))
+    {
+        let vars: Vec<(String, String)> = def
+            .environment()
+            .iter()
+            .filter_map(|kv| Some((kv.name()?.to_string(), kv.value()?.to_string())))
+            .collect();
+        crate::redact::remember_env(&vars);
+    }
     let logs = log_source(&td, &container, &mut warnings);
     let target = Target {
         cluster: spec.cluster.clone(),

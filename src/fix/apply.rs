@@ -1,7 +1,7 @@
 //! The one applier: the fixes of a lint report become edits on the migrations' source
 //! spans and new migration files, with the graph kept whole (one leaf per app).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -9,7 +9,64 @@ use crate::django::migration::{Dependency, MigrationFile};
 use crate::django::Project;
 use crate::lint::Finding;
 
+use super::validate::{bound_names, code_problem};
 use super::{Fix, Step};
+
+/// What a round may touch and what earlier rounds wrote.
+pub struct Round<'a> {
+    /// The migrations whose operations may be rewritten (the reviewed ones, never a
+    /// squash, a migration a squash replaces, or one production applied).
+    pub may_edit: &'a dyn Fn(&MigrationFile) -> bool,
+    /// Code earlier rounds wrote: a rule fixes it only if it has not fixed it before (one
+    /// fix per finding: nothing `fix` wrote is fixed again by the rule that wrote it).
+    pub produced: &'a Produced,
+    /// Files earlier rounds changed (`models.py` among them), as they are now.
+    pub texts: &'a BTreeMap<PathBuf, String>,
+}
+
+/// Code written by the fixes of earlier rounds, with the rules that wrote it (the fixes
+/// it went through).
+#[derive(Clone, Debug, Default)]
+pub struct Produced {
+    /// By file: each piece of code a fix wrote in place, and the rules behind it.
+    pub spans: BTreeMap<PathBuf, Vec<(String, BTreeSet<&'static str>)>>,
+    /// New files: everything in them was written by a fix.
+    pub files: BTreeMap<PathBuf, BTreeSet<&'static str>>,
+}
+
+impl Produced {
+    /// The rules that fixed the code at `range` of `path` already: `None` when no fix
+    /// wrote it (the user's own code).
+    fn fixed_by(
+        &self,
+        path: &Path,
+        text: &str,
+        range: &Range<usize>,
+    ) -> Option<BTreeSet<&'static str>> {
+        let code = text.get(range.clone())?;
+        let mut holders = self
+            .spans
+            .get(path)
+            .into_iter()
+            .flatten()
+            .filter(|(written, _)| !code.is_empty() && written.contains(code))
+            .map(|(_, rules)| rules)
+            .chain(self.files.get(path))
+            .peekable();
+        holders.peek()?;
+        Some(holders.flatten().copied().collect())
+    }
+
+    /// This round's written code added to what earlier rounds wrote.
+    pub fn extend(&mut self, other: Produced) {
+        for (path, spans) in other.spans {
+            self.spans.entry(path).or_default().extend(spans);
+        }
+        for (path, rules) in other.files {
+            self.files.entry(path).or_default().extend(rules);
+        }
+    }
+}
 
 /// What one round of fixing changes.
 #[derive(Debug, Default)]
@@ -25,6 +82,10 @@ pub struct Plan {
     /// What the user must still do by hand (a `models.py` pin not found, a migration for
     /// the next release), for the summary.
     pub notes: Vec<String>,
+    /// For each file in `files`, the migrations whose fixes changed it.
+    pub origins: BTreeMap<PathBuf, BTreeSet<PathBuf>>,
+    /// The code this round wrote.
+    pub produced: Produced,
 }
 
 /// Edits planned on existing files: path -> (its text, spans to replace).
@@ -35,20 +96,32 @@ struct Placed<'a> {
     finding: &'a Finding,
     range: Range<usize>,
     fix: &'a Fix,
+    /// The rules behind the code this fix writes (its own, and those that wrote the
+    /// operation it rewrites).
+    lineage: BTreeSet<&'static str>,
 }
 
-/// Plan the fixes of `findings` (those carrying one) on `project`. `in_scope` says which
-/// migrations may be edited (the reviewed ones); fixes whose migration has dependents
-/// outside it, when they need a new migration, are skipped.
-pub fn plan(
-    project: &Project,
-    findings: &[Finding],
-    in_scope: &dyn Fn(&MigrationFile) -> bool,
-) -> Plan {
+/// Plan the fixes of `findings` (those carrying one) on `project`. `round.may_edit` says
+/// which migrations may be edited; fixes whose migration has dependents outside it, when
+/// they need a new migration, are skipped.
+pub fn plan(project: &Project, findings: &[Finding], round: &Round<'_>) -> Plan {
     let mut out = Plan::default();
     let mut by_migration: BTreeMap<(String, String), Vec<Placed<'_>>> = BTreeMap::new();
     for f in findings {
         if let Some((range, fix)) = &f.fix {
+            let mut lineage = round
+                .produced
+                .fixed_by(&f.source.path, &f.source.text, range)
+                .unwrap_or_default();
+            if lineage.contains(f.rule) {
+                out.skipped.push(skip(
+                    f,
+                    "this rule's own fix wrote the operation, and a finding is fixed once: \
+                     review it by hand (and report it: a fix should leave nothing to fix)",
+                ));
+                continue;
+            }
+            lineage.insert(f.rule);
             by_migration
                 .entry((f.app.clone(), f.migration.clone()))
                 .or_default()
@@ -56,6 +129,7 @@ pub fn plan(
                     finding: f,
                     range: range.clone(),
                     fix,
+                    lineage,
                 });
         }
     }
@@ -69,7 +143,7 @@ pub fn plan(
         else {
             continue;
         };
-        if !in_scope(m) {
+        if !(round.may_edit)(m) {
             continue;
         }
         placed.sort_by_key(|p| (p.range.start, p.finding.rule));
@@ -83,7 +157,7 @@ pub fn plan(
             }
             kept.push(p);
         }
-        plan_migration(project, m, kept, in_scope, &mut edits, &mut out);
+        plan_migration(project, m, kept, round, &mut edits, &mut out);
     }
     for (path, (text, mut spans)) in edits {
         spans.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
@@ -116,10 +190,11 @@ fn plan_migration(
     project: &Project,
     m: &MigrationFile,
     kept: Vec<Placed<'_>>,
-    in_scope: &dyn Fn(&MigrationFile) -> bool,
+    round: &Round<'_>,
     edits: &mut Edits,
     out: &mut Plan,
 ) {
+    let in_scope = round.may_edit;
     let text = m.source.text.as_str();
     let needs_non_atomic = |p: &Placed<'_>| p.fix.steps.first().is_some_and(|s| !s.atomic);
     // Every top-level operation is fixed into non-atomic operations: the migration itself
@@ -168,48 +243,35 @@ fn plan_migration(
                 && op.model().is_some_and(|n| n.eq_ignore_ascii_case(target))
         })
     };
-    let (imports, local_names) = module_imports_and_names(text);
+    let imports = module_imports(text);
+    // What the file binds (its imports, its own functions), and what a new migration
+    // split from it binds (the imports only).
+    let bound_here = bound_names(text);
+    let bound_new = bound_names(&imports);
     let mut spans: Vec<(Range<usize>, String)> = Vec::new();
     let mut moved: Vec<String> = Vec::new();
     let mut later: Vec<Step> = Vec::new();
+    let mut written: Vec<(String, BTreeSet<&'static str>)> = Vec::new();
+    let mut new_files_by: BTreeSet<&'static str> = BTreeSet::new();
     for p in &kept {
         let more_files = p.fix.steps.len() > 1 || (split && needs_non_atomic(p));
-        let moved_text: String = p
-            .fix
-            .steps
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| *i > 0 || (split && !s.atomic))
-            .flat_map(|(_, s)| s.operations.iter().cloned())
-            .collect::<Vec<_>>()
-            .join("\n");
-        let generated: String = p
-            .fix
-            .steps
-            .iter()
-            .flat_map(|s| s.operations.iter().cloned())
-            .collect::<Vec<_>>()
-            .join("\n");
-        if let Some(path) = foreign_paths(&generated)
-            .into_iter()
-            .find(|path| !text.contains(path.as_str()))
+        let (stays, moves): (Vec<String>, Vec<String>) = {
+            let mut stays = Vec::new();
+            let mut moves = Vec::new();
+            for (i, step) in p.fix.steps.iter().enumerate() {
+                if i > 0 || (split && !step.atomic) {
+                    moves.extend(step.operations.iter().cloned());
+                } else {
+                    stays.extend(step.operations.iter().cloned());
+                }
+            }
+            (stays, moves)
+        };
+        if let Some(why) =
+            code_problem(&stays, &bound_here).or_else(|| code_problem(&moves, &bound_new))
         {
-            out.skipped.push(skip(
-                p.finding,
-                &format!(
-                    "the fix would name `{path}`, which this file does not import that way: apply the help by hand"
-                ),
-            ));
-            continue;
-        }
-        if let Some(name) = local_names.iter().find(|n| uses_name(&moved_text, n)) {
-            out.skipped.push(skip(
-                p.finding,
-                &format!(
-                    "the operations that move to a new migration use `{name}`, defined in this file: \
-                     apply the help by hand"
-                ),
-            ));
+            out.skipped
+                .push(skip(p.finding, &format!("{why}: apply the help by hand")));
             continue;
         }
         if more_files && touched_later(p) {
@@ -223,7 +285,8 @@ fn plan_migration(
         if blocked && more_files {
             out.skipped.push(skip(
                 p.finding,
-                "later migrations outside the scope depend on this one: fix it with them in scope",
+                "the fix needs a new migration after this one, and a migration it may not edit \
+                 depends on it (outside the scope, applied, or a squash)",
             ));
             continue;
         }
@@ -238,7 +301,7 @@ fn plan_migration(
             }
         }
         if let Some(pin) = &p.fix.pin {
-            pin_in_models(m, pin, edits, out);
+            pin_in_models(m, pin, round.texts, edits, out);
         }
         if let Some(next) = &p.fix.next_release {
             out.notes.push(format!(
@@ -256,7 +319,12 @@ fn plan_migration(
             spans.push((removal_span(text, &p.range), String::new()));
             moved.extend(first.operations.iter().cloned());
         } else {
-            spans.push((p.range.clone(), join_operations(&first.operations, &indent)));
+            let replacement = join_operations(&first.operations, &indent);
+            written.push((replacement.clone(), p.lineage.clone()));
+            spans.push((p.range.clone(), replacement));
+        }
+        if more_files {
+            new_files_by.extend(p.lineage.iter().copied());
         }
         for (k, step) in p.fix.steps.iter().skip(1).enumerate() {
             match later.get_mut(k) {
@@ -311,6 +379,13 @@ fn plan_migration(
                 new_migration(&m.app, &previous, step)
             )),
         );
+        out.produced
+            .files
+            .insert(path.clone(), new_files_by.clone());
+        out.origins
+            .entry(path.clone())
+            .or_default()
+            .insert(m.source.path.clone());
         out.created.insert(path, m.app.clone());
         previous = stem;
     }
@@ -320,6 +395,10 @@ fn plan_migration(
             for dep in d.dependencies.iter().chain(&d.run_before) {
                 if let Dependency::Node { app, name, range } = dep {
                     if *app == m.app && *name == m.name {
+                        out.origins
+                            .entry(d.source.path.clone())
+                            .or_default()
+                            .insert(m.source.path.clone());
                         let entry = edits
                             .entry(d.source.path.clone())
                             .or_insert_with(|| (d.source.text.clone(), Vec::new()));
@@ -332,6 +411,15 @@ fn plan_migration(
             }
         }
     }
+    out.origins
+        .entry(m.source.path.clone())
+        .or_default()
+        .insert(m.source.path.clone());
+    out.produced
+        .spans
+        .entry(m.source.path.clone())
+        .or_default()
+        .extend(written);
     edits
         .entry(m.source.path.clone())
         .or_insert_with(|| (text.to_string(), Vec::new()))
@@ -341,7 +429,13 @@ fn plan_migration(
 
 /// Add the pin to the model (or field) in the app's `models.py`, when found exactly once;
 /// else say what to keep by hand.
-fn pin_in_models(m: &MigrationFile, pin: &super::Pin, edits: &mut Edits, out: &mut Plan) {
+fn pin_in_models(
+    m: &MigrationFile,
+    pin: &super::Pin,
+    texts: &BTreeMap<PathBuf, String>,
+    edits: &mut Edits,
+    out: &mut Plan,
+) {
     let app_dir = m
         .source
         .path
@@ -359,9 +453,18 @@ fn pin_in_models(m: &MigrationFile, pin: &super::Pin, edits: &mut Edits, out: &m
             pin.keyword, pin.value
         ));
     };
+    out.origins
+        .entry(path.clone())
+        .or_default()
+        .insert(m.source.path.clone());
     let text = match edits.get(&path) {
         Some((t, _)) => t.clone(),
-        None => match std::fs::read_to_string(&path) {
+        None => match texts
+            .get(&path)
+            .cloned()
+            .map(Ok)
+            .unwrap_or_else(|| std::fs::read_to_string(&path))
+        {
             Ok(t) => t,
             Err(_) => {
                 return by_hand(
@@ -494,94 +597,27 @@ fn pin_edit(text: &str, pin: &super::Pin) -> Result<Option<(Range<usize>, String
 }
 
 /// The top-level import statements of a migration file (copied into the migrations split
-/// from it, as their operations may use them), and the names the file defines itself.
-fn module_imports_and_names(text: &str) -> (String, Vec<String>) {
-    use ruff_python_ast::{Expr, Stmt};
+/// from it, as their operations may use them).
+fn module_imports(text: &str) -> String {
+    use ruff_python_ast::Stmt;
     use ruff_text_size::Ranged;
     let parsed =
         ruff_python_parser::parse_unchecked_source(text, ruff_python_ast::PySourceType::Python);
     let mut imports = String::new();
-    let mut names = Vec::new();
     for stmt in &parsed.syntax().body {
-        match stmt {
-            Stmt::Import(_) | Stmt::ImportFrom(_) => {
-                let r = stmt.range();
-                let line = &text[usize::from(r.start())..usize::from(r.end())];
-                // `from django.db import migrations, models` is written by the template.
-                if line != "from django.db import migrations, models"
-                    && line != "from django.db import migrations"
-                {
-                    imports.push_str(line);
-                    imports.push('\n');
-                }
-            }
-            Stmt::FunctionDef(f) => names.push(f.name.id.to_string()),
-            Stmt::ClassDef(c) if c.name.id.as_str() != "Migration" => {
-                names.push(c.name.id.to_string())
-            }
-            Stmt::Assign(a) => {
-                for t in &a.targets {
-                    if let Expr::Name(n) = t {
-                        names.push(n.id.to_string());
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    (imports, names)
-}
-
-/// Dotted names in Python code (outside string literals) that the standard migration
-/// imports do not provide: `oauth2_provider.settings.oauth2_settings.X`.
-fn foreign_paths(code: &str) -> Vec<String> {
-    const KNOWN: &[&str] = &["django", "models", "migrations", "settings"];
-    let mut out = Vec::new();
-    let mut chars = code.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if c == '\'' || c == '"' {
-            // Skip the string literal (escapes included).
-            let mut escaped = false;
-            for (_, d) in chars.by_ref() {
-                if escaped {
-                    escaped = false;
-                } else if d == '\\' {
-                    escaped = true;
-                } else if d == c {
-                    break;
-                }
-            }
-            continue;
-        }
-        if c.is_alphabetic() || c == '_' {
-            let before = code[..i].chars().next_back();
-            let mut end = i + c.len_utf8();
-            while let Some(&(j, d)) = chars.peek() {
-                if d.is_alphanumeric() || d == '_' || d == '.' {
-                    end = j + d.len_utf8();
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-            let word = code[i..end].trim_end_matches('.');
-            let first = word.split('.').next().unwrap_or(word);
-            if word.contains('.') && !KNOWN.contains(&first) && before != Some('.') {
-                out.push(word.to_string());
+        if let Stmt::Import(_) | Stmt::ImportFrom(_) = stmt {
+            let r = stmt.range();
+            let line = &text[usize::from(r.start())..usize::from(r.end())];
+            // `from django.db import migrations, models` is written by the template.
+            if line != "from django.db import migrations, models"
+                && line != "from django.db import migrations"
+            {
+                imports.push_str(line);
+                imports.push('\n');
             }
         }
     }
-    out
-}
-
-/// `name` appears in `code` as an identifier.
-fn uses_name(code: &str, name: &str) -> bool {
-    let ident = |c: char| c.is_alphanumeric() || c == '_';
-    code.match_indices(name).any(|(at, _)| {
-        let before = code[..at].chars().next_back();
-        let after = code[at + name.len()..].chars().next();
-        !before.is_some_and(|c| ident(c) || c == '.') && !after.is_some_and(ident)
-    })
+    imports
 }
 
 /// A path for a new migration named `name` in `dir` that neither exists nor is planned.
@@ -716,15 +752,18 @@ pub fn new_migration(app: &str, dependency: &str, step: &Step) -> String {
 
 /// The imports the code needs and the file lacks, added after its last top-level import.
 pub fn ensure_imports(text: &str) -> String {
-    let binds = |name: &str| {
-        text.lines().any(|l| {
-            let l = l.trim_start();
-            (l.starts_with("from ") || l.starts_with("import "))
-                && l.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
-                    .any(|w| w == name)
-        })
-    };
+    // Names the code reads and the module does not bind (a guarded import binds too).
+    let bound = bound_names(text);
+    let reads = super::validate::read_names(text);
+    let missing = |name: &str| reads.contains(name) && !bound.contains(name);
     let mut needed: Vec<String> = Vec::new();
+    let django_db: Vec<&str> = ["migrations", "models"]
+        .into_iter()
+        .filter(|n| missing(n))
+        .collect();
+    if !django_db.is_empty() {
+        needed.push(format!("from django.db import {}", django_db.join(", ")));
+    }
     let postgres: Vec<&str> = [
         "AddIndexConcurrently",
         "RemoveIndexConcurrently",
@@ -732,7 +771,7 @@ pub fn ensure_imports(text: &str) -> String {
         "ValidateConstraint",
     ]
     .into_iter()
-    .filter(|op| text.contains(&format!("{op}(")) && !binds(op))
+    .filter(|op| missing(op))
     .collect();
     if !postgres.is_empty() {
         needed.push(format!(
@@ -750,8 +789,7 @@ pub fn ensure_imports(text: &str) -> String {
     {
         needed.push("import django.db.models.functions".to_string());
     }
-    let names_settings = uses_name(text, "settings") && !text.contains("import settings");
-    if names_settings && !binds("settings") {
+    if missing("settings") {
         needed.push("from django.conf import settings".to_string());
     }
     if needed.is_empty() {
@@ -799,7 +837,15 @@ mod tests {
             &crate::lint::Review::All,
             &crate::lint::LintOptions::default(),
         );
-        plan(&project, &report.findings, &|_| true)
+        plan(
+            &project,
+            &report.findings,
+            &Round {
+                may_edit: &|_| true,
+                produced: &Produced::default(),
+                texts: &BTreeMap::new(),
+            },
+        )
     }
 
     /// A migration whose only operation must run outside a transaction becomes

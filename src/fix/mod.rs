@@ -10,6 +10,8 @@
 //! never renames a file and never touches a migration outside the scope.
 
 pub mod apply;
+pub mod rounds;
+pub mod validate;
 
 /// What a rule proposes instead of an unsafe operation.
 #[derive(Clone, Debug, PartialEq)]

@@ -97,7 +97,10 @@ pub enum Executed {
 
 impl Executed {
     /// Read either document from its JSON value.
-    pub fn from_value(value: serde_json::Value) -> Result<Executed, String> {
+    /// The document, every secret the redactor finds replaced by `***` (a run's output,
+    /// AWS's reasons): what the PR comment and the step summary show of it.
+    pub fn from_value(mut value: serde_json::Value) -> Result<Executed, String> {
+        crate::redact::current().redact_json(&mut value);
         if value["kind"] == "deploy" {
             serde_json::from_value(value)
                 .map(Executed::Deploy)

@@ -6,9 +6,12 @@ use std::path::Path;
 
 use super::RunResult;
 
-/// `--json-out FILE`: a result document (a run's, or `migrail deploy`'s), pretty-printed.
+/// `--json-out FILE`: a result document (a run's, or `migrail deploy`'s), pretty-printed,
+/// every secret the redactor finds replaced by `***` (`crate::redact`).
 pub fn write_json<T: serde::Serialize>(path: &Path, result: &T) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(result).map_err(|e| e.to_string())? + "\n";
+    let mut value = serde_json::to_value(result).map_err(|e| e.to_string())?;
+    crate::redact::current().redact_json(&mut value);
+    let text = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())? + "\n";
     std::fs::write(path, text)
         .map_err(|e| format!("--json-out {}: cannot write: {e}", path.display()))
 }

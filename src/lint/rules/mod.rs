@@ -137,10 +137,31 @@ pub fn same_field_except(a: &FieldDef, b: &FieldDef, ignored: &[&str]) -> bool {
 pub fn sql_literal(v: &crate::django::python::Value) -> Option<String> {
     use crate::django::python::Value;
     Some(match v {
-        Value::Str(s) if !s.contains('\\') => format!("\\'{}\\'", s.replace('\'', "\\'\\'")),
+        Value::Str(s) => in_single_quotes(&format!("'{}'", s.replace('\'', "''"))),
         Value::Int(i) => i.to_string(),
-        Value::Float(f) => f.to_string(),
+        Value::Float(f) if f.is_finite() => f.to_string(),
         Value::Bool(b) => b.to_string(),
         _ => return None,
     })
+}
+
+/// `text` escaped to stand inside a single-quoted Python string literal: evaluating
+/// `'…'` gives `text` back, whatever it holds (quotes, backslashes, line breaks).
+pub fn in_single_quotes(text: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\'' => out.push_str("\\'"),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }

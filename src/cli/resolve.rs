@@ -1,0 +1,126 @@
+//! The run a lint-based command is about: the configuration found and the flags over it,
+//! the scope (what is loaded, what is reviewed), the project loaded. `lint`, `plan`,
+//! `fix`, `comment`, `ci` and `deploy` start here; this module renders nothing.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{self, Config};
+use crate::django::Project;
+use crate::lint::rule::Severity;
+use crate::lint::{self, LintOptions, Review};
+
+use super::scope::lint_scope;
+use super::{CliError, ConfigArgs, ScopeArgs};
+
+/// Everything a lint run needs, with flags applied over the configuration file.
+pub struct Resolved {
+    pub options: LintOptions,
+    pub warnings_as_errors: bool,
+    pub project: Project,
+    pub review: Review,
+}
+
+pub fn configuration(args: &ConfigArgs) -> Result<Option<Config>, CliError> {
+    if args.no_config {
+        return Ok(None);
+    }
+    let found = match &args.config {
+        Some(path) => config::load(path).map(Some),
+        None => config::discover(Path::new(".")),
+    };
+    found.map_err(|e| CliError::usage(e.to_string()))
+}
+
+pub fn resolve(
+    scope: &ScopeArgs,
+    config_args: &ConfigArgs,
+    select: &[String],
+    ignore: &[String],
+    warnings_as_errors: bool,
+) -> Result<Resolved, CliError> {
+    let timer = crate::timings::Timer::start();
+    let scoped = lint_scope(scope)?;
+    timer.lap("scope");
+    resolve_scoped(
+        scoped,
+        scope.all,
+        config_args,
+        select,
+        ignore,
+        warnings_as_errors,
+    )
+}
+
+/// [`resolve`] with the roots and the review already chosen (`migrail fix`'s scope).
+pub fn resolve_scoped(
+    (roots, review): (Vec<PathBuf>, Review),
+    all: bool,
+    config_args: &ConfigArgs,
+    select: &[String],
+    ignore: &[String],
+    warnings_as_errors: bool,
+) -> Result<Resolved, CliError> {
+    let config = configuration(config_args)?;
+    let file = config
+        .as_ref()
+        .map(|c| c.values.clone())
+        .unwrap_or_default();
+    let pick = |flag: &[String], file: Option<Vec<String>>| {
+        if flag.is_empty() {
+            file.unwrap_or_default()
+        } else {
+            flag.to_vec()
+        }
+    };
+    let options = LintOptions {
+        select: pick(select, file.select),
+        ignore: pick(ignore, file.ignore),
+        severity: file
+            .severity
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(rule, s)| (rule, Severity::from(s)))
+            .collect(),
+        deploy_phases: config_args.deploy_phases || file.deploy_phases.unwrap_or(false),
+        lint_squashed: file.squashed == Some(config::SquashedMode::Lint),
+    };
+    options.validate().map_err(CliError::usage)?;
+    let timer = crate::timings::Timer::start();
+    let settings = config_args.project.settings(config.as_ref(), &roots)?;
+    let project = Project::load_focused(&roots, settings, review.focus())
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    timer.lap("load (discover, read, parse, graph)");
+    if project.migrations.is_empty() {
+        let shown: Vec<String> = roots.iter().map(|r| lint::display_path(r)).collect();
+        let what = format!(
+            "no migration files (modules of an `<app>/migrations/` package, or of a \
+             `MIGRATION_MODULES` folder) under {}",
+            shown.join(", ")
+        );
+        if all {
+            return Err(CliError::usage(format!(
+                "{what}: `--all` has nothing to check. Run migrail from the project's folder \
+                 (the one holding manage.py) or name it: `migrail lint --all path/to/project`; \
+                 if the migrations live elsewhere, set `migration-modules` in the configuration"
+            )));
+        }
+        eprintln!("warning: {what}");
+    }
+    // `exclude` globs: still loaded (the state needs them), never reported.
+    let review = match &config {
+        Some(c) if c.values.exclude.is_some() => Review::files(
+            project
+                .migrations
+                .iter()
+                .filter(|m| review.includes(m) && !c.excludes(&m.source.path))
+                .map(|m| m.source.path.as_path()),
+        ),
+        _ => review,
+    };
+    Ok(Resolved {
+        options,
+        warnings_as_errors: warnings_as_errors || file.warnings_as_errors.unwrap_or(false),
+        project,
+        review,
+    })
+}
