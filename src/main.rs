@@ -30,7 +30,12 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("migrail: error: {e}");
+            // An error may quote a command line, a URL or an AWS/GitHub response.
+            let message = e.to_string();
+            eprintln!(
+                "migrail: error: {}",
+                migrail::redact::current().redact(&message)
+            );
             ExitCode::from(e.code)
         }
     }

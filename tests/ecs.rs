@@ -6,6 +6,8 @@
 
 #[path = "support/aws_server.rs"]
 mod aws_server;
+#[path = "support/secrets.rs"]
+mod secrets;
 
 use std::path::Path;
 use std::time::Duration;
@@ -67,7 +69,15 @@ fn run_with(server: &Server, args: &[&str], extra: impl FnOnce(&mut Command)) ->
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or(Value::Null),
     };
-    for text in [&o.stdout, &o.stderr, &o.result.to_string()] {
+    // `::add-mask::VALUE` (GitHub Actions) is the runner's command to hide the value: the
+    // runner does not print it.
+    let shown: String = o
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for text in [&shown, &o.stderr, &o.result.to_string()] {
         assert!(!text.contains(SECRET), "the secret key leaked: {text}");
     }
     o
@@ -1224,4 +1234,49 @@ fn a_phase_runs_migrails_phase_script_in_the_task() {
             && script.contains("migrail_migrate(app, target,"),
         "{script}"
     );
+}
+
+/// The task's log stream holds one secret of each kind, one of them the value of the task
+/// definition's `DJANGO_DB_PASSWORD`: the job output, the verdict and the result document
+/// carry none of them, every ordinary line is intact, and in GitHub Actions every known
+/// value is registered with `::add-mask::` before the first log line.
+#[test]
+fn no_secret_from_the_task_log_stream_is_republished() {
+    let lines = secrets::all_lines();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let mut web = container("web", true, true);
+    web["environment"] = json!([
+        {"name": "DJANGO_SETTINGS_MODULE", "value": "shop.settings"},
+        {"name": "DJANGO_DB_PASSWORD", "value": secrets::KNOWN_ENV_VALUE}
+    ]);
+    let script = world(lifecycle(exited(1)))
+        .on(
+            "DescribeTaskDefinition",
+            vec![task_definition(vec![web, container("xray", false, false)])],
+        )
+        .logs(&lines[..lines.len() / 2], &lines[lines.len() / 2..]);
+    let server = Server::start(script);
+    let o = run_with(&server, SERVICE_ARGS, |c| {
+        c.env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_TOKEN", secrets::OWN_GITHUB_TOKEN)
+            .env("AWS_SESSION_TOKEN", secrets::OWN_SESSION_TOKEN);
+    });
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let first_line = o
+        .stdout
+        .find(secrets::ORDINARY[0])
+        .unwrap_or_else(|| panic!("the log stream is printed: {}", o.stdout));
+    for (_, value) in secrets::known() {
+        let mask = format!("::add-mask::{value}\n");
+        let at = o
+            .stdout
+            .find(&mask)
+            .unwrap_or_else(|| panic!("no `{mask}` in the job output:\n{}", o.stdout));
+        assert!(at < first_line, "`{mask}` after the first log line");
+    }
+    secrets::assert_clean("the job output", &o.stdout[first_line..]);
+    for secret in secrets::secrets() {
+        assert!(!o.stderr.contains(secret), "stderr carries `{secret}`");
+    }
+    secrets::assert_clean("the result document", &o.result.to_string());
 }

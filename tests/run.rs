@@ -5,6 +5,9 @@
 
 #![cfg(all(unix, feature = "ecs"))]
 
+#[path = "support/secrets.rs"]
+mod secrets;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -290,4 +293,114 @@ fn a_command_that_is_not_manage_py_migrate_gets_pgoptions_and_a_warning() {
         "{}",
         r.stderr
     );
+}
+
+/// A failing run whose output holds one secret of each kind: the job output, the result
+/// document, and then the PR comment (`comment --dry-run`) and the step summary built from
+/// it carry none of them and every ordinary line; in GitHub Actions the values migrail
+/// knows are registered with `::add-mask::` before the first line of output.
+#[test]
+fn no_secret_reaches_the_output_the_document_the_comment_or_the_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("output.txt"),
+        secrets::all_lines().join("\n") + "\n",
+    )
+    .expect("write");
+    let env_arg = format!("DJANGO_DB_PASSWORD={}", secrets::KNOWN_ENV_VALUE);
+    let actions = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_TOKEN", secrets::OWN_GITHUB_TOKEN),
+        ("AWS_SESSION_TOKEN", secrets::OWN_SESSION_TOKEN),
+    ];
+    let mut args = vec!["--backend", "local", "--env", env_arg.as_str(), "--"];
+    args.extend(["sh", "-c", "cat output.txt; exit 1"]);
+    let r = run_in(dir.path(), &args, &actions);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+
+    // The job output: masked by migrail itself, and registered with the runner first.
+    let first_line = r
+        .stdout
+        .find(secrets::ORDINARY[0])
+        .expect("the output is streamed");
+    for (_, value) in secrets::known() {
+        let mask = format!("::add-mask::{value}\n");
+        let at = r
+            .stdout
+            .find(&mask)
+            .unwrap_or_else(|| panic!("no `{mask}` in the job output:\n{}", r.stdout));
+        assert!(at < first_line, "`{mask}` after the first log line");
+    }
+    let after_masks = &r.stdout[first_line..];
+    secrets::assert_clean("the job output", after_masks);
+    for secret in secrets::secrets() {
+        assert!(!r.stderr.contains(secret), "stderr carries `{secret}`");
+    }
+
+    // The result document (`--json-out`).
+    let doc = r.result.to_string();
+    secrets::assert_clean("the result document", &doc);
+    assert_eq!(
+        r.result["log_tail"].as_array().map(Vec::len),
+        Some(secrets::all_lines().len()),
+        "one tail line per output line: {doc}"
+    );
+
+    // The comment and the step summary, in a later step that was not given `--env`.
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        r#"{"pull_request": {"number": 42, "head": {"sha": "abc123", "repo": {"full_name": "acme/shop"}}, "base": {"ref": "main", "repo": {"full_name": "acme/shop"}}}}"#,
+    )
+    .expect("event");
+    let summary = dir.path().join("summary.md");
+    let comment = |result: &Path| {
+        let out = Command::cargo_bin("migrail")
+            .expect("binary")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_REPOSITORY", "acme/shop")
+            .env("GITHUB_EVENT_PATH", &event)
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .env("GITHUB_TOKEN", secrets::OWN_GITHUB_TOKEN)
+            .current_dir(dir.path())
+            .args(["comment", "--dry-run", "--no-lint", "--run-result"])
+            .arg(result)
+            .output()
+            .expect("migrail comment runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let body = String::from_utf8_lossy(&out.stdout).into_owned();
+        let summary_text = std::fs::read_to_string(&summary).expect("step summary");
+        let _ = std::fs::remove_file(&summary);
+        (body, summary_text)
+    };
+    let (body, summary_text) = comment(&dir.path().join("result.json"));
+    assert!(body.contains("lines of output"), "{body}");
+    secrets::assert_clean("the comment", &body);
+    secrets::assert_clean("the step summary", &summary_text);
+
+    // A result document written by something else, unredacted: the comment still masks
+    // every secret of a known shape and migrail's own token.
+    let mut raw = r.result.clone();
+    raw["log_tail"] = serde_json::json!(secrets::all_lines());
+    let raw_path = dir.path().join("raw.json");
+    std::fs::write(&raw_path, raw.to_string()).expect("write");
+    let (body, summary_text) = comment(&raw_path);
+    for text in [&body, &summary_text] {
+        for (_, secret) in secrets::shaped() {
+            assert!(
+                secret.is_empty() || !text.contains(secret),
+                "`{secret}` in:\n{text}"
+            );
+        }
+        assert!(!text.contains(secrets::OWN_GITHUB_TOKEN), "{text}");
+        secrets::assert_ordinary("the comment of a raw document", text);
+    }
 }

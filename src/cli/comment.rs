@@ -22,19 +22,23 @@ fn destination(t: &CommentTarget) -> Destination {
     }
 }
 
-/// Post the body (or print it with `--dry-run`); in Actions also the step summary.
+/// Post the body (or print it with `--dry-run`); in Actions also the step summary. Both
+/// go through the redactor last (the run's output in them already did): a comment is
+/// readable by anyone who can read the pull request, and its edits keep history.
 fn publish(
     ctx: &Context,
     target: &CommentTarget,
     comment: &str,
     summary: &str,
 ) -> Result<Option<String>, CliError> {
-    pr_report::step_summary(ctx, summary)?;
+    let redactor = crate::redact::current();
+    let comment = redactor.redact(comment);
+    pr_report::step_summary(ctx, &redactor.redact(summary))?;
     if target.dry_run {
-        super::write_stdout(comment)?;
+        super::write_stdout(&comment)?;
         return Ok(None);
     }
-    pr_report::post(ctx, &destination(target), &target.key, comment)
+    pr_report::post(ctx, &destination(target), &target.key, &comment)
 }
 
 pub fn run_comment(args: &CommentArgs) -> Result<u8, CliError> {

@@ -158,8 +158,14 @@ pub struct DeployResult {
 }
 
 impl DeployResult {
-    /// The final one-line verdict.
+    /// The final one-line verdict, redacted (it quotes reasons from ECS).
     pub fn verdict(&self) -> String {
+        crate::redact::current()
+            .redact(&self.verdict_text())
+            .into_owned()
+    }
+
+    fn verdict_text(&self) -> String {
         let took = format_duration(Duration::from_secs_f64(self.duration_seconds));
         let mut line = format!(
             "migrail: deploy {} in step {} after {took} (exit code {})",

@@ -81,9 +81,9 @@ impl LogTail {
                 for event in out.events() {
                     let message = event.message().unwrap_or_default();
                     for line in message.lines() {
+                        let shown = digest.push(line);
                         // A closed stdout (`| head`) must not stop the run.
-                        let _ = writeln!(stdout, "{line}");
-                        digest.push(line);
+                        let _ = writeln!(stdout, "{shown}");
                     }
                 }
                 let _ = stdout.flush();

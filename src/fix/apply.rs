@@ -751,6 +751,36 @@ pub fn new_migration(app: &str, dependency: &str, step: &Step) -> String {
 }
 
 /// The imports the code needs and the file lacks, added after its last top-level import.
+/// `text` with its one-line `from django.db import a, b` extended by `names` (sorted, as
+/// Django writes it); `None` when there is no such plain line.
+fn extend_django_db_import(text: &str, names: &[&str]) -> Option<String> {
+    let (offset, line) = line_offsets(text).find(|(_, line)| {
+        line.strip_prefix("from django.db import ")
+            .is_some_and(|rest| {
+                rest.split(',').all(|n| {
+                    let n = n.trim();
+                    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
+            })
+    })?;
+    let rest = line.strip_prefix("from django.db import ")?;
+    let mut all: Vec<&str> = rest.split(',').map(str::trim).collect();
+    all.extend(
+        names
+            .iter()
+            .copied()
+            .filter(|n| !all.contains(n))
+            .collect::<Vec<_>>(),
+    );
+    all.sort_unstable();
+    let mut out = String::with_capacity(text.len() + 16);
+    out.push_str(&text[..offset]);
+    out.push_str("from django.db import ");
+    out.push_str(&all.join(", "));
+    out.push_str(&text[offset + line.len()..]);
+    Some(out)
+}
+
 pub fn ensure_imports(text: &str) -> String {
     // Names the code reads and the module does not bind (a guarded import binds too).
     let bound = bound_names(text);
@@ -761,9 +791,16 @@ pub fn ensure_imports(text: &str) -> String {
         .into_iter()
         .filter(|n| missing(n))
         .collect();
+    let mut text = std::borrow::Cow::Borrowed(text);
     if !django_db.is_empty() {
-        needed.push(format!("from django.db import {}", django_db.join(", ")));
+        // `from django.db import migrations` becomes `… import migrations, models`, as
+        // Django writes it; otherwise a new line.
+        match extend_django_db_import(&text, &django_db) {
+            Some(extended) => text = std::borrow::Cow::Owned(extended),
+            None => needed.push(format!("from django.db import {}", django_db.join(", "))),
+        }
     }
+    let text: &str = &text;
     let postgres: Vec<&str> = [
         "AddIndexConcurrently",
         "RemoveIndexConcurrently",

@@ -150,8 +150,8 @@ pub fn run(spec: &LocalRun) -> RunResult {
     loop {
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok((stream, line)) => {
-                echo(stream, &line);
-                digest.push(&line);
+                let shown = digest.push(&line);
+                echo(stream, &shown);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {

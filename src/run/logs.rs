@@ -1,5 +1,10 @@
 //! What the run's output says: the tail kept for the report, and the migrations Django
 //! reports as applied (`  Applying shop.0002_book_isbn... OK`).
+//!
+//! Every line goes through the process's redactor (`crate::redact`) before it is kept or
+//! echoed: the tail ends up in the result document and the PR comment, the echo in the job
+//! log. A PEM private key printed over several lines is masked from its `BEGIN` line to its
+//! `END` line (the redactor alone sees one line at a time).
 
 use std::collections::VecDeque;
 
@@ -13,10 +18,16 @@ pub struct LogDigest {
     /// The last `Applying X...` seen without its `OK` yet (it failed if the run fails).
     pending: Option<String>,
     lock_retries: Vec<super::locks::LockRetry>,
+    /// The process's redactor, taken at the first line (the run's environment is known by
+    /// then).
+    redactor: Option<crate::redact::Redactor>,
+    /// Inside a PEM private key block printed over several lines.
+    in_private_key: bool,
 }
 
 impl LogDigest {
-    pub fn push(&mut self, line: &str) {
+    /// Digest one line of output; returns it redacted, as it may be printed.
+    pub fn push(&mut self, line: &str) -> String {
         let line = line.trim_end_matches(['\r', '\n']);
         if let Some(retry) = super::locks::parse_retry(line) {
             self.lock_retries.push(retry);
@@ -37,10 +48,37 @@ impl LogDigest {
                 self.applied.push(name);
             }
         }
+        let shown = self.redacted(line);
         if self.tail.len() == TAIL_LINES {
             self.tail.pop_front();
         }
-        self.tail.push_back(line.to_string());
+        self.tail.push_back(shown.clone());
+        shown
+    }
+
+    /// The line as it may be shown: redacted, and masked whole inside a private key block.
+    fn redacted(&mut self, line: &str) -> String {
+        // `-----BEGIN RSA PRIVATE KEY-----` alone on its line (a prefix such as a log
+        // timestamp allowed), not a whole block on one line.
+        let is_marker = |kind: &str| {
+            let t = line.trim_end();
+            t.contains(&format!("-----{kind} "))
+                && t.ends_with("PRIVATE KEY-----")
+                && t.matches("-----").count() == 2
+        };
+        if self.in_private_key {
+            if is_marker("END") {
+                self.in_private_key = false;
+                return line.to_string();
+            }
+            return crate::redact::MASK.to_string();
+        }
+        let redactor = self.redactor.get_or_insert_with(crate::redact::current);
+        let shown = redactor.redact(line).into_owned();
+        if is_marker("BEGIN") {
+            self.in_private_key = true;
+        }
+        shown
     }
 
     pub fn applied(&self) -> Vec<String> {
@@ -82,5 +120,34 @@ mod tests {
         let tail = d.tail();
         assert_eq!(tail.len(), TAIL_LINES);
         assert_eq!(tail.last().map(String::as_str), Some("line 299"));
+    }
+
+    #[test]
+    fn secrets_are_masked_in_the_tail_and_the_echo_and_a_key_block_across_lines() {
+        let mut d = LogDigest::default();
+        let mut shown = Vec::new();
+        for line in [
+            "connecting to postgres://app:S3cr3tPassw0rd@db.internal:5432/app",
+            "-----BEGIN RSA PRIVATE KEY-----",
+            "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
+            "VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK",
+            "-----END RSA PRIVATE KEY-----",
+            "  Applying shop.0002_api_token... OK",
+        ] {
+            shown.push(d.push(line));
+        }
+        assert_eq!(
+            shown,
+            [
+                "connecting to postgres://app:***@db.internal:5432/app",
+                "-----BEGIN RSA PRIVATE KEY-----",
+                "***",
+                "***",
+                "-----END RSA PRIVATE KEY-----",
+                "  Applying shop.0002_api_token... OK",
+            ]
+        );
+        assert_eq!(d.tail(), shown);
+        assert_eq!(d.applied(), vec!["shop.0002_api_token"]);
     }
 }

@@ -166,8 +166,15 @@ impl RunResult {
         }
     }
 
-    /// The one-line verdict printed at the end.
+    /// The one-line verdict printed at the end, redacted (it quotes the reason ECS gave,
+    /// which may quote the container's output).
     pub fn verdict(&self) -> String {
+        crate::redact::current()
+            .redact(&self.verdict_text())
+            .into_owned()
+    }
+
+    fn verdict_text(&self) -> String {
         let task = self
             .task_id
             .as_deref()
@@ -223,8 +230,10 @@ impl RunResult {
 }
 
 /// A command as the output shows it: migrail's own scripts (`shell -c <script>`) as
-/// `<migrail's lock guard>` or `<migrail's phase script>`, not their source.
+/// `<migrail's lock guard>` or `<migrail's phase script>`, not their source; redacted
+/// (`--password x` on a command line).
 pub fn display_command(command: &[String]) -> String {
+    let redactor = crate::redact::current();
     command
         .iter()
         .map(|a| {
@@ -238,6 +247,7 @@ pub fn display_command(command: &[String]) -> String {
                 format!("<script of {} lines>", a.lines().count())
             }
         })
+        .map(|a| redactor.redact(&a).into_owned())
         .collect::<Vec<_>>()
         .join(" ")
 }
