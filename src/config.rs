@@ -42,6 +42,10 @@ pub struct FileConfig {
     pub lock_retries: Option<u32>,
     /// PostgreSQL's `statement_timeout` for the migrations.
     pub statement_timeout: Option<String>,
+    /// How the migrations reach PostgreSQL: `"none"` (default), `"session"` or
+    /// `"transaction"` (PgBouncer, RDS Proxy). With a pooler, a command that is not
+    /// `manage.py migrate` cannot be bounded through `PGOPTIONS`.
+    pub pooler: Option<Pooler>,
     /// Where apps' migrations live, as Django's `MIGRATION_MODULES`: app label -> dotted
     /// module (`"dojo.db_migrations"`) or folder (`"dojo/db_migrations"`), relative to the
     /// file's folder; `""` means the app has no migrations. Over the settings module's.
@@ -52,6 +56,21 @@ pub struct FileConfig {
     /// The project's Django version (`"5.2"`), over what its requirements and lock files
     /// pin: `migrail fix` writes `db_default` from 5.0 on.
     pub django_version: Option<String>,
+}
+
+/// What stands between the migrations and PostgreSQL (`pooler` in the configuration,
+/// `--pooler`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooler {
+    /// A direct connection.
+    #[default]
+    None,
+    /// A pooler that gives each client a server connection for its whole session.
+    Session,
+    /// A pooler that may give each transaction another server connection (PgBouncer
+    /// `pool_mode = transaction`, RDS Proxy).
+    Transaction,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]

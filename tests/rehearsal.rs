@@ -62,6 +62,11 @@ struct Run {
 }
 
 fn migrail(work: &Path, pg: &Postgres, args: &[&str]) -> Run {
+    migrail_with(work, pg, args, &[])
+}
+
+/// `migrail(...)` with more environment (`PGPORT` of a pooler).
+fn migrail_with(work: &Path, pg: &Postgres, args: &[&str], env: &[(&str, String)]) -> Run {
     let python = venv::venv(
         "rehearsal-venv",
         &repo().join("tests/rehearsal/requirements.txt"),
@@ -73,6 +78,7 @@ fn migrail(work: &Path, pg: &Postgres, args: &[&str]) -> Run {
         .args(args)
         .arg("--json-out")
         .arg(&json)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .args(["--", "python", "manage.py", "migrate", "--noinput"])
         .output()
         .expect("migrail runs");
@@ -472,21 +478,38 @@ fn a_non_atomic_migration_that_fails_says_what_ran_and_how_to_clear_the_invalid_
         TITLE_INDEX,
     )
     .expect("write");
-    // The statement timeout (the user's choice, not lifted) cancels the build.
+    // The build waits for a writer's transaction (no timeout of migrail's reaches a
+    // concurrent build) and is cancelled while it waits, as an operator would: it leaves
+    // an INVALID index.
     let mut holder = blocker(&pg, "ROW EXCLUSIVE", 4.0);
-    let r = migrail(
-        work.path(),
-        &pg,
-        &[
-            "run",
-            "--backend",
-            "local",
-            "--lock-timeout",
-            "1s",
-            "--statement-timeout",
-            "1s",
-        ],
-    );
+    let r = std::thread::scope(|s| {
+        let run = s.spawn(|| {
+            migrail(
+                work.path(),
+                &pg,
+                &["run", "--backend", "local", "--lock-timeout", "1s"],
+            )
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let waiting = pg.query(
+                "select pid from pg_stat_activity where query ilike 'CREATE INDEX CONCURRENTLY%' \
+                 and wait_event_type = 'Lock'",
+            );
+            if let Some(pid) = waiting.first() {
+                // Longer than the lock timeout: the build was not bounded by it.
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+                pg.query(&format!("select pg_cancel_backend({pid})"));
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the build never waited for the writer"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        run.join().expect("migrail thread")
+    });
     let _ = holder.wait();
     assert_eq!(r.code, 1, "{}", r.text);
     assert!(
@@ -504,4 +527,128 @@ fn a_non_atomic_migration_that_fails_says_what_ran_and_how_to_clear_the_invalid_
         r.text
     );
     assert!(!r.text.contains("retry 1/"), "{}", r.text);
+}
+
+// ---- behind PgBouncer in transaction pooling ------------------------------------------
+
+/// What `n` pooled clients at once see (each holds its server connection for a second,
+/// so each gets another one): (backend pid, lock_timeout, statement_timeout).
+fn pool_settings(pg: &Postgres, port: u16, n: usize) -> Vec<(String, String, String)> {
+    let sql = "select pg_backend_pid(), current_setting('lock_timeout'), \
+               current_setting('statement_timeout'), pg_sleep(1)";
+    std::thread::scope(|s| {
+        let clients: Vec<_> = (0..n)
+            .map(|_| s.spawn(|| pg.psql(port, "rehearsal", sql).expect("a pooled client")))
+            .collect();
+        clients
+            .into_iter()
+            .flat_map(|c| c.join().expect("client thread"))
+            .map(|line| {
+                let f: Vec<&str> = line.split('|').collect();
+                (f[0].to_string(), f[1].to_string(), f[2].to_string())
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn behind_pgbouncer_in_transaction_mode_no_setting_outlives_the_migrations() {
+    let (pg, work, _) = at_the_old_release();
+    let bouncer = pg.pgbouncer("transaction", 2);
+    // Django behind transaction pooling, as its documentation asks.
+    let settings = work.path().join("rehearsal/settings.py");
+    let mut text = std::fs::read_to_string(&settings).expect("settings");
+    text.push_str("DATABASES[\"default\"][\"DISABLE_SERVER_SIDE_CURSORS\"] = True\n");
+    std::fs::write(&settings, text).expect("write settings");
+    // An atomic migration, then a non-atomic one with a concurrent index build.
+    add(work.path(), &["0003_book_subtitle"]);
+    std::fs::write(
+        work.path()
+            .join("library/migrations/0004_book_title_idx.py"),
+        TITLE_INDEX.replace("0002_book_published", "0003_book_subtitle"),
+    )
+    .expect("write");
+    // Both server connections exist before the run, so the check afterwards sees both.
+    let warm = pool_settings(&pg, bouncer.port, 2);
+    assert_ne!(warm[0].0, warm[1].0, "two server connections: {warm:?}");
+
+    // A long read (straight to PostgreSQL) holds the table for 5 s.
+    let mut holder = blocker(&pg, "ACCESS SHARE", 5.0);
+    let (r, select) = std::thread::scope(|s| {
+        let run = s.spawn(|| {
+            migrail_with(
+                work.path(),
+                &pg,
+                &[
+                    "run",
+                    "--backend",
+                    "local",
+                    "--lock-timeout",
+                    "1s",
+                    "--statement-timeout",
+                    "1m",
+                ],
+                &[("PGPORT", bouncer.port.to_string())],
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(2000));
+        // The application, through the pooler, while the migration waits for its lock.
+        let started = std::time::Instant::now();
+        pg.psql(
+            bouncer.port,
+            "rehearsal",
+            "select count(*) from library_book",
+        )
+        .expect("the application's query");
+        let select = started.elapsed();
+        (run.join().expect("migrail thread"), select)
+    });
+    let _ = holder.wait();
+    assert_eq!(r.code, 0, "{}", r.text);
+    assert!(
+        r.text
+            .contains("migrail: a pooler in transaction mode serves database 'default'"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text
+            .contains("migrail: lock_timeout 1s in effect on database 'default'"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains(
+            "lock timeout on library_book while applying library.0003_book_subtitle, retry 1/5"
+        ),
+        "{}",
+        r.text
+    );
+    assert!(
+        select < std::time::Duration::from_millis(2500),
+        "the application's SELECT queued {select:?} behind the migration"
+    );
+    let applied = pg.applied();
+    for m in ["library.0003_book_subtitle", "library.0004_book_title_idx"] {
+        assert!(applied.contains(&m.to_string()), "{applied:?}");
+    }
+    assert_eq!(invalid_indexes(&pg), Vec::<String>::new());
+    assert!(!r.text.contains("migrail: warning"), "{}", r.text);
+
+    // Every server connection of the pool is back at the server's defaults.
+    let after = pool_settings(&pg, bouncer.port, 2);
+    assert_ne!(after[0].0, after[1].0, "both server connections: {after:?}");
+    for (pid, lock, statement) in &after {
+        assert_eq!(
+            (lock.as_str(), statement.as_str()),
+            ("0", "0"),
+            "server connection {pid} kept a setting: {after:?}"
+        );
+    }
+    // The check sees a session setting when there is one: a client's plain SET stays on
+    // its server connection for the next client.
+    pg.psql(bouncer.port, "rehearsal", "SET lock_timeout = '3s'")
+        .expect("SET");
+    let leaked = pool_settings(&pg, bouncer.port, 2);
+    assert!(leaked.iter().any(|(_, lock, _)| lock == "3s"), "{leaked:?}");
 }

@@ -404,3 +404,30 @@ fn no_secret_reaches_the_output_the_document_the_comment_or_the_summary() {
         secrets::assert_ordinary("the comment of a raw document", text);
     }
 }
+
+/// Behind a pooler a command that is not `manage.py migrate` cannot be bounded: refused
+/// (exit 125, nothing run) unless the user turns the bound off.
+#[test]
+fn behind_a_pooler_another_command_is_refused_unless_unbounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("ran");
+    let script = format!("touch {}", marker.display());
+    let mut args = vec!["--pooler", "transaction"];
+    args.extend(sh(&script));
+    let r = run_in(dir.path(), &args, &[]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("is not `manage.py migrate`, and behind a pooler")
+            && r.stderr.contains("--lock-timeout 0"),
+        "{}",
+        r.stderr
+    );
+    assert!(!marker.exists(), "the command did not run");
+    let mut args = vec!["--pooler", "transaction", "--lock-timeout", "0"];
+    args.extend(sh(&script));
+    let r = run_in(dir.path(), &args, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(marker.exists());
+    assert!(!r.stdout.contains("PGOPTIONS") && !r.stderr.contains("PGOPTIONS"));
+}

@@ -216,8 +216,9 @@ fn parse_timeout(text: &str) -> Result<Timeout, String> {
     crate::run::locks::parse_timeout(text).map(Timeout)
 }
 
-/// Bounded lock waits (README, "Lock timeouts"): set on Django's own connection for every
-/// `manage.py migrate` the run applies, checked with `SHOW`, retried when safe.
+/// Bounded lock waits (README, "Lock timeouts"): set per transaction (`SET LOCAL`) on
+/// Django's own connection for every `manage.py migrate` the run applies, checked, retried
+/// when safe.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Lock waits")]
 pub struct LockArgs {
@@ -238,6 +239,12 @@ pub struct LockArgs {
     /// `statement-timeout`].
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     pub statement_timeout: Option<Timeout>,
+
+    /// What stands between the migrations and PostgreSQL: with a pooler (PgBouncer, RDS
+    /// Proxy) a command that is not `manage.py migrate` cannot be bounded through
+    /// `PGOPTIONS`, and is refused unless `--lock-timeout 0` [default: none, or `pooler`].
+    #[arg(long, value_name = "MODE")]
+    pub pooler: Option<crate::config::Pooler>,
 }
 
 impl LockArgs {
@@ -268,6 +275,12 @@ impl LockArgs {
             if let Some(n) = v.lock_retries {
                 g.retries = n;
             }
+            if let Some(p) = v.pooler {
+                g.pooler = p;
+            }
+        }
+        if let Some(p) = self.pooler {
+            g.pooler = p;
         }
         if let Some(Timeout(t)) = self.lock_timeout {
             g.lock_timeout = t;

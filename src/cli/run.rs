@@ -84,7 +84,8 @@ pub fn execute(
             &command,
             &guard,
             if local { inherited.as_deref() } else { None },
-        );
+        )
+        .map_err(CliError::run)?;
         for w in &guarded.warnings {
             eprintln!("migrail: warning: {w}");
         }
@@ -127,6 +128,19 @@ pub fn execute(
         }
     };
     eprintln!("{}", result.verdict());
+    if result
+        .log_tail
+        .iter()
+        .any(|l| l.contains("unsupported startup parameter: options"))
+    {
+        eprintln!(
+            "migrail: hint: a pooler (PgBouncer) refused the `options` startup parameter: \
+             PGOPTIONS (migrail's lock timeout for a command that is not `manage.py migrate`, \
+             or the environment's) cannot pass it. Run `python manage.py migrate`, whose guard \
+             sets the timeouts per transaction, and set `pooler = \"transaction\"` in the \
+             configuration"
+        );
+    }
     Ok(result)
 }
 

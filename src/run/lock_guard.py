@@ -1,52 +1,62 @@
 # migrail's lock guard, run inside `python manage.py shell -c`: bound every lock wait of
-# the migrations with lock_timeout (set on Django's own connections, so it holds whatever
-# OPTIONS the settings pass), verify it with SHOW, and retry what is safe to retry.
+# the migrations with lock_timeout, retry what is safe to retry. The settings are
+# transaction-scoped (SET LOCAL first in every transaction of Django's connection), so a
+# pooler in transaction mode (PgBouncer, RDS Proxy) never hands them to anyone else.
 # migrail fills in the values below; `migrail_migrate(...)` replaces call_command("migrate").
 import random
 import re
 import sys
+import threading
 import time
 import traceback
 
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.backends.signals import connection_created
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 LOCK_MS = 5000
 STATEMENT_MS = 0
 RETRIES = 5
 ALIAS = DEFAULT_DB_ALIAS
-CONCURRENTLY = re.compile(r"^\s*(CREATE\s+(UNIQUE\s+)?INDEX|DROP\s+INDEX|REINDEX)\b[^;]*\bCONCURRENTLY\b", re.I)
+# Run as they are, outside migrail's transaction: transaction control, and concurrent
+# builds (they cannot run in a transaction; a timeout mid-build leaves an INVALID index).
+NOTX = re.compile(r"\s*(BEGIN|START|COMMIT|END|ROLLBACK|ABORT)\b|\s*(CREATE\s+(UNIQUE\s+)?INDEX|DROP\s+INDEX|REINDEX|ALTER\s+TABLE)\b[^;]*\bCONCURRENTLY\b", re.I)
+BEGIN = re.compile(r"^\s*(BEGIN|START\s+TRANSACTION)\b[^;]*", re.I)
 TABLE = re.compile(r'\b(?:ALTER\s+TABLE(?:\s+IF\s+EXISTS)?(?:\s+ONLY)?|\bON|INTO|UPDATE|FROM|TABLE|REFERENCES)\s+"?([A-Za-z0-9_.]+)"?', re.I)
 SEEN = {"migration": None, "sql": "", "done": [], "invalid": set()}
+# `--lock-timeout 0`: the project's own lock_timeout, if any, is left as it is.
+SETS = ";".join("SET LOCAL %s = %d" % s for s in (("lock_timeout", LOCK_MS), ("statement_timeout", STATEMENT_MS)) if s[1]) or "SELECT 1"
 
 
-def mg_set(conn, lock_ms):
-    with conn.connection.cursor() as c:
-        # `--lock-timeout 0`: the project's own lock_timeout, if any, is left as it is.
-        if LOCK_MS:
-            c.execute("SET lock_timeout = %d" % lock_ms)
-        if STATEMENT_MS:
-            c.execute("SET statement_timeout = %d" % STATEMENT_MS)
-
-
-def mg_connected(sender, connection, **kwargs):
-    if connection.vendor == "postgresql":
-        mg_set(connection, LOCK_MS)
+def mg_run(raw, sql):
+    with raw.cursor() as c:
+        c.execute(sql)
+        return c.fetchall() if c.description else None
 
 
 def mg_wrapper(execute, sql, params, many, context):
     SEEN["sql"] = sql
-    if LOCK_MS and CONCURRENTLY.match(sql or ""):
-        # A timeout in the middle of a concurrent build leaves an INVALID index: this
-        # statement waits as long as it must (it blocks no reads or writes meanwhile).
-        mg_set(context["connection"], 0)
-        try:
+    conn = context["connection"]
+    # The server's transaction status (psycopg 2 and 3): 0 idle, else in a transaction,
+    # and SET LOCAL ran first in it.
+    busy = conn.vendor != "postgresql" or conn.connection.info.transaction_status
+    if busy or NOTX.match(sql or ""):
+        # A BEGIN of the migration's own (RunSQL) gets SET LOCAL right after it.
+        return execute(sql if busy else BEGIN.sub(r"\g<0>;" + SETS + ";", sql, 1), params, many, context)
+    if not conn.get_autocommit():
+        # The first statement of one of Django's transactions (an atomic migration).
+        mg_run(conn.connection, SETS)
+        return execute(sql, params, many, context)
+    # Autocommit (a non-atomic migration, Django's own queries): a transaction of its own.
+    try:
+        with transaction.atomic(using=conn.alias):
+            mg_run(conn.connection, SETS)
             return execute(sql, params, many, context)
-        finally:
-            mg_set(context["connection"], LOCK_MS)
+    except Exception as e:
+        if not mg_code(e, "25001"):
+            raise
+    # VACUUM and the like cannot run in a transaction: as it is.
     return execute(sql, params, many, context)
 
 
@@ -74,11 +84,11 @@ def mg_apply(self, state, migration, fake=False, fake_initial=False):
     return _apply(self, state, migration, fake=fake, fake_initial=fake_initial)
 
 
-def mg_lock_timeout(e):
+def mg_code(e, code="55P03"):
     seen = set()
     while e is not None and id(e) not in seen:
         seen.add(id(e))
-        if "55P03" in (getattr(e, "pgcode", None), getattr(e, "sqlstate", None)):
+        if code in (getattr(e, "pgcode", None), getattr(e, "sqlstate", None)):
             return True
         e = e.__cause__ or e.__context__
     return False
@@ -97,56 +107,102 @@ def mg_nonatomic(m):
               'CONCURRENTLY IF EXISTS %s;' % (name, name), file=sys.stderr)
 
 
+def mg_fresh(conn, sql):
+    # A new connection with the same settings, in autocommit: a pooler may hand it any of
+    # its server connections. Bounded: a saturated pool in session mode makes it wait.
+    out = []
+
+    def probe():
+        raw = conn.Database.connect(**conn.get_connection_params())
+        try:
+            raw.autocommit = True
+            out.append(mg_run(raw, sql))
+        except Exception as e:
+            out.append(e)
+        finally:
+            raw.close()
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(10)
+    if not out or isinstance(out[0], Exception):
+        raise RuntimeError(out[0] if out else "no answer within 10 s")
+    return out[0]
+
+
+def mg_reset():
+    # After each migrate (the phase script's too), check on a new connection that no
+    # session setting is left (setting = reset_val; behind a pooler, it gets the server
+    # connection used last), then RESET anyway (nothing was set per session).
+    conn = connections[ALIAS]
+    if conn.vendor != "postgresql":
+        return
+    try:
+        left = mg_fresh(conn, "SELECT name, setting FROM pg_settings WHERE name IN ('lock_timeout', "
+                        "'statement_timeout') AND setting <> reset_val")
+        if conn.connection and conn.get_autocommit():
+            mg_run(conn.connection, "RESET lock_timeout;RESET statement_timeout")
+    except Exception as e:
+        left = [("could not check:", e)]
+    if left:
+        print("migrail: warning: a new connection to database %r has %s, not the server's defaults"
+              % (ALIAS, ", ".join("%s %s" % r for r in left)), file=sys.stderr)
+
+
 def migrail_migrate(*args, **kwargs):
     attempt = 0
-    while True:
-        SEEN["migration"] = None
-        try:
-            with connections[ALIAS].execute_wrapper(mg_wrapper):
-                return call_command("migrate", *args, **kwargs)
-        except Exception as e:
-            m, found = SEEN["migration"], TABLE.search(SEEN["sql"] or "")
-            on = " on %s" % found.group(1) if found else ""
-            if m is not None and not m.atomic:
-                mg_nonatomic(m)
-                raise
-            if not mg_lock_timeout(e):
-                raise
-            if attempt >= RETRIES:
-                print("\nmigrail: lock timeout%s while applying %s: gave up after %d retries "
-                      "(lock_timeout %d ms)" % (on, mg_label(m), RETRIES, LOCK_MS), file=sys.stderr)
-                raise
-            attempt += 1
-            wait = min(60.0, LOCK_MS / 1000.0 * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
-            print("\nmigrail: lock timeout%s while applying %s, retry %d/%d in %.1f s"
-                  % (on, mg_label(m), attempt, RETRIES, wait), flush=True)
-            time.sleep(wait)
+    try:
+        while True:
+            SEEN["migration"] = None
+            try:
+                with connections[ALIAS].execute_wrapper(mg_wrapper):
+                    return call_command("migrate", *args, **kwargs)
+            except Exception as e:
+                m, found = SEEN["migration"], TABLE.search(SEEN["sql"] or "")
+                on = " on %s" % found.group(1) if found else ""
+                if m is not None and not m.atomic:
+                    mg_nonatomic(m)
+                    raise
+                if not mg_code(e):
+                    raise
+                if attempt >= RETRIES:
+                    print("\nmigrail: lock timeout%s while applying %s: gave up after %d retries "
+                          "(lock_timeout %d ms)" % (on, mg_label(m), RETRIES, LOCK_MS), file=sys.stderr)
+                    raise
+                attempt += 1
+                wait = min(60.0, LOCK_MS / 1000.0 * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+                print("\nmigrail: lock timeout%s while applying %s, retry %d/%d in %.1f s"
+                      % (on, mg_label(m), attempt, RETRIES, wait), flush=True)
+                time.sleep(wait)
+    finally:
+        mg_reset()
 
 
 def migrail_guard():
-    connection_created.connect(mg_connected)
     MigrationExecutor.apply_migration = mg_apply
     conn = connections[ALIAS]
     if conn.vendor != "postgresql":
         print("migrail: warning: database %r is %s, not PostgreSQL: lock_timeout is not set"
               % (ALIAS, conn.vendor), file=sys.stderr)
         return
-    if conn.connection is not None:
-        mg_set(conn, LOCK_MS)
     conn.ensure_connection()
-    with conn.cursor() as c:
-        c.execute("SELECT setting FROM pg_settings WHERE name = 'lock_timeout'")
-        ms = int(c.fetchone()[0])
-        c.execute("SHOW lock_timeout")
-        lock = c.fetchone()[0]
-        c.execute("SHOW statement_timeout")
-        statement = c.fetchone()[0]
-    if LOCK_MS and ms != LOCK_MS:
-        print("migrail: warning: lock_timeout is %s on database %r, not %d ms: a pooler in "
-              "transaction mode may drop session settings (README, \"Lock timeouts\")"
-              % (lock, ALIAS, LOCK_MS), file=sys.stderr)
-        return
-    print("migrail: lock_timeout %s in effect on database %r (SHOW lock_timeout), "
+    # Transaction pooling: one connection's backend changes between two statements, or
+    # another connection gets the same backend (never so when direct, or pooled per session).
+    pid = "SELECT pg_backend_pid()"
+    a = mg_run(conn.connection, pid)
+    try:
+        b = mg_fresh(conn, pid)
+    except Exception:
+        b = None
+    c = mg_run(conn.connection, pid)
+    if a != c or b in (a, c):
+        print("migrail: a pooler in transaction mode serves database %r (%s): timeouts are set per transaction with "
+              "SET LOCAL" % (ALIAS, "backend pid changed between two statements" if a != c else "two connections shared a backend"))
+    with transaction.atomic(using=ALIAS):
+        mg_run(conn.connection, SETS)
+        (lock, statement), = mg_run(conn.connection, "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')")
+        transaction.set_rollback(True, using=ALIAS)
+    print("migrail: lock_timeout %s in effect on database %r (SET LOCAL in each transaction, SHOW lock_timeout), "
           "statement_timeout %s, up to %d retries" % (lock, ALIAS, statement, RETRIES), flush=True)
 
 

@@ -5,14 +5,18 @@
 //! its ACCESS EXCLUSIVE lock behind one long transaction, and every query on the table
 //! queues behind the `ALTER`. migrail bounds the wait where the migrations run: a
 //! `manage.py migrate` command (the default one, any other, and the phase script) runs as
-//! `manage.py shell -c` with the guard of `lock_guard.py`, which sets `lock_timeout` on
-//! Django's own connections (so it holds whatever `OPTIONS["options"]` the settings pass,
-//! where libpq ignores `PGOPTIONS`), checks it with `SHOW`, says it is in effect, lifts it
-//! for concurrent index builds (a timeout mid-build leaves an INVALID index), and retries
-//! a migration that failed with `lock_not_available` (55P03) when it was atomic — rolled
-//! back whole — with exponential backoff and jitter; a non-atomic one is never retried and
-//! the operations that ran, and any INVALID index left, are named. A command that is not
-//! `manage.py migrate` gets `PGOPTIONS` only, with a warning.
+//! `manage.py shell -c` with the guard of `lock_guard.py`, which puts `SET LOCAL
+//! lock_timeout` first in every transaction of Django's connection (autocommit statements
+//! get a short transaction of their own), so no setting outlives migrail's transactions
+//! and none reaches another client of a pooler (PgBouncer, RDS Proxy). It checks the
+//! setting, says it is in effect, says when it sees transaction pooling, leaves
+//! concurrent index builds without any timeout (a timeout mid-build leaves an INVALID
+//! index), retries a migration that failed with `lock_not_available` (55P03) when it was
+//! atomic — rolled back whole — with exponential backoff and jitter (a non-atomic one is
+//! never retried; the operations that ran, and any INVALID index left, are named), and
+//! checks on a new connection afterwards that nothing is left. A command that is not
+//! `manage.py migrate` gets `PGOPTIONS` only, with a warning, and is refused behind a
+//! pooler (`pooler` in the configuration): PgBouncer refuses that startup parameter.
 
 use std::time::Duration;
 
@@ -30,6 +34,8 @@ pub struct LockGuard {
     pub lock_timeout: Option<Duration>,
     pub statement_timeout: Option<Duration>,
     pub retries: u32,
+    /// A pooler between the migrations and PostgreSQL.
+    pub pooler: crate::config::Pooler,
 }
 
 impl Default for LockGuard {
@@ -38,6 +44,7 @@ impl Default for LockGuard {
             lock_timeout: Some(DEFAULT_LOCK_TIMEOUT),
             statement_timeout: None,
             retries: DEFAULT_RETRIES,
+            pooler: crate::config::Pooler::None,
         }
     }
 }
@@ -159,26 +166,43 @@ pub struct Guarded {
 }
 
 /// Guard a plain command (`--phase all`). `existing_pgoptions`: the `PGOPTIONS` the
-/// command would inherit (local backend).
-pub fn guard(command: &[String], g: &LockGuard, existing_pgoptions: Option<&str>) -> Guarded {
+/// command would inherit (local backend). Refused (the message says what to do) when
+/// the command cannot be bounded: not `manage.py migrate`, behind a pooler.
+pub fn guard(
+    command: &[String],
+    g: &LockGuard,
+    existing_pgoptions: Option<&str>,
+) -> Result<Guarded, String> {
     if !g.active() {
-        return Guarded {
+        return Ok(Guarded {
             command: command.to_vec(),
             env: Vec::new(),
             warnings: Vec::new(),
-        };
+        });
     }
     let Some((manage, args)) = split_migrate(command) else {
-        return Guarded {
+        if g.pooler != crate::config::Pooler::None {
+            return Err(format!(
+                "`{}` is not `manage.py migrate`, and behind a pooler nothing can bound its \
+                 lock waits: PGOPTIONS travels as the `options` startup parameter, which \
+                 PgBouncer refuses (or drops, with `ignore_startup_parameters`), and a \
+                 session setting outlives the command on a pooled server connection. Run \
+                 `python manage.py migrate` (the guard sets the timeouts per transaction), \
+                 or pass `--lock-timeout 0` to run this command unbounded",
+                crate::run::display_command(command)
+            ));
+        }
+        return Ok(Guarded {
             command: command.to_vec(),
             env: vec![("PGOPTIONS".into(), g.pgoptions(existing_pgoptions))],
             warnings: vec![format!(
                 "the command is not `manage.py migrate`: {} set through PGOPTIONS only (libpq \
                  ignores it when the settings pass OPTIONS[\"options\"], and nothing is \
-                 retried); run `python manage.py migrate` for the full guard",
+                 retried; a session setting, so never behind a pooler); run `python \
+                 manage.py migrate` for the full guard",
                 g.describe()
             )],
-        };
+        });
     };
     let alias = args
         .iter()
@@ -196,11 +220,11 @@ pub fn guard(command: &[String], g: &LockGuard, existing_pgoptions: Option<&str>
     );
     let mut argv = manage;
     argv.extend(["shell".to_string(), "-c".to_string(), script]);
-    Guarded {
+    Ok(Guarded {
         command: argv,
         env: Vec::new(),
         warnings: Vec::new(),
-    }
+    })
 }
 
 /// A lock retry the run's output reported (`migrail: lock timeout on T while applying
@@ -249,7 +273,8 @@ mod tests {
             &words("python src/manage.py migrate shop --database replica"),
             &LockGuard::default(),
             None,
-        );
+        )
+        .expect("guarded");
         assert_eq!(&g.command[..4], ["python", "src/manage.py", "shell", "-c"]);
         let script = &g.command[4];
         assert!(script.contains("LOCK_MS = 5000\n"), "{script}");
@@ -269,7 +294,7 @@ mod tests {
             ..LockGuard::default()
         };
         let cmd = words("python manage.py migrate --noinput");
-        assert_eq!(guard(&cmd, &off, None).command, cmd);
+        assert_eq!(guard(&cmd, &off, None).expect("as given").command, cmd);
         let g = guard(
             &words("make migrate"),
             &LockGuard {
@@ -277,7 +302,8 @@ mod tests {
                 ..LockGuard::default()
             },
             Some("-c search_path=app"),
-        );
+        )
+        .expect("PGOPTIONS");
         assert_eq!(g.command, words("make migrate"));
         assert_eq!(
             g.env,
@@ -287,6 +313,33 @@ mod tests {
             )]
         );
         assert!(g.warnings[0].contains("PGOPTIONS only"), "{:?}", g.warnings);
+    }
+
+    #[test]
+    fn behind_a_pooler_another_command_is_refused_unless_unbounded() {
+        for pooler in [
+            crate::config::Pooler::Transaction,
+            crate::config::Pooler::Session,
+        ] {
+            let g = LockGuard {
+                pooler,
+                ..LockGuard::default()
+            };
+            let err = guard(&words("make migrate"), &g, None).expect_err("refused");
+            assert!(
+                err.contains("`make migrate` is not `manage.py migrate`")
+                    && err.contains("--lock-timeout 0"),
+                "{err}"
+            );
+            // migrate itself is guarded per transaction; `--lock-timeout 0` runs as given.
+            assert!(guard(&words("python manage.py migrate"), &g, None).is_ok());
+            let off = LockGuard {
+                lock_timeout: None,
+                ..g
+            };
+            let plain = guard(&words("make migrate"), &off, None).expect("unbounded");
+            assert!(plain.env.is_empty());
+        }
     }
 
     #[test]

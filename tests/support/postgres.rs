@@ -12,6 +12,31 @@ use std::process::Command;
 // The including crate has `mod venv` (tests/support/venv.rs) beside this module.
 use super::venv;
 
+/// PgBouncer (Debian's `pgbouncer`) in front of a [`Postgres`], on 127.0.0.1 on a free
+/// port, stopped when dropped.
+pub struct PgBouncer {
+    child: std::process::Child,
+    pidfile: PathBuf,
+    pub port: u16,
+}
+
+impl Drop for PgBouncer {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.pidfile) {
+            let _ = Command::new("kill").args(["-TERM", pid.trim()]).output();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
 /// A PostgreSQL server for one test, stopped when dropped.
 pub struct Postgres {
     dir: tempfile::TempDir,
@@ -83,10 +108,7 @@ impl Postgres {
                     .arg(dir.path()),
             );
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = free_port();
         let pg = Postgres {
             dir,
             bin: Postgres::bin_dir(),
@@ -126,6 +148,77 @@ impl Postgres {
             ]),
         );
         pg
+    }
+
+    /// PgBouncer in `pool_mode` with `pool_size` server connections in front of this
+    /// server (any user is let in and connected as `postgres`), ready to serve.
+    pub fn pgbouncer(&self, pool_mode: &str, pool_size: u32) -> PgBouncer {
+        let exe = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .expect("PgBouncer is installed (Debian package `pgbouncer`; .ci/run installs it)");
+        let port = free_port();
+        let pidfile = self.dir.path().join(format!("pgbouncer-{port}.pid"));
+        let ini = self.dir.path().join(format!("pgbouncer-{port}.ini"));
+        std::fs::write(
+            &ini,
+            format!(
+                "[databases]\n* = host=127.0.0.1 port={} user=postgres\n[pgbouncer]\n\
+                 listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+                 auth_type = any\npool_mode = {pool_mode}\ndefault_pool_size = {pool_size}\n\
+                 max_client_conn = 50\npidfile = {}\n",
+                self.port,
+                pidfile.display()
+            ),
+        )
+        .expect("write pgbouncer.ini");
+        let mut cmd = if self.as_postgres {
+            venv::check("chown", Command::new("chown").arg("postgres:").arg(&ini));
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        let child = cmd
+            .arg(&ini)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("pgbouncer starts");
+        let bouncer = PgBouncer {
+            child,
+            pidfile,
+            port,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while self.psql(port, "rehearsal", "select 1").is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "PgBouncer did not answer on port {port} within 20 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        bouncer
+    }
+
+    /// `sql` through `port` (this server's or a PgBouncer's): rows as `|`-separated lines,
+    /// or psql's error.
+    pub fn psql(&self, port: u16, database: &str, sql: &str) -> Result<Vec<String>, String> {
+        let out = self
+            .cmd("psql")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
+            .args(["-d", database, "-At", "-c", sql])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect())
     }
 
     /// One value per line of a query's result.
