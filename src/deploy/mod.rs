@@ -25,7 +25,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::ecs::rollout::{self, ServiceTarget, Waited};
+use crate::ecs::rollout::{self, ServiceTarget, Strategy, Waited};
 use crate::ecs::{self, Cancel, EcsRun, GateService};
 use crate::run::{exit, format_duration, now_epoch, RunResult};
 
@@ -36,6 +36,9 @@ pub mod codes {
     pub use crate::run::exit::{
         CANCELLED, MIGRAIL_ERROR, OLD_RELEASE_RUNNING, ROLLOUT_FAILED, SUCCESS,
     };
+    /// A service of a deployment type migrail cannot drive (an EXTERNAL controller, ...):
+    /// nothing was changed.
+    pub const UNSUPPORTED: u8 = 2;
 }
 
 /// What the plan says, as the deploy needs it.
@@ -78,6 +81,7 @@ pub struct Deploy {
 pub enum Outcome {
     Succeeded,
     Blocked,
+    Unsupported,
     PreFailed,
     RolloutFailed,
     OldReleaseRunning,
@@ -91,6 +95,7 @@ impl Outcome {
         match self {
             Outcome::Succeeded => "succeeded",
             Outcome::Blocked => "blocked",
+            Outcome::Unsupported => "unsupported",
             Outcome::PreFailed => "pre-failed",
             Outcome::RolloutFailed => "rollout-failed",
             Outcome::OldReleaseRunning => "old-release-running",
@@ -117,12 +122,15 @@ pub struct Step {
 #[derive(Clone, Debug, Serialize)]
 pub struct ServiceRecord {
     pub service: String,
+    /// Its deployment type, in words (`rolling update`, `ECS blue/green, bake 30 min`).
+    pub deployment_type: String,
     /// The task definition it rolls out to.
     pub task_definition: String,
-    /// The deployment `UpdateService` started.
+    /// What `UpdateService` started: the deployment id (rolling) or the service
+    /// deployment ARN (blue/green, linear, canary).
     pub deployment_id: Option<String>,
-    /// `not-started`, `in-progress`, `completed`, `failed`, `rolled-back`, `replaced`,
-    /// `gone`, `not-found`, `error`.
+    /// `not-started`, `in-progress`, `completed`, `failed`, `rolled-back`, `stopped`,
+    /// `replaced`, `gone`, `not-found`, `unsupported`, `error`.
     pub rollout: String,
     pub reason: Option<String>,
     /// The service's latest events when its rollout failed, newest first.
@@ -248,6 +256,7 @@ pub fn deploy(spec: &Deploy) -> DeployResult {
             .iter()
             .map(|s| ServiceRecord {
                 service: s.service.clone(),
+                deployment_type: String::new(),
                 task_definition: s
                     .task_definition
                     .clone()
@@ -284,10 +293,35 @@ fn end(result: &mut DeployResult, outcome: Outcome, code: u8, reason: impl Into<
 
 async fn steps(spec: &Deploy, result: &mut DeployResult, cancel: &mut Cancel) {
     let deadline = Instant::now() + spec.timeout;
-    let remaining = || deadline.saturating_duration_since(Instant::now());
-    let new = rollout::revision(&result.task_definition);
+    if !plan(spec, result) {
+        return;
+    }
+    let Some(client) = connect(spec, result).await else {
+        return;
+    };
+    let Some(strategies) = deployment_types(spec, result, &client).await else {
+        return;
+    };
+    if !pre(spec, result, cancel, deadline).await {
+        return;
+    }
+    let Some(targets) = rollout(spec, result, &client, &strategies).await else {
+        return;
+    };
+    if !drain(spec, result, cancel, &client, &targets, deadline).await {
+        return;
+    }
+    if !post(spec, result, cancel, &targets, deadline).await {
+        return;
+    }
+    result.step = "done";
+    result.outcome = Outcome::Succeeded;
+    result.exit_code = codes::SUCCESS;
+}
 
-    // Plan.
+/// The plan: anything blocked ends the deploy before any AWS call, unless
+/// `--allow-unsafe`.
+fn plan(spec: &Deploy, result: &mut DeployResult) -> bool {
     let clock = Clock::start();
     let plan = &spec.plan;
     say(
@@ -321,24 +355,82 @@ async fn steps(spec: &Deploy, result: &mut DeployResult, cancel: &mut Cancel) {
                     names.join(", ")
                 ),
             );
-            return;
+            return false;
         }
         say("plan", "blocked, going on anyway (--allow-unsafe)");
     }
     result
         .steps
         .push(clock.step("plan", "succeeded", String::new()));
+    true
+}
 
-    // Pre.
+/// The AWS client (region and credentials), or the deploy ends.
+async fn connect(spec: &Deploy, result: &mut DeployResult) -> Option<aws_sdk_ecs::Client> {
+    match ecs::aws::load(spec.run.region.as_deref()).await {
+        Ok(config) => Some(aws_sdk_ecs::Client::new(&config)),
+        Err(e) => {
+            end(result, Outcome::Error, codes::MIGRAIL_ERROR, e);
+            None
+        }
+    }
+}
+
+/// Every service's deployment type, read once and printed; one migrail cannot drive ends
+/// the deploy (exit 2) before any change.
+async fn deployment_types(
+    spec: &Deploy,
+    result: &mut DeployResult,
+    client: &aws_sdk_ecs::Client,
+) -> Option<Vec<Strategy>> {
+    let names: Vec<String> = result.services.iter().map(|s| s.service.clone()).collect();
+    let found = match rollout::strategies(client, &spec.run.cluster, &names).await {
+        Ok(found) => found,
+        Err(e) => {
+            end(result, Outcome::Error, codes::MIGRAIL_ERROR, e);
+            return None;
+        }
+    };
+    let mut refused = Vec::new();
+    for (record, (name, strategy, described)) in result.services.iter_mut().zip(&found) {
+        say("plan", &format!("service `{name}`: {described}"));
+        record.deployment_type = described.clone();
+        if let Some(why) = strategy.cannot_deploy(name) {
+            record.rollout = "unsupported".into();
+            record.reason = Some(why.clone());
+            refused.push(why);
+        }
+    }
+    if !refused.is_empty() {
+        end(
+            result,
+            Outcome::Unsupported,
+            codes::UNSUPPORTED,
+            format!("nothing was changed: {}", refused.join("; ")),
+        );
+        return None;
+    }
+    Some(found.into_iter().map(|(_, s, _)| s).collect())
+}
+
+/// The pre-deploy migrations as a one-off task of the new task definition; a failure ends
+/// the deploy with that run's exit code, no service touched.
+async fn pre(
+    spec: &Deploy,
+    result: &mut DeployResult,
+    cancel: &mut Cancel,
+    deadline: Instant,
+) -> bool {
     result.step = "pre";
     let clock = Clock::start();
+    let new = rollout::revision(&result.task_definition);
     say(
         "pre",
         &format!("running the pre-deploy migrations as a one-off task of {new}"),
     );
     let mut run = spec.run.clone();
     run.command = spec.pre_command.clone();
-    run.timeout = remaining();
+    run.timeout = deadline.saturating_duration_since(Instant::now());
     run.gate = Vec::new();
     run.run_key = spec.run_keys.as_ref().map(|k| k.0.clone());
     let pre = ecs::run_async(&run, cancel).await;
@@ -346,78 +438,77 @@ async fn steps(spec: &Deploy, result: &mut DeployResult, cancel: &mut Cancel) {
     let pre_code = pre.exit_code;
     let pre_verdict = step_detail(&pre);
     result.pre = Some(pre);
-    if pre_code != exit::SUCCESS {
+    if pre_code == exit::SUCCESS {
         result
             .steps
-            .push(clock.step("pre", "failed", pre_verdict.clone()));
-        end(
-            result,
-            if pre_code == exit::CANCELLED {
-                Outcome::Cancelled
-            } else {
-                Outcome::PreFailed
-            },
-            pre_code,
-            if pre_code == exit::CANCELLED {
-                "cancelled during the pre-deploy migrations: no service was updated (re-running \
-                 the deploy re-attaches to the task by its run key)"
-            } else {
-                "the pre-deploy migrations failed: no service was updated"
-            },
-        );
-        return;
+            .push(clock.step("pre", "succeeded", pre_verdict));
+        return true;
     }
-    result
-        .steps
-        .push(clock.step("pre", "succeeded", pre_verdict));
+    result.steps.push(clock.step("pre", "failed", pre_verdict));
+    let cancelled = pre_code == exit::CANCELLED;
+    end(
+        result,
+        if cancelled {
+            Outcome::Cancelled
+        } else {
+            Outcome::PreFailed
+        },
+        pre_code,
+        if cancelled {
+            "cancelled during the pre-deploy migrations: no service was updated (re-running \
+             the deploy re-attaches to the task by its run key)"
+        } else {
+            "the pre-deploy migrations failed: no service was updated"
+        },
+    );
+    false
+}
 
-    // Rollout.
+/// `UpdateService` of every service to its task definition, each the way its deployment
+/// type rolls out; what each started is remembered.
+async fn rollout(
+    spec: &Deploy,
+    result: &mut DeployResult,
+    client: &aws_sdk_ecs::Client,
+    strategies: &[Strategy],
+) -> Option<Vec<ServiceTarget>> {
     result.step = "rollout";
     let clock = Clock::start();
-    let config = match ecs::aws::load(spec.run.region.as_deref()).await {
-        Ok(c) => c,
-        Err(e) => {
-            result
-                .steps
-                .push(clock.step("rollout", "failed", e.clone()));
-            end(result, Outcome::Error, codes::MIGRAIL_ERROR, e);
-            return;
-        }
-    };
-    let client = aws_sdk_ecs::Client::new(&config);
     let cluster = spec.run.cluster.as_str();
     let mut targets: Vec<ServiceTarget> = Vec::new();
-    for i in 0..result.services.len() {
+    for (i, strategy) in strategies.iter().enumerate() {
         let name = result.services[i].service.clone();
         let wanted = result.services[i].task_definition.clone();
-        let arn = match ecs::resolve::task_definition_arn(&client, &wanted).await {
+        let arn = match ecs::resolve::task_definition_arn(client, &wanted).await {
             Ok(a) => a,
             Err(e) => {
                 rollout_error(result, &clock, i, e);
-                return;
+                return None;
             }
         };
         result.services[i].task_definition = arn.clone();
-        match rollout::update(&client, cluster, &name, &arn).await {
+        match rollout::start(client, cluster, &name, &arn, strategy).await {
             Ok(id) => {
+                let follow = match (&id, strategy.has_service_deployments()) {
+                    (Some(id), false) => format!("deployment {id}"),
+                    (Some(arn), true) => format!("service deployment {arn}"),
+                    (None, _) => "its service deployment is found by its target revision".into(),
+                };
                 say(
                     "rollout",
-                    &format!(
-                        "service `{name}` → {} (deployment {id})",
-                        rollout::revision(&arn)
-                    ),
+                    &format!("service `{name}` → {} ({follow})", rollout::revision(&arn)),
                 );
-                result.services[i].deployment_id = Some(id.clone());
+                result.services[i].deployment_id = id.clone();
                 result.services[i].rollout = "in-progress".into();
                 targets.push(ServiceTarget {
                     service: name,
                     task_definition: arn,
-                    deployment: Some(id),
+                    deployment: id,
                 });
             }
             Err(e) => {
                 rollout_error(result, &clock, i, e);
-                return;
+                return None;
             }
         }
     }
@@ -426,19 +517,32 @@ async fn steps(spec: &Deploy, result: &mut DeployResult, cancel: &mut Cancel) {
         "succeeded",
         format!("{} service(s) updated", targets.len()),
     ));
+    Some(targets)
+}
 
-    // Drain.
+/// Until every rollout is done its way and no task of another revision is alive; a
+/// failed or rolled-back rollout (131), `--timeout` (132) or a signal ends the deploy
+/// without the post phase and without touching the services again.
+async fn drain(
+    spec: &Deploy,
+    result: &mut DeployResult,
+    cancel: &mut Cancel,
+    client: &aws_sdk_ecs::Client,
+    targets: &[ServiceTarget],
+    deadline: Instant,
+) -> bool {
     result.step = "drain";
     let clock = Clock::start();
+    let new = rollout::revision(&result.task_definition);
     say(
         "drain",
-        "waiting until every deployment is complete and no task of another revision is alive",
+        "waiting until every rollout is complete and no task of another revision is alive",
     );
     let mut log = rollout::Log::default();
     let waited = rollout::wait(
-        &client,
-        cluster,
-        &targets,
+        client,
+        &spec.run.cluster,
+        targets,
         spec.run.poll_interval,
         deadline,
         cancel,
@@ -472,6 +576,7 @@ async fn steps(spec: &Deploy, result: &mut DeployResult, cancel: &mut Cancel) {
                 "succeeded",
                 format!("{waited_for} blocker(s) waited for"),
             ));
+            return true;
         }
         Waited::Failed(failures) => {
             for f in &failures {
@@ -486,17 +591,10 @@ async fn steps(spec: &Deploy, result: &mut DeployResult, cancel: &mut Cancel) {
                 .iter()
                 .map(|f| format!("`{}` ({})", f.service, f.kind))
                 .collect();
-            result.steps.push(
-                clock.step(
-                    "drain",
-                    "failed",
-                    failures
-                        .iter()
-                        .map(|f| f.message())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                ),
-            );
+            let detail: Vec<String> = failures.iter().map(|f| f.message()).collect();
+            result
+                .steps
+                .push(clock.step("drain", "failed", detail.join("; ")));
             end(
                 result,
                 Outcome::RolloutFailed,
@@ -507,7 +605,6 @@ async fn steps(spec: &Deploy, result: &mut DeployResult, cancel: &mut Cancel) {
                     names.join(", ")
                 ),
             );
-            return;
         }
         Waited::TimedOut(blockers) => {
             let what: Vec<String> = blockers.iter().map(|b| b.line()).collect();
@@ -527,7 +624,6 @@ async fn steps(spec: &Deploy, result: &mut DeployResult, cancel: &mut Cancel) {
                     finish_hint(resume.as_deref())
                 ),
             );
-            return;
         }
         Waited::Cancelled(signal, _) => {
             result
@@ -544,7 +640,6 @@ async fn steps(spec: &Deploy, result: &mut DeployResult, cancel: &mut Cancel) {
                     finish_hint(resume.as_deref())
                 ),
             );
-            return;
         }
         Waited::Error(e) => {
             result.steps.push(clock.step("drain", "failed", e.clone()));
@@ -558,14 +653,22 @@ async fn steps(spec: &Deploy, result: &mut DeployResult, cancel: &mut Cancel) {
                     finish_hint(resume.as_deref())
                 ),
             );
-            return;
         }
     }
+    false
+}
 
-    // Post.
+/// The post-deploy migrations, behind the same gate; skipped when the plan has none.
+async fn post(
+    spec: &Deploy,
+    result: &mut DeployResult,
+    cancel: &mut Cancel,
+    targets: &[ServiceTarget],
+    deadline: Instant,
+) -> bool {
     result.step = "post";
     let clock = Clock::start();
-    if !has_post {
+    if spec.plan.after.is_empty() {
         say(
             "post",
             "skipped: the plan has no migration that waits for the rollout",
@@ -575,50 +678,51 @@ async fn steps(spec: &Deploy, result: &mut DeployResult, cancel: &mut Cancel) {
             "skipped",
             "no post-deploy migration in the plan".into(),
         ));
-    } else {
-        say(
-            "post",
-            &format!("running the post-deploy migrations as a one-off task of {new}"),
-        );
-        let mut run = spec.run.clone();
-        run.command = spec.post_command.clone();
-        run.timeout = remaining().max(Duration::from_secs(1));
-        run.gate = targets
-            .iter()
-            .map(|t| GateService {
-                service: t.service.clone(),
-                task_definition: Some(t.task_definition.clone()),
-            })
-            .collect();
-        run.run_key = spec.run_keys.as_ref().map(|k| k.1.clone());
-        let post = ecs::run_async(&run, cancel).await;
-        eprintln!("{}", post.verdict());
-        let code = post.exit_code;
-        let verdict = step_detail(&post);
-        result.post = Some(post);
-        if code != exit::SUCCESS {
-            result.steps.push(clock.step("post", "failed", verdict));
-            result.resume = Some(spec.resume.clone());
-            end(
-                result,
-                if code == exit::CANCELLED {
-                    Outcome::Cancelled
-                } else {
-                    Outcome::PostFailed
-                },
-                code,
-                format!(
-                    "the post-deploy migrations failed (the new release is out){}",
-                    finish_hint(Some(&spec.resume))
-                ),
-            );
-            return;
-        }
-        result.steps.push(clock.step("post", "succeeded", verdict));
+        return true;
     }
-    result.step = "done";
-    result.outcome = Outcome::Succeeded;
-    result.exit_code = codes::SUCCESS;
+    let new = rollout::revision(&result.task_definition);
+    say(
+        "post",
+        &format!("running the post-deploy migrations as a one-off task of {new}"),
+    );
+    let mut run = spec.run.clone();
+    run.command = spec.post_command.clone();
+    run.timeout = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_secs(1));
+    run.gate = targets
+        .iter()
+        .map(|t| GateService {
+            service: t.service.clone(),
+            task_definition: Some(t.task_definition.clone()),
+        })
+        .collect();
+    run.run_key = spec.run_keys.as_ref().map(|k| k.1.clone());
+    let post = ecs::run_async(&run, cancel).await;
+    eprintln!("{}", post.verdict());
+    let code = post.exit_code;
+    let verdict = step_detail(&post);
+    result.post = Some(post);
+    if code == exit::SUCCESS {
+        result.steps.push(clock.step("post", "succeeded", verdict));
+        return true;
+    }
+    result.steps.push(clock.step("post", "failed", verdict));
+    result.resume = Some(spec.resume.clone());
+    end(
+        result,
+        if code == exit::CANCELLED {
+            Outcome::Cancelled
+        } else {
+            Outcome::PostFailed
+        },
+        code,
+        format!(
+            "the post-deploy migrations failed (the new release is out){}",
+            finish_hint(Some(&spec.resume))
+        ),
+    );
+    false
 }
 
 /// A run's verdict without the `migrail: ` prefix, for a step's detail.

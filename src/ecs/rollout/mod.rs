@@ -1,12 +1,15 @@
 //! Rolling out a task definition to services and proving the old release is gone: the
 //! ECS side of `migrail deploy` and of the post-phase gate (`run --phase post --service`).
 //!
-//! [`update`] is the one mutating call (`UpdateService` with the task definition and
-//! nothing else) and returns the deployment it started. [`check`] is one round of the
-//! drain check, for every service: the deployment migrail started (or, for the gate, the
-//! service's PRIMARY one) is PRIMARY, on the target task definition and complete
-//! (`rolloutState` COMPLETED; without a rollout state, the only deployment with every
-//! task running), and **no task of another revision is alive**: the service's tasks with
+//! One interface over every deployment type ([`Strategy`], read from `DescribeServices`):
+//! [`start`] is the one mutating call (`UpdateService` with the task definition and
+//! nothing else) and returns what to follow (the deployment, or the service deployment);
+//! [`check`] is one round of the drain check, for every service: the rollout is done the
+//! way its type says ([`rolling`]: the deployment is PRIMARY, on the target and
+//! `rolloutState` COMPLETED; [`service_deployment`]: blue/green, linear and canary, the
+//! service deployment is SUCCESSFUL, past its bake; [`task_sets`]: CodeDeploy and
+//! external controllers, one PRIMARY task set on the target), and **no task of another
+//! revision is alive**: the service's tasks with
 //! `desiredStatus` RUNNING *and* STOPPED (a task draining from the load balancer is
 //! `desiredStatus` STOPPED while `lastStatus` is still RUNNING or DEACTIVATING), and the
 //! standalone tasks of the same family (scheduled jobs, other services), any whose
@@ -19,25 +22,33 @@
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
-use aws_sdk_ecs::types::{DeploymentRolloutState, DesiredStatus, Service, Task};
+use aws_sdk_ecs::types::{DesiredStatus, Service, Task};
 use serde::Serialize;
 use tokio::time::{sleep, Instant};
 
 use super::aws::{self, Kind};
 use super::{tasks, Cancel};
 
+pub mod rolling;
+pub mod service_deployment;
+pub mod strategy;
+pub mod task_sets;
+
+pub use strategy::Strategy;
+
 /// How often the blockers are printed while waiting (and whenever a new one appears).
 pub const REPORT_EVERY: Duration = Duration::from_secs(30);
 /// How many of a service's latest events a failure quotes.
-const EVENTS_QUOTED: usize = 5;
+pub(crate) const EVENTS_QUOTED: usize = 5;
 
 /// A service and the task definition (ARN) it must end up on.
 #[derive(Clone, Debug)]
 pub struct ServiceTarget {
     pub service: String,
     pub task_definition: String,
-    /// The deployment migrail started (`deploy`); `None` for the gate, which checks the
-    /// service's PRIMARY deployment whoever started it.
+    /// What migrail started (`deploy`): the deployment id (rolling) or the service
+    /// deployment ARN (blue/green, linear, canary); `None` for the gate, which checks the
+    /// service's current rollout whoever started it.
     pub deployment: Option<String>,
 }
 
@@ -52,13 +63,21 @@ pub struct Blocker {
     pub revision: String,
     pub last_status: Option<String>,
     pub desired_status: Option<String>,
+    /// The lifecycle stage of a service deployment (blue/green, linear, canary).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
     /// In words, for the log.
     pub detail: String,
 }
 
 impl Blocker {
-    fn identity(&self) -> (String, &'static str, Option<String>) {
-        (self.service.clone(), self.kind, self.task_id.clone())
+    fn identity(&self) -> (String, &'static str, Option<String>, Option<String>) {
+        (
+            self.service.clone(),
+            self.kind,
+            self.task_id.clone(),
+            self.stage.clone(),
+        )
     }
 
     pub fn line(&self) -> String {
@@ -70,7 +89,7 @@ impl Blocker {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RolloutFailure {
     pub service: String,
-    /// `rolled-back`, `failed`, `replaced`, `gone`, `not-found`.
+    /// `rolled-back`, `failed`, `stopped`, `replaced`, `gone`, `not-found`.
     pub kind: &'static str,
     pub reason: String,
     /// The service's latest events, newest first.
@@ -107,7 +126,7 @@ pub fn revision(task_definition: &str) -> String {
         .to_string()
 }
 
-fn family(task_definition: &str) -> String {
+pub(crate) fn family(task_definition: &str) -> String {
     let rev = revision(task_definition);
     match rev.rsplit_once(':') {
         Some((family, _)) => family.to_string(),
@@ -115,14 +134,14 @@ fn family(task_definition: &str) -> String {
     }
 }
 
-/// `UpdateService(cluster, service, taskDefinition)`, nothing else changed: the id of
-/// the deployment it started (the PRIMARY one in the answer).
-pub async fn update(
+/// `UpdateService(cluster, service, taskDefinition)`, nothing else changed: the service
+/// as ECS answered.
+pub(crate) async fn update_service(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     service: &str,
     task_definition: &str,
-) -> Result<String, String> {
+) -> Result<Service, String> {
     let resource = format!("service `{service}` in cluster `{cluster}`");
     let out = ecs
         .update_service()
@@ -132,199 +151,65 @@ pub async fn update(
         .send()
         .await
         .map_err(|e| aws::describe(&e, "ecs:UpdateService", &resource).message)?;
-    let Some(svc) = out.service() else {
-        return Err(format!("UpdateService of {resource} returned no service"));
-    };
-    let primary = svc
-        .deployments()
-        .iter()
-        .find(|d| d.status() == Some("PRIMARY"));
-    match primary.and_then(|d| d.id()) {
-        Some(id) => Ok(id.to_string()),
-        None => Err(format!(
-            "UpdateService of {resource} returned no PRIMARY deployment: cannot follow the rollout"
-        )),
+    out.service()
+        .cloned()
+        .ok_or_else(|| format!("UpdateService of {resource} returned no service"))
+}
+
+/// Start the rollout of `service` to `task_definition` as its deployment type does; what
+/// to follow (see [`ServiceTarget::deployment`]). A type migrail cannot drive is refused
+/// with what to do instead, before any call.
+pub async fn start(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    task_definition: &str,
+    strategy: &Strategy,
+) -> Result<Option<String>, String> {
+    if let Some(why) = strategy.cannot_deploy(service) {
+        return Err(why);
+    }
+    if strategy.has_service_deployments() {
+        service_deployment::start(ecs, cluster, service, task_definition).await
+    } else {
+        rolling::start(ecs, cluster, service, task_definition)
+            .await
+            .map(Some)
     }
 }
 
-/// Judge one service's deployments against its target; `Ok(None)` when the deployment
-/// side is done (the tasks are checked next).
-pub fn judge_deployments(
-    svc: &Service,
-    target: &ServiceTarget,
-) -> Result<Option<Blocker>, RolloutFailure> {
-    let name = target.service.clone();
-    let events: Vec<String> = svc
-        .events()
-        .iter()
-        .take(EVENTS_QUOTED)
-        .filter_map(|e| e.message().map(str::to_string))
-        .collect();
-    let fail = |kind: &'static str, reason: String| RolloutFailure {
-        service: name.clone(),
-        kind,
-        reason,
-        events: events.clone(),
-    };
-    let deployments = svc.deployments();
-    let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY"));
-    let want = &target.task_definition;
-    let describe_primary = || match primary {
-        Some(p) => format!(
-            "the PRIMARY deployment {} runs {}",
-            p.id().unwrap_or("?"),
-            revision(p.task_definition().unwrap_or("?"))
-        ),
-        None => "the service has no PRIMARY deployment".to_string(),
-    };
-    if svc.status().is_some_and(|s| s != "ACTIVE") {
-        return Err(fail(
-            "not-found",
-            format!("the service is {}", svc.status().unwrap_or("?")),
-        ));
-    }
-    let failed_reason = |d: &aws_sdk_ecs::types::Deployment| {
-        d.rollout_state_reason()
-            .filter(|r| !r.is_empty())
-            .unwrap_or("no reason given")
-            .to_string()
-    };
-    match &target.deployment {
-        Some(id) => {
-            let Some(ours) = deployments.iter().find(|d| d.id() == Some(id.as_str())) else {
-                return Err(fail(
-                    "gone",
-                    format!(
-                        "the deployment migrail started ({id}) is gone; {}",
-                        describe_primary()
-                    ),
+/// The deployment type of each service (in the order given), read once.
+pub async fn strategies(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    services: &[String],
+) -> Result<Vec<(String, Strategy, String)>, String> {
+    let mut out = Vec::new();
+    for chunk in services.chunks(10) {
+        let answer = ecs
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| {
+                aws::describe(&e, "ecs:DescribeServices", &format!("cluster `{cluster}`")).message
+            })?;
+        for name in chunk {
+            let svc = answer.services().iter().find(|s| {
+                s.service_name() == Some(name.as_str()) || s.service_arn() == Some(name.as_str())
+            });
+            let Some(svc) = svc.filter(|s| s.status() == Some("ACTIVE")) else {
+                return Err(format!(
+                    "service `{name}` not found in cluster `{cluster}` (or not ACTIVE): check                      --cluster and --service"
                 ));
             };
-            let is_primary = ours.status() == Some("PRIMARY");
-            if ours.rollout_state() == Some(&DeploymentRolloutState::Failed) {
-                let kind = if is_primary { "failed" } else { "rolled-back" };
-                let what = if is_primary {
-                    "failed".to_string()
-                } else {
-                    format!("failed and was rolled back ({})", describe_primary())
-                };
-                return Err(fail(
-                    kind,
-                    format!(
-                        "the rollout of {} (deployment {id}) {what}: {}",
-                        revision(want),
-                        failed_reason(ours)
-                    ),
-                ));
-            }
-            if !is_primary {
-                let rolled_back = primary
-                    .and_then(|p| p.task_definition())
-                    .is_some_and(|td| td != want);
-                return Err(fail(
-                    if rolled_back {
-                        "rolled-back"
-                    } else {
-                        "replaced"
-                    },
-                    format!(
-                        "the deployment migrail started ({id}, {}) is no longer PRIMARY: {}",
-                        revision(want),
-                        describe_primary()
-                    ),
-                ));
-            }
-        }
-        None => {
-            if let Some(bad) = deployments.iter().find(|d| {
-                d.task_definition() == Some(want.as_str())
-                    && d.rollout_state() == Some(&DeploymentRolloutState::Failed)
-            }) {
-                let kind = if bad.status() == Some("PRIMARY") {
-                    "failed"
-                } else {
-                    "rolled-back"
-                };
-                return Err(fail(
-                    kind,
-                    format!(
-                        "the rollout of {} (deployment {}) failed: {}; {}",
-                        revision(want),
-                        bad.id().unwrap_or("?"),
-                        failed_reason(bad),
-                        describe_primary()
-                    ),
-                ));
-            }
+            let strategy = Strategy::of(svc);
+            let described = strategy.describe(svc);
+            out.push((name.clone(), strategy, described));
         }
     }
-    let blocker = |revision: String, detail: String| Blocker {
-        service: target.service.clone(),
-        kind: "deployment",
-        task_id: None,
-        revision,
-        last_status: None,
-        desired_status: None,
-        detail,
-    };
-    let Some(primary) = primary else {
-        // No deployments listed (a blue/green CODE_DEPLOY or EXTERNAL controller lists
-        // task sets instead): the service's task definition decides, and its tasks next.
-        if deployments.is_empty() && target.deployment.is_none() {
-            let current = svc.task_definition().unwrap_or_default();
-            if current == want {
-                return Ok(None);
-            }
-            return Ok(Some(blocker(
-                revision(current),
-                format!("runs {}, not {}", revision(current), revision(want)),
-            )));
-        }
-        return Ok(Some(blocker(
-            String::new(),
-            "no PRIMARY deployment yet".into(),
-        )));
-    };
-    let primary_td = primary.task_definition().unwrap_or_default();
-    if primary_td != want {
-        return Ok(Some(blocker(
-            revision(primary_td),
-            format!(
-                "runs {} (PRIMARY deployment {}), not {}",
-                revision(primary_td),
-                primary.id().unwrap_or("?"),
-                revision(want)
-            ),
-        )));
-    }
-    let complete = match primary.rollout_state() {
-        Some(DeploymentRolloutState::Completed) => true,
-        Some(_) => false,
-        // No rollout state (a Classic Load Balancer, an old service): the only
-        // deployment, with every task running.
-        None => {
-            deployments.len() == 1
-                && primary.pending_count() == 0
-                && primary.running_count() >= primary.desired_count()
-        }
-    };
-    if !complete {
-        return Ok(Some(blocker(
-            revision(primary_td),
-            format!(
-                "deployment {} of {} is {} ({} of {} tasks running)",
-                primary.id().unwrap_or("?"),
-                revision(primary_td),
-                primary
-                    .rollout_state()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_else(|| "in progress".into()),
-                primary.running_count(),
-                primary.desired_count()
-            ),
-        )));
-    }
-    Ok(None)
+    Ok(out)
 }
 
 /// The tasks that keep another revision alive: not STOPPED, and on a task definition
@@ -360,6 +245,7 @@ pub fn task_blockers(service: &str, tasks: &[Task], allowed: &HashSet<&str>) -> 
                 revision: rev.clone(),
                 last_status: Some(last.clone()),
                 desired_status: Some(desired.clone()),
+                stage: None,
                 detail: format!("task {id}{what} on {rev} is {last}, desired {desired}{draining}"),
             }
         })
@@ -423,9 +309,18 @@ pub async fn check(
                 .iter()
                 .find(|d| d.status() == Some("PRIMARY"))
                 .and_then(|d| d.task_definition())
+                .or(svc.task_definition())
                 .map(str::to_string),
         ));
-        match judge_deployments(svc, target) {
+        let strategy = Strategy::of(svc);
+        let judged = if strategy.has_service_deployments() {
+            service_deployment::judge(ecs, cluster, svc, target).await?
+        } else if matches!(strategy, Strategy::CodeDeploy | Strategy::External) {
+            task_sets::judge(svc, target)
+        } else {
+            rolling::judge(svc, target)
+        };
+        match judged {
             Err(f) => round.failed.push(f),
             Ok(Some(b)) => {
                 all_done = false;
@@ -577,7 +472,7 @@ pub async fn wait(
     let mut last_report: Option<Instant> = None;
     let mut last_text = String::new();
     let mut last_blockers: Vec<Blocker> = Vec::new();
-    let mut shown: HashSet<(String, &'static str, Option<String>)> = HashSet::new();
+    let mut shown: HashSet<(String, &'static str, Option<String>, Option<String>)> = HashSet::new();
     let mut warned = false;
     loop {
         let round = tokio::select! {
@@ -638,120 +533,9 @@ pub async fn wait(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_ecs::types::Deployment;
 
     const OLD: &str = "arn:aws:ecs:eu-west-1:1:task-definition/web:42";
     const NEW: &str = "arn:aws:ecs:eu-west-1:1:task-definition/web:43";
-
-    fn dep(id: &str, status: &str, td: &str, state: Option<DeploymentRolloutState>) -> Deployment {
-        Deployment::builder()
-            .id(id)
-            .status(status)
-            .task_definition(td)
-            .desired_count(2)
-            .running_count(2)
-            .pending_count(0)
-            .set_rollout_state(state)
-            .rollout_state_reason("tasks failed to start")
-            .build()
-    }
-
-    fn svc(deps: Vec<Deployment>) -> Service {
-        Service::builder()
-            .service_name("web")
-            .status("ACTIVE")
-            .set_deployments(Some(deps))
-            .build()
-    }
-
-    fn target(id: Option<&str>) -> ServiceTarget {
-        ServiceTarget {
-            service: "web".into(),
-            task_definition: NEW.into(),
-            deployment: id.map(str::to_string),
-        }
-    }
-
-    #[test]
-    fn a_completed_primary_on_the_target_is_done_and_in_progress_blocks() {
-        let done = svc(vec![dep(
-            "d2",
-            "PRIMARY",
-            NEW,
-            Some(DeploymentRolloutState::Completed),
-        )]);
-        assert_eq!(judge_deployments(&done, &target(Some("d2"))), Ok(None));
-        assert_eq!(judge_deployments(&done, &target(None)), Ok(None));
-        let moving = svc(vec![
-            dep(
-                "d2",
-                "PRIMARY",
-                NEW,
-                Some(DeploymentRolloutState::InProgress),
-            ),
-            dep("d1", "ACTIVE", OLD, Some(DeploymentRolloutState::Completed)),
-        ]);
-        let b = judge_deployments(&moving, &target(Some("d2")))
-            .expect("not failed")
-            .expect("blocks");
-        assert!(b.detail.contains("IN_PROGRESS"), "{}", b.detail);
-    }
-
-    #[test]
-    fn a_circuit_breaker_rollback_is_a_failure_never_a_success() {
-        // The failed deployment turned ACTIVE, a new PRIMARY runs the old revision, and
-        // is COMPLETED: `services-stable` would say yes.
-        let rolled = svc(vec![
-            dep(
-                "d3",
-                "PRIMARY",
-                OLD,
-                Some(DeploymentRolloutState::Completed),
-            ),
-            dep("d2", "ACTIVE", NEW, Some(DeploymentRolloutState::Failed)),
-        ]);
-        let f = judge_deployments(&rolled, &target(Some("d2"))).expect_err("fails");
-        assert_eq!(f.kind, "rolled-back");
-        assert!(
-            f.reason.contains("tasks failed to start") && f.reason.contains("web:42"),
-            "{}",
-            f.reason
-        );
-        // The gate, which did not start it, sees the same.
-        let f = judge_deployments(&rolled, &target(None)).expect_err("fails");
-        assert_eq!(f.kind, "rolled-back");
-        // Gone: the deployment is no longer listed.
-        let gone = svc(vec![dep(
-            "d3",
-            "PRIMARY",
-            OLD,
-            Some(DeploymentRolloutState::Completed),
-        )]);
-        assert_eq!(
-            judge_deployments(&gone, &target(Some("d2")))
-                .expect_err("fails")
-                .kind,
-            "gone"
-        );
-        // The gate without a failed deployment waits: the service is not on it (yet).
-        let b = judge_deployments(&gone, &target(None))
-            .expect("waits")
-            .expect("blocks");
-        assert!(b.detail.contains("runs web:42"), "{}", b.detail);
-    }
-
-    #[test]
-    fn without_a_rollout_state_the_only_full_deployment_is_done() {
-        let mut d = dep("d2", "PRIMARY", NEW, None);
-        assert_eq!(
-            judge_deployments(&svc(vec![d.clone()]), &target(None)),
-            Ok(None)
-        );
-        d.running_count = 1;
-        assert!(judge_deployments(&svc(vec![d]), &target(None))
-            .expect("ok")
-            .is_some());
-    }
 
     #[test]
     fn draining_tasks_of_another_revision_block_until_stopped() {
