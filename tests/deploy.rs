@@ -665,3 +665,187 @@ fn ci_on_a_deploy_in_phases_with_services_deploys_and_reports_every_step() {
         assert!(summary.contains(part), "missing `{part}`:\n{summary}");
     }
 }
+
+// ---- ECS blue/green, linear, canary; other controllers ----------------------------------
+
+/// A blue/green service deployment: each stage lasts its milliseconds; the bake is the
+/// long one (the real one says 30 minutes).
+fn blue_green(bake_ms: u64, rollback: Option<(&'static str, &'static str)>) -> Behaviour {
+    Behaviour::ServiceDeployment {
+        strategy: "BLUE_GREEN",
+        bake_minutes: 30,
+        stages: vec![
+            ("RECONCILE_SERVICE", 100),
+            ("PRE_SCALE_UP", 100),
+            ("SCALE_UP", 200),
+            ("POST_SCALE_UP", 100),
+            ("PRODUCTION_TRAFFIC_SHIFT", 200),
+            ("BAKE_TIME", bake_ms),
+            ("CLEAN_UP", 300),
+        ],
+        rollback,
+    }
+}
+
+fn blue_green_web_and_rolling_worker(web: Behaviour) -> Script {
+    Script::default().cluster(
+        Cluster::new(&[("web", 43), ("worker", 8)])
+            .service("web", "web:42", 2, web)
+            .service("worker", "worker:7", 1, Behaviour::Completes { after: 2 }),
+    )
+}
+
+/// When `what` first happened in the stand-in's log (the request index).
+fn at(server: &Server, what: &str) -> usize {
+    let log = server.cluster_log();
+    log.iter()
+        .find(|(_, w)| w.starts_with(what))
+        .map(|(i, _)| *i)
+        .unwrap_or_else(|| panic!("no `{what}` in {log:?}"))
+}
+
+fn post_task_at(server: &Server) -> Option<usize> {
+    server
+        .cluster_log()
+        .iter()
+        .filter(|(_, w)| w.starts_with("RunTask"))
+        .nth(1)
+        .map(|(i, _)| *i)
+}
+
+#[test]
+fn blue_green_with_a_bake_runs_the_post_phase_only_after_successful_and_blue_gone() {
+    let server = Server::start(blue_green_web_and_rolling_worker(blue_green(1200, None)));
+    let p = project(Some(M3_DROP));
+    let o = deploy(&server, p.path(), &["--service", "worker=worker:8"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(
+        mutations(&server),
+        [
+            "RunTask pre",
+            &format!("UpdateService web {}", td_arn("web:43")),
+            &format!("UpdateService worker {}", td_arn("worker:8")),
+            "RunTask post",
+        ]
+    );
+    // The post task only once the service deployment was SUCCESSFUL (after its bake)
+    // and every blue task had stopped; the rolling worker completed long before.
+    let post = post_task_at(&server).expect("a post task");
+    assert!(at(&server, "web BAKE_TIME") < at(&server, "web successful"));
+    assert!(
+        post > at(&server, "web successful"),
+        "{:?}",
+        server.cluster_log()
+    );
+    assert!(
+        post > at(&server, "web blue stopped"),
+        "{:?}",
+        server.cluster_log()
+    );
+    assert!(at(&server, "worker completed") < at(&server, "web successful"));
+    for line in [
+        "migrail: deploy: plan: service `web`: ECS blue/green, bake 30 min",
+        "migrail: deploy: plan: service `worker`: rolling update",
+        "migrail: deploy: rollout: service `web` → web:43 (service deployment arn:aws:ecs:",
+        "at BAKE_TIME: blue still running and ECS can still roll back to it, bake ends ~",
+        "migrail: deploy: drain: done: every service runs web:43 only",
+    ] {
+        assert!(o.stderr.contains(line), "missing `{line}`:\n{}", o.stderr);
+    }
+    let web = &o.result["services"][0];
+    assert_eq!(web["deployment_type"], "ECS blue/green, bake 30 min");
+    assert_eq!(web["rollout"], "completed");
+    assert!(
+        web["deployment_id"]
+            .as_str()
+            .is_some_and(|d| d.contains(":service-deployment/prod/web/")),
+        "{web}"
+    );
+    let stages: Vec<&str> = o.result["blockers"]
+        .as_array()
+        .expect("blockers")
+        .iter()
+        .filter_map(|b| b["stage"].as_str())
+        .collect();
+    assert!(stages.contains(&"BAKE_TIME"), "{stages:?}");
+}
+
+#[test]
+fn an_alarm_rollback_during_the_bake_never_runs_the_post_phase() {
+    let server = Server::start(blue_green_web_and_rolling_worker(blue_green(
+        600,
+        Some(("BAKE_TIME", "CloudWatch alarm web-5xx is in ALARM")),
+    )));
+    let p = project(Some(M3_DROP));
+    let o = deploy(&server, p.path(), &["--service", "worker=worker:8"]);
+    assert_eq!(o.code, 131, "{}", o.stderr);
+    assert_eq!(
+        mutations(&server),
+        [
+            "RunTask pre",
+            &format!("UpdateService web {}", td_arn("web:43")),
+            &format!("UpdateService worker {}", td_arn("worker:8")),
+        ],
+        "no post task"
+    );
+    assert!(
+        o.stderr.contains("service `web`") && o.stderr.contains("web-5xx is in ALARM"),
+        "names the service and the reason: {}",
+        o.stderr
+    );
+    assert_eq!(o.result["outcome"], "rollout-failed");
+    assert_eq!(o.result["services"][0]["rollout"], "rolled-back");
+    assert!(o.result["post"].is_null());
+}
+
+#[test]
+fn a_bake_longer_than_the_timeout_ends_with_the_resume_command_whose_gate_holds_through_it() {
+    let server = Server::start(web_service("web:42", 2, blue_green(3000, None)));
+    let p = project(Some(M3_DROP));
+    let o = deploy(&server, p.path(), &["--timeout", "2s"]);
+    assert_eq!(o.code, 132, "{}", o.stderr);
+    assert!(post_task_at(&server).is_none(), "no post task");
+    assert!(
+        o.stderr
+            .contains("run the post phase alone: migrail run --phase post"),
+        "{}",
+        o.stderr
+    );
+    // The resume command: the post gate waits out the bake and the blue tasks.
+    let o = post_gate(&server, p.path(), "30s");
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let post = post_task_at(&server).expect("the post task");
+    assert!(
+        post > at(&server, "web successful"),
+        "{:?}",
+        server.cluster_log()
+    );
+    assert!(
+        post > at(&server, "web blue stopped"),
+        "{:?}",
+        server.cluster_log()
+    );
+}
+
+#[test]
+fn an_external_controller_is_refused_before_any_change() {
+    let server = Server::start(
+        Script::default().cluster(
+            Cluster::new(&[("web", 43)])
+                .service("web", "web:42", 2, Behaviour::Stuck)
+                .controller("EXTERNAL"),
+        ),
+    );
+    let p = project(Some(M3_DROP));
+    let o = deploy(&server, p.path(), &[]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(mutations(&server).is_empty(), "{:?}", mutations(&server));
+    assert!(
+        o.stderr.contains("EXTERNAL deployment controller")
+            && o.stderr.contains("migrail run --phase post --service web"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(o.result["outcome"], "unsupported");
+    assert_eq!(o.result["services"][0]["rollout"], "unsupported");
+}

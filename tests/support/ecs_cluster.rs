@@ -7,6 +7,13 @@
 //! service events, and one-off tasks (RunTask) that go PROVISIONING → RUNNING → STOPPED
 //! over `DescribeTasks` calls with a scripted exit code. `ListTasks` honours the
 //! `serviceName`, `family`, `startedBy` and `desiredStatus` filters as ECS does.
+//!
+//! Blue/green (and linear, canary) services have *service deployments* whose lifecycle
+//! stages follow the clock, not the polls: each stage lasts its scripted time after the
+//! `UpdateService`; green tasks start at SCALE_UP, blue tasks stop at CLEAN_UP, and a
+//! scripted rollback (an alarm during the bake) stops green and leaves blue serving.
+//! `ListServiceDeployments`, `DescribeServiceDeployments` and `DescribeServiceRevisions`
+//! answer as ECS does. A service can also have an EXTERNAL or CODE_DEPLOY controller.
 
 #![allow(dead_code)]
 
@@ -33,6 +40,31 @@ pub enum Behaviour {
     RollsBack { after: usize },
     /// Stays IN_PROGRESS.
     Stuck,
+    /// A service deployment (strategy BLUE_GREEN, LINEAR or CANARY) through `stages`, each
+    /// lasting its milliseconds after the previous one ended; then SUCCESSFUL, or, when
+    /// `rollback` names a stage, ROLLBACK_IN_PROGRESS once that stage has lasted its time
+    /// (the reason quoted from the rollback), then ROLLBACK_SUCCESSFUL.
+    ServiceDeployment {
+        strategy: &'static str,
+        bake_minutes: i64,
+        stages: Vec<(&'static str, u64)>,
+        rollback: Option<(&'static str, &'static str)>,
+    },
+}
+
+/// A service deployment of the stand-in.
+#[derive(Clone, Debug)]
+pub struct ServiceDeployment {
+    pub arn: String,
+    pub status: String,
+    pub stage: Option<String>,
+    pub target_revision: String,
+    pub source_revision: String,
+    pub created_at: f64,
+    pub started: std::time::Instant,
+    pub rollback_reason: Option<String>,
+    pub requested: i64,
+    pub running: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -71,6 +103,11 @@ pub struct Service {
     /// Polls since the last UpdateService (None: no update yet, nothing moves).
     pub polls: Option<usize>,
     pub desired: i64,
+    /// `deploymentController.type` (`ECS` unless set).
+    pub controller: &'static str,
+    pub service_deployments: Vec<ServiceDeployment>,
+    /// The task definition the service runs (its current revision's).
+    pub task_definition: String,
 }
 
 impl Service {
@@ -87,6 +124,8 @@ pub struct Cluster {
     pub run_exit_codes: VecDeque<i64>,
     /// What happened when, as `(number of requests so far, what)`.
     pub log: Vec<(usize, String)>,
+    /// Service revisions: (ARN, task definition).
+    pub revisions: Vec<(String, String)>,
     next_id: usize,
 }
 
@@ -99,6 +138,7 @@ impl Cluster {
             tasks: Vec::new(),
             run_exit_codes: VecDeque::new(),
             log: Vec::new(),
+            revisions: Vec::new(),
             next_id: 0,
         }
     }
@@ -127,6 +167,9 @@ impl Cluster {
             behaviour: b,
             polls: None,
             desired: count,
+            controller: "ECS",
+            service_deployments: Vec::new(),
+            task_definition: td.clone(),
         });
         for _ in 0..count {
             self.add_task(name, &td);
@@ -141,6 +184,14 @@ impl Cluster {
         if let Some(t) = self.tasks.last_mut() {
             t.desired_status = "STOPPED".into();
             t.last_status = last.into();
+        }
+        self
+    }
+
+    /// The last service added has this deployment controller (`EXTERNAL`, `CODE_DEPLOY`).
+    pub fn controller(mut self, controller: &'static str) -> Cluster {
+        if let Some(s) = self.services.last_mut() {
+            s.controller = controller;
         }
         self
     }
@@ -187,7 +238,55 @@ impl Cluster {
     /// The reply to `op`, or None when this cluster does not model it.
     pub fn answer(&mut self, op: &str, body: &Value, requests: usize) -> Option<(u16, Value)> {
         let ok = |v: Value| Some((200, v));
+        self.tick(requests);
         match op {
+            "ListServiceDeployments" => {
+                let name = body["service"].as_str().unwrap_or_default();
+                let after = body["createdAt"]["after"].as_f64();
+                let s = self.services.iter().find(|s| s.name == name)?;
+                let briefs: Vec<Value> = s
+                    .service_deployments
+                    .iter()
+                    .filter(|d| after.is_none_or(|a| d.created_at >= a))
+                    .map(|d| {
+                        json!({
+                            "serviceDeploymentArn": d.arn, "status": d.status,
+                            "targetServiceRevisionArn": d.target_revision,
+                            "createdAt": d.created_at,
+                            "serviceArn": format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:service/prod/{name}")
+                        })
+                    })
+                    .collect();
+                ok(json!({"serviceDeployments": briefs}))
+            }
+            "DescribeServiceDeployments" => {
+                let wanted = strings(&body["serviceDeploymentArns"]);
+                let mut found = Vec::new();
+                let mut failures = Vec::new();
+                for arn in &wanted {
+                    let d = self.services.iter().find_map(|s| {
+                        s.service_deployments
+                            .iter()
+                            .find(|d| &d.arn == arn)
+                            .map(|d| (s, d))
+                    });
+                    match d {
+                        Some((s, d)) => found.push(service_deployment_json(s, d)),
+                        None => failures.push(json!({"arn": arn, "reason": "MISSING"})),
+                    }
+                }
+                ok(json!({"serviceDeployments": found, "failures": failures}))
+            }
+            "DescribeServiceRevisions" => {
+                let wanted = strings(&body["serviceRevisionArns"]);
+                let found: Vec<Value> = self
+                    .revisions
+                    .iter()
+                    .filter(|(arn, _)| wanted.contains(arn))
+                    .map(|(arn, td)| json!({"serviceRevisionArn": arn, "taskDefinition": td}))
+                    .collect();
+                ok(json!({"serviceRevisions": found, "failures": []}))
+            }
             "DescribeTaskDefinition" => {
                 let name = body["taskDefinition"].as_str().unwrap_or_default();
                 match self.resolve_td(name) {
@@ -249,6 +348,52 @@ impl Cluster {
                         json!({"__type": "ServiceNotFoundException", "message": "Service not found."}),
                     ));
                 };
+                if s.controller == "CODE_DEPLOY" {
+                    return Some((
+                        400,
+                        json!({"__type": "InvalidParameterException", "message": "Unable to update task definition on services with a CODE_DEPLOY deployment controller. Use AWS CodeDeploy to trigger a new deployment."}),
+                    ));
+                }
+                if matches!(s.behaviour, Behaviour::ServiceDeployment { .. }) {
+                    let source = format!(
+                        "arn:aws:ecs:eu-west-1:{ACCOUNT}:service-revision/prod/{name}/{:04}",
+                        id
+                    );
+                    let target = format!(
+                        "arn:aws:ecs:eu-west-1:{ACCOUNT}:service-revision/prod/{name}/{:04}",
+                        id + 1
+                    );
+                    let old_td = s.task_definition.clone();
+                    s.service_deployments.insert(
+                        0,
+                        ServiceDeployment {
+                            arn: format!(
+                                "arn:aws:ecs:eu-west-1:{ACCOUNT}:service-deployment/prod/{name}/sd{id:04}"
+                            ),
+                            status: "IN_PROGRESS".into(),
+                            stage: Some("RECONCILE_SERVICE".into()),
+                            target_revision: target.clone(),
+                            source_revision: source.clone(),
+                            created_at: now_epoch(),
+                            started: std::time::Instant::now(),
+                            rollback_reason: None,
+                            requested: s.desired,
+                            running: 0,
+                        },
+                    );
+                    s.task_definition = td.clone();
+                    self.revisions.push((source, old_td));
+                    self.revisions.push((target, td.clone()));
+                    self.next_id += 1;
+                    self.log
+                        .push((requests, format!("UpdateService {name} {}", short(&td))));
+                    let s = self
+                        .services
+                        .iter()
+                        .find(|s| s.name == name)
+                        .expect("service");
+                    return ok(json!({"service": service_json(s)}));
+                }
                 for d in &mut s.deployments {
                     if d.status == "PRIMARY" {
                         d.status = "ACTIVE".into();
@@ -267,6 +412,7 @@ impl Cluster {
                     },
                 );
                 s.polls = Some(0);
+                s.task_definition = td.clone();
                 s.events.insert(
                     0,
                     format!("(service {name}) has started 1 tasks: (task new)."),
@@ -360,6 +506,134 @@ impl Cluster {
         }
     }
 
+    /// Service deployments move on with the clock: the stage the elapsed time is in; green
+    /// tasks at SCALE_UP, blue stopped at CLEAN_UP, SUCCESSFUL at the end, or the scripted
+    /// rollback.
+    fn tick(&mut self, requests: usize) {
+        for i in 0..self.services.len() {
+            let Behaviour::ServiceDeployment {
+                stages, rollback, ..
+            } = self.services[i].behaviour.clone()
+            else {
+                continue;
+            };
+            let Some(d) = self.services[i].service_deployments.first().cloned() else {
+                continue;
+            };
+            if d.status != "IN_PROGRESS" {
+                continue;
+            }
+            let name = self.services[i].name.clone();
+            let elapsed = d.started.elapsed().as_millis() as u64;
+            let mut until = 0;
+            let mut now: Option<&str> = None;
+            let mut rolled = false;
+            for (stage, ms) in &stages {
+                until += ms;
+                if elapsed < until {
+                    now = Some(stage);
+                    break;
+                }
+                if rollback.is_some_and(|(at, _)| at == *stage) {
+                    now = Some(stage);
+                    rolled = true;
+                    break;
+                }
+            }
+            let green = self
+                .revisions
+                .iter()
+                .find(|(a, _)| a == &d.target_revision)
+                .map(|(_, td)| td.clone())
+                .unwrap_or_default();
+            let blue = self
+                .revisions
+                .iter()
+                .find(|(a, _)| a == &d.source_revision)
+                .map(|(_, td)| td.clone())
+                .unwrap_or_default();
+            let reached = |stage: &str| {
+                let order = [
+                    "RECONCILE_SERVICE",
+                    "PRE_SCALE_UP",
+                    "SCALE_UP",
+                    "POST_SCALE_UP",
+                    "TEST_TRAFFIC_SHIFT",
+                    "POST_TEST_TRAFFIC_SHIFT",
+                    "PRE_PRODUCTION_TRAFFIC_SHIFT",
+                    "PRODUCTION_TRAFFIC_SHIFT",
+                    "POST_PRODUCTION_TRAFFIC_SHIFT",
+                    "BAKE_TIME",
+                    "CLEAN_UP",
+                ];
+                let at = |s: &str| order.iter().position(|o| *o == s).unwrap_or(0);
+                now.is_none_or(|n| at(n) >= at(stage))
+            };
+            // Green tasks from SCALE_UP on.
+            let has_green = self
+                .tasks
+                .iter()
+                .any(|t| t.group == format!("service:{name}") && t.task_definition == green);
+            if reached("SCALE_UP") && !has_green && !rolled {
+                for _ in 0..self.services[i].desired {
+                    self.add_task(&name, &green);
+                }
+                self.services[i].service_deployments[0].running = self.services[i].desired;
+                self.log.push((requests, format!("{name} green started")));
+            }
+            if rolled {
+                let reason = rollback.map(|(_, r)| r.to_string());
+                {
+                    let sd = &mut self.services[i].service_deployments[0];
+                    sd.status = "ROLLBACK_IN_PROGRESS".into();
+                    sd.rollback_reason = reason;
+                }
+                self.services[i].task_definition = blue.clone();
+                for t in self
+                    .tasks
+                    .iter_mut()
+                    .filter(|t| t.group == format!("service:{name}") && t.task_definition == green)
+                {
+                    t.desired_status = "STOPPED".into();
+                    t.last_status = "STOPPED".into();
+                }
+                self.log.push((requests, format!("{name} rolled back")));
+                continue;
+            }
+            let stage = now.map(str::to_string);
+            if stage != self.services[i].service_deployments[0].stage && stage.is_some() {
+                self.log.push((
+                    requests,
+                    format!("{name} {}", stage.clone().unwrap_or_default()),
+                ));
+            }
+            if reached("CLEAN_UP") {
+                let mut stopped = false;
+                for t in self.tasks.iter_mut().filter(|t| {
+                    t.group == format!("service:{name}")
+                        && t.task_definition == blue
+                        && t.last_status != "STOPPED"
+                }) {
+                    t.desired_status = "STOPPED".into();
+                    t.last_status = "STOPPED".into();
+                    stopped = true;
+                }
+                if stopped {
+                    self.log.push((requests, format!("{name} blue stopped")));
+                }
+            }
+            let sd = &mut self.services[i].service_deployments[0];
+            match now {
+                Some(_) => sd.stage = stage,
+                None => {
+                    sd.status = "SUCCESSFUL".into();
+                    sd.stage = Some("CLEAN_UP".into());
+                    self.log.push((requests, format!("{name} successful")));
+                }
+            }
+        }
+    }
+
     /// One poll of service `name` after an update: its deployment moves on.
     fn advance(&mut self, name: &str, requests: usize) {
         let Some(i) = self.services.iter().position(|s| s.name == name) else {
@@ -429,6 +703,7 @@ impl Cluster {
                     .unwrap_or_default();
                 let id = self.id();
                 let s = &mut self.services[i];
+                s.task_definition = old_td.clone();
                 let d = &mut s.deployments[0];
                 d.status = "ACTIVE".into();
                 d.rollout_state = "FAILED".into();
@@ -479,6 +754,32 @@ fn short(arn: &str) -> String {
     arn.rsplit('/').next().unwrap_or(arn).to_string()
 }
 
+fn now_epoch() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn service_deployment_json(s: &Service, d: &ServiceDeployment) -> Value {
+    let mut v = json!({
+        "serviceDeploymentArn": d.arn,
+        "serviceArn": format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:service/prod/{}", s.name),
+        "status": d.status,
+        "createdAt": d.created_at,
+        "updatedAt": d.created_at,
+        "targetServiceRevision": {"arn": d.target_revision, "requestedTaskCount": d.requested,
+            "runningTaskCount": d.running, "pendingTaskCount": 0},
+        "sourceServiceRevisions": [{"arn": d.source_revision}]
+    });
+    if let Some(stage) = &d.stage {
+        v["lifecycleStage"] = json!(stage);
+    }
+    if let Some(reason) = &d.rollback_reason {
+        v["rollback"] = json!({"reason": reason, "startedAt": d.created_at});
+    }
+    v
+}
+
 fn service_json(s: &Service) -> Value {
     let deployments: Vec<Value> = s
         .deployments
@@ -498,11 +799,12 @@ fn service_json(s: &Service) -> Value {
         .enumerate()
         .map(|(i, m)| json!({"id": format!("e{i}"), "message": m, "createdAt": 1_700_000_000.0 - i as f64}))
         .collect();
-    json!({
+    let mut v = json!({
         "serviceName": s.name,
         "serviceArn": format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:service/prod/{}", s.name),
         "status": "ACTIVE",
-        "taskDefinition": s.primary().map(|p| p.task_definition.clone()).unwrap_or_default(),
+        "taskDefinition": s.task_definition,
+        "deploymentController": {"type": s.controller},
         "desiredCount": s.desired,
         "launchType": "FARGATE",
         "platformVersion": "1.4.0",
@@ -511,7 +813,18 @@ fn service_json(s: &Service) -> Value {
         }},
         "deployments": deployments,
         "events": events
-    })
+    });
+    if let Behaviour::ServiceDeployment {
+        strategy,
+        bake_minutes,
+        ..
+    } = &s.behaviour
+    {
+        v["deploymentConfiguration"] =
+            json!({"strategy": strategy, "bakeTimeInMinutes": bake_minutes});
+        v["deployments"] = json!([]);
+    }
+    v
 }
 
 fn task_json(t: &Task) -> Value {

@@ -440,6 +440,7 @@ impl Log {
                     && s.blocker.kind == b.kind
                     && s.blocker.task_id == b.task_id
                     && s.blocker.revision == b.revision
+                    && s.blocker.stage == b.stage
             }) {
                 Some(s) => {
                     s.last_seen_seconds = at;
