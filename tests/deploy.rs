@@ -849,3 +849,154 @@ fn an_external_controller_is_refused_before_any_change() {
     assert_eq!(o.result["outcome"], "unsupported");
     assert_eq!(o.result["services"][0]["rollout"], "unsupported");
 }
+
+/// What `web:42` is in full: two containers (the app and a sidecar), roles, sizes,
+/// volumes, a runtime platform, and the read-only fields ECS adds.
+fn web_42() -> Value {
+    serde_json::json!({
+        "family": "web", "revision": 42, "status": "ACTIVE",
+        "taskRoleArn": "arn:aws:iam::123456789012:role/web-task",
+        "executionRoleArn": "arn:aws:iam::123456789012:role/web-exec",
+        "networkMode": "awsvpc",
+        "containerDefinitions": [
+            {"name": "web", "image": "repo/shop:old", "essential": true, "cpu": 0,
+             "portMappings": [{"containerPort": 8000, "protocol": "tcp"}],
+             "environment": [{"name": "DJANGO_SETTINGS_MODULE", "value": "shop.settings"}],
+             "secrets": [{"name": "DATABASE_URL", "valueFrom": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db"}],
+             "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": "/ecs/web", "awslogs-region": "eu-west-1", "awslogs-stream-prefix": "migrate"}}},
+            {"name": "xray", "image": "public.ecr.aws/xray/aws-xray-daemon:3.3", "essential": false,
+             "cpu": 32, "memoryReservation": 64}
+        ],
+        "volumes": [{"name": "tmp", "host": {}}],
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "512", "memory": "1024",
+        "runtimePlatform": {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"},
+        "requiresAttributes": [{"name": "com.amazonaws.ecs.capability.task-iam-role"}],
+        "compatibilities": ["EC2", "FARGATE"],
+        "registeredAt": 1_700_000_000.0,
+        "registeredBy": "arn:aws:iam::123456789012:role/ci"
+    })
+}
+
+#[test]
+fn image_registers_one_revision_per_family_with_every_field_and_tag_kept() {
+    let tags = serde_json::json!([{"key": "team", "value": "shop"}, {"key": "cost-center", "value": "42"}]);
+    let server = Server::start(
+        Script::default().cluster(
+            Cluster::new(&[("web", 43), ("worker", 8)])
+                .definition("web:42", web_42(), tags.clone())
+                .service("web", "web:42", 2, Behaviour::Completes { after: 2 })
+                .service("admin", "web:42", 1, Behaviour::Completes { after: 2 })
+                .service("worker", "worker:7", 1, Behaviour::Completes { after: 2 }),
+        ),
+    );
+    let p = project(Some(M3_DROP));
+    let o = migrail(
+        &server,
+        p.path(),
+        &[
+            "deploy",
+            "--all",
+            "--cluster",
+            "prod",
+            "--service",
+            "web",
+            "--service",
+            "admin",
+            "--service",
+            "worker",
+            "--image",
+            "web=repo/shop:new",
+            "--image",
+            "worker=repo/shop:new",
+            "--poll-interval",
+            "50ms",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    // One registration per family, before anything runs.
+    let registered = server.calls("RegisterTaskDefinition");
+    assert_eq!(registered.len(), 2, "{registered:?}");
+    assert_eq!(
+        mutations(&server),
+        [
+            "RunTask pre",
+            &format!("UpdateService web {}", td_arn("web:44")),
+            &format!("UpdateService admin {}", td_arn("web:44")),
+            &format!("UpdateService worker {}", td_arn("worker:9")),
+            "RunTask post",
+        ]
+    );
+    assert!(at(&server, "RegisterTaskDefinition worker:9") < at(&server, "RunTask"));
+    // The web revision: what web:42 is, minus the read-only fields, with only the web
+    // container's image changed, and the tags.
+    let mut expected = web_42();
+    let obj = expected.as_object_mut().expect("object");
+    for read_only in [
+        "revision",
+        "status",
+        "requiresAttributes",
+        "compatibilities",
+        "registeredAt",
+        "registeredBy",
+    ] {
+        obj.remove(read_only);
+    }
+    expected["containerDefinitions"][0]["image"] = serde_json::json!("repo/shop:new");
+    expected["tags"] = tags;
+    assert_eq!(registered[0], expected);
+    // Both one-off tasks run the first service's new revision.
+    let runs = server.calls("RunTask");
+    assert!(
+        runs.iter().all(|r| r["taskDefinition"] == td_arn("web:44")),
+        "{runs:?}"
+    );
+    assert!(
+        o.stderr
+            .contains("migrail: deploy: plan: registered web:44 from web:42 (web=repo/shop:new)"),
+        "{}",
+        o.stderr
+    );
+    let r = &o.result;
+    assert_eq!(r["task_definition"], td_arn("web:44"));
+    assert_eq!(r["registered"].as_array().map(Vec::len), Some(2), "{r}");
+    assert_eq!(r["registered"][1]["arn"], td_arn("worker:9"));
+    assert_eq!(r["services"][2]["task_definition"], td_arn("worker:9"));
+}
+
+#[test]
+fn image_and_task_definition_exclude_each_other_and_an_unknown_container_is_named() {
+    let server = Server::start(web_service("web:42", 2, Behaviour::Completes { after: 1 }));
+    let p = project(Some(M3_DROP));
+    let o = deploy(&server, p.path(), &["--image", "web=repo/shop:new"]);
+    assert_eq!(o.code, 125, "{}", o.stderr);
+    assert!(o.stderr.contains("exclude each other"), "{}", o.stderr);
+    let o = migrail(
+        &server,
+        p.path(),
+        &[
+            "deploy",
+            "--all",
+            "--cluster",
+            "prod",
+            "--service",
+            "web",
+            "--image",
+            "api=repo/shop:new",
+            "--poll-interval",
+            "50ms",
+        ],
+    );
+    assert_eq!(o.code, 125, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("--image api:") && o.stderr.contains("it has web"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        mutations(&server).is_empty(),
+        "nothing ran, nothing was updated"
+    );
+    assert!(server.calls("RegisterTaskDefinition").is_empty());
+}

@@ -132,6 +132,7 @@ pub fn run_ci(args: &CiArgs) -> Result<u8, CliError> {
                     guard: run
                         .locks
                         .guard(cli_resolve::configuration(&args.config)?.as_ref())?,
+                    images: Vec::new(),
                 },
                 summary,
             )

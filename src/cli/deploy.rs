@@ -19,7 +19,8 @@ use super::{run as cli_run, CliError, DeployArgs, EcsArgs, ScopeArgs};
 const FINDINGS_LISTED: usize = 5;
 
 pub fn run_deploy(args: &DeployArgs) -> Result<u8, CliError> {
-    check_flags(&args.ecs)?;
+    let images = crate::ecs::register::parse_images(&args.images).map_err(CliError::run)?;
+    check_flags(&args.ecs, &images)?;
     let scope = if args.all || args.base.is_some() {
         ScopeArgs {
             paths: vec![args.project.clone()],
@@ -52,6 +53,7 @@ pub fn run_deploy(args: &DeployArgs) -> Result<u8, CliError> {
             guard: args
                 .locks
                 .guard(super::resolve::configuration(&args.config)?.as_ref())?,
+            images,
         },
         summary,
     )?;
@@ -138,10 +140,15 @@ pub(super) struct Inputs<'a> {
     pub allow_unsafe: bool,
     /// The lock guard of both runs.
     pub guard: crate::run::locks::LockGuard,
+    /// `--image CONTAINER=IMAGE` (deploy only).
+    pub images: Vec<(String, String)>,
 }
 
 /// The flags a deploy cannot do without, checked before anything is read.
-fn check_flags(e: &EcsArgs) -> Result<(Vec<crate::ecs::GateService>, String), CliError> {
+fn check_flags(
+    e: &EcsArgs,
+    images: &[(String, String)],
+) -> Result<(Vec<crate::ecs::GateService>, String), CliError> {
     if e.cluster.is_none() {
         return Err(CliError::run("migrail deploy needs --cluster"));
     }
@@ -152,18 +159,29 @@ fn check_flags(e: &EcsArgs) -> Result<(Vec<crate::ecs::GateService>, String), Cl
              e.g. web, worker, beat)",
         ));
     }
-    let Some(task_definition) = e.task_definition.clone() else {
-        return Err(CliError::run(
-            "migrail deploy needs --task-definition: the revision to roll out (the one CI just \
-             registered with the new image)",
-        ));
+    let task_definition = match (&e.task_definition, images.is_empty()) {
+        (Some(td), true) => td.clone(),
+        (None, false) => crate::deploy::RESUME_TASK_DEFINITION.to_string(),
+        (Some(_), false) => {
+            return Err(CliError::run(
+                "--image and --task-definition exclude each other: --image registers the new \
+                 revision from what each service runs now",
+            ))
+        }
+        (None, true) => {
+            return Err(CliError::run(
+                "migrail deploy needs --task-definition (the revision to roll out: the one CI \
+                 just registered with the new image) or --image CONTAINER=IMAGE (migrail \
+                 registers it from what each service runs now)",
+            ))
+        }
     };
     Ok((services, task_definition))
 }
 
 pub(super) fn spec(inputs: &Inputs<'_>, plan: PlanSummary) -> Result<Deploy, CliError> {
     let e = inputs.ecs;
-    let (services, task_definition) = check_flags(e)?;
+    let (services, task_definition) = check_flags(e, &inputs.images)?;
     let env = cli_run::key_values("--env", inputs.env)?;
     crate::redact::announce();
     crate::redact::remember_env(&env);
@@ -182,8 +200,12 @@ pub(super) fn spec(inputs: &Inputs<'_>, plan: PlanSummary) -> Result<Deploy, Cli
         .run_key
         .as_ref()
         .map(|k| (format!("{k}-pre"), format!("{k}-post")));
-    let run = cli_run::ecs_spec(e, inputs.timeout, Vec::new(), env)?;
+    let mut run = cli_run::ecs_spec(e, inputs.timeout, Vec::new(), env)?;
+    if !inputs.images.is_empty() {
+        run.task_definition = None;
+    }
     Ok(Deploy {
+        images: inputs.images.clone(),
         resume: resume_command(inputs, &task_definition, &command),
         run,
         services,
@@ -212,8 +234,13 @@ fn resume_command(inputs: &Inputs<'_>, task_definition: &str, command: &[String]
     if let Some(c) = &e.cluster {
         flag("--cluster", c);
     }
-    for s in &e.services {
-        flag("--service", s);
+    if inputs.images.is_empty() {
+        for s in &e.services {
+            flag("--service", s);
+        }
+    } else {
+        // The revisions `--image` registers, filled in once known.
+        flag("--service", crate::deploy::RESUME_SERVICES);
     }
     flag("--task-definition", task_definition);
     if inputs.project != Path::new(".") {

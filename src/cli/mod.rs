@@ -420,6 +420,12 @@ pub struct DeployArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
 
+    /// Register a new revision of what each service runs now with this container's image
+    /// replaced (repeatable; every other field and the tags kept, one revision per
+    /// family), and deploy it; instead of --task-definition.
+    #[arg(long = "image", value_name = "CONTAINER=IMAGE")]
+    pub images: Vec<String>,
+
     #[command(flatten)]
     pub locks: LockArgs,
 

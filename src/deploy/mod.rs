@@ -72,9 +72,17 @@ pub struct Deploy {
     pub plan: PlanSummary,
     pub allow_unsafe: bool,
     pub timeout: Duration,
-    /// The command that runs the post phase alone, with the same gate.
+    /// The command that runs the post phase alone, with the same gate. With `--image`,
+    /// [`RESUME_TASK_DEFINITION`] and [`RESUME_SERVICES`] stand for what is registered.
     pub resume: String,
+    /// `--image CONTAINER=IMAGE`: register the new revisions from what the services run.
+    pub images: Vec<(String, String)>,
 }
+
+/// In [`Deploy::resume`]: the task definition registered with `--image`.
+pub const RESUME_TASK_DEFINITION: &str = "@TASK_DEFINITION@";
+/// In [`Deploy::resume`]: the `--service` flags once the revisions are registered.
+pub const RESUME_SERVICES: &str = "@SERVICES@";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -163,6 +171,11 @@ pub struct DeployResult {
     pub blockers: Vec<rollout::SeenBlocker>,
     /// What to run to finish the deploy, when it stopped before the post phase.
     pub resume: Option<String>,
+    /// The revisions `--image` registered.
+    pub registered: Vec<crate::ecs::register::Registered>,
+    /// With `--image`: (task definition, `--service` flags) for the resume command.
+    #[serde(skip)]
+    resume_template: Option<(String, String)>,
 }
 
 impl DeployResult {
@@ -271,6 +284,8 @@ pub fn deploy(spec: &Deploy) -> DeployResult {
             .collect(),
         blockers: Vec::new(),
         resume: None,
+        registered: Vec::new(),
+        resume_template: None,
     };
     match ecs::runtime() {
         Ok(rt) => rt.block_on(async {
@@ -299,9 +314,13 @@ async fn steps(spec: &Deploy, result: &mut DeployResult, cancel: &mut Cancel) {
     let Some(client) = connect(spec, result).await else {
         return;
     };
-    let Some(strategies) = deployment_types(spec, result, &client).await else {
+    let Some(services) = deployment_types(spec, result, &client).await else {
         return;
     };
+    if !spec.images.is_empty() && !register(spec, result, &client, &services).await {
+        return;
+    }
+    let strategies: Vec<Strategy> = services.into_iter().map(|s| s.strategy).collect();
     if !pre(spec, result, cancel, deadline).await {
         return;
     }
@@ -382,7 +401,7 @@ async fn deployment_types(
     spec: &Deploy,
     result: &mut DeployResult,
     client: &aws_sdk_ecs::Client,
-) -> Option<Vec<Strategy>> {
+) -> Option<Vec<rollout::ServiceInfo>> {
     let names: Vec<String> = result.services.iter().map(|s| s.service.clone()).collect();
     let found = match rollout::strategies(client, &spec.run.cluster, &names).await {
         Ok(found) => found,
@@ -392,10 +411,13 @@ async fn deployment_types(
         }
     };
     let mut refused = Vec::new();
-    for (record, (name, strategy, described)) in result.services.iter_mut().zip(&found) {
-        say("plan", &format!("service `{name}`: {described}"));
-        record.deployment_type = described.clone();
-        if let Some(why) = strategy.cannot_deploy(name) {
+    for (record, info) in result.services.iter_mut().zip(&found) {
+        say(
+            "plan",
+            &format!("service `{}`: {}", info.name, info.described),
+        );
+        record.deployment_type = info.described.clone();
+        if let Some(why) = info.strategy.cannot_deploy(&info.name) {
             record.rollout = "unsupported".into();
             record.reason = Some(why.clone());
             refused.push(why);
@@ -410,7 +432,86 @@ async fn deployment_types(
         );
         return None;
     }
-    Some(found.into_iter().map(|(_, s, _)| s).collect())
+    Some(found)
+}
+
+/// `--image`: a new revision of what each service runs now (its own `NAME=TASK_DEFINITION`
+/// aside) with only those images changed, one per family; the one-off tasks run the first
+/// service's.
+async fn register(
+    spec: &Deploy,
+    result: &mut DeployResult,
+    client: &aws_sdk_ecs::Client,
+    services: &[rollout::ServiceInfo],
+) -> bool {
+    let clock = Clock::start();
+    let mut by_family: Vec<(String, String)> = Vec::new();
+    for (i, info) in services.iter().enumerate() {
+        if spec.services[i].task_definition.is_some() {
+            continue;
+        }
+        let family = rollout::family(&info.task_definition);
+        if let Some((_, arn)) = by_family.iter().find(|(f, _)| f == &family) {
+            result.services[i].task_definition = arn.clone();
+            continue;
+        }
+        match ecs::register::with_images(client, &info.task_definition, &spec.images).await {
+            Ok(r) => {
+                say(
+                    "plan",
+                    &format!(
+                        "registered {} from {} ({})",
+                        rollout::revision(&r.arn),
+                        rollout::revision(&r.from),
+                        r.images.join(", ")
+                    ),
+                );
+                by_family.push((family, r.arn.clone()));
+                result.services[i].task_definition = r.arn.clone();
+                result.registered.push(r);
+            }
+            Err(e) => {
+                let already: Vec<String> = result
+                    .registered
+                    .iter()
+                    .map(|r| rollout::revision(&r.arn))
+                    .collect();
+                result.steps.push(clock.step("plan", "failed", e.clone()));
+                end(
+                    result,
+                    Outcome::Error,
+                    codes::MIGRAIL_ERROR,
+                    format!(
+                        "service `{}`: {e}; no service was updated{}",
+                        info.name,
+                        if already.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (registered already: {})", already.join(", "))
+                        }
+                    ),
+                );
+                return false;
+            }
+        }
+    }
+    if let Some(first) = result.services.first() {
+        result.task_definition = first.task_definition.clone();
+    }
+    let arn = result.task_definition.clone();
+    let services: Vec<String> = result
+        .services
+        .iter()
+        .map(|s| {
+            if s.task_definition == arn {
+                format!("--service {}", s.service)
+            } else {
+                format!("--service {}={}", s.service, s.task_definition)
+            }
+        })
+        .collect();
+    result.resume_template = Some((arn, services.join(" ")));
+    true
 }
 
 /// The pre-deploy migrations as a one-off task of the new task definition; a failure ends
@@ -429,6 +530,7 @@ async fn pre(
         &format!("running the pre-deploy migrations as a one-off task of {new}"),
     );
     let mut run = spec.run.clone();
+    run.task_definition = Some(result.task_definition.clone());
     run.command = spec.pre_command.clone();
     run.timeout = deadline.saturating_duration_since(Instant::now());
     run.gate = Vec::new();
@@ -557,7 +659,7 @@ async fn drain(
         }
     }
     let has_post = !spec.plan.after.is_empty();
-    let resume = has_post.then(|| spec.resume.clone());
+    let resume = has_post.then(|| resume_of(spec, result));
     match waited {
         Waited::Drained => {
             for s in &mut result.services {
@@ -686,6 +788,7 @@ async fn post(
         &format!("running the post-deploy migrations as a one-off task of {new}"),
     );
     let mut run = spec.run.clone();
+    run.task_definition = Some(result.task_definition.clone());
     run.command = spec.post_command.clone();
     run.timeout = deadline
         .saturating_duration_since(Instant::now())
@@ -708,7 +811,8 @@ async fn post(
         return true;
     }
     result.steps.push(clock.step("post", "failed", verdict));
-    result.resume = Some(spec.resume.clone());
+    let resume = resume_of(spec, result);
+    result.resume = Some(resume.clone());
     end(
         result,
         if code == exit::CANCELLED {
@@ -719,10 +823,21 @@ async fn post(
         code,
         format!(
             "the post-deploy migrations failed (the new release is out){}",
-            finish_hint(Some(&spec.resume))
+            finish_hint(Some(&resume))
         ),
     );
     false
+}
+
+/// The resume command, with what `--image` registered filled in.
+fn resume_of(spec: &Deploy, result: &DeployResult) -> String {
+    match &result.resume_template {
+        Some((td, services)) => spec
+            .resume
+            .replace(RESUME_TASK_DEFINITION, td)
+            .replace(RESUME_SERVICES, services),
+        None => spec.resume.clone(),
+    }
 }
 
 /// A run's verdict without the `migrail: ` prefix, for a step's detail.

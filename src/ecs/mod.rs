@@ -16,6 +16,7 @@ pub mod aws;
 pub mod cloudwatch;
 pub mod key;
 pub mod lock;
+pub mod register;
 pub mod resolve;
 pub mod rollout;
 pub mod start;

@@ -126,6 +126,8 @@ pub struct Cluster {
     pub log: Vec<(usize, String)>,
     /// Service revisions: (ARN, task definition).
     pub revisions: Vec<(String, String)>,
+    /// Task definitions given in full or registered: (ARN, definition, tags).
+    pub definitions: Vec<(String, Value, Value)>,
     next_id: usize,
 }
 
@@ -139,6 +141,7 @@ impl Cluster {
             run_exit_codes: VecDeque::new(),
             log: Vec::new(),
             revisions: Vec::new(),
+            definitions: Vec::new(),
             next_id: 0,
         }
     }
@@ -185,6 +188,14 @@ impl Cluster {
             t.desired_status = "STOPPED".into();
             t.last_status = last.into();
         }
+        self
+    }
+
+    /// `family_rev` in full (what DescribeTaskDefinition returns), with its tags.
+    pub fn definition(mut self, family_rev: &str, mut td: Value, tags: Value) -> Cluster {
+        let arn = td_arn(family_rev);
+        td["taskDefinitionArn"] = json!(arn);
+        self.definitions.push((arn, td, tags));
         self
     }
 
@@ -287,8 +298,50 @@ impl Cluster {
                     .collect();
                 ok(json!({"serviceRevisions": found, "failures": []}))
             }
+            "RegisterTaskDefinition" => {
+                let family = body["family"].as_str().unwrap_or_default().to_string();
+                let revision = match self.families.iter_mut().find(|(f, _)| *f == family) {
+                    Some((_, r)) => {
+                        *r += 1;
+                        *r
+                    }
+                    None => {
+                        self.families.push((family.clone(), 1));
+                        1
+                    }
+                };
+                let arn = td_arn(&format!("{family}:{revision}"));
+                let mut td = body.clone();
+                let tags = td
+                    .as_object_mut()
+                    .and_then(|o| o.remove("tags"))
+                    .unwrap_or(json!([]));
+                td["taskDefinitionArn"] = json!(arn);
+                td["revision"] = json!(revision);
+                td["status"] = json!("ACTIVE");
+                td["compatibilities"] = json!(["EC2", "FARGATE"]);
+                td["registeredAt"] = json!(now_epoch());
+                self.definitions
+                    .push((arn.clone(), td.clone(), tags.clone()));
+                self.log.push((
+                    requests,
+                    format!("RegisterTaskDefinition {family}:{revision}"),
+                ));
+                ok(json!({"taskDefinition": td, "tags": tags}))
+            }
             "DescribeTaskDefinition" => {
                 let name = body["taskDefinition"].as_str().unwrap_or_default();
+                if let Some((_, td, tags)) = self
+                    .resolve_td(name)
+                    .and_then(|arn| self.definitions.iter().find(|(a, _, _)| *a == arn))
+                {
+                    let with_tags = strings(&body["include"]).iter().any(|i| i == "TAGS");
+                    return ok(if with_tags {
+                        json!({"taskDefinition": td, "tags": tags})
+                    } else {
+                        json!({"taskDefinition": td})
+                    });
+                }
                 match self.resolve_td(name) {
                     Some(arn) => {
                         let family = Self::family_of(&arn);

@@ -178,12 +178,23 @@ pub async fn start(
     }
 }
 
+/// A service as the deploy first reads it.
+#[derive(Clone, Debug)]
+pub struct ServiceInfo {
+    pub name: String,
+    pub strategy: Strategy,
+    /// The deployment type in words.
+    pub described: String,
+    /// The task definition it runs now.
+    pub task_definition: String,
+}
+
 /// The deployment type of each service (in the order given), read once.
 pub async fn strategies(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     services: &[String],
-) -> Result<Vec<(String, Strategy, String)>, String> {
+) -> Result<Vec<ServiceInfo>, String> {
     let mut out = Vec::new();
     for chunk in services.chunks(10) {
         let answer = ecs
@@ -205,8 +216,12 @@ pub async fn strategies(
                 ));
             };
             let strategy = Strategy::of(svc);
-            let described = strategy.describe(svc);
-            out.push((name.clone(), strategy, described));
+            out.push(ServiceInfo {
+                name: name.clone(),
+                described: strategy.describe(svc),
+                strategy,
+                task_definition: svc.task_definition().unwrap_or_default().to_string(),
+            });
         }
     }
     Ok(out)
