@@ -46,6 +46,9 @@ pub struct FileConfig {
     /// `"transaction"` (PgBouncer, RDS Proxy). With a pooler, a command that is not
     /// `manage.py migrate` cannot be bounded through `PGOPTIONS`.
     pub pooler: Option<Pooler>,
+    /// `migrail deploy`: run the pre phase inside the deployment, at each service's PAUSE
+    /// lifecycle hook at PRE_SCALE_UP (`--pause-hook`).
+    pub pause_hook: Option<bool>,
     /// Where apps' migrations live, as Django's `MIGRATION_MODULES`: app label -> dotted
     /// module (`"dojo.db_migrations"`) or folder (`"dojo/db_migrations"`), relative to the
     /// file's folder; `""` means the app has no migrations. Over the settings module's.

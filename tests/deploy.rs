@@ -150,6 +150,14 @@ fn mutations(server: &Server) -> Vec<String> {
                 r.body["service"].as_str().unwrap_or_default(),
                 r.body["taskDefinition"].as_str().unwrap_or_default()
             )),
+            "ContinueServiceDeployment" => {
+                let arn = r.body["serviceDeploymentArn"].as_str().unwrap_or_default();
+                let service = arn.rsplit('/').nth(1).unwrap_or_default();
+                Some(format!(
+                    "ContinueServiceDeployment {service} {}",
+                    r.body["action"].as_str().unwrap_or_default()
+                ))
+            }
             _ => None,
         })
         .collect()
@@ -684,6 +692,7 @@ fn blue_green(bake_ms: u64, rollback: Option<(&'static str, &'static str)>) -> B
             ("CLEAN_UP", 300),
         ],
         rollback,
+        pause_hook: None,
     }
 }
 
@@ -999,4 +1008,189 @@ fn image_and_task_definition_exclude_each_other_and_an_unknown_container_is_name
         "nothing ran, nothing was updated"
     );
     assert!(server.calls("RegisterTaskDefinition").is_empty());
+}
+
+// ---- --pause-hook: the pre phase inside the deployment ---------------------------------
+
+/// Blue/green with a PAUSE hook at PRE_SCALE_UP that times out after `hook_timeout_ms`;
+/// `reconcile_ms` before it is reached.
+fn paused(reconcile_ms: u64, hook_timeout_ms: u64) -> Behaviour {
+    Behaviour::ServiceDeployment {
+        strategy: "BLUE_GREEN",
+        bake_minutes: 5,
+        stages: vec![
+            ("RECONCILE_SERVICE", reconcile_ms),
+            ("PRE_SCALE_UP", 100),
+            ("SCALE_UP", 200),
+            ("POST_SCALE_UP", 100),
+            ("PRODUCTION_TRAFFIC_SHIFT", 200),
+            ("BAKE_TIME", 300),
+            ("CLEAN_UP", 200),
+        ],
+        rollback: None,
+        pause_hook: Some(hook_timeout_ms),
+    }
+}
+
+fn pause_hook_world(web: Behaviour, worker: Behaviour) -> Script {
+    pause_hook_world_exiting(web, worker, &[0])
+}
+
+fn pause_hook_world_exiting(web: Behaviour, worker: Behaviour, exit: &[i64]) -> Script {
+    Script::default().cluster(
+        Cluster::new(&[("web", 43), ("worker", 8)])
+            .service("web", "web:42", 2, web)
+            .service("worker", "worker:7", 1, worker)
+            .exit_codes(exit),
+    )
+}
+
+fn deploy_paused(server: &Server, dir: &Path) -> Out {
+    deploy(
+        server,
+        dir,
+        &["--service", "worker=worker:8", "--pause-hook"],
+    )
+}
+
+#[test]
+fn pause_hook_runs_the_pre_phase_while_every_service_waits_and_nothing_new_started() {
+    let server = Server::start(pause_hook_world(paused(100, 20_000), paused(300, 20_000)));
+    let p = project(Some(M3_DROP));
+    let o = deploy_paused(&server, p.path());
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(
+        mutations(&server),
+        [
+            &format!("UpdateService web {}", td_arn("web:43")),
+            &format!("UpdateService worker {}", td_arn("worker:8")),
+            "RunTask pre",
+            "ContinueServiceDeployment web CONTINUE",
+            "ContinueServiceDeployment worker CONTINUE",
+            "RunTask post",
+        ]
+    );
+    // The pre task ran while both deployments were paused and before any green task.
+    let pre = at(&server, "RunTask");
+    assert!(pre > at(&server, "web paused") && pre > at(&server, "worker paused"));
+    assert!(pre < at(&server, "web continued") && pre < at(&server, "worker continued"));
+    assert!(pre < at(&server, "web green started") && pre < at(&server, "worker green started"));
+    let post = post_task_at(&server).expect("a post task");
+    assert!(post > at(&server, "web successful") && post > at(&server, "worker blue stopped"));
+    let steps: Vec<&str> = o.result["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        steps,
+        ["plan", "rollout", "hold", "pre", "continue", "drain", "post"]
+    );
+    assert!(
+        o.stderr.contains(
+            "migrail: deploy: hold: service `web`: paused at PRE_SCALE_UP (hook hook-web)"
+        ),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn pause_hook_with_a_failing_pre_task_rolls_every_service_back_and_runs_no_post() {
+    let server = Server::start(pause_hook_world_exiting(
+        paused(100, 20_000),
+        paused(100, 20_000),
+        &[3],
+    ));
+    let p = project(Some(M3_DROP));
+    let o = deploy_paused(&server, p.path());
+    assert_eq!(o.code, 3, "the pre run's exit code: {}", o.stderr);
+    assert_eq!(
+        mutations(&server),
+        [
+            &format!("UpdateService web {}", td_arn("web:43")),
+            &format!("UpdateService worker {}", td_arn("worker:8")),
+            "RunTask pre",
+            "ContinueServiceDeployment web ROLLBACK",
+            "ContinueServiceDeployment worker ROLLBACK",
+        ],
+        "no CONTINUE, no post task"
+    );
+    assert!(at(&server, "web rollback successful") > at(&server, "web rolled back"));
+    assert!(
+        o.result["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("every service was rolled back")
+                && r.contains("ROLLBACK_SUCCESSFUL")),
+        "{}",
+        o.result
+    );
+    assert_eq!(o.result["outcome"], "pre-failed");
+    assert_eq!(o.result["services"][0]["rollout"], "rolled-back");
+}
+
+#[test]
+fn a_pause_hook_that_expires_before_the_pre_phase_runs_no_migration() {
+    // web pauses at once and its hook expires after 300 ms; worker reaches its hook only
+    // after 1.5 s: the pre phase never starts.
+    let server = Server::start(pause_hook_world(paused(50, 300), paused(1500, 20_000)));
+    let p = project(Some(M3_DROP));
+    let o = deploy_paused(&server, p.path());
+    assert_eq!(o.code, 131, "{}", o.stderr);
+    assert!(server.calls("RunTask").is_empty(), "no migration ran");
+    assert!(
+        o.stderr.contains("its pause hook timed out") && o.stderr.contains("no migration ran"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(o.result["outcome"], "rollout-failed");
+}
+
+#[test]
+fn pause_hook_without_the_hook_is_refused_with_the_configuration_to_add() {
+    let server = Server::start(pause_hook_world(
+        paused(100, 20_000),
+        Behaviour::Completes { after: 1 },
+    ));
+    let p = project(Some(M3_DROP));
+    let o = deploy_paused(&server, p.path());
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(mutations(&server).is_empty(), "{:?}", mutations(&server));
+    assert!(
+        o.stderr
+            .contains("service `worker` has no PAUSE lifecycle hook at PRE_SCALE_UP")
+            && o.stderr.contains("\"lifecycleStages\": [\"PRE_SCALE_UP\"]")
+            && o.stderr.contains("ecs:ContinueServiceDeployment"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn continue_denied_names_the_permission_and_runs_no_post() {
+    let server = Server::start(
+        pause_hook_world(paused(100, 20_000), paused(100, 20_000)).on(
+            "ContinueServiceDeployment",
+            (0..2)
+                .map(|_| {
+                    Reply::error(
+                        400,
+                        "AccessDeniedException",
+                        "User: arn:aws:sts::123456789012:assumed-role/deploy/ci is not authorized to perform: ecs:ContinueServiceDeployment",
+                    )
+                })
+                .collect(),
+        ),
+    );
+    let p = project(Some(M3_DROP));
+    let o = deploy_paused(&server, p.path());
+    assert_eq!(o.code, 125, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("ecs:ContinueServiceDeployment")
+            && o.stderr.contains("the pre-deploy migrations ran"),
+        "{}",
+        o.stderr
+    );
+    assert!(post_task_at(&server).is_none(), "no post task");
 }

@@ -133,6 +133,8 @@ pub fn run_ci(args: &CiArgs) -> Result<u8, CliError> {
                         .locks
                         .guard(cli_resolve::configuration(&args.config)?.as_ref())?,
                     images: Vec::new(),
+                    pause_hook: cli_resolve::configuration(&args.config)?
+                        .is_some_and(|c| c.values.pause_hook == Some(true)),
                 },
                 summary,
             )

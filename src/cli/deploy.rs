@@ -54,6 +54,9 @@ pub fn run_deploy(args: &DeployArgs) -> Result<u8, CliError> {
                 .locks
                 .guard(super::resolve::configuration(&args.config)?.as_ref())?,
             images,
+            pause_hook: args.pause_hook
+                || super::resolve::configuration(&args.config)?
+                    .is_some_and(|c| c.values.pause_hook == Some(true)),
         },
         summary,
     )?;
@@ -142,6 +145,8 @@ pub(super) struct Inputs<'a> {
     pub guard: crate::run::locks::LockGuard,
     /// `--image CONTAINER=IMAGE` (deploy only).
     pub images: Vec<(String, String)>,
+    /// `--pause-hook` (or `pause-hook = true`).
+    pub pause_hook: bool,
 }
 
 /// The flags a deploy cannot do without, checked before anything is read.
@@ -206,6 +211,7 @@ pub(super) fn spec(inputs: &Inputs<'_>, plan: PlanSummary) -> Result<Deploy, Cli
     }
     Ok(Deploy {
         images: inputs.images.clone(),
+        pause_hook: inputs.pause_hook,
         resume: resume_command(inputs, &task_definition, &command),
         run,
         services,

@@ -420,6 +420,13 @@ pub struct DeployArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
 
+    /// Run the pre phase inside the deployment: update every service first, wait until each
+    /// service deployment is paused at its PAUSE lifecycle hook at PRE_SCALE_UP (the old
+    /// release serving, nothing new started), migrate, then continue them (or roll them
+    /// back if the pre phase failed) [or `pause-hook = true`].
+    #[arg(long)]
+    pub pause_hook: bool,
+
     /// Register a new revision of what each service runs now with this container's image
     /// replaced (repeatable; every other field and the tags kept, one revision per
     /// family), and deploy it; instead of --task-definition.

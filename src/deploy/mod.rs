@@ -25,7 +25,12 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::ecs::rollout::{self, ServiceTarget, Strategy, Waited};
+use aws_sdk_ecs::types::DeploymentLifecycleHookAction;
+
+use crate::ecs::rollout::{self, pause_hook as hooks, ServiceTarget, Strategy, Waited};
+
+/// After a ROLLBACK it requested, how long migrail waits at least for ECS to finish it.
+const ROLLBACK_WAIT: Duration = Duration::from_secs(120);
 use crate::ecs::{self, Cancel, EcsRun, GateService};
 use crate::run::{exit, format_duration, now_epoch, RunResult};
 
@@ -77,6 +82,8 @@ pub struct Deploy {
     pub resume: String,
     /// `--image CONTAINER=IMAGE`: register the new revisions from what the services run.
     pub images: Vec<(String, String)>,
+    /// `--pause-hook`: the pre phase runs at each service's PRE_SCALE_UP pause hook.
+    pub pause_hook: bool,
 }
 
 /// In [`Deploy::resume`]: the task definition registered with `--image`.
@@ -320,6 +327,10 @@ async fn steps(spec: &Deploy, result: &mut DeployResult, cancel: &mut Cancel) {
     if !spec.images.is_empty() && !register(spec, result, &client, &services).await {
         return;
     }
+    if spec.pause_hook {
+        in_the_deployment(spec, result, cancel, &client, &services, deadline).await;
+        return;
+    }
     let strategies: Vec<Strategy> = services.into_iter().map(|s| s.strategy).collect();
     if !pre(spec, result, cancel, deadline).await {
         return;
@@ -336,6 +347,230 @@ async fn steps(spec: &Deploy, result: &mut DeployResult, cancel: &mut Cancel) {
     result.step = "done";
     result.outcome = Outcome::Succeeded;
     result.exit_code = codes::SUCCESS;
+}
+
+/// `--pause-hook`: the rollout starts first and each service deployment waits at its
+/// PRE_SCALE_UP pause hook (the old release serving, nothing new started) while the pre
+/// phase runs; then CONTINUE, the drain and the post phase as usual. A failed pre phase
+/// (or a timeout or a signal before it ended) sends ROLLBACK instead; a deployment that
+/// rolled back, stopped or whose hook expired before the pre phase ran ends the deploy with
+/// no migration run.
+async fn in_the_deployment(
+    spec: &Deploy,
+    result: &mut DeployResult,
+    cancel: &mut Cancel,
+    client: &aws_sdk_ecs::Client,
+    services: &[rollout::ServiceInfo],
+    deadline: Instant,
+) {
+    let missing: Vec<String> = services
+        .iter()
+        .filter(|s| !s.pause_hook)
+        .map(|s| s.name.clone())
+        .collect();
+    if !missing.is_empty() {
+        end(
+            result,
+            Outcome::Unsupported,
+            codes::UNSUPPORTED,
+            format!("nothing was changed: {}", hooks::missing(&missing)),
+        );
+        return;
+    }
+    let strategies: Vec<Strategy> = services.iter().map(|s| s.strategy.clone()).collect();
+    let Some(targets) = rollout(spec, result, client, &strategies).await else {
+        return;
+    };
+    // Hold.
+    result.step = "hold";
+    let clock = Clock::start();
+    say(
+        "hold",
+        "waiting until every service deployment is paused at its PRE_SCALE_UP hook",
+    );
+    let mut pending: Vec<hooks::Pending> = targets
+        .iter()
+        .zip(&strategies)
+        .map(|(t, s)| hooks::Pending {
+            service: t.service.clone(),
+            task_definition: t.task_definition.clone(),
+            service_deployment: t.deployment.clone().filter(|_| s.has_service_deployments()),
+        })
+        .collect();
+    let held = match hooks::hold(
+        client,
+        &spec.run.cluster,
+        &mut pending,
+        spec.run.poll_interval,
+        deadline,
+        cancel,
+    )
+    .await
+    {
+        hooks::Holding::All(held) => held,
+        hooks::Holding::Failed(failures, held) => {
+            for f in &failures {
+                if let Some(s) = result.services.iter_mut().find(|s| s.service == f.service) {
+                    s.rollout = f.kind.to_string();
+                    s.reason = Some(f.reason.clone());
+                }
+                say("hold", &format!("rollout failed: {}", f.message()));
+            }
+            let detail: Vec<String> = failures.iter().map(|f| f.message()).collect();
+            result
+                .steps
+                .push(clock.step("hold", "failed", detail.join("; ")));
+            let rolled = roll_back(spec, client, &held, deadline).await;
+            end(
+                result,
+                Outcome::RolloutFailed,
+                codes::ROLLOUT_FAILED,
+                format!("{}: no migration ran{rolled}", detail.join("; ")),
+            );
+            return;
+        }
+        hooks::Holding::TimedOut(waiting, held) => {
+            result
+                .steps
+                .push(clock.step("hold", "timed-out", waiting.join("; ")));
+            let rolled = roll_back(spec, client, &held, deadline).await;
+            end(
+                result,
+                Outcome::OldReleaseRunning,
+                codes::OLD_RELEASE_RUNNING,
+                format!(
+                    "--timeout {} reached before every service paused at its hook ({}): no \
+                     migration ran{rolled}",
+                    format_duration(spec.timeout),
+                    waiting.join("; ")
+                ),
+            );
+            return;
+        }
+        hooks::Holding::Cancelled(signal, held) => {
+            result
+                .steps
+                .push(clock.step("hold", "cancelled", signal.into()));
+            let rolled = roll_back(spec, client, &held, deadline).await;
+            end(
+                result,
+                Outcome::Cancelled,
+                codes::CANCELLED,
+                format!("{signal} while waiting for the pause hooks: no migration ran{rolled}"),
+            );
+            return;
+        }
+        hooks::Holding::Error(e) => {
+            result.steps.push(clock.step("hold", "failed", e.clone()));
+            end(
+                result,
+                Outcome::Error,
+                codes::MIGRAIL_ERROR,
+                format!(
+                    "{e}; no migration ran; the services wait at their pause hooks until the \
+                     hooks time out (their timeout action applies)"
+                ),
+            );
+            return;
+        }
+    };
+    for h in &held {
+        say(
+            "hold",
+            &format!(
+                "service `{}`: paused at PRE_SCALE_UP (hook {})",
+                h.service, h.hook_id
+            ),
+        );
+    }
+    result.steps.push(clock.step(
+        "hold",
+        "succeeded",
+        format!("{} service(s) paused", held.len()),
+    ));
+    // Pre, inside the deployment.
+    if !pre(spec, result, cancel, deadline).await {
+        let rolled = roll_back(spec, client, &held, deadline).await;
+        if let Some(reason) = result.reason.as_mut() {
+            *reason = reason.replace("no service was updated", "every service was rolled back");
+            reason.push_str(&rolled);
+        }
+        for s in &mut result.services {
+            s.rollout = "rolled-back".into();
+        }
+        return;
+    }
+    // Continue.
+    let clock = Clock::start();
+    result.step = "continue";
+    if let Err(e) = hooks::resume(client, &held, DeploymentLifecycleHookAction::Continue).await {
+        result
+            .steps
+            .push(clock.step("continue", "failed", e.clone()));
+        end(
+            result,
+            Outcome::Error,
+            codes::MIGRAIL_ERROR,
+            format!(
+                "{e}; the pre-deploy migrations ran, the services wait at their pause hooks \
+                 until the hooks time out (their timeout action applies: ROLLBACK by default); \
+                 the post phase was not run"
+            ),
+        );
+        return;
+    }
+    say("continue", "every service deployment continues");
+    result
+        .steps
+        .push(clock.step("continue", "succeeded", String::new()));
+    if !drain(spec, result, cancel, client, &targets, deadline).await {
+        return;
+    }
+    if !post(spec, result, cancel, &targets, deadline).await {
+        return;
+    }
+    result.step = "done";
+    result.outcome = Outcome::Succeeded;
+    result.exit_code = codes::SUCCESS;
+}
+
+/// `ContinueServiceDeployment` ROLLBACK for the held services, then until they rolled
+/// back (bounded); what to append to the reason.
+async fn roll_back(
+    spec: &Deploy,
+    client: &aws_sdk_ecs::Client,
+    held: &[hooks::Held],
+    deadline: Instant,
+) -> String {
+    if held.is_empty() {
+        return String::new();
+    }
+    say(
+        "hold",
+        "rolling back every service deployment (ContinueServiceDeployment ROLLBACK)",
+    );
+    if let Err(e) = hooks::resume(client, held, DeploymentLifecycleHookAction::Rollback).await {
+        return format!(
+            "; the rollback could not be requested ({e}): the hooks' timeout action applies"
+        );
+    }
+    let until = deadline.max(Instant::now() + ROLLBACK_WAIT);
+    let open = hooks::await_rollback(
+        client,
+        &spec.run.cluster,
+        held,
+        spec.run.poll_interval,
+        until,
+    )
+    .await;
+    if open.is_empty() {
+        "; every service deployment rolled back (ROLLBACK_SUCCESSFUL)".into()
+    } else {
+        format!(
+            "; rollback requested, not finished yet: {}",
+            open.join("; ")
+        )
+    }
 }
 
 /// The plan: anything blocked ends the deploy before any AWS call, unless

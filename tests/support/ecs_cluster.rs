@@ -49,7 +49,19 @@ pub enum Behaviour {
         bake_minutes: i64,
         stages: Vec<(&'static str, u64)>,
         rollback: Option<(&'static str, &'static str)>,
+        /// A PAUSE lifecycle hook at PRE_SCALE_UP that times out after these milliseconds
+        /// (its timeout action: ROLLBACK). The stages' clock stops while it waits.
+        pause_hook: Option<u64>,
     },
+}
+
+/// A pause hook of a service deployment, once its stage is reached.
+#[derive(Clone, Debug)]
+pub struct Hook {
+    pub id: String,
+    pub status: String,
+    pub since: std::time::Instant,
+    pub timeout_ms: u64,
 }
 
 /// A service deployment of the stand-in.
@@ -65,6 +77,11 @@ pub struct ServiceDeployment {
     pub rollback_reason: Option<String>,
     pub requested: i64,
     pub running: i64,
+    pub hook: Option<Hook>,
+    /// Milliseconds spent paused at the hook (the stages' clock stops).
+    pub paused_ms: u64,
+    /// When a rollback in progress is done.
+    pub rollback_done_at: Option<std::time::Instant>,
 }
 
 #[derive(Clone, Debug)]
@@ -288,6 +305,59 @@ impl Cluster {
                 }
                 ok(json!({"serviceDeployments": found, "failures": failures}))
             }
+            "ContinueServiceDeployment" => {
+                let arn = body["serviceDeploymentArn"].as_str().unwrap_or_default();
+                let hook_id = body["hookId"].as_str().unwrap_or_default();
+                let action = body["action"].as_str().unwrap_or("CONTINUE");
+                let found = self
+                    .services
+                    .iter()
+                    .position(|s| s.service_deployments.iter().any(|d| d.arn == arn));
+                let invalid = |m: &str| {
+                    Some((
+                        400,
+                        json!({"__type": "InvalidParameterException", "message": m}),
+                    ))
+                };
+                let Some(i) = found else {
+                    return invalid("The service deployment does not exist.");
+                };
+                let name = self.services[i].name.clone();
+                let blue = {
+                    let d = &self.services[i].service_deployments[0];
+                    self.revisions
+                        .iter()
+                        .find(|(a, _)| a == &d.source_revision)
+                        .map(|(_, td)| td.clone())
+                        .unwrap_or_default()
+                };
+                let s = &mut self.services[i];
+                let Some(d) = s.service_deployments.iter_mut().find(|d| d.arn == arn) else {
+                    return invalid("The service deployment does not exist.");
+                };
+                let awaiting = d.status == "IN_PROGRESS"
+                    && d.hook
+                        .as_ref()
+                        .is_some_and(|h| h.id == hook_id && h.status == "AWAITING_ACTION");
+                if !awaiting {
+                    return invalid("The lifecycle hook is not awaiting action.");
+                }
+                let hook = d.hook.as_mut().expect("hook");
+                hook.status = "SUCCEEDED".into();
+                d.paused_ms += hook.since.elapsed().as_millis() as u64;
+                if action == "ROLLBACK" {
+                    d.status = "ROLLBACK_IN_PROGRESS".into();
+                    d.rollback_reason =
+                        Some("Rollback requested through ContinueServiceDeployment.".into());
+                    d.rollback_done_at =
+                        Some(std::time::Instant::now() + std::time::Duration::from_millis(200));
+                    s.task_definition = blue;
+                    self.log.push((requests, format!("{name} rolled back")));
+                } else {
+                    self.log.push((requests, format!("{name} continued")));
+                }
+                ok(json!({"serviceDeploymentArn": arn}))
+            }
             "DescribeServiceRevisions" => {
                 let wanted = strings(&body["serviceRevisionArns"]);
                 let found: Vec<Value> = self
@@ -432,6 +502,9 @@ impl Cluster {
                             rollback_reason: None,
                             requested: s.desired,
                             running: 0,
+                            hook: None,
+                            paused_ms: 0,
+                            rollback_done_at: None,
                         },
                     );
                     s.task_definition = td.clone();
@@ -565,7 +638,10 @@ impl Cluster {
     fn tick(&mut self, requests: usize) {
         for i in 0..self.services.len() {
             let Behaviour::ServiceDeployment {
-                stages, rollback, ..
+                stages,
+                rollback,
+                pause_hook,
+                ..
             } = self.services[i].behaviour.clone()
             else {
                 continue;
@@ -573,11 +649,43 @@ impl Cluster {
             let Some(d) = self.services[i].service_deployments.first().cloned() else {
                 continue;
             };
+            let name = self.services[i].name.clone();
+            if d.status == "ROLLBACK_IN_PROGRESS"
+                && d.rollback_done_at
+                    .is_some_and(|t| std::time::Instant::now() >= t)
+            {
+                self.services[i].service_deployments[0].status = "ROLLBACK_SUCCESSFUL".into();
+                self.log
+                    .push((requests, format!("{name} rollback successful")));
+                continue;
+            }
             if d.status != "IN_PROGRESS" {
                 continue;
             }
-            let name = self.services[i].name.clone();
-            let elapsed = d.started.elapsed().as_millis() as u64;
+            if let Some(hook) = d.hook.as_ref().filter(|h| h.status == "AWAITING_ACTION") {
+                if hook.since.elapsed().as_millis() as u64 >= hook.timeout_ms {
+                    let blue = self
+                        .revisions
+                        .iter()
+                        .find(|(a, _)| a == &d.source_revision)
+                        .map(|(_, td)| td.clone())
+                        .unwrap_or_default();
+                    let s = &mut self.services[i];
+                    s.task_definition = blue;
+                    let sd = &mut s.service_deployments[0];
+                    if let Some(h) = sd.hook.as_mut() {
+                        h.status = "TIMED_OUT".into();
+                    }
+                    sd.status = "ROLLBACK_IN_PROGRESS".into();
+                    sd.rollback_reason =
+                        Some("The lifecycle hook timed out (timeout action ROLLBACK).".into());
+                    sd.rollback_done_at =
+                        Some(std::time::Instant::now() + std::time::Duration::from_millis(200));
+                    self.log.push((requests, format!("{name} hook timed out")));
+                }
+                continue;
+            }
+            let elapsed = (d.started.elapsed().as_millis() as u64).saturating_sub(d.paused_ms);
             let mut until = 0;
             let mut now: Option<&str> = None;
             let mut rolled = false;
@@ -640,6 +748,8 @@ impl Cluster {
                     let sd = &mut self.services[i].service_deployments[0];
                     sd.status = "ROLLBACK_IN_PROGRESS".into();
                     sd.rollback_reason = reason;
+                    sd.rollback_done_at =
+                        Some(std::time::Instant::now() + std::time::Duration::from_millis(200));
                 }
                 self.services[i].task_definition = blue.clone();
                 for t in self
@@ -652,6 +762,20 @@ impl Cluster {
                 }
                 self.log.push((requests, format!("{name} rolled back")));
                 continue;
+            }
+            if now == Some("PRE_SCALE_UP") && d.hook.is_none() {
+                if let Some(timeout_ms) = pause_hook {
+                    let sd = &mut self.services[i].service_deployments[0];
+                    sd.stage = Some("PRE_SCALE_UP".into());
+                    sd.hook = Some(Hook {
+                        id: format!("hook-{name}"),
+                        status: "AWAITING_ACTION".into(),
+                        since: std::time::Instant::now(),
+                        timeout_ms,
+                    });
+                    self.log.push((requests, format!("{name} paused")));
+                    continue;
+                }
             }
             let stage = now.map(str::to_string);
             if stage != self.services[i].service_deployments[0].stage && stage.is_some() {
@@ -830,6 +954,12 @@ fn service_deployment_json(s: &Service, d: &ServiceDeployment) -> Value {
     if let Some(reason) = &d.rollback_reason {
         v["rollback"] = json!({"reason": reason, "startedAt": d.created_at});
     }
+    if let Some(h) = &d.hook {
+        v["lifecycleHookDetails"] = json!([{
+            "hookId": h.id, "targetType": "PAUSE", "status": h.status,
+            "timeoutAction": "ROLLBACK", "expiresAt": d.created_at + h.timeout_ms as f64 / 1000.0
+        }]);
+    }
     v
 }
 
@@ -870,11 +1000,18 @@ fn service_json(s: &Service) -> Value {
     if let Behaviour::ServiceDeployment {
         strategy,
         bake_minutes,
+        pause_hook,
         ..
     } = &s.behaviour
     {
         v["deploymentConfiguration"] =
             json!({"strategy": strategy, "bakeTimeInMinutes": bake_minutes});
+        if pause_hook.is_some() {
+            v["deploymentConfiguration"]["lifecycleHooks"] = json!([{
+                "targetType": "PAUSE", "lifecycleStages": ["PRE_SCALE_UP"],
+                "timeoutConfiguration": {"timeoutInMinutes": 60, "action": "ROLLBACK"}
+            }]);
+        }
         v["deployments"] = json!([]);
     }
     v

@@ -29,6 +29,7 @@ use tokio::time::{sleep, Instant};
 use super::aws::{self, Kind};
 use super::{tasks, Cancel};
 
+pub mod pause_hook;
 pub mod rolling;
 pub mod service_deployment;
 pub mod strategy;
@@ -187,6 +188,8 @@ pub struct ServiceInfo {
     pub described: String,
     /// The task definition it runs now.
     pub task_definition: String,
+    /// Whether it has a PAUSE lifecycle hook at PRE_SCALE_UP (`--pause-hook`).
+    pub pause_hook: bool,
 }
 
 /// The deployment type of each service (in the order given), read once.
@@ -221,6 +224,7 @@ pub async fn strategies(
                 described: strategy.describe(svc),
                 strategy,
                 task_definition: svc.task_definition().unwrap_or_default().to_string(),
+                pause_hook: pause_hook::configured(svc),
             });
         }
     }

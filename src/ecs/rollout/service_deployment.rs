@@ -205,6 +205,21 @@ pub async fn find(
     describe(ecs, &resource, arn).await
 }
 
+/// One service deployment by its ARN (`None` when ECS does not know it).
+pub async fn describe_arn(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    arn: &str,
+) -> Result<Option<ServiceDeployment>, aws::ApiError> {
+    describe(
+        ecs,
+        &format!("service `{service}` in cluster `{cluster}`"),
+        arn,
+    )
+    .await
+}
+
 async fn describe(
     ecs: &aws_sdk_ecs::Client,
     resource: &str,
