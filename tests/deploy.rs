@@ -150,6 +150,10 @@ fn mutations(server: &Server) -> Vec<String> {
                 r.body["service"].as_str().unwrap_or_default(),
                 r.body["taskDefinition"].as_str().unwrap_or_default()
             )),
+            "CreateDeployment" => Some(format!(
+                "CreateDeployment {}",
+                r.body["deploymentGroupName"].as_str().unwrap_or_default()
+            )),
             "ContinueServiceDeployment" => {
                 let arn = r.body["serviceDeploymentArn"].as_str().unwrap_or_default();
                 let service = arn.rsplit('/').nth(1).unwrap_or_default();
@@ -1189,6 +1193,107 @@ fn continue_denied_names_the_permission_and_runs_no_post() {
     assert!(
         o.stderr.contains("ecs:ContinueServiceDeployment")
             && o.stderr.contains("the pre-deploy migrations ran"),
+        "{}",
+        o.stderr
+    );
+    assert!(post_task_at(&server).is_none(), "no post task");
+}
+
+// ---- CodeDeploy blue/green --------------------------------------------------------------
+
+fn codedeploy_world(fail: Option<&'static str>) -> Script {
+    Script::default().cluster(
+        Cluster::new(&[("web", 43), ("worker", 8)])
+            .service("web", "web:42", 2, Behaviour::CodeDeploy { fail })
+            .controller("CODE_DEPLOY")
+            .codedeploy_group("shop", "shop-web", "web")
+            .codedeploy_group("other", "other-dg", "api")
+            .service("worker", "worker:7", 1, Behaviour::Completes { after: 2 }),
+    )
+}
+
+#[test]
+fn codedeploy_creates_a_deployment_and_the_post_phase_waits_for_the_blue_task_set_to_go() {
+    let server = Server::start(codedeploy_world(None));
+    let p = project(Some(M3_DROP));
+    let o = deploy(&server, p.path(), &["--service", "worker=worker:8"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(
+        mutations(&server),
+        [
+            "RunTask pre",
+            "CreateDeployment shop-web",
+            &format!("UpdateService worker {}", td_arn("worker:8")),
+            "RunTask post",
+        ],
+        "no UpdateService on the CodeDeploy service"
+    );
+    let created = server.calls("CreateDeployment");
+    assert_eq!(created[0]["applicationName"], "shop");
+    let spec: Value = serde_json::from_str(
+        created[0]["revision"]["appSpecContent"]["content"]
+            .as_str()
+            .unwrap_or_default(),
+    )
+    .expect("the AppSpec is JSON");
+    let props = &spec["Resources"][0]["TargetService"]["Properties"];
+    assert_eq!(props["TaskDefinition"], td_arn("web:43"));
+    assert_eq!(props["LoadBalancerInfo"]["ContainerName"], "web");
+    assert_eq!(props["LoadBalancerInfo"]["ContainerPort"], 8000);
+    let post = post_task_at(&server).expect("a post task");
+    assert!(
+        post > at(&server, "web codedeploy succeeded"),
+        "{:?}",
+        server.cluster_log()
+    );
+    assert!(
+        post > at(&server, "web blue task set removed"),
+        "{:?}",
+        server.cluster_log()
+    );
+    for line in [
+        "migrail: deploy: plan: service `web`: CodeDeploy blue/green",
+        "migrail: deploy: rollout: service `web` → web:43 (CodeDeploy deployment d-",
+    ] {
+        assert!(o.stderr.contains(line), "missing `{line}`:\n{}", o.stderr);
+    }
+    assert_eq!(o.result["services"][0]["rollout"], "completed");
+}
+
+#[test]
+fn a_failed_codedeploy_deployment_quotes_its_error_and_runs_no_post() {
+    let server = Server::start(codedeploy_world(Some(
+        "CloudWatch alarm web-5xx is in ALARM",
+    )));
+    let p = project(Some(M3_DROP));
+    let o = deploy(&server, p.path(), &["--service", "worker=worker:8"]);
+    assert_eq!(o.code, 131, "{}", o.stderr);
+    assert!(post_task_at(&server).is_none(), "no post task");
+    assert!(
+        o.stderr
+            .contains("ALARM_ACTIVE: CloudWatch alarm web-5xx is in ALARM")
+            && o.stderr.contains("rollback: Automatic rollback triggered"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(o.result["services"][0]["rollout"], "failed");
+}
+
+#[test]
+fn create_deployment_denied_names_the_permission() {
+    let server = Server::start(codedeploy_world(None).on(
+        "CreateDeployment",
+        vec![Reply::error(
+            400,
+            "AccessDeniedException",
+            "User: arn:aws:sts::123456789012:assumed-role/deploy/ci is not authorized to perform: codedeploy:CreateDeployment",
+        )],
+    ));
+    let p = project(Some(M3_DROP));
+    let o = deploy(&server, p.path(), &["--service", "worker=worker:8"]);
+    assert_eq!(o.code, 125, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("codedeploy:CreateDeployment"),
         "{}",
         o.stderr
     );

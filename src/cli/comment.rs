@@ -135,6 +135,7 @@ pub fn run_ci(args: &CiArgs) -> Result<u8, CliError> {
                     images: Vec::new(),
                     pause_hook: cli_resolve::configuration(&args.config)?
                         .is_some_and(|c| c.values.pause_hook == Some(true)),
+                    codedeploy: Default::default(),
                 },
                 summary,
             )

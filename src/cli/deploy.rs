@@ -57,6 +57,10 @@ pub fn run_deploy(args: &DeployArgs) -> Result<u8, CliError> {
             pause_hook: args.pause_hook
                 || super::resolve::configuration(&args.config)?
                     .is_some_and(|c| c.values.pause_hook == Some(true)),
+            codedeploy: crate::ecs::rollout::codedeploy::Names {
+                application: args.codedeploy_app.clone(),
+                group: args.codedeploy_group.clone(),
+            },
         },
         summary,
     )?;
@@ -147,6 +151,8 @@ pub(super) struct Inputs<'a> {
     pub images: Vec<(String, String)>,
     /// `--pause-hook` (or `pause-hook = true`).
     pub pause_hook: bool,
+    /// `--codedeploy-app`, `--codedeploy-group`.
+    pub codedeploy: crate::ecs::rollout::codedeploy::Names,
 }
 
 /// The flags a deploy cannot do without, checked before anything is read.
@@ -212,6 +218,7 @@ pub(super) fn spec(inputs: &Inputs<'_>, plan: PlanSummary) -> Result<Deploy, Cli
     Ok(Deploy {
         images: inputs.images.clone(),
         pause_hook: inputs.pause_hook,
+        codedeploy: inputs.codedeploy.clone(),
         resume: resume_command(inputs, &task_definition, &command),
         run,
         services,

@@ -427,6 +427,15 @@ pub struct DeployArgs {
     #[arg(long)]
     pub pause_hook: bool,
 
+    /// The CodeDeploy application of a service deployed by CodeDeploy [default: the one
+    /// whose deployment group names the service].
+    #[arg(long, value_name = "NAME")]
+    pub codedeploy_app: Option<String>,
+
+    /// The CodeDeploy deployment group of that service [default: the one that names it].
+    #[arg(long, value_name = "NAME")]
+    pub codedeploy_group: Option<String>,
+
     /// Register a new revision of what each service runs now with this container's image
     /// replaced (repeatable; every other field and the tags kept, one revision per
     /// family), and deploy it; instead of --task-definition.

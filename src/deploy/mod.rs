@@ -84,6 +84,8 @@ pub struct Deploy {
     pub images: Vec<(String, String)>,
     /// `--pause-hook`: the pre phase runs at each service's PRE_SCALE_UP pause hook.
     pub pause_hook: bool,
+    /// `--codedeploy-app`, `--codedeploy-group`.
+    pub codedeploy: rollout::codedeploy::Names,
 }
 
 /// In [`Deploy::resume`]: the task definition registered with `--image`.
@@ -331,11 +333,10 @@ async fn steps(spec: &Deploy, result: &mut DeployResult, cancel: &mut Cancel) {
         in_the_deployment(spec, result, cancel, &client, &services, deadline).await;
         return;
     }
-    let strategies: Vec<Strategy> = services.into_iter().map(|s| s.strategy).collect();
     if !pre(spec, result, cancel, deadline).await {
         return;
     }
-    let Some(targets) = rollout(spec, result, &client, &strategies).await else {
+    let Some(targets) = rollout(spec, result, &client, &services).await else {
         return;
     };
     if !drain(spec, result, cancel, &client, &targets, deadline).await {
@@ -359,7 +360,7 @@ async fn in_the_deployment(
     spec: &Deploy,
     result: &mut DeployResult,
     cancel: &mut Cancel,
-    client: &aws_sdk_ecs::Client,
+    client: &ecs::aws::Clients,
     services: &[rollout::ServiceInfo],
     deadline: Instant,
 ) {
@@ -378,7 +379,7 @@ async fn in_the_deployment(
         return;
     }
     let strategies: Vec<Strategy> = services.iter().map(|s| s.strategy.clone()).collect();
-    let Some(targets) = rollout(spec, result, client, &strategies).await else {
+    let Some(targets) = rollout(spec, result, client, services).await else {
         return;
     };
     // Hold.
@@ -538,7 +539,7 @@ async fn in_the_deployment(
 /// back (bounded); what to append to the reason.
 async fn roll_back(
     spec: &Deploy,
-    client: &aws_sdk_ecs::Client,
+    client: &ecs::aws::Clients,
     held: &[hooks::Held],
     deadline: Instant,
 ) -> String {
@@ -620,9 +621,9 @@ fn plan(spec: &Deploy, result: &mut DeployResult) -> bool {
 }
 
 /// The AWS client (region and credentials), or the deploy ends.
-async fn connect(spec: &Deploy, result: &mut DeployResult) -> Option<aws_sdk_ecs::Client> {
+async fn connect(spec: &Deploy, result: &mut DeployResult) -> Option<ecs::aws::Clients> {
     match ecs::aws::load(spec.run.region.as_deref()).await {
-        Ok(config) => Some(aws_sdk_ecs::Client::new(&config)),
+        Ok(config) => Some(ecs::aws::Clients::new(&config)),
         Err(e) => {
             end(result, Outcome::Error, codes::MIGRAIL_ERROR, e);
             None
@@ -635,7 +636,7 @@ async fn connect(spec: &Deploy, result: &mut DeployResult) -> Option<aws_sdk_ecs
 async fn deployment_types(
     spec: &Deploy,
     result: &mut DeployResult,
-    client: &aws_sdk_ecs::Client,
+    client: &ecs::aws::Clients,
 ) -> Option<Vec<rollout::ServiceInfo>> {
     let names: Vec<String> = result.services.iter().map(|s| s.service.clone()).collect();
     let found = match rollout::strategies(client, &spec.run.cluster, &names).await {
@@ -676,7 +677,7 @@ async fn deployment_types(
 async fn register(
     spec: &Deploy,
     result: &mut DeployResult,
-    client: &aws_sdk_ecs::Client,
+    client: &ecs::aws::Clients,
     services: &[rollout::ServiceInfo],
 ) -> bool {
     let clock = Clock::start();
@@ -806,14 +807,15 @@ async fn pre(
 async fn rollout(
     spec: &Deploy,
     result: &mut DeployResult,
-    client: &aws_sdk_ecs::Client,
-    strategies: &[Strategy],
+    client: &ecs::aws::Clients,
+    services: &[rollout::ServiceInfo],
 ) -> Option<Vec<ServiceTarget>> {
     result.step = "rollout";
     let clock = Clock::start();
     let cluster = spec.run.cluster.as_str();
     let mut targets: Vec<ServiceTarget> = Vec::new();
-    for (i, strategy) in strategies.iter().enumerate() {
+    for (i, info) in services.iter().enumerate() {
+        let strategy = &info.strategy;
         let name = result.services[i].service.clone();
         let wanted = result.services[i].task_definition.clone();
         let arn = match ecs::resolve::task_definition_arn(client, &wanted).await {
@@ -824,11 +826,14 @@ async fn rollout(
             }
         };
         result.services[i].task_definition = arn.clone();
-        match rollout::start(client, cluster, &name, &arn, strategy).await {
+        match rollout::start(client, cluster, info, &arn, &spec.codedeploy).await {
             Ok(id) => {
-                let follow = match (&id, strategy.has_service_deployments()) {
-                    (Some(id), false) => format!("deployment {id}"),
-                    (Some(arn), true) => format!("service deployment {arn}"),
+                let follow = match (&id, strategy) {
+                    (Some(id), Strategy::CodeDeploy) => format!("CodeDeploy deployment {id}"),
+                    (Some(arn), s) if s.has_service_deployments() => {
+                        format!("service deployment {arn}")
+                    }
+                    (Some(id), _) => format!("deployment {id}"),
                     (None, _) => "its service deployment is found by its target revision".into(),
                 };
                 say(
@@ -864,7 +869,7 @@ async fn drain(
     spec: &Deploy,
     result: &mut DeployResult,
     cancel: &mut Cancel,
-    client: &aws_sdk_ecs::Client,
+    client: &ecs::aws::Clients,
     targets: &[ServiceTarget],
     deadline: Instant,
 ) -> bool {

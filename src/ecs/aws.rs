@@ -47,6 +47,29 @@ const NO_CREDENTIALS: &str = "no AWS credentials found: in GitHub Actions use \
     (an SSO profile: run `aws sso login --profile NAME` first; or a profile with \
     `credential_process`) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY";
 
+/// The AWS clients of a rollout, from one configuration; derefs to the ECS client.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub ecs: aws_sdk_ecs::Client,
+    pub codedeploy: aws_sdk_codedeploy::Client,
+}
+
+impl Clients {
+    pub fn new(config: &SdkConfig) -> Clients {
+        Clients {
+            ecs: aws_sdk_ecs::Client::new(config),
+            codedeploy: aws_sdk_codedeploy::Client::new(config),
+        }
+    }
+}
+
+impl std::ops::Deref for Clients {
+    type Target = aws_sdk_ecs::Client;
+    fn deref(&self) -> &aws_sdk_ecs::Client {
+        &self.ecs
+    }
+}
+
 /// What kind of failure an API error is, for the caller's decision (retry, attach, stop).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {

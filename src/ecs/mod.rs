@@ -211,13 +211,14 @@ async fn run_task(
 
     let config = aws::load(spec.region.as_deref()).await.map_err(error)?;
     let region = config.region().map(|r| r.to_string()).unwrap_or_default();
-    let ecs = aws_sdk_ecs::Client::new(&config);
+    let clients = aws::Clients::new(&config);
+    let ecs = clients.ecs.clone();
     let (target, warnings) = resolve::resolve(&ecs, spec).await.map_err(error)?;
     for w in warnings {
         eprintln!("migrail: warning: {w}");
     }
     if !spec.gate.is_empty() {
-        gate(spec, &ecs, &target, deadline, cancel).await?;
+        gate(spec, &clients, &target, deadline, cancel).await?;
     }
     let packed;
     let spec = if spec.command.iter().any(|a| a.contains("def migrail_")) {
@@ -408,7 +409,7 @@ async fn follow(
 /// failed, or when `--timeout` comes first.
 async fn gate(
     spec: &EcsRun,
-    ecs: &aws_sdk_ecs::Client,
+    ecs: &aws::Clients,
     target: &resolve::Target,
     deadline: Instant,
     cancel: &mut Cancel,

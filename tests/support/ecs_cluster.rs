@@ -14,6 +14,12 @@
 //! scripted rollback (an alarm during the bake) stops green and leaves blue serving.
 //! `ListServiceDeployments`, `DescribeServiceDeployments` and `DescribeServiceRevisions`
 //! answer as ECS does. A service can also have an EXTERNAL or CODE_DEPLOY controller.
+//!
+//! CodeDeploy (its JSON API on the same endpoint): applications and deployment groups
+//! naming services, `CreateDeployment` with an ECS AppSpec, and deployments that follow the
+//! clock: a green task set at 200 ms, the traffic shift (green PRIMARY) at 500 ms — or the
+//! scripted failure, green removed —, Succeeded at 800 ms, the blue task set removed and
+//! its tasks stopped at 1100 ms.
 
 #![allow(dead_code)]
 
@@ -40,6 +46,9 @@ pub enum Behaviour {
     RollsBack { after: usize },
     /// Stays IN_PROGRESS.
     Stuck,
+    /// A CODE_DEPLOY service: CodeDeploy deployments as described above, failing with the
+    /// message when given.
+    CodeDeploy { fail: Option<&'static str> },
     /// A service deployment (strategy BLUE_GREEN, LINEAR or CANARY) through `stages`, each
     /// lasting its milliseconds after the previous one ended; then SUCCESSFUL, or, when
     /// `rollback` names a stage, ROLLBACK_IN_PROGRESS once that stage has lasted its time
@@ -53,6 +62,27 @@ pub enum Behaviour {
         /// (its timeout action: ROLLBACK). The stages' clock stops while it waits.
         pause_hook: Option<u64>,
     },
+}
+
+/// An ECS task set (CODE_DEPLOY and EXTERNAL services).
+#[derive(Clone, Debug)]
+pub struct TaskSet {
+    pub id: String,
+    pub status: String,
+    pub task_definition: String,
+}
+
+/// A CodeDeploy deployment of the stand-in.
+#[derive(Clone, Debug)]
+pub struct CdDeployment {
+    pub id: String,
+    pub service: String,
+    pub task_definition: String,
+    pub status: String,
+    pub started: std::time::Instant,
+    pub fail: Option<&'static str>,
+    /// The milestones already passed (200, 500, 800, 1100 ms).
+    pub passed: usize,
 }
 
 /// A pause hook of a service deployment, once its stage is reached.
@@ -125,6 +155,7 @@ pub struct Service {
     pub service_deployments: Vec<ServiceDeployment>,
     /// The task definition the service runs (its current revision's).
     pub task_definition: String,
+    pub task_sets: Vec<TaskSet>,
 }
 
 impl Service {
@@ -145,6 +176,9 @@ pub struct Cluster {
     pub revisions: Vec<(String, String)>,
     /// Task definitions given in full or registered: (ARN, definition, tags).
     pub definitions: Vec<(String, Value, Value)>,
+    /// CodeDeploy deployment groups: (application, group, service).
+    pub codedeploy_groups: Vec<(String, String, String)>,
+    pub codedeploy_deployments: Vec<CdDeployment>,
     next_id: usize,
 }
 
@@ -159,6 +193,8 @@ impl Cluster {
             log: Vec::new(),
             revisions: Vec::new(),
             definitions: Vec::new(),
+            codedeploy_groups: Vec::new(),
+            codedeploy_deployments: Vec::new(),
             next_id: 0,
         }
     }
@@ -190,6 +226,7 @@ impl Cluster {
             controller: "ECS",
             service_deployments: Vec::new(),
             task_definition: td.clone(),
+            task_sets: Vec::new(),
         });
         for _ in 0..count {
             self.add_task(name, &td);
@@ -216,11 +253,25 @@ impl Cluster {
         self
     }
 
-    /// The last service added has this deployment controller (`EXTERNAL`, `CODE_DEPLOY`).
+    /// The last service added has this deployment controller (`EXTERNAL`, `CODE_DEPLOY`):
+    /// its tasks are one PRIMARY task set.
     pub fn controller(mut self, controller: &'static str) -> Cluster {
         if let Some(s) = self.services.last_mut() {
             s.controller = controller;
+            s.deployments.clear();
+            s.task_sets = vec![TaskSet {
+                id: "ecs-svc/blue".into(),
+                status: "PRIMARY".into(),
+                task_definition: s.task_definition.clone(),
+            }];
         }
+        self
+    }
+
+    /// A CodeDeploy application with a deployment group naming `service` (cluster `prod`).
+    pub fn codedeploy_group(mut self, application: &str, group: &str, service: &str) -> Cluster {
+        self.codedeploy_groups
+            .push((application.into(), group.into(), service.into()));
         self
     }
 
@@ -267,7 +318,115 @@ impl Cluster {
     pub fn answer(&mut self, op: &str, body: &Value, requests: usize) -> Option<(u16, Value)> {
         let ok = |v: Value| Some((200, v));
         self.tick(requests);
+        self.tick_codedeploy(requests);
         match op {
+            "ListApplications" => {
+                let mut apps: Vec<String> =
+                    self.codedeploy_groups.iter().map(|g| g.0.clone()).collect();
+                apps.dedup();
+                ok(json!({"applications": apps}))
+            }
+            "ListDeploymentGroups" => {
+                let app = body["applicationName"].as_str().unwrap_or_default();
+                let groups: Vec<&String> = self
+                    .codedeploy_groups
+                    .iter()
+                    .filter(|g| g.0 == app)
+                    .map(|g| &g.1)
+                    .collect();
+                ok(json!({"applicationName": app, "deploymentGroups": groups}))
+            }
+            "BatchGetDeploymentGroups" => {
+                let app = body["applicationName"].as_str().unwrap_or_default();
+                let names = strings(&body["deploymentGroupNames"]);
+                let infos: Vec<Value> = self
+                    .codedeploy_groups
+                    .iter()
+                    .filter(|g| g.0 == app && names.contains(&g.1))
+                    .map(|g| {
+                        json!({"applicationName": g.0, "deploymentGroupName": g.1,
+                               "computePlatform": "ECS",
+                               "ecsServices": [{"serviceName": g.2, "clusterName": "prod"}]})
+                    })
+                    .collect();
+                ok(json!({"deploymentGroupsInfo": infos, "errorMessage": ""}))
+            }
+            "CreateDeployment" => {
+                let app = body["applicationName"].as_str().unwrap_or_default();
+                let group = body["deploymentGroupName"].as_str().unwrap_or_default();
+                let Some((_, _, service)) = self
+                    .codedeploy_groups
+                    .iter()
+                    .find(|g| g.0 == app && g.1 == group)
+                    .cloned()
+                else {
+                    return Some((
+                        400,
+                        json!({"__type": "DeploymentGroupDoesNotExistException", "message": "No deployment group found."}),
+                    ));
+                };
+                let content = body["revision"]["appSpecContent"]["content"]
+                    .as_str()
+                    .unwrap_or_default();
+                let spec: Value = serde_json::from_str(content).unwrap_or(Value::Null);
+                let props = &spec["Resources"][0]["TargetService"]["Properties"];
+                let td = props["TaskDefinition"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                if td.is_empty()
+                    || props["LoadBalancerInfo"]["ContainerName"]
+                        .as_str()
+                        .is_none()
+                {
+                    return Some((
+                        400,
+                        json!({"__type": "InvalidRevisionException", "message": "The AppSpec is not valid."}),
+                    ));
+                }
+                let fail = self
+                    .services
+                    .iter()
+                    .find(|s| s.name == service)
+                    .and_then(|s| match s.behaviour {
+                        Behaviour::CodeDeploy { fail } => fail,
+                        _ => None,
+                    });
+                let n = self.id();
+                let id = format!("d-{n:08}");
+                self.codedeploy_deployments.push(CdDeployment {
+                    id: id.clone(),
+                    service: service.clone(),
+                    task_definition: td.clone(),
+                    status: "InProgress".into(),
+                    started: std::time::Instant::now(),
+                    fail,
+                    passed: 0,
+                });
+                self.log.push((
+                    requests,
+                    format!("CreateDeployment {service} {}", short(&td)),
+                ));
+                ok(json!({"deploymentId": id}))
+            }
+            "GetDeployment" => {
+                let id = body["deploymentId"].as_str().unwrap_or_default();
+                let Some(d) = self.codedeploy_deployments.iter().find(|d| d.id == id) else {
+                    return Some((
+                        400,
+                        json!({"__type": "DeploymentDoesNotExistException", "message": "No deployment found."}),
+                    ));
+                };
+                let mut info = json!({"deploymentId": d.id, "status": d.status,
+                                      "computePlatform": "ECS"});
+                if d.status == "Failed" {
+                    info["errorInformation"] =
+                        json!({"code": "ALARM_ACTIVE", "message": d.fail.unwrap_or_default()});
+                    info["rollbackInfo"] = json!({"rollbackMessage":
+                        "Automatic rollback triggered: the original task set serves again."});
+                }
+                ok(json!({"deploymentInfo": info}))
+            }
             "ListServiceDeployments" => {
                 let name = body["service"].as_str().unwrap_or_default();
                 let after = body["createdAt"]["after"].as_f64();
@@ -811,6 +970,97 @@ impl Cluster {
         }
     }
 
+    /// CodeDeploy deployments move on with the clock (see the module's documentation).
+    fn tick_codedeploy(&mut self, requests: usize) {
+        const MILESTONES: [u128; 4] = [200, 500, 800, 1100];
+        for k in 0..self.codedeploy_deployments.len() {
+            let d = self.codedeploy_deployments[k].clone();
+            let elapsed = d.started.elapsed().as_millis();
+            let reached = MILESTONES.iter().filter(|m| elapsed >= **m).count();
+            for step in d.passed..reached {
+                let Some(i) = self.services.iter().position(|s| s.name == d.service) else {
+                    continue;
+                };
+                let name = d.service.clone();
+                let blue = self.services[i].task_definition.clone();
+                match (step, d.fail) {
+                    (0, _) => {
+                        self.services[i].task_sets.push(TaskSet {
+                            id: "ecs-svc/green".into(),
+                            status: "ACTIVE".into(),
+                            task_definition: d.task_definition.clone(),
+                        });
+                        for _ in 0..self.services[i].desired {
+                            self.add_task(&name, &d.task_definition);
+                        }
+                        self.log.push((requests, format!("{name} green task set")));
+                    }
+                    (1, Some(_)) => {
+                        self.services[i]
+                            .task_sets
+                            .retain(|t| t.id != "ecs-svc/green");
+                        for t in self.tasks.iter_mut().filter(|t| {
+                            t.group == format!("service:{name}")
+                                && t.task_definition == d.task_definition
+                        }) {
+                            t.last_status = "STOPPED".into();
+                            t.desired_status = "STOPPED".into();
+                        }
+                        self.codedeploy_deployments[k].status = "Failed".into();
+                        self.log
+                            .push((requests, format!("{name} codedeploy failed")));
+                    }
+                    (1, None) => {
+                        for t in &mut self.services[i].task_sets {
+                            t.status = if t.id == "ecs-svc/green" {
+                                "PRIMARY"
+                            } else {
+                                "ACTIVE"
+                            }
+                            .into();
+                        }
+                        self.services[i].task_definition = d.task_definition.clone();
+                        self.log.push((requests, format!("{name} traffic shifted")));
+                    }
+                    (2, None) => {
+                        for t in self.services[i]
+                            .task_sets
+                            .iter_mut()
+                            .filter(|t| t.id != "ecs-svc/green")
+                        {
+                            t.status = "DRAINING".into();
+                        }
+                        self.codedeploy_deployments[k].status = "Succeeded".into();
+                        self.log
+                            .push((requests, format!("{name} codedeploy succeeded")));
+                    }
+                    (3, None) => {
+                        let old: Vec<String> = self.services[i]
+                            .task_sets
+                            .iter()
+                            .filter(|t| t.id != "ecs-svc/green")
+                            .map(|t| t.task_definition.clone())
+                            .collect();
+                        self.services[i]
+                            .task_sets
+                            .retain(|t| t.id == "ecs-svc/green");
+                        for t in self.tasks.iter_mut().filter(|t| {
+                            t.group == format!("service:{name}") && old.contains(&t.task_definition)
+                        }) {
+                            t.last_status = "STOPPED".into();
+                            t.desired_status = "STOPPED".into();
+                        }
+                        let _ = blue;
+                        self.log
+                            .push((requests, format!("{name} blue task set removed")));
+                    }
+                    _ => {}
+                }
+            }
+            self.codedeploy_deployments[k].passed = reached.max(d.passed);
+        }
+    }
+
     /// One poll of service `name` after an update: its deployment moves on.
     fn advance(&mut self, name: &str, requests: usize) {
         let Some(i) = self.services.iter().position(|s| s.name == name) else {
@@ -995,8 +1245,23 @@ fn service_json(s: &Service) -> Value {
             "subnets": ["subnet-a"], "securityGroups": ["sg-1"], "assignPublicIp": "DISABLED"
         }},
         "deployments": deployments,
-        "events": events
+        "events": events,
+        "loadBalancers": [{"targetGroupArn": format!("arn:aws:elasticloadbalancing:eu-west-1:{ACCOUNT}:targetgroup/{}/1", s.name),
+                           "containerName": "web", "containerPort": 8000}]
     });
+    if !s.task_sets.is_empty() {
+        v["deployments"] = json!([]);
+        v["taskSets"] = s
+            .task_sets
+            .iter()
+            .map(|t| {
+                json!({"id": t.id, "taskSetArn": format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:task-set/prod/{}/{}", s.name, t.id),
+                       "status": t.status, "taskDefinition": t.task_definition,
+                       "runningCount": s.desired, "computedDesiredCount": s.desired,
+                       "stabilityStatus": "STEADY_STATE"})
+            })
+            .collect();
+    }
     if let Behaviour::ServiceDeployment {
         strategy,
         bake_minutes,

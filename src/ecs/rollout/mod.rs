@@ -29,6 +29,7 @@ use tokio::time::{sleep, Instant};
 use super::aws::{self, Kind};
 use super::{tasks, Cancel};
 
+pub mod codedeploy;
 pub mod pause_hook;
 pub mod rolling;
 pub mod service_deployment;
@@ -161,19 +162,32 @@ pub(crate) async fn update_service(
 /// to follow (see [`ServiceTarget::deployment`]). A type migrail cannot drive is refused
 /// with what to do instead, before any call.
 pub async fn start(
-    ecs: &aws_sdk_ecs::Client,
+    clients: &aws::Clients,
     cluster: &str,
-    service: &str,
+    service: &ServiceInfo,
     task_definition: &str,
-    strategy: &Strategy,
+    names: &codedeploy::Names,
 ) -> Result<Option<String>, String> {
-    if let Some(why) = strategy.cannot_deploy(service) {
+    let strategy = &service.strategy;
+    let name = service.name.as_str();
+    if let Some(why) = strategy.cannot_deploy(name) {
         return Err(why);
     }
     if strategy.has_service_deployments() {
-        service_deployment::start(ecs, cluster, service, task_definition).await
+        service_deployment::start(clients, cluster, name, task_definition).await
+    } else if *strategy == Strategy::CodeDeploy {
+        codedeploy::start(
+            clients,
+            cluster,
+            name,
+            task_definition,
+            service.load_balancer.as_ref(),
+            names,
+        )
+        .await
+        .map(Some)
     } else {
-        rolling::start(ecs, cluster, service, task_definition)
+        rolling::start(clients, cluster, name, task_definition)
             .await
             .map(Some)
     }
@@ -190,6 +204,8 @@ pub struct ServiceInfo {
     pub task_definition: String,
     /// Whether it has a PAUSE lifecycle hook at PRE_SCALE_UP (`--pause-hook`).
     pub pause_hook: bool,
+    /// The container name and port of its (first) load balancer.
+    pub load_balancer: Option<(String, i32)>,
 }
 
 /// The deployment type of each service (in the order given), read once.
@@ -225,6 +241,10 @@ pub async fn strategies(
                 strategy,
                 task_definition: svc.task_definition().unwrap_or_default().to_string(),
                 pause_hook: pause_hook::configured(svc),
+                load_balancer: svc
+                    .load_balancers()
+                    .iter()
+                    .find_map(|lb| Some((lb.container_name()?.to_string(), lb.container_port()?))),
             });
         }
     }
@@ -273,7 +293,7 @@ pub fn task_blockers(service: &str, tasks: &[Task], allowed: &HashSet<&str>) -> 
 
 /// One round of the drain check for every target.
 pub async fn check(
-    ecs: &aws_sdk_ecs::Client,
+    ecs: &aws::Clients,
     cluster: &str,
     targets: &[ServiceTarget],
 ) -> Result<Round, aws::ApiError> {
@@ -334,7 +354,9 @@ pub async fn check(
         let strategy = Strategy::of(svc);
         let judged = if strategy.has_service_deployments() {
             service_deployment::judge(ecs, cluster, svc, target).await?
-        } else if matches!(strategy, Strategy::CodeDeploy | Strategy::External) {
+        } else if strategy == Strategy::CodeDeploy {
+            codedeploy::judge(ecs, svc, target).await?
+        } else if strategy == Strategy::External {
             task_sets::judge(svc, target)
         } else {
             rolling::judge(svc, target)
@@ -479,7 +501,7 @@ impl Log {
 /// or a signal arrives. `what` names the step in the printed lines (`drain`, `gate`).
 #[allow(clippy::too_many_arguments)]
 pub async fn wait(
-    ecs: &aws_sdk_ecs::Client,
+    ecs: &aws::Clients,
     cluster: &str,
     targets: &[ServiceTarget],
     poll: Duration,

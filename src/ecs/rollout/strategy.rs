@@ -89,14 +89,6 @@ impl Strategy {
                  tool, and run the post phase behind the gate afterwards: `migrail run --phase \
                  post --service {service} ...`"
             )),
-            Strategy::CodeDeploy => Some(format!(
-                "service `{service}` is deployed by CodeDeploy (deployment controller \
-                 CODE_DEPLOY): ECS refuses UpdateService with a task definition there, and \
-                 migrail does not create CodeDeploy deployments yet. Run `migrail run --phase \
-                 pre`, deploy with CodeDeploy, then `migrail run --phase post --service \
-                 {service} ...`: its gate waits for a single PRIMARY task set on the new \
-                 revision and no old task"
-            )),
             Strategy::Unknown(what) => Some(format!(
                 "service `{service}` uses a deployment type migrail does not know ({what}): it \
                  cannot tell when the old release is gone"
@@ -165,5 +157,6 @@ mod tests {
             .cannot_deploy("web")
             .is_some_and(|m| m.contains("EXTERNAL")));
         assert!(Strategy::BlueGreen.cannot_deploy("web").is_none());
+        assert!(Strategy::CodeDeploy.cannot_deploy("web").is_none());
     }
 }
