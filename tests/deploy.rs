@@ -1299,3 +1299,52 @@ fn create_deployment_denied_names_the_permission() {
     );
     assert!(post_task_at(&server).is_none(), "no post task");
 }
+
+#[test]
+fn services_of_another_cluster_are_named_cluster_slash_name() {
+    let server = Server::start(
+        Script::default().cluster(
+            Cluster::new(&[("web", 43), ("worker", 8)])
+                .service("web", "web:42", 2, Behaviour::Completes { after: 2 })
+                .service("worker", "worker:7", 1, Behaviour::Completes { after: 2 })
+                .in_cluster("jobs"),
+        ),
+    );
+    let p = project(Some(M3_DROP));
+    let o = deploy(&server, p.path(), &["--service", "jobs/worker=worker:8"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let updates = server.calls("UpdateService");
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    assert_eq!(updates[0]["cluster"], "prod");
+    assert_eq!(updates[1]["cluster"], "jobs");
+    assert_eq!(updates[1]["service"], "worker");
+    assert!(
+        server
+            .calls("DescribeServices")
+            .iter()
+            .any(|c| c["cluster"] == "jobs" && c["services"][0] == "worker"),
+        "the worker is read in its own cluster"
+    );
+    assert!(post_task_at(&server).is_some_and(|post| post > at(&server, "worker completed")));
+    // The first service gives the one-off task its network: it must be in --cluster.
+    let o = migrail(
+        &server,
+        p.path(),
+        &[
+            "deploy",
+            "--all",
+            "--cluster",
+            "prod",
+            "--service",
+            "jobs/worker",
+            "--task-definition",
+            "worker:8",
+        ],
+    );
+    assert_eq!(o.code, 125, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("must be in --cluster `prod`"),
+        "{}",
+        o.stderr
+    );
+}

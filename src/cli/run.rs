@@ -181,7 +181,7 @@ fn ecs_flag_given(e: &EcsArgs) -> Option<&'static str> {
     .find_map(|(given, flag)| given.then_some(flag))
 }
 
-/// `--service NAME[=TASK_DEFINITION]`, each.
+/// `--service [CLUSTER/]NAME[=TASK_DEFINITION]` (or a service ARN), each.
 pub(super) fn services(flags: &[String]) -> Result<Vec<GateService>, CliError> {
     let mut out: Vec<GateService> = Vec::new();
     for flag in flags {
@@ -189,16 +189,33 @@ pub(super) fn services(flags: &[String]) -> Result<Vec<GateService>, CliError> {
             Some((n, td)) => (n, Some(td)),
             None => (flag.as_str(), None),
         };
-        if name.is_empty() || td.is_some_and(str::is_empty) {
+        // `arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME`, or `CLUSTER/NAME`.
+        let path = name
+            .strip_prefix("arn:")
+            .and_then(|rest| rest.split_once(":service/").map(|(_, p)| p))
+            .unwrap_or(name);
+        let (cluster, service) = match path.split_once('/') {
+            Some((c, n)) => (Some(c), n),
+            None => (None, path),
+        };
+        let bad = service.is_empty()
+            || service.contains('/')
+            || cluster.is_some_and(str::is_empty)
+            || td.is_some_and(str::is_empty);
+        if bad {
             return Err(CliError::run(format!(
-                "--service `{flag}`: expected NAME or NAME=TASK_DEFINITION"
+                "--service `{flag}`: expected NAME, CLUSTER/NAME, or either =TASK_DEFINITION"
             )));
         }
-        if out.iter().any(|s| s.service == name) {
+        if out
+            .iter()
+            .any(|s| s.service == service && s.cluster.as_deref() == cluster)
+        {
             return Err(CliError::run(format!("--service `{name}` is given twice")));
         }
         out.push(GateService {
-            service: name.to_string(),
+            cluster: cluster.map(str::to_string),
+            service: service.to_string(),
             task_definition: td.map(str::to_string),
         });
     }
@@ -215,6 +232,17 @@ pub(super) fn ecs_spec(
         return Err(CliError::run("--backend ecs needs --cluster"));
     };
     let first = services(&e.services)?.into_iter().next();
+    if let Some(other) = first
+        .as_ref()
+        .and_then(|f| f.cluster.as_ref())
+        .filter(|c| *c != &cluster)
+    {
+        return Err(CliError::run(format!(
+            "the first --service gives the one-off task its network configuration, so it must \
+             be in --cluster `{cluster}` (it is in `{other}`): name a service of `{cluster}` \
+             first"
+        )));
+    }
     if first.is_none() && e.task_definition.is_none() {
         return Err(CliError::run(
             "--backend ecs needs --service (its configuration is copied) or \

@@ -393,6 +393,7 @@ async fn in_the_deployment(
         .iter()
         .zip(&strategies)
         .map(|(t, s)| hooks::Pending {
+            cluster: t.cluster.clone(),
             service: t.service.clone(),
             task_definition: t.task_definition.clone(),
             service_deployment: t.deployment.clone().filter(|_| s.has_service_deployments()),
@@ -400,7 +401,6 @@ async fn in_the_deployment(
         .collect();
     let held = match hooks::hold(
         client,
-        &spec.run.cluster,
         &mut pending,
         spec.run.poll_interval,
         deadline,
@@ -556,14 +556,7 @@ async fn roll_back(
         );
     }
     let until = deadline.max(Instant::now() + ROLLBACK_WAIT);
-    let open = hooks::await_rollback(
-        client,
-        &spec.run.cluster,
-        held,
-        spec.run.poll_interval,
-        until,
-    )
-    .await;
+    let open = hooks::await_rollback(client, held, spec.run.poll_interval, until).await;
     if open.is_empty() {
         "; every service deployment rolled back (ROLLBACK_SUCCESSFUL)".into()
     } else {
@@ -638,8 +631,19 @@ async fn deployment_types(
     result: &mut DeployResult,
     client: &ecs::aws::Clients,
 ) -> Option<Vec<rollout::ServiceInfo>> {
-    let names: Vec<String> = result.services.iter().map(|s| s.service.clone()).collect();
-    let found = match rollout::strategies(client, &spec.run.cluster, &names).await {
+    let names: Vec<(String, String)> = spec
+        .services
+        .iter()
+        .map(|s| {
+            (
+                s.cluster
+                    .clone()
+                    .unwrap_or_else(|| spec.run.cluster.clone()),
+                s.service.clone(),
+            )
+        })
+        .collect();
+    let found = match rollout::strategies(client, &names).await {
         Ok(found) => found,
         Err(e) => {
             end(result, Outcome::Error, codes::MIGRAIL_ERROR, e);
@@ -812,7 +816,6 @@ async fn rollout(
 ) -> Option<Vec<ServiceTarget>> {
     result.step = "rollout";
     let clock = Clock::start();
-    let cluster = spec.run.cluster.as_str();
     let mut targets: Vec<ServiceTarget> = Vec::new();
     for (i, info) in services.iter().enumerate() {
         let strategy = &info.strategy;
@@ -826,7 +829,7 @@ async fn rollout(
             }
         };
         result.services[i].task_definition = arn.clone();
-        match rollout::start(client, cluster, info, &arn, &spec.codedeploy).await {
+        match rollout::start(client, &info.cluster, info, &arn, &spec.codedeploy).await {
             Ok(id) => {
                 let follow = match (&id, strategy) {
                     (Some(id), Strategy::CodeDeploy) => format!("CodeDeploy deployment {id}"),
@@ -843,6 +846,7 @@ async fn rollout(
                 result.services[i].deployment_id = id.clone();
                 result.services[i].rollout = "in-progress".into();
                 targets.push(ServiceTarget {
+                    cluster: info.cluster.clone(),
                     service: name,
                     task_definition: arn,
                     deployment: id,
@@ -883,7 +887,6 @@ async fn drain(
     let mut log = rollout::Log::default();
     let waited = rollout::wait(
         client,
-        &spec.run.cluster,
         targets,
         spec.run.poll_interval,
         deadline,
@@ -1038,6 +1041,7 @@ async fn post(
         .map(|t| GateService {
             service: t.service.clone(),
             task_definition: Some(t.task_definition.clone()),
+            cluster: Some(t.cluster.clone()),
         })
         .collect();
     run.run_key = spec.run_keys.as_ref().map(|k| k.1.clone());

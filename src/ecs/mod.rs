@@ -74,6 +74,8 @@ pub struct EcsRun {
 /// (`None`: the one the migration task runs).
 #[derive(Clone, Debug)]
 pub struct GateService {
+    /// Its cluster when not the run's (`--service CLUSTER/NAME`).
+    pub cluster: Option<String>,
     pub service: String,
     pub task_definition: Option<String>,
 }
@@ -422,6 +424,7 @@ async fn gate(
             Some(td) => resolve::task_definition_arn(ecs, td).await.map_err(error)?,
         };
         targets.push(rollout::ServiceTarget {
+            cluster: g.cluster.clone().unwrap_or_else(|| target.cluster.clone()),
             service: g.service.clone(),
             task_definition,
             deployment: None,
@@ -447,7 +450,6 @@ async fn gate(
     let mut log = rollout::Log::default();
     let waited = rollout::wait(
         ecs,
-        &target.cluster,
         &targets,
         spec.poll_interval,
         deadline,

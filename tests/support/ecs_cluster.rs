@@ -156,6 +156,8 @@ pub struct Service {
     /// The task definition the service runs (its current revision's).
     pub task_definition: String,
     pub task_sets: Vec<TaskSet>,
+    /// The cluster it is in (`prod` unless set).
+    pub cluster: String,
 }
 
 impl Service {
@@ -227,6 +229,7 @@ impl Cluster {
             service_deployments: Vec::new(),
             task_definition: td.clone(),
             task_sets: Vec::new(),
+            cluster: "prod".into(),
         });
         for _ in 0..count {
             self.add_task(name, &td);
@@ -266,6 +269,28 @@ impl Cluster {
             }];
         }
         self
+    }
+
+    /// The last service added is in this cluster.
+    pub fn in_cluster(mut self, cluster: &str) -> Cluster {
+        if let Some(s) = self.services.last_mut() {
+            s.cluster = cluster.into();
+        }
+        self
+    }
+
+    /// The cluster a request names (`prod` when it names none), by name or ARN.
+    fn cluster_of(body: &Value) -> String {
+        let c = body["cluster"].as_str().unwrap_or("prod");
+        c.rsplit('/').next().unwrap_or(c).to_string()
+    }
+
+    /// The cluster of a task: its service's, else `prod` (one-off tasks).
+    fn task_cluster(&self, t: &Task) -> String {
+        t.group
+            .strip_prefix("service:")
+            .and_then(|name| self.services.iter().find(|s| s.name == name))
+            .map_or_else(|| "prod".to_string(), |s| s.cluster.clone())
     }
 
     /// A CodeDeploy application with a deployment group naming `service` (cluster `prod`).
@@ -599,8 +624,13 @@ impl Cluster {
                 let names = strings(&body["services"]);
                 let mut services = Vec::new();
                 let mut failures = Vec::new();
+                let cluster = Self::cluster_of(body);
                 for name in names {
-                    if self.services.iter().any(|s| s.name == name) {
+                    if self
+                        .services
+                        .iter()
+                        .any(|s| s.name == name && s.cluster == cluster)
+                    {
                         self.advance(&name, requests);
                         let s = self
                             .services
@@ -624,7 +654,12 @@ impl Cluster {
                     ));
                 };
                 let id = self.id();
-                let Some(s) = self.services.iter_mut().find(|s| s.name == name) else {
+                let cluster = Self::cluster_of(body);
+                let Some(s) = self
+                    .services
+                    .iter_mut()
+                    .find(|s| s.name == name && s.cluster == cluster)
+                else {
                     return Some((
                         400,
                         json!({"__type": "ServiceNotFoundException", "message": "Service not found."}),
@@ -716,9 +751,11 @@ impl Cluster {
                 let family = body["family"].as_str();
                 let started_by = body["startedBy"].as_str();
                 let desired = body["desiredStatus"].as_str();
+                let cluster = Self::cluster_of(body);
                 let arns: Vec<String> = self
                     .tasks
                     .iter()
+                    .filter(|t| self.task_cluster(t) == cluster)
                     .filter(|t| service.is_none_or(|s| t.group == format!("service:{s}")))
                     .filter(|t| family.is_none_or(|f| Self::family_of(&t.task_definition) == f))
                     .filter(|t| started_by.is_none_or(|b| t.started_by == b))

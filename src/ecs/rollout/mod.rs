@@ -46,6 +46,8 @@ pub(crate) const EVENTS_QUOTED: usize = 5;
 /// A service and the task definition (ARN) it must end up on.
 #[derive(Clone, Debug)]
 pub struct ServiceTarget {
+    /// The cluster the service is in.
+    pub cluster: String,
     pub service: String,
     pub task_definition: String,
     /// What migrail started (`deploy`): the deployment id (rolling) or the service
@@ -196,6 +198,7 @@ pub async fn start(
 /// A service as the deploy first reads it.
 #[derive(Clone, Debug)]
 pub struct ServiceInfo {
+    pub cluster: String,
     pub name: String,
     pub strategy: Strategy,
     /// The deployment type in words.
@@ -208,8 +211,19 @@ pub struct ServiceInfo {
     pub load_balancer: Option<(String, i32)>,
 }
 
-/// The deployment type of each service (in the order given), read once.
+/// The deployment type of each service, `(cluster, name)`, in the order given, read once.
 pub async fn strategies(
+    ecs: &aws_sdk_ecs::Client,
+    services: &[(String, String)],
+) -> Result<Vec<ServiceInfo>, String> {
+    let mut out = Vec::new();
+    for (cluster, name) in services {
+        out.extend(strategies_in(ecs, cluster, std::slice::from_ref(name)).await?);
+    }
+    Ok(out)
+}
+
+async fn strategies_in(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     services: &[String],
@@ -231,11 +245,13 @@ pub async fn strategies(
             });
             let Some(svc) = svc.filter(|s| s.status() == Some("ACTIVE")) else {
                 return Err(format!(
-                    "service `{name}` not found in cluster `{cluster}` (or not ACTIVE): check                      --cluster and --service"
+                    "service `{name}` not found in cluster `{cluster}` (or not ACTIVE): check \
+                     --cluster and --service (CLUSTER/NAME for a service of another cluster)"
                 ));
             };
             let strategy = Strategy::of(svc);
             out.push(ServiceInfo {
+                cluster: cluster.to_string(),
                 name: name.clone(),
                 described: strategy.describe(svc),
                 strategy,
@@ -291,8 +307,27 @@ pub fn task_blockers(service: &str, tasks: &[Task], allowed: &HashSet<&str>) -> 
         .collect()
 }
 
-/// One round of the drain check for every target.
-pub async fn check(
+/// One round of the drain check for every target, cluster by cluster.
+pub async fn check(ecs: &aws::Clients, targets: &[ServiceTarget]) -> Result<Round, aws::ApiError> {
+    let mut clusters: Vec<&str> = targets.iter().map(|t| t.cluster.as_str()).collect();
+    clusters.sort_unstable();
+    clusters.dedup();
+    let mut round = Round::default();
+    for cluster in clusters {
+        let here: Vec<ServiceTarget> = targets
+            .iter()
+            .filter(|t| t.cluster == cluster)
+            .cloned()
+            .collect();
+        let r = check_cluster(ecs, cluster, &here).await?;
+        round.failed.extend(r.failed);
+        round.blockers.extend(r.blockers);
+        round.primary.extend(r.primary);
+    }
+    Ok(round)
+}
+
+async fn check_cluster(
     ecs: &aws::Clients,
     cluster: &str,
     targets: &[ServiceTarget],
@@ -502,7 +537,6 @@ impl Log {
 #[allow(clippy::too_many_arguments)]
 pub async fn wait(
     ecs: &aws::Clients,
-    cluster: &str,
     targets: &[ServiceTarget],
     poll: Duration,
     deadline: Instant,
@@ -519,7 +553,7 @@ pub async fn wait(
     loop {
         let round = tokio::select! {
             signal = cancel.recv() => return Waited::Cancelled(signal, last_blockers),
-            r = check(ecs, cluster, targets) => r,
+            r = check(ecs, targets) => r,
         };
         match round {
             Ok(round) => {

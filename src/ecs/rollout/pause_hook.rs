@@ -55,6 +55,7 @@ pub fn missing(services: &[String]) -> String {
 /// A service held at the hook.
 #[derive(Clone, Debug)]
 pub struct Held {
+    pub cluster: String,
     pub service: String,
     pub service_deployment: String,
     pub hook_id: String,
@@ -77,6 +78,7 @@ pub enum Holding {
 /// when already known.
 #[derive(Clone, Debug)]
 pub struct Pending {
+    pub cluster: String,
     pub service: String,
     pub task_definition: String,
     pub service_deployment: Option<String>,
@@ -104,7 +106,6 @@ fn timed_out(sd: &ServiceDeployment) -> bool {
 /// Wait until every service deployment waits at its PRE_SCALE_UP hook.
 pub async fn hold(
     ecs: &aws_sdk_ecs::Client,
-    cluster: &str,
     pending: &mut [Pending],
     poll: Duration,
     deadline: Instant,
@@ -117,6 +118,7 @@ pub async fn hold(
         let mut waiting = Vec::new();
         let mut failed = Vec::new();
         for p in pending.iter_mut() {
+            let cluster = p.cluster.as_str();
             let found = match &p.service_deployment {
                 Some(arn) => service_deployment::describe_arn(ecs, cluster, &p.service, arn).await,
                 None => {
@@ -181,6 +183,7 @@ pub async fn hold(
             }
             match hook_awaiting(&sd) {
                 Some((hook_id, _)) if stage == STAGE => held.push(Held {
+                    cluster: p.cluster.clone(),
                     service: p.service.clone(),
                     service_deployment: arn,
                     hook_id,
@@ -257,7 +260,6 @@ pub async fn resume(
 /// bounded by `deadline`; the services that did not get there.
 pub async fn await_rollback(
     ecs: &aws_sdk_ecs::Client,
-    cluster: &str,
     held: &[Held],
     poll: Duration,
     deadline: Instant,
@@ -265,8 +267,13 @@ pub async fn await_rollback(
     loop {
         let mut open = Vec::new();
         for h in held {
-            match service_deployment::describe_arn(ecs, cluster, &h.service, &h.service_deployment)
-                .await
+            match service_deployment::describe_arn(
+                ecs,
+                &h.cluster,
+                &h.service,
+                &h.service_deployment,
+            )
+            .await
             {
                 Ok(Some(sd)) => {
                     let status = sd.status().map(|s| s.as_str()).unwrap_or("UNKNOWN");

@@ -237,6 +237,7 @@ mod tests {
 
     fn target(id: Option<&str>) -> ServiceTarget {
         ServiceTarget {
+            cluster: "prod".into(),
             service: "web".into(),
             task_definition: NEW.into(),
             deployment: id.map(str::to_string),

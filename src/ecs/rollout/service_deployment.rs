@@ -310,6 +310,7 @@ mod tests {
 
     fn target() -> ServiceTarget {
         ServiceTarget {
+            cluster: "prod".into(),
             service: "web".into(),
             task_definition: NEW.into(),
             deployment: Some("arn:aws:ecs:eu-west-1:1:service-deployment/prod/web/abc".into()),

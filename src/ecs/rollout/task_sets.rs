@@ -95,6 +95,7 @@ mod tests {
 
     fn target() -> ServiceTarget {
         ServiceTarget {
+            cluster: "prod".into(),
             service: "web".into(),
             task_definition: NEW.into(),
             deployment: None,
