@@ -156,6 +156,7 @@ fn action_run(env: &[(&str, &str)]) -> (i32, String, String) {
         "INPUT_SERVICE",
         "INPUT_SERVICES",
         "INPUT_TASK_DEFINITION",
+        "INPUT_IMAGE",
         "INPUT_CONTAINER",
         "INPUT_RUN_COMMAND",
         "INPUT_TIMEOUT",
@@ -212,7 +213,20 @@ fn the_actions_script_builds_the_command_line_without_evaluating_inputs() {
     ]);
     assert_eq!(code, 125, "{stderr}");
     assert!(
-        stderr.contains("--service `=worker:8`: expected NAME or NAME=TASK_DEFINITION"),
+        stderr.contains("--service `=worker:8`: expected NAME, CLUSTER/NAME"),
+        "{stderr}"
+    );
+    // `image` becomes one --image flag per word (here beside a task definition: refused).
+    let (code, _, stderr) = action_run(&[
+        ("INPUT_COMMAND", "deploy"),
+        ("INPUT_CLUSTER", "prod"),
+        ("INPUT_SERVICES", "web"),
+        ("INPUT_IMAGE", "web=repo/shop:abc worker=repo/shop:abc"),
+        ("INPUT_TASK_DEFINITION", "web:43"),
+    ]);
+    assert_eq!(code, 125, "{stderr}");
+    assert!(
+        stderr.contains("--image and --task-definition exclude each other"),
         "{stderr}"
     );
 }

@@ -26,6 +26,10 @@ case "$INPUT_COMMAND" in
       for s in "${services[@]}"; do args+=(--service "$s"); done
     fi
     [ -n "$INPUT_TASK_DEFINITION" ] && args+=(--task-definition "$INPUT_TASK_DEFINITION")
+    if [ "$INPUT_COMMAND" = deploy ] && [ -n "${INPUT_IMAGE:-}" ]; then
+      read -r -a images <<< "$INPUT_IMAGE"
+      for i in "${images[@]}"; do args+=(--image "$i"); done
+    fi
     [ -n "$INPUT_CONTAINER" ] && args+=(--container "$INPUT_CONTAINER")
     [ -n "$INPUT_TIMEOUT" ] && args+=(--timeout "$INPUT_TIMEOUT")
     if [ "$INPUT_COMMAND" = ci ] && [ -n "$INPUT_KEY" ]; then args+=(--key "$INPUT_KEY"); fi

@@ -1,22 +1,31 @@
 //! `migrail deploy`: the whole rollout in one command, in the order ECS itself cannot
-//! express — plan → pre → rollout → drain → post.
+//! express — plan → pre → rollout → drain → post, or with `--pause-hook` plan → rollout →
+//! hold → pre → continue → drain → post.
 //!
 //! This module owns the orchestration and its result document, nothing else: the plan
 //! arrives as data ([`PlanSummary`], made by the command line from the lint), the runs
-//! are [`crate::ecs::run_async`] (exactly once, logs, verdict), the rollout and the drain
-//! are [`crate::ecs::rollout`]. It knows nothing of Django's files.
+//! are [`crate::ecs::run_async`] (exactly once, logs, verdict), and every deployment type
+//! (rolling, ECS blue/green/linear/canary, CodeDeploy) is driven through one interface,
+//! [`crate::ecs::rollout`] (`strategies`, `start`, `wait`). It knows nothing of Django's
+//! files.
 //!
-//! The steps, each printed as it starts and ends:
+//! The steps, each printed as it starts and ends (see `steps` and
+//! `in_the_deployment`):
 //! - **plan**: anything blocked ends the deploy before any AWS call (exit 1), unless
-//!   `--allow-unsafe`;
+//!   `--allow-unsafe`; then each service's deployment type is read and printed, one
+//!   migrail cannot drive ends it before any change (exit 2); `--image` registers the
+//!   new revisions;
 //! - **pre**: the pre-deploy migrations as a one-off task of the new task definition; a
 //!   failure ends the deploy with that run's exit code, no service touched;
-//! - **rollout**: `UpdateService` of every service to its task definition, the
-//!   deployment each call started remembered;
-//! - **drain**: until every deployment is PRIMARY, complete and no task of another
-//!   revision is alive; a failed or rolled-back rollout ends the deploy (exit 131), and
-//!   so does `--timeout` (exit 132), without the post phase and without touching the
-//!   services again (the command that finishes the deploy is printed);
+//! - **rollout**: every service started the way its type rolls out, what each started
+//!   remembered;
+//! - **hold**, **continue** (`--pause-hook`): the rollout first, each service deployment
+//!   paused at its PRE_SCALE_UP hook while the pre phase runs, then CONTINUE (ROLLBACK if
+//!   the pre phase failed);
+//! - **drain**: until every rollout is done its way and no task of another revision is
+//!   alive; a failed or rolled-back rollout ends the deploy (exit 131), and so does
+//!   `--timeout` (exit 132), without the post phase and without touching the services
+//!   again (the command that finishes the deploy is printed);
 //! - **post**: the post-deploy migrations, behind the same gate, skipped when the plan
 //!   has none.
 
