@@ -328,19 +328,29 @@ fn migration_modules_from_the_settings_module() {
     assert!(r.stderr.contains("no migration files"), "{}", r.stderr);
 }
 
-/// `lint --all` that finds no migration is an error; naming files that are not
+/// A lint (`--all`, the implicit scope, a folder; and `plan`, `fix`) that finds no
+/// migration is an error, never "All checks passed"; naming files that are not
 /// migrations (pre-commit) is not.
 #[test]
 fn lint_all_without_migrations_exits_2() {
     let tmp = tempfile::tempdir().expect("tempdir");
     std::fs::write(tmp.path().join("models.py"), "x = 1\n").expect("write");
-    let r = run_in(tmp.path(), &["lint", "--all", "--no-config", "."]);
-    assert_eq!(r.code, 2, "{}", r.stdout);
-    assert!(
-        r.stderr.contains("`--all` has nothing to check"),
-        "{}",
-        r.stderr
-    );
+    for args in [
+        &["lint", "--all", "--no-config", "."][..],
+        &["lint", "--no-config"][..],
+        &["lint", "--no-config", "."][..],
+        &["plan", "--no-config", "."][..],
+        &["fix", "--all", "--no-config", "."][..],
+    ] {
+        let r = run_in(tmp.path(), args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stdout);
+        assert!(
+            r.stderr.contains("no migration files") && r.stderr.contains("nothing to check"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(!r.stdout.contains("All checks passed"), "{}", r.stdout);
+    }
     let r = run_in(tmp.path(), &["lint", "--no-config", "models.py"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }

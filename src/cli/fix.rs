@@ -17,7 +17,6 @@ pub fn run_fix(args: &FixArgs) -> Result<u8, CliError> {
     let (roots, review, shipped) = fix_scope(&args.scope)?;
     let r = resolve_scoped(
         (roots, review),
-        args.scope.all,
         &args.config,
         &args.select,
         &args.ignore,

@@ -43,7 +43,6 @@ pub fn resolve(
     timer.lap("scope");
     resolve_scoped(
         scoped,
-        scope.all,
         config_args,
         select,
         ignore,
@@ -54,7 +53,6 @@ pub fn resolve(
 /// [`resolve`] with the roots and the review already chosen (`migrail fix`'s scope).
 pub fn resolve_scoped(
     (roots, review): (Vec<PathBuf>, Review),
-    all: bool,
     config_args: &ConfigArgs,
     select: &[String],
     ignore: &[String],
@@ -90,21 +88,20 @@ pub fn resolve_scoped(
     let project = Project::load_focused(&roots, settings, review.focus())
         .map_err(|e| CliError::usage(e.to_string()))?;
     timer.lap("load (discover, read, parse, graph)");
-    if project.migrations.is_empty() {
+    // No roots: only files that are not migrations were named (pre-commit), nothing to do.
+    if project.migrations.is_empty() && !roots.is_empty() {
         let shown: Vec<String> = roots.iter().map(|r| lint::display_path(r)).collect();
         let what = format!(
             "no migration files (modules of an `<app>/migrations/` package, or of a \
              `MIGRATION_MODULES` folder) under {}",
             shown.join(", ")
         );
-        if all {
-            return Err(CliError::usage(format!(
-                "{what}: `--all` has nothing to check. Run migrail from the project's folder \
-                 (the one holding manage.py) or name it: `migrail lint --all path/to/project`; \
-                 if the migrations live elsewhere, set `migration-modules` in the configuration"
-            )));
-        }
-        eprintln!("warning: {what}");
+        // Nothing found is never "passed": a CI step run from the wrong folder must fail.
+        return Err(CliError::usage(format!(
+            "{what}: nothing to check. Run migrail from the project's folder (the one holding \
+             manage.py) or name it: `migrail lint path/to/project`; if the migrations live \
+             elsewhere, set `migration-modules` in the configuration"
+        )));
     }
     // `exclude` globs: still loaded (the state needs them), never reported.
     let review = match &config {
