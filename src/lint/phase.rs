@@ -89,10 +89,16 @@ impl Marker {
 }
 
 /// Read the migration's marker: `safe = Safe.before_deploy()` / `Safe.after_deploy()` /
-/// `Safe.always()` (called or not, as django-safemigrate accepts both), or
-/// `stage = Stage.PRE_DEPLOY` / `Stage.POST_DEPLOY` (django-syzygy).
+/// `Safe.always()` (called or not, as django-safemigrate accepts both),
+/// `stage = Stage.PRE_DEPLOY` / `Stage.POST_DEPLOY` (django-syzygy), or
+/// `is_post_deployment = True`.
 pub fn marker(m: &MigrationFile) -> Option<(Marker, TextRange)> {
     m.attributes.iter().find_map(|(name, value)| {
+        // `is_post_deployment = True` (the convention of large Django codebases).
+        if name == "is_post_deployment" {
+            return matches!(value.value, Value::Bool(true))
+                .then_some((Marker::AfterDeploy, value.range));
+        }
         let path = match &value.value {
             Value::Call(call) => &*call.callee,
             Value::Ref(path) => path.as_str(),
@@ -664,6 +670,8 @@ mod tests {
                 Phase::Pre,
                 None,
             ),
+            ("", "is_post_deployment = True", Phase::Post, Some(Marker::AfterDeploy)),
+            ("", "is_post_deployment = False", Phase::Pre, None),
         ];
         for (import, marker, phase, expected) in cases {
             let p = phase_of(&with_marker(add.clone(), import, marker), "0002_x");
