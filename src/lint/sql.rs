@@ -463,6 +463,12 @@ fn recognise(tokens: &[&TokenWithSpan]) -> Option<SqlAction> {
     if is(0, "REINDEX") {
         return Some(SqlAction::Reindex { concurrently });
     }
+    // Session and transaction settings Django itself emits (`SET CONSTRAINTS ALL
+    // IMMEDIATE` before altering a deferred foreign key) or migrations use: no table
+    // touched.
+    if is(0, "SET") || is(0, "RESET") {
+        return Some(SqlAction::Other);
+    }
     // Catalog-only statements sqlparser cannot read: they rewrite no table and hold no
     // lock live traffic waits on for long (`ALTER INDEX ... RENAME TO`, functions,
     // triggers, types, comments).
@@ -721,6 +727,24 @@ mod tests {
         };
         let out = analyse(&spanned, &source);
         (source, out)
+    }
+
+    #[test]
+    fn settings_django_emits_are_understood() {
+        for sql in [
+            "SET CONSTRAINTS ALL IMMEDIATE",
+            "SET CONSTRAINTS \"shop_book_author_id_fk\" DEFERRED",
+            "SET LOCAL lock_timeout = '5s'",
+            "SET statement_timeout TO 0",
+            "RESET lock_timeout",
+            "RESET ALL",
+        ] {
+            let found = actions(sql);
+            assert!(
+                found.iter().all(|a| matches!(a, SqlAction::Other)) && !found.is_empty(),
+                "{sql}: {found:?}"
+            );
+        }
     }
 
     fn actions(sql: &str) -> Vec<SqlAction> {
