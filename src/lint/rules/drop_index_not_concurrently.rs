@@ -19,7 +19,10 @@ static META: RuleMeta = RuleMeta {
     summary: "An index is dropped without CONCURRENTLY, locking its table against reads and writes",
     doc: r#"## What it catches
 `RemoveIndex`, `db_index=True` removed by `AlterField`, an `AlterIndexTogether` that
-drops a tuple, and in `RunSQL`, `DROP INDEX` without `CONCURRENTLY`.
+drops a tuple, and in `RunSQL`, `DROP INDEX` without `CONCURRENTLY`. Dropping a unique
+is the index drop it is: `unique=True` removed by `AlterField` (with the `_like` index of
+a text column), `RemoveConstraint` of a `UniqueConstraint`, an `AlterUniqueTogether` that
+drops a tuple.
 
 ## Why it is unsafe
 A plain `DROP INDEX` takes an ACCESS EXCLUSIVE lock on the table. The drop itself is
@@ -30,6 +33,11 @@ is unavailable until the slowest running query finishes.
 ## Does not fire when
 - the index is dropped with `RemoveIndexConcurrently` (or `DROP INDEX CONCURRENTLY`);
 - Django manages no table for the model.
+
+A unique constraint cannot be dropped concurrently (`ALTER TABLE ... DROP CONSTRAINT`):
+the drop is instant once it has the lock, so bound the wait (`migrail run` sets
+`lock_timeout` and retries an atomic migration), keep it alone in its migration, and drop
+the `_like` index concurrently beforehand (Django drops it with `IF EXISTS`).
 
 ## Safe alternative
 Drop the index concurrently, alone in a migration with `atomic = False`:
@@ -53,6 +61,10 @@ impl Rule for DropIndexNotConcurrently {
     fn check_operation(&self, ctx: &OpContext<'_>, out: &mut Vec<Diagnostic>) {
         let op = ctx.op();
         if !ctx.touches_database() {
+            return;
+        }
+        if let Some(d) = unique_drop(ctx) {
+            out.push(d);
             return;
         }
         let (model_name, what, index) = match &op.kind {
@@ -181,6 +193,120 @@ impl Rule for DropIndexNotConcurrently {
     }
 }
 
+/// A unique dropped: `unique=True` removed, a `UniqueConstraint` removed, a
+/// `unique_together` tuple dropped. The constraint cannot be dropped concurrently; its
+/// `_like` index can, beforehand.
+fn unique_drop(ctx: &OpContext<'_>) -> Option<Diagnostic> {
+    let op = ctx.op();
+    let (model_name, what, like) = match &op.kind {
+        OpKind::AlterField {
+            model_name,
+            name,
+            field,
+        } => {
+            let ModelLookup::Known(model) = ctx.model(model_name) else {
+                return None;
+            };
+            let old = model.field(name)?;
+            let dropped = old.unique() == Some(true)
+                && old.primary_key() != Some(true)
+                && field.unique() != Some(true)
+                && field.primary_key() != Some(true)
+                && field.has_column();
+            if !dropped {
+                return None;
+            }
+            let text = matches!(
+                old.db_type(),
+                Some(
+                    crate::django::fields::DbType::Varchar { .. }
+                        | crate::django::fields::DbType::Text
+                )
+            );
+            let like = text.then(|| {
+                crate::django::names::index_name(
+                    &ctx.table_name(model_name),
+                    &[&ctx.column_of(model_name, name)],
+                    "_like",
+                )
+            });
+            (
+                model_name,
+                format!("AlterField `{name}` drops its unique constraint"),
+                like,
+            )
+        }
+        OpKind::RemoveConstraint { model_name, name } => {
+            let ModelLookup::Known(model) = ctx.model(model_name) else {
+                return None;
+            };
+            model
+                .constraints
+                .iter()
+                .find(|c| c.name.as_deref() == Some(name.as_str()) && c.is_unique())?;
+            (
+                model_name,
+                format!("RemoveConstraint drops the unique constraint {}", ident(name)),
+                None,
+            )
+        }
+        OpKind::AlterUniqueTogether { name, together } => {
+            let ModelLookup::Known(model) = ctx.model(name) else {
+                return None;
+            };
+            let new = together.clone().unwrap_or_default();
+            let dropped = model
+                .unique_together
+                .iter()
+                .flatten()
+                .find(|set| !new.contains(set))?;
+            (
+                name,
+                format!(
+                    "AlterUniqueTogether drops the unique constraint on ({})",
+                    dropped.join(", ")
+                ),
+                None,
+            )
+        }
+        _ => return None,
+    };
+    if matches!(ctx.model(model_name), ModelLookup::Known(m) if m.has_table() == Some(false)) {
+        return None;
+    }
+    let table = ident(&ctx.table_name(model_name));
+    let mut help = "PostgreSQL cannot drop a constraint concurrently; the drop is instant once \
+                    it has the lock, so keep the wait bounded (`migrail run` sets lock_timeout \
+                    and retries an atomic migration) and keep the operation alone in its \
+                    migration, so that a retry repeats nothing else"
+        .to_string();
+    if let Some(like) = &like {
+        help.push_str(&format!(
+            ".\nFirst drop its `_like` index concurrently, in an earlier migration with \
+             `atomic = False` (Django drops it with IF EXISTS afterwards):\n    \
+             migrations.RunSQL('DROP INDEX CONCURRENTLY IF EXISTS {};', \
+             reverse_sql=migrations.RunSQL.noop),",
+            ident(like)
+        ));
+    }
+    let with_like = if like.is_some() {
+        " (and its `_like` index)"
+    } else {
+        ""
+    };
+    Some(
+        Diagnostic::at_operation(
+            op,
+            format!(
+                "{what}{with_like}: ALTER TABLE {table} DROP CONSTRAINT takes an ACCESS \
+                 EXCLUSIVE lock, which queues behind running queries and blocks every query \
+                 that comes after it"
+            ),
+        )
+        .help(help),
+    )
+}
+
 /// The concurrent drops (with the concurrent builds back) of the indexes Django keeps
 /// for a field's `db_index` (and its `_like` index on varchar/text) or an
 /// `index_together` entry: `index` is the main index's name.
@@ -285,6 +411,40 @@ mod tests {
         migrations.RunSQL("DROP INDEX IF EXISTS old_idx", migrations.RunSQL.noop),"#,
         ));
         assert_eq!(findings(&files, RULE).len(), 2);
+    }
+
+    #[test]
+    fn err_unique_dropped_three_ways_with_the_like_index() {
+        let mut files = with_initial(migration(
+            "0002_unique",
+            "0001_initial",
+            r#"        migrations.AlterField("book", "isbn", models.CharField(max_length=13, unique=True)),
+        migrations.AddConstraint("book", models.UniqueConstraint(fields=["title"], name="uniq_title")),
+        migrations.AlterUniqueTogether("book", {("title", "isbn")}),"#,
+        ));
+        files.push(migration(
+            "0003_drop",
+            "0002_unique",
+            r#"        migrations.AlterField("book", "isbn", models.CharField(max_length=13)),
+        migrations.RemoveConstraint("book", "uniq_title"),
+        migrations.AlterUniqueTogether("book", set()),"#,
+        ));
+        let found = findings(&files, RULE);
+        assert_eq!(found.len(), 3, "{found:?}");
+        insta::assert_snapshot!(render(&files, RULE));
+    }
+
+    #[test]
+    fn ok_unique_kept_or_added() {
+        let files = with_initial(migration(
+            "0002_unique",
+            "0001_initial",
+            r#"        migrations.AlterField("book", "isbn", models.CharField(max_length=13, unique=True)),
+        migrations.AlterField("book", "isbn", models.CharField(max_length=20, unique=True)),
+        migrations.AddConstraint("book", models.CheckConstraint(condition=models.Q(id__gt=0), name="pos")),
+        migrations.RemoveConstraint("book", "pos"),"#,
+        ));
+        assert!(findings(&files, RULE).is_empty());
     }
 
     #[test]
