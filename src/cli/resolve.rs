@@ -41,13 +41,7 @@ pub fn resolve(
     let timer = crate::timings::Timer::start();
     let scoped = lint_scope(scope)?;
     timer.lap("scope");
-    resolve_scoped(
-        scoped,
-        config_args,
-        select,
-        ignore,
-        warnings_as_errors,
-    )
+    resolve_scoped(scoped, config_args, select, ignore, warnings_as_errors)
 }
 
 /// [`resolve`] with the roots and the review already chosen (`migrail fix`'s scope).

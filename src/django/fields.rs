@@ -158,19 +158,32 @@ impl FieldDef {
         M2M_CLASSES.contains(&self.class())
     }
 
+    /// A many-to-many field through a model of the project's own (`through=`): the join
+    /// table is that model's, created and dropped by its own operations.
+    pub fn is_m2m_through(&self) -> bool {
+        self.is_m2m() && self.call.kwarg("through").is_some()
+    }
+
     /// The join table Django creates for this many-to-many field (`name`) of a model whose
-    /// table is `model_table`: `db_table=` or `<model_table>_<name>`; `None` with a
-    /// `through` model (the user's own table) or a name PostgreSQL would truncate (Django
-    /// hashes it).
+    /// table is `model_table`: `db_table=`, or `<model_table>_<name>` truncated as Django's
+    /// `truncate_name` does to PostgreSQL's 63 characters; `None` with a `through` model
+    /// (the user's own table).
     pub fn join_table(&self, model_table: &str, name: &str) -> Option<String> {
-        if !self.is_m2m() || self.call.kwarg("through").is_some() {
+        if !self.is_m2m() || self.is_m2m_through() {
             return None;
         }
         if let Some(explicit) = self.call.kwarg("db_table") {
             return explicit.value.as_str().map(str::to_string);
         }
         let table = format!("{model_table}_{name}");
-        (table.len() <= 63).then_some(table)
+        if table.len() <= 63 {
+            return Some(table);
+        }
+        let head = table.get(..59)?;
+        Some(format!(
+            "{head}{}",
+            crate::django::names::names_digest(&[&table], 4)
+        ))
     }
 
     pub fn is_relation(&self) -> bool {

@@ -99,7 +99,17 @@ impl MigrationFile {
     /// An operation after `op` (top level, or among a `SeparateDatabaseAndState`'s
     /// database operations) deletes model `name`.
     pub fn deletes_model_after(&self, op: &Operation, name: &str) -> bool {
-        fn deletes(o: &Operation, name: &str, after: TextSize) -> bool {
+        self.deletes_model_after_in(op, name, false)
+    }
+
+    /// A `DeleteModel` of `name` after `op` in this migration's *state* (top level, or in a
+    /// `SeparateDatabaseAndState`'s `state_operations`): a model moved to another app.
+    pub fn state_deletes_model_after(&self, op: &Operation, name: &str) -> bool {
+        self.deletes_model_after_in(op, name, true)
+    }
+
+    fn deletes_model_after_in(&self, op: &Operation, name: &str, state: bool) -> bool {
+        fn deletes(o: &Operation, name: &str, after: TextSize, state: bool) -> bool {
             use super::operations::OpKind;
             match &o.kind {
                 OpKind::DeleteModel { name: deleted } => {
@@ -107,13 +117,22 @@ impl MigrationFile {
                 }
                 OpKind::SeparateDatabaseAndState {
                     database_operations,
-                    ..
-                } => database_operations.iter().any(|i| deletes(i, name, after)),
+                    state_operations,
+                } => {
+                    let inner = if state {
+                        state_operations
+                    } else {
+                        database_operations
+                    };
+                    inner.iter().any(|i| deletes(i, name, after, state))
+                }
                 _ => false,
             }
         }
         let after = op.range().start();
-        self.operations.iter().any(|o| deletes(o, name, after))
+        self.operations
+            .iter()
+            .any(|o| deletes(o, name, after, state))
     }
 
     /// An `AddField` before `op` in this migration adds field `field` of model `model`:

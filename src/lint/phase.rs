@@ -341,7 +341,21 @@ fn op_phase(visit: &Visit<'_>, settings: &Settings) -> (Phase, String) {
                 || field.is_m2m()
                 || field.null() != Some(false)
                 || field.db_default().is_some();
-            if safe {
+            if field.is_m2m_through() {
+                // The join table is a model of its own, created by its own operation.
+                (
+                    Phase::Any,
+                    format!(
+                        "{}: a many-to-many through an existing model, nothing in the database",
+                        label(model_name, name)
+                    ),
+                )
+            } else if field.is_m2m() {
+                (
+                    Phase::Pre,
+                    format!("{}: adds a join table", label(model_name, name)),
+                )
+            } else if safe {
                 (
                     Phase::Pre,
                     format!("{}: adds a column", label(model_name, name)),
@@ -356,10 +370,20 @@ fn op_phase(visit: &Visit<'_>, settings: &Settings) -> (Phase, String) {
                 )
             }
         }
-        OpKind::RemoveField { model_name, name } => (
-            Phase::Post,
-            format!("{}: drops a column", label(model_name, name)),
-        ),
+        OpKind::RemoveField { model_name, name } => {
+            let field = state.model(app, model_name).and_then(|m| m.field(name));
+            match field {
+                Some(f) if f.is_m2m_through() => (Phase::Any, String::new()),
+                Some(f) if f.is_m2m() => (
+                    Phase::Post,
+                    format!("{}: drops a join table", label(model_name, name)),
+                ),
+                _ => (
+                    Phase::Post,
+                    format!("{}: drops a column", label(model_name, name)),
+                ),
+            }
+        }
         OpKind::RenameField {
             model_name,
             old_name,
@@ -606,6 +630,36 @@ mod tests {
     }
 
     #[test]
+    fn a_many_to_many_through_a_model_changes_nothing_in_the_database() {
+        let mut files = with_initial(migration(
+            "0002_tags",
+            "0001_initial",
+            r#"        migrations.CreateModel(name="Tag", fields=[("id", models.AutoField(primary_key=True))]),
+        migrations.CreateModel(name="BookTag", fields=[("id", models.AutoField(primary_key=True))]),"#,
+        ));
+        files.push(migration(
+            "0003_m2m",
+            "0002_tags",
+            r#"        migrations.AddField("book", "tags", models.ManyToManyField(to="shop.Tag", through="shop.BookTag")),"#,
+        ));
+        files.push(migration(
+            "0004_unm2m",
+            "0003_m2m",
+            r#"        migrations.RemoveField("book", "tags"),"#,
+        ));
+        assert_eq!(phase_of(&files, "0003_m2m").phase, Phase::Any);
+        assert_eq!(phase_of(&files, "0004_unm2m").phase, Phase::Any);
+        let mut plain = files.clone();
+        plain[2].1 = plain[2].1.replace(", through=\"shop.BookTag\"", "");
+        let p = phase_of(&plain, "0003_m2m");
+        assert_eq!(p.phase, Phase::Pre);
+        assert!(
+            p.operations[0].reason.contains("adds a join table"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
     fn pre_and_post_together_is_mixed_and_never() {
         let files = with_initial(migration(
             "0002_x",
@@ -670,7 +724,12 @@ mod tests {
                 Phase::Pre,
                 None,
             ),
-            ("", "is_post_deployment = True", Phase::Post, Some(Marker::AfterDeploy)),
+            (
+                "",
+                "is_post_deployment = True",
+                Phase::Post,
+                Some(Marker::AfterDeploy),
+            ),
             ("", "is_post_deployment = False", Phase::Pre, None),
         ];
         for (import, marker, phase, expected) in cases {

@@ -124,6 +124,16 @@ impl Rule for DropColumn {
         let Some(field) = model.field(name) else {
             return;
         };
+        // A many-to-many through a model of the project's own: its join table is that
+        // model's, dropped (if ever) by its own DeleteModel.
+        if field.is_m2m_through() {
+            return;
+        }
+        // State only, and the model leaves this app's state in this migration (moved to
+        // another app): nothing is dropped.
+        if !ctx.touches_database() && ctx.migration().state_deletes_model_after(op, model_name) {
+            return;
+        }
         // Re-added under another name with the same definition: `rename-as-remove-add`.
         if ctx.touches_database()
             && super::rename_as_remove_add::matching_add(ctx, model_name, name, field).is_some()
@@ -297,6 +307,61 @@ mod tests {
     use crate::lint::testing::{findings, findings_with, migration, render, with_initial};
 
     const RULE: &str = "drop-column";
+
+    /// 0002 adds a Tag model, a BookTag through model and two many-to-many fields.
+    fn with_tags() -> Vec<(String, String)> {
+        with_initial(migration(
+            "0002_tags",
+            "0001_initial",
+            r#"        migrations.CreateModel(name="Tag", fields=[("id", models.AutoField(primary_key=True))]),
+        migrations.CreateModel(name="BookTag", fields=[("id", models.AutoField(primary_key=True)), ("book", models.ForeignKey("shop.Book", on_delete=models.CASCADE)), ("tag", models.ForeignKey("shop.Tag", on_delete=models.CASCADE))]),
+        migrations.AddField("book", "tags", models.ManyToManyField(to="shop.Tag", through="shop.BookTag")),
+        migrations.AddField("book", "labels_for_the_catalogue_of_the_bookshop_and_even_more_words", models.ManyToManyField(to="shop.Tag", related_name="+")),"#,
+        ))
+    }
+
+    #[test]
+    fn m2m_through_drops_nothing_and_a_join_table_is_named_as_django_names_it() {
+        let mut files = with_tags();
+        files.push(migration(
+            "0003_untag",
+            "0002_tags",
+            r#"        migrations.RemoveField("book", "tags"),
+        migrations.RemoveField("book", "labels_for_the_catalogue_of_the_bookshop_and_even_more_words"),"#,
+        ));
+        let found = findings(&files, RULE);
+        assert_eq!(
+            found.len(),
+            1,
+            "only the auto-created join table: {found:?}"
+        );
+        let text = render(&files, RULE);
+        // Django's truncate_name: 59 characters and the first 4 of the MD5 of the name.
+        assert!(
+            text.contains(
+                "DROP TABLE \"shop_book_labels_for_the_catalogue_of_the_bookshop_and_evenb024\";"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("the join table;"), "{text}");
+    }
+
+    #[test]
+    fn a_state_only_removal_of_a_model_moved_to_another_app_drops_nothing() {
+        let files = with_initial(migration(
+            "0002_move",
+            "0001_initial",
+            r#"        migrations.SeparateDatabaseAndState(state_operations=[
+            migrations.RemoveField("book", "title"),
+            migrations.DeleteModel("Book"),
+        ]),"#,
+        ));
+        assert!(
+            findings(&files, RULE).is_empty(),
+            "{}",
+            render(&files, RULE)
+        );
+    }
 
     #[test]
     fn ok_accepted_post_migration_of_a_nullable_column() {

@@ -246,7 +246,10 @@ fn unique_drop(ctx: &OpContext<'_>) -> Option<Diagnostic> {
                 .find(|c| c.name.as_deref() == Some(name.as_str()) && c.is_unique())?;
             (
                 model_name,
-                format!("RemoveConstraint drops the unique constraint {}", ident(name)),
+                format!(
+                    "RemoveConstraint drops the unique constraint {}",
+                    ident(name)
+                ),
                 None,
             )
         }
