@@ -12,9 +12,44 @@ use serde::Serialize;
 
 use super::python::{Call, Spanned, Value};
 
-/// The fields Django ships whose behaviour migrail models, by class name.
-const RELATION_CLASSES: &[&str] = &["ForeignKey", "OneToOneField", "ForeignObject"];
-const M2M_CLASSES: &[&str] = &["ManyToManyField", "TaggableManager"];
+/// The fields Django ships whose behaviour migrail models, by class name, and the common
+/// library subclasses (django-mptt, django-parler, django-filer, django-modelcluster,
+/// django-annoying, django-sortedm2m, django-taggit).
+const RELATION_CLASSES: &[&str] = &[
+    "ForeignKey",
+    "OneToOneField",
+    "ForeignObject",
+    "TreeForeignKey",
+    "TreeOneToOneField",
+    "TranslationsForeignKey",
+    "FilerImageField",
+    "FilerFileField",
+    "FilerFolderField",
+    "ParentalKey",
+    "AutoOneToOneField",
+];
+const M2M_CLASSES: &[&str] = &[
+    "ManyToManyField",
+    "TaggableManager",
+    "ClusterTaggableManager",
+    "TreeManyToManyField",
+    "ParentalManyToManyField",
+    "SortedManyToManyField",
+];
+
+/// The `on_delete` handlers of `django.db.models` (and `SET(...)`).
+const ON_DELETE: &[&str] = &[
+    "CASCADE",
+    "PROTECT",
+    "RESTRICT",
+    "SET_NULL",
+    "SET_DEFAULT",
+    "DO_NOTHING",
+    "SET",
+    "DB_CASCADE",
+    "DB_SET_NULL",
+    "DB_SET_DEFAULT",
+];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct FieldDef {
@@ -149,13 +184,38 @@ impl FieldDef {
         }
     }
 
-    /// A field class that is not Django's own: it may change any default.
+    /// A field class that is not Django's own: it may change any default. A relation
+    /// subclass (a library's or the project's `ForeignKey` subclass) keeps Django's.
     pub fn is_third_party(&self) -> bool {
-        !self.path.starts_with("django.")
+        !self.path.starts_with("django.") && !self.is_relation() && !self.is_m2m()
     }
 
+    /// A many-to-many field: Django's, a known library class, or any class whose name
+    /// says many-to-many and that names its target (`to=`).
     pub fn is_m2m(&self) -> bool {
-        M2M_CLASSES.contains(&self.class())
+        let class = self.class();
+        M2M_CLASSES.contains(&class)
+            || (class.contains("ManyToMany")
+                && self.call.arg(Some(0), "to").is_some()
+                && self.on_delete().is_none())
+    }
+
+    /// The `on_delete` argument (keyword, or the second positional one) when it names a
+    /// Django handler.
+    fn on_delete(&self) -> Option<&Spanned> {
+        let arg = self.call.arg(Some(1), "on_delete")?;
+        let handler = match &arg.value {
+            Value::Ref(path) => path.as_str(),
+            Value::Call(call) => &call.callee,
+            _ => return None,
+        };
+        let short = handler.rsplit('.').next().unwrap_or(handler);
+        ON_DELETE.contains(&short).then_some(arg)
+    }
+
+    /// A one-to-one relation (unique by default).
+    pub fn is_one_to_one(&self) -> bool {
+        self.is_relation() && self.class().contains("OneToOne")
     }
 
     /// A many-to-many field through a model of the project's own (`through=`): the join
@@ -186,8 +246,15 @@ impl FieldDef {
         ))
     }
 
+    /// A relation with a column (`<name>_id`): Django's `ForeignKey`/`OneToOneField`, a
+    /// known library subclass, or any class called with a target (`to`) and an
+    /// `on_delete` handler (a project's own `ForeignKey` subclass).
     pub fn is_relation(&self) -> bool {
-        RELATION_CLASSES.contains(&self.class())
+        let class = self.class();
+        RELATION_CLASSES.contains(&class)
+            || (!M2M_CLASSES.contains(&class)
+                && self.call.arg(Some(0), "to").is_some()
+                && self.on_delete().is_some())
     }
 
     /// True when the field has a column of its own (everything but many-to-many).
@@ -217,7 +284,7 @@ impl FieldDef {
         if self.primary_key() == Some(true) {
             return Some(true);
         }
-        let default = self.class() == "OneToOneField";
+        let default = self.is_one_to_one();
         let explicit = self.flag("unique", default)?;
         match self.primary_key() {
             Some(_) => Some(explicit),
@@ -228,7 +295,8 @@ impl FieldDef {
 
     /// Django's `field.db_index`: explicit, or true by default for foreign keys and slugs.
     pub fn db_index(&self) -> Option<bool> {
-        let default = matches!(self.class(), "ForeignKey" | "OneToOneField" | "SlugField");
+        let default =
+            (self.is_relation() && self.class() != "ForeignObject") || self.class() == "SlugField";
         self.flag("db_index", default)
     }
 
@@ -344,6 +412,36 @@ mod tests {
         };
         let v = eval(&e.value, &scope, &source);
         FieldDef::from_call(v.value.as_call().expect("call"))
+    }
+
+    #[test]
+    fn foreign_key_subclasses_are_relations_with_their_column_index_and_uniqueness() {
+        for code in [
+            "mptt.fields.TreeForeignKey('shop.Node', on_delete=models.CASCADE, null=True)",
+            "filer.fields.image.FilerImageField(on_delete=django.db.models.deletion.SET_NULL, to='filer.Image', null=True)",
+            "shop.fields.MasterKey('shop.Master', models.PROTECT, null=True)",
+        ] {
+            let f = field(code);
+            assert!(f.is_relation() && !f.is_m2m(), "{code}");
+            assert_eq!(f.column("master").as_deref(), Some("master_id"), "{code}");
+            assert_eq!(f.db_index(), Some(true), "{code}");
+            assert_eq!(f.unique(), Some(false), "{code}");
+        }
+        let one = field("annoying.fields.AutoOneToOneField('auth.User', on_delete=models.CASCADE)");
+        assert!(one.is_one_to_one());
+        assert_eq!(one.unique(), Some(true));
+        for code in [
+            "modelcluster.fields.ParentalManyToManyField('shop.Tag', blank=True)",
+            "sortedm2m.fields.SortedManyToManyField(to='shop.Tag')",
+            "shop.fields.MyManyToManyField(to='shop.Tag')",
+        ] {
+            let f = field(code);
+            assert!(f.is_m2m() && !f.is_relation() && !f.has_column(), "{code}");
+        }
+        // A target without an on_delete handler is not a relation.
+        let f = field("shop.fields.Pointer(to='shop.Node', kind=models.CASCADE)");
+        assert!(!f.is_relation() && !f.is_m2m());
+        assert_eq!(f.column("master").as_deref(), Some("master"));
     }
 
     #[test]

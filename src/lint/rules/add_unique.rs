@@ -277,7 +277,7 @@ fn unique_help(ctx: &OpContext<'_>, t: &str, i: &str, cols: &str) -> (String, Op
     match &op.kind {
         // The column must exist before its index: add it without `unique` first.
         // A one-to-one field is unique by its class: there is no AddField without it.
-        OpKind::AddField { field, .. } if field.class() == "OneToOneField" => (
+        OpKind::AddField { field, .. } if field.is_one_to_one() => (
             "add the column without the constraint (a ForeignKey with `db_index=False`), then build \
              the unique index concurrently and attach it in a migration with `atomic = False`, and \
              switch the field to OneToOneField for the state only"
