@@ -37,6 +37,23 @@ const M2M_CLASSES: &[&str] = &[
     "SortedManyToManyField",
 ];
 
+/// `Field.non_db_attrs`: what Django's schema editor ignores when it decides whether an
+/// `AlterField` emits any SQL (`_field_should_be_altered`).
+const NON_DB_ATTRS: &[&str] = &[
+    "blank",
+    "choices",
+    "db_column",
+    "editable",
+    "error_messages",
+    "help_text",
+    "limit_choices_to",
+    "on_delete",
+    "related_name",
+    "related_query_name",
+    "validators",
+    "verbose_name",
+];
+
 /// The `on_delete` handlers of `django.db.models` (and `SET(...)`).
 const ON_DELETE: &[&str] = &[
     "CASCADE",
@@ -211,6 +228,35 @@ impl FieldDef {
         };
         let short = handler.rsplit('.').next().unwrap_or(handler);
         ON_DELETE.contains(&short).then_some(arg)
+    }
+
+    /// An `AlterField` from `self` to `new` emits no SQL, as Django's schema editor
+    /// decides it: the same class, arguments and column once the attributes that do not
+    /// reach the database (choices, help_text, validators, on_delete, ...) are set aside.
+    /// `false` whenever migrail cannot tell (`**kwargs`, an unknown column).
+    pub fn same_in_database(&self, new: &FieldDef, name: &str) -> bool {
+        if self.call.has_unpacked || new.call.has_unpacked || self.path != new.path {
+            return false;
+        }
+        match (self.column_ref(name), new.column_ref(name)) {
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+        let args = |f: &FieldDef| -> Vec<String> {
+            f.call.args.iter().map(|a| a.value.describe()).collect()
+        };
+        let kwargs = |f: &FieldDef| -> Vec<(String, String)> {
+            let mut v: Vec<(String, String)> = f
+                .call
+                .kwargs
+                .iter()
+                .filter(|(k, _)| !NON_DB_ATTRS.contains(&k.as_str()))
+                .map(|(k, v)| (k.to_string(), v.value.describe()))
+                .collect();
+            v.sort();
+            v
+        };
+        args(self) == args(new) && kwargs(self) == kwargs(new)
     }
 
     /// A one-to-one relation (unique by default).

@@ -117,6 +117,25 @@ pub fn marker(m: &MigrationFile) -> Option<(Marker, TextRange)> {
     })
 }
 
+/// An operation Django runs without a statement: an `AlterField` whose change never
+/// reaches the database.
+fn emits_no_sql(visit: &Visit<'_>) -> bool {
+    let OpKind::AlterField {
+        model_name,
+        name,
+        field,
+    } = &visit.op.kind
+    else {
+        return false;
+    };
+    let app = visit.migration.app.as_str();
+    visit
+        .state
+        .model(app, model_name)
+        .and_then(|m| m.field(name))
+        .is_some_and(|old| old.same_in_database(field, name))
+}
+
 /// The phase of one operation (or one SQL statement), and why.
 #[derive(Clone, Debug, Serialize)]
 pub struct OpPhase {
@@ -125,6 +144,9 @@ pub struct OpPhase {
     pub phase: Phase,
     /// `AddField book.subtitle: adds a nullable column`.
     pub reason: String,
+    /// The operation emits no SQL at all (an `AlterField` of choices, help_text, ...).
+    #[serde(skip)]
+    pub silent: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -143,6 +165,9 @@ pub struct MigrationPhase {
     /// place findings.
     #[serde(skip)]
     pub all_ops: Vec<(TextRange, Phase)>,
+    /// The operations that emit no SQL.
+    #[serde(skip)]
+    pub silent: Vec<TextRange>,
 }
 
 impl Default for MigrationPhase {
@@ -166,6 +191,7 @@ impl MigrationPhase {
             marker_range: marker.map(|(_, r)| r),
             mixed,
             all_ops: ops.iter().map(|o| (o.range, o.phase)).collect(),
+            silent: ops.iter().filter(|o| o.silent).map(|o| o.range).collect(),
             operations: ops.into_iter().filter(|o| o.phase != Phase::Any).collect(),
         }
     }
@@ -239,6 +265,7 @@ pub fn infer_each(
                             range: statement.range,
                             phase,
                             reason,
+                            silent: false,
                         });
                     }
                 }
@@ -249,6 +276,7 @@ pub fn infer_each(
                 range: visit.op.range(),
                 phase,
                 reason,
+                silent: emits_no_sql(visit),
             });
         },
         |index| {

@@ -15,8 +15,9 @@ static META: RuleMeta = RuleMeta {
     summary: "RunPython runs in the same atomic migration as schema changes, holding their locks",
     doc: r#"## What it catches
 A `RunPython` in a migration that does not set `atomic = False`, after an operation that
-runs DDL on a table that existed before the migration (any schema operation, or `RunSQL`
-with DDL). DDL after the `RunPython`, or only on tables the migration creates, holds no
+runs DDL on a table that existed before the migration (any schema operation that emits
+SQL, or `RunSQL` with DDL; an `AlterField` of `choices`, `help_text`, `validators`,
+`on_delete`, `verbose_name` and Django's other non-database attributes emits none). DDL after the `RunPython`, or only on tables the migration creates, holds no
 lock live traffic waits for while the data pass runs.
 
 ## Why it is unsafe
@@ -38,12 +39,17 @@ class Migration(migrations.Migration):
 
 /// True when the operation runs DDL on a table that existed before the migration (not
 /// one of `created`, the models created earlier in it), nested operations included.
+/// `silent`: the operations that emit no SQL (an `AlterField` of choices, help_text...).
 fn locks_existing_table(
     m: &MigrationFile,
     op: &Operation,
     sql: &SqlCache,
     created: &[String],
+    silent: &[ruff_text_size::TextRange],
 ) -> bool {
+    if silent.contains(&op.range()) {
+        return false;
+    }
     if let OpKind::SeparateDatabaseAndState {
         database_operations,
         ..
@@ -51,7 +57,7 @@ fn locks_existing_table(
     {
         return database_operations
             .iter()
-            .any(|inner| locks_existing_table(m, inner, sql, created));
+            .any(|inner| locks_existing_table(m, inner, sql, created, silent));
     }
     if let OpKind::RunSQL { .. } = &op.kind {
         return sql.get(m, op).iter().flat_map(|s| &s.actions).any(|a| {
@@ -106,7 +112,9 @@ impl Rule for RunpythonWithSchemaChange {
             if let OpKind::CreateModel { name, .. } = &op.kind {
                 created.push(name.clone());
             }
-            if schema_op.is_none() && locks_existing_table(m, op, ctx.sql, &created) {
+            if schema_op.is_none()
+                && locks_existing_table(m, op, ctx.sql, &created, &ctx.phase.silent)
+            {
                 schema_op = Some(op);
             }
             let Some(schema_op) = schema_op else {
@@ -147,6 +155,30 @@ mod tests {
         ));
         assert_eq!(findings(&files, RULE).len(), 1);
         insta::assert_snapshot!(render(&files, RULE));
+    }
+
+    /// An `AlterField` Django runs without a statement (choices, help_text, validators,
+    /// on_delete, verbose_name) holds no lock; a type change does.
+    #[test]
+    fn only_operations_that_emit_sql_count() {
+        let silent = with_initial(migration(
+            "0002_choices",
+            "0001_initial",
+            r#"        migrations.AlterField("book", "title", models.CharField(max_length=200, choices=[("a", "A")], help_text="The title", verbose_name="title")),
+        migrations.RunPython(forwards, migrations.RunPython.noop),"#,
+        ));
+        assert!(
+            findings(&silent, RULE).is_empty(),
+            "{}",
+            render(&silent, RULE)
+        );
+        let loud = with_initial(migration(
+            "0002_longer",
+            "0001_initial",
+            r#"        migrations.AlterField("book", "title", models.CharField(max_length=300, help_text="The title")),
+        migrations.RunPython(forwards, migrations.RunPython.noop),"#,
+        ));
+        assert_eq!(findings(&loud, RULE).len(), 1);
     }
 
     /// Schema changes after the data pass, or only on the tables the migration creates,
