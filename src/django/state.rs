@@ -63,6 +63,23 @@ pub struct ModelState {
     pub proxy_for: Option<ModelKey>,
 }
 
+/// The table of a model migrail has no state for (Django's contrib apps, whose migrations
+/// a project does not ship): the `db_table` Django's own models set, else Django's default
+/// `<app_label>_<model_name>`.
+pub fn default_table(app: &str, model: &str) -> String {
+    let model = model.to_lowercase();
+    let contrib = match (app, model.as_str()) {
+        ("sites", "site") => Some("django_site"),
+        ("contenttypes", "contenttype") => Some("django_content_type"),
+        ("sessions", "session") => Some("django_session"),
+        ("admin", "logentry") => Some("django_admin_log"),
+        ("redirects", "redirect") => Some("django_redirect"),
+        ("flatpages", "flatpage") => Some("django_flatpage"),
+        _ => None,
+    };
+    contrib.map_or_else(|| format!("{app}_{model}"), str::to_string)
+}
+
 impl ModelState {
     /// Django's `Meta.db_table`: explicit, or `<app_label>_<model_name>` lower-cased.
     pub fn table(&self) -> Option<String> {

@@ -301,8 +301,8 @@ impl<'a> OpContext<'a> {
         match self.model(name) {
             ModelLookup::Known(m) => m
                 .table()
-                .unwrap_or_else(|| format!("{}_{}", self.app(), name.to_lowercase())),
-            ModelLookup::Unknown => format!("{}_{}", self.app(), name.to_lowercase()),
+                .unwrap_or_else(|| crate::django::state::default_table(self.app(), name)),
+            ModelLookup::Unknown => crate::django::state::default_table(self.app(), name),
         }
     }
 

@@ -202,7 +202,7 @@ fn referenced(
         Some(target) => {
             let table = target
                 .table()
-                .unwrap_or_else(|| format!("{}_{}", key.0, key.1));
+                .unwrap_or_else(|| crate::django::state::default_table(&key.0, &key.1));
             let column = match &to_field {
                 Some(f) => target
                     .field(f)
@@ -218,7 +218,7 @@ fn referenced(
             (table, column)
         }
         None => (
-            format!("{}_{}", key.0, key.1),
+            crate::django::state::default_table(&key.0, &key.1),
             to_field.unwrap_or_else(|| "id".to_string()),
         ),
     }
@@ -249,6 +249,18 @@ mod tests {
         ));
         assert_eq!(findings(&files, RULE).len(), 1);
         insta::assert_snapshot!(render(&files, RULE));
+    }
+
+    #[test]
+    fn the_help_names_the_real_table_of_a_contrib_model() {
+        let files = with_initial(migration(
+            "0002_site",
+            "0001_initial",
+            r#"        migrations.AddField("book", "site", models.ForeignKey("sites.Site", null=True, on_delete=models.CASCADE)),"#,
+        ));
+        let text = render(&files, "add-foreign-key-validates");
+        assert!(text.contains("REFERENCES \"django_site\""), "{text}");
+        assert!(!text.contains("sites_site"), "{text}");
     }
 
     #[test]
