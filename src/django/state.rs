@@ -436,6 +436,14 @@ impl ProjectState {
         }
     }
 
+    /// No operation migrail cannot read has touched `app`'s models (a custom operation
+    /// marks them incomplete).
+    pub fn app_is_complete(&self, app: &str) -> bool {
+        self.apps
+            .get(app)
+            .is_none_or(|models| models.values().all(|m| m.complete))
+    }
+
     /// Every model of `app` may have been changed by something migrail cannot read.
     pub fn mark_incomplete(&mut self, app: &str) {
         for m in self

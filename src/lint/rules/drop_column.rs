@@ -122,6 +122,27 @@ impl Rule for DropColumn {
             return;
         };
         let Some(field) = model.field(name) else {
+            // The model went through an operation migrail cannot read (a custom one may
+            // have added the field): never silent.
+            if !model.complete && ctx.touches_database() && !ctx.accepted_post() {
+                out.push(
+                    Diagnostic::at_operation(
+                        op,
+                        format!(
+                            "RemoveField drops the column of `{label}.{name}` while the old release may still \
+                             select and insert it (migrail lost track of `{label}` after an operation it \
+                             cannot read: the column is `{name}`, or `{name}_id` for a relation)"
+                        ),
+                    )
+                    .help(format!(
+                        "release 1: remove it from the state only (making the column nullable first if it \
+                         is NOT NULL):\n    \
+                         migrations.SeparateDatabaseAndState(state_operations=[migrations.RemoveField(\"{m}\", \"{name}\")]),\n\
+                         release 2, once no old code runs: drop the column with RunSQL",
+                        m = lower(model_name)
+                    )),
+                );
+            }
             return;
         };
         // A many-to-many through a model of the project's own: its join table is that
@@ -344,6 +365,27 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("the join table;"), "{text}");
+    }
+
+    #[test]
+    fn a_removal_after_an_operation_migrail_cannot_read_is_reported() {
+        let mut files = with_initial(migration(
+            "0002_custom",
+            "0001_initial",
+            r#"        shop.operations.AddRating("book"),"#,
+        ));
+        files[1].1 = files[1].1.replace(
+            "from django.db import migrations, models",
+            "from django.db import migrations, models\nimport shop.operations",
+        );
+        files.push(migration(
+            "0003_drop_rating",
+            "0002_custom",
+            r#"        migrations.RemoveField("book", "rating"),"#,
+        ));
+        let text = render(&files, RULE);
+        assert_eq!(findings(&files, RULE).len(), 1, "{text}");
+        assert!(text.contains("lost track of `shop.Book`"), "{text}");
     }
 
     #[test]

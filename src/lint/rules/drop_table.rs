@@ -106,11 +106,18 @@ impl Rule for DropTable {
         if !ctx.touches_database() || ctx.table_is_exempt(name) || ctx.accepted_post() {
             return;
         }
+        let mut unknown = "";
         let table = match ctx.model(name) {
             ModelLookup::Known(m) => match m.table() {
                 Some(t) => ident(&t),
                 None => format!("the table of `{}`", ctx.model_label(name)),
             },
+            // Not in the state after an operation migrail cannot read: never silent.
+            ModelLookup::Unknown if !ctx.visit.state.app_is_complete(ctx.app()) => {
+                unknown = " (migrail lost track of this app's models after an operation it \
+                           cannot read: the table name is Django's default)";
+                ident(&ctx.table_name(name))
+            }
             // Not in the state: removed by an earlier migration, so this is the database
             // half of a two-release drop.
             ModelLookup::Unknown => return,
@@ -121,7 +128,7 @@ impl Rule for DropTable {
                 op,
                 format!(
                     "DeleteModel drops table {table} while the old release still queries `{label}`: its queries, \
-                     joins and cascades fail until the rollout ends"
+                     joins and cascades fail until the rollout ends{unknown}"
                 ),
             )
             .help(format!(
@@ -154,6 +161,30 @@ mod tests {
         ));
         assert_eq!(findings(&files, RULE).len(), 1);
         insta::assert_snapshot!(render(&files, RULE));
+    }
+
+    #[test]
+    fn a_drop_after_an_operation_migrail_cannot_read_is_reported() {
+        let mut files = with_initial(migration(
+            "0002_custom",
+            "0001_initial",
+            r#"        shop.operations.CreateGadgets(),"#,
+        ));
+        files[1].1 = files[1].1.replace(
+            "from django.db import migrations, models",
+            "from django.db import migrations, models\nimport shop.operations",
+        );
+        files.push(migration(
+            "0003_drop_gadget",
+            "0002_custom",
+            r#"        migrations.DeleteModel(name="Gadget"),"#,
+        ));
+        let text = render(&files, RULE);
+        assert_eq!(findings(&files, RULE).len(), 1, "{text}");
+        assert!(
+            text.contains("\"shop_gadget\"") && text.contains("lost track"),
+            "{text}"
+        );
     }
 
     #[test]
