@@ -534,8 +534,18 @@ pub fn eval(expr: &Expr, scope: &Scope, source: &str) -> Spanned {
             if let Some(default) = settings_getattr_default(call, scope) {
                 return eval(default, scope, source);
             }
+            if let Some(text) = eval_str_format(call, scope, source) {
+                return Spanned {
+                    value: Value::Str(Name::from(text)),
+                    range,
+                };
+            }
             Value::Call(Arc::new(eval_call(call, scope, source)))
         }
+        Expr::FString(f) => match eval_fstring(f, scope, source) {
+            Some(text) => Value::Str(Name::from(text)),
+            None => Value::Unknown(source_text(range, source)),
+        },
         Expr::Name(name) => match scope.resolve_name(&name.id) {
             Some(Resolved::Value(v)) => {
                 return Spanned {
@@ -625,6 +635,136 @@ fn eval_elements(elts: &[Expr], scope: &Scope, source: &str) -> Vec<Spanned> {
     out
 }
 
+/// A literal value as `str()` renders it in a format, when it is a string or an integer.
+fn formatted(value: &Value) -> Option<String> {
+    match value {
+        Value::Str(s) => Some(s.to_string()),
+        Value::Int(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+/// An f-string whose every interpolation is a string or integer known statically
+/// (`f"ALTER TABLE {TABLE} ..."`); `None` with a conversion, a format spec or anything
+/// computed at run time.
+fn eval_fstring(f: &ast::ExprFString, scope: &Scope, source: &str) -> Option<String> {
+    let mut out = String::new();
+    for part in f.value.iter() {
+        match part {
+            ast::FStringPart::Literal(lit) => out.push_str(&lit.value),
+            ast::FStringPart::FString(fs) => {
+                for element in fs.elements.iter() {
+                    match element {
+                        ast::InterpolatedStringElement::Literal(l) => out.push_str(&l.value),
+                        ast::InterpolatedStringElement::Interpolation(i) => {
+                            if i.conversion != ast::ConversionFlag::None
+                                || i.format_spec.is_some()
+                                || i.debug_text.is_some()
+                            {
+                                return None;
+                            }
+                            out.push_str(&formatted(&eval(&i.expression, scope, source).value)?);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// `"...".format(...)` over strings and integers known statically: `{}`, `{0}`, `{name}`,
+/// `{{`, `}}`; `None` for anything else (a format spec, an attribute, a run-time value).
+fn eval_str_format(call: &ast::ExprCall, scope: &Scope, source: &str) -> Option<String> {
+    let Expr::Attribute(attr) = &*call.func else {
+        return None;
+    };
+    if attr.attr.as_str() != "format" {
+        return None;
+    }
+    let Value::Str(template) = eval(&attr.value, scope, source).value else {
+        return None;
+    };
+    let mut positional = Vec::new();
+    for a in &call.arguments.args {
+        if matches!(a, Expr::Starred(_)) {
+            return None;
+        }
+        positional.push(formatted(&eval(a, scope, source).value)?);
+    }
+    let mut named = Vec::new();
+    for k in &call.arguments.keywords {
+        let name = k.arg.as_ref()?.as_str().to_string();
+        named.push((name, formatted(&eval(&k.value, scope, source).value)?));
+    }
+    python_format(&template, &positional, &named)
+}
+
+/// Python's `str.format` for plain fields (`{}`, `{0}`, `{name}`) and doubled braces.
+pub fn python_format(
+    template: &str,
+    positional: &[String],
+    named: &[(String, String)],
+) -> Option<String> {
+    let mut out = String::with_capacity(template.len());
+    let mut chars = template.chars().peekable();
+    let mut auto = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                out.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                out.push('}');
+            }
+            '}' => return None,
+            '{' => {
+                let mut field = String::new();
+                loop {
+                    match chars.next()? {
+                        '}' => break,
+                        c => field.push(c),
+                    }
+                }
+                let value = if field.is_empty() {
+                    auto += 1;
+                    positional.get(auto - 1)?
+                } else if field.chars().all(|c| c.is_ascii_digit()) {
+                    positional.get(field.parse::<usize>().ok()?)?
+                } else if field.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                    &named.iter().find(|(n, _)| *n == field)?.1
+                } else {
+                    return None;
+                };
+                out.push_str(value);
+            }
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// Python's `%` formatting for `%s`, `%d`, `%i` and `%%` over strings and integers.
+fn python_percent(template: &str, values: &[Value]) -> Option<String> {
+    let mut out = String::with_capacity(template.len());
+    let mut chars = template.chars();
+    let mut next = values.iter();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            '%' => out.push('%'),
+            's' | 'd' | 'i' => out.push_str(&formatted(next.next()?)?),
+            _ => return None,
+        }
+    }
+    next.next().is_none().then_some(out)
+}
+
 fn eval_binop(bin: &ast::ExprBinOp, scope: &Scope, source: &str) -> Value {
     let left = eval(&bin.left, scope, source);
     let right = eval(&bin.right, scope, source);
@@ -675,6 +815,15 @@ fn eval_binop(bin: &ast::ExprBinOp, scope: &Scope, source: &str) -> Value {
             Value::Tuple(a)
         }
         (Operator::Add, Value::Str(a), Value::Str(b)) => Value::Str(Name::from(format!("{a}{b}"))),
+        (Operator::Mod, Value::Str(template), values) => {
+            let values: Vec<Value> = match values {
+                Value::Tuple(items) => items.into_iter().map(|i| i.value).collect(),
+                one => vec![one],
+            };
+            python_percent(&template, &values)
+                .map(|s| Value::Str(Name::from(s)))
+                .unwrap_or_else(|| Value::Unknown(source_text(bin.range, source)))
+        }
         (Operator::Add, Value::Int(a), Value::Int(b)) => a
             .checked_add(b)
             .map(Value::Int)
@@ -743,6 +892,52 @@ mod tests {
         match last {
             Stmt::Expr(e) => eval(&e.value, &scope, source).value,
             other => panic!("not an expression statement: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn strings_built_from_literals_are_evaluated() {
+        let str_of = |src: &str| match eval_last(src) {
+            Value::Str(s) => Some(s.to_string()),
+            _ => None,
+        };
+        let head = "TABLE = \"shop_book\"\nN = 3\n";
+        for (expr, want) in [
+            (
+                "\"ALTER TABLE {} ADD x\".format(TABLE)",
+                "ALTER TABLE shop_book ADD x",
+            ),
+            (
+                "\"{0}.{name} {{x}}\".format(TABLE, name=\"c\")",
+                "shop_book.c {x}",
+            ),
+            (
+                "\"ALTER TABLE %s ADD x\" % TABLE",
+                "ALTER TABLE shop_book ADD x",
+            ),
+            ("\"%s %d 100%%\" % (TABLE, N)", "shop_book 3 100%"),
+            (
+                "f\"ALTER TABLE {TABLE} ADD c{N}\"",
+                "ALTER TABLE shop_book ADD c3",
+            ),
+            ("\"a\" f\"{TABLE}\"", "ashop_book"),
+        ] {
+            assert_eq!(
+                str_of(&format!("{head}{expr}")).as_deref(),
+                Some(want),
+                "{expr}"
+            );
+        }
+        // Anything migrail cannot know stays unknown.
+        for expr in [
+            "\"{:>10}\".format(TABLE)",
+            "\"{}\".format(compute())",
+            "\"%(t)s\" % {\"t\": TABLE}",
+            "\"%s %s\" % TABLE",
+            "f\"{TABLE!r}\"",
+            "f\"{other}\"",
+        ] {
+            assert_eq!(str_of(&format!("{head}{expr}")), None, "{expr}");
         }
     }
 
