@@ -21,6 +21,12 @@ An `AlterField` whose column type changes: another field class with another type
 (`IntegerField` to `BigIntegerField`, `CharField` to `IntegerField`), a shorter
 `max_length`, other `decimal_places`, fewer `max_digits`.
 
+An auto-created primary key moving from `AutoField` to `BigAutoField` (what Django 6.0's
+new `DEFAULT_AUTO_FIELD` generates for every model of a project that never set it) is
+reported with every table Django rewrites: the model's, and each one whose foreign key
+points to it. Its help leads with keeping the type (`DEFAULT_AUTO_FIELD =
+"django.db.models.AutoField"` and no migration).
+
 ## Why it is unsafe
 - Locking: PostgreSQL rewrites the whole table (and its indexes) under an ACCESS
   EXCLUSIVE lock: the table is unavailable for the duration, minutes on a big table.
@@ -99,6 +105,10 @@ impl Rule for AlterColumnType {
         if old_type.widens_in_place_to(&new_type) {
             return;
         }
+        if is_auto_field_upgrade(old, field) {
+            out.push(auto_field_upgrade(ctx, model_name, name));
+            return;
+        }
         let table = ctx.table_name(model_name);
         let column = field.column(name).unwrap_or_else(|| name.clone());
         let old_writes = if DbType::holds_every_value_of(&new_type, &old_type) {
@@ -127,11 +137,107 @@ impl Rule for AlterColumnType {
     }
 }
 
+/// An auto-created primary key moving from `AutoField` to `BigAutoField`: what Django
+/// 3.2's `DEFAULT_AUTO_FIELD` warning and Django 6.0's new default generate for every model
+/// of a project that never set it.
+fn is_auto_field_upgrade(
+    old: &crate::django::fields::FieldDef,
+    new: &crate::django::fields::FieldDef,
+) -> bool {
+    old.class() == "AutoField"
+        && new.class() == "BigAutoField"
+        && old.primary_key() == Some(true)
+        && new.primary_key() == Some(true)
+}
+
+/// The finding for that upgrade: every table Django rewrites (the model's and each table
+/// whose foreign key points to it), and the safe choice first.
+fn auto_field_upgrade(ctx: &OpContext<'_>, model_name: &str, name: &str) -> Diagnostic {
+    use crate::django::state::{model_key, ProjectState};
+    let app = ctx.app();
+    let key = model_key(app, model_name);
+    let table = ctx.table_name(model_name);
+    let mut rewritten = vec![format!("{}.{}", ident(&table), ident(name))];
+    let state = ctx.visit.state;
+    for m in state.models() {
+        for (fname, f) in &m.fields {
+            if !f.is_relation() || f.call.kwarg("to_field").is_some() {
+                continue;
+            }
+            let points_here = f
+                .target()
+                .and_then(|t| ProjectState::resolve_target(&t.value, &m.app, ctx.settings))
+                .is_some_and(|k| k == key);
+            if points_here {
+                if let (Some(t), Some(c)) = (state.table_of(m), f.column(fname)) {
+                    rewritten.push(format!("{}.{}", ident(&t), ident(&c)));
+                }
+            }
+        }
+    }
+    let others = rewritten.len() - 1;
+    Diagnostic::at_operation(
+        ctx.op(),
+        format!(
+            "AlterField turns the auto-created primary key of `{}` from AutoField into BigAutoField: Django \
+             rewrites {} under ACCESS EXCLUSIVE locks ({}): each table is unavailable while it is \
+             rewritten",
+            ctx.model_label(model_name),
+            if others == 0 {
+                "its table".to_string()
+            } else {
+                format!("its table and the {others} foreign key column(s) pointing to it")
+            },
+            rewritten.join(", ")
+        ),
+    )
+    .help(format!(
+        "keep the type: this migration comes from the default primary key changing (Django 6.0 makes \
+         BigAutoField the default; 3.2 asked to choose). Set `DEFAULT_AUTO_FIELD = \
+         \"django.db.models.AutoField\"` in the settings (or `default_auto_field = \
+         \"django.db.models.AutoField\"` on the `{app}` app's AppConfig), delete this migration, and \
+         `makemigrations` generates nothing.\nIf the table needs bigint ids, do it table by table in \
+         its own migration at a quiet time, or with a new bigint column filled in batches and swapped in: \
+         each rewrite above holds its table for the whole copy"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::lint::testing::{findings, migration, render, with_initial};
 
     const RULE: &str = "alter-column-type";
+
+    #[test]
+    fn the_django_6_auto_field_upgrade_names_every_table_and_leads_with_keeping_the_type() {
+        let files = with_initial(migration(
+            "0002_author",
+            "0001_initial",
+            r#"        migrations.CreateModel(name="Author", fields=[("id", models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"))]),
+        migrations.AddField("book", "author", models.ForeignKey("shop.Author", null=True, on_delete=models.CASCADE)),"#,
+        ));
+        let mut files = files;
+        files.push(migration(
+            "0003_alter_author_id",
+            "0002_author",
+            r#"        migrations.AlterField("author", "id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),"#,
+        ));
+        let found = findings(&files, RULE);
+        assert_eq!(found.len(), 1);
+        let text = render(&files, RULE);
+        assert!(
+            text.contains("\"shop_author\".\"id\", \"shop_book\".\"author_id\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("DEFAULT_AUTO_FIELD = \"django.db.models.AutoField\""),
+            "{text}"
+        );
+        assert!(
+            !text.contains("add a new bigint column, write to both"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn err_integer_to_bigint() {
