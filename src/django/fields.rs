@@ -202,9 +202,10 @@ impl FieldDef {
     }
 
     /// A field class that is not Django's own: it may change any default. A relation
-    /// subclass (a library's or the project's `ForeignKey` subclass) keeps Django's.
+    /// subclass (a library's or the project's `ForeignKey` subclass) keeps Django's; a
+    /// many-to-many one may not (`TaggableManager` is nullable).
     pub fn is_third_party(&self) -> bool {
-        !self.path.starts_with("django.") && !self.is_relation() && !self.is_m2m()
+        !self.path.starts_with("django.") && !self.is_relation()
     }
 
     /// A many-to-many field: Django's, a known library class, or any class whose name
