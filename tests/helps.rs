@@ -35,7 +35,7 @@ fn repo() -> PathBuf {
 
 const HEADER: &str = "from django.conf import settings\n\
 from django.contrib.postgres.operations import (\n    AddConstraintNotValid,\n    AddIndexConcurrently,\n    RemoveIndexConcurrently,\n    ValidateConstraint,\n)\n\
-from django.db import migrations, models\nimport django.db.models.deletion\nimport django.db.models.functions\n\n\n";
+from django.db import migrations, models\nimport django.db.models.deletion\nimport django.db.models.functions\nimport django.utils.timezone\n\n\n";
 
 /// A migration file of the `library` app.
 fn migration(dependency: &str, atomic: bool, operations: &str) -> String {
@@ -190,6 +190,20 @@ const SCENARIOS: &[Scenario] = &[
         unsafe_op: r#"        migrations.RemoveIndex("book", "book_title_idx"),"#,
     },
     Scenario {
+        name: "set_not_null",
+        rule: "set-not-null",
+        setup: Some(
+            r#"        migrations.AddField("book", "isbn", models.CharField(max_length=13, null=True)),"#,
+        ),
+        unsafe_op: r#"        migrations.AlterField("book", "isbn", models.CharField(max_length=13, default="unknown")),"#,
+    },
+    Scenario {
+        name: "set_not_null_callable",
+        rule: "set-not-null",
+        setup: None,
+        unsafe_op: r#"        migrations.AlterField("book", "published", models.DateField(default=django.utils.timezone.now)),"#,
+    },
+    Scenario {
         name: "check",
         rule: "add-check-constraint",
         setup: None,
@@ -298,4 +312,113 @@ fn the_help_parser_splits_where_the_help_says_then() {
     let blocks = pasted(help);
     assert_eq!(blocks.len(), 2, "{blocks:?}");
     assert!(blocks[1].contains("RunSQL"));
+}
+
+/// The `set-not-null` help on a table with NULL rows, with the old release writing NULL
+/// between the halves: the first half fills the rows and leaves the column accepting
+/// NULL (the old release's INSERT works), the second fills what it wrote and ends NOT
+/// NULL with no check left; the phases say pre (or any) then post.
+#[test]
+fn set_not_null_help_keeps_the_old_release_writing_until_the_post_phase() {
+    let pg = Postgres::start();
+    let setup = r#"        migrations.AddField("book", "isbn", models.CharField(max_length=13, null=True)),"#;
+    let unsafe_op = r#"        migrations.AlterField("book", "isbn", models.CharField(max_length=13, default="unknown")),"#;
+    let tree = vec![
+        (
+            "0003_setup".to_string(),
+            migration("0002_book_published", true, setup),
+        ),
+        (
+            "0004_unsafe".to_string(),
+            migration("0003_setup", true, unsafe_op),
+        ),
+    ];
+    let work = project(&tree);
+    let found = lint_json(
+        work.path(),
+        &["library/migrations/0004_unsafe.py".to_string()],
+        "set-not-null",
+    );
+    let help = found
+        .first()
+        .and_then(|f| f["help"].as_str())
+        .expect("a set-not-null finding")
+        .to_string();
+    let blocks = pasted(&help);
+    assert_eq!(blocks.len(), 3, "{help}");
+    let mut fixed = vec![tree[0].clone()];
+    let mut dependency = "0003_setup".to_string();
+    for (i, block) in blocks.iter().enumerate() {
+        let name = format!("{:04}_half", 4 + i);
+        fixed.push((name.clone(), migration(&dependency, true, block)));
+        dependency = name;
+    }
+    let work = project(&fixed);
+    // The phases: the first half is not post, the others are.
+    let out = Command::new(env!("CARGO_BIN_EXE_migrail"))
+        .current_dir(work.path())
+        .args(["plan", "--all", "--no-config", "--format", "json", "."])
+        .output()
+        .expect("plan runs");
+    let plan: Value = serde_json::from_slice(&out.stdout).expect("plan JSON");
+    let phase_of = |name: &str| {
+        plan["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["name"] == name)
+            .and_then(|s| s["phase"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_ne!(phase_of("0004_half"), "post", "{plan}");
+    assert_eq!(phase_of("0005_half"), "post", "{plan}");
+    assert_eq!(phase_of("0006_half"), "post", "{plan}");
+
+    let db = "snn";
+    pg.query(&format!("create database {db}"));
+    manage(
+        work.path(),
+        &pg,
+        db,
+        &["migrate", "--noinput", "library", "0003_setup"],
+    );
+    let sql = |q: &str| pg.query_in(db, q);
+    sql("insert into library_book (title, legacy_code, isbn) select 'b' || g, 'x', null from generate_series(1, 500) g");
+    manage(
+        work.path(),
+        &pg,
+        db,
+        &["migrate", "--noinput", "library", "0004_half"],
+    );
+    assert_eq!(
+        sql("select count(*) from library_book where isbn is null"),
+        ["0"]
+    );
+    // The old release writes NULL between the phases: it still works.
+    sql("insert into library_book (title, legacy_code, isbn) values ('old release', 'x', null)");
+    manage(work.path(), &pg, db, &["migrate", "--noinput"]);
+    assert_eq!(
+        sql("select count(*) from library_book where isbn is null"),
+        ["0"]
+    );
+    assert_eq!(
+        sql("select isbn from library_book where title = 'old release'"),
+        ["unknown"]
+    );
+    assert_eq!(
+        sql("select is_nullable from information_schema.columns where table_name = 'library_book' and column_name = 'isbn'"),
+        ["NO"]
+    );
+    assert_eq!(
+        sql("select count(*) from pg_constraint where conname like '%isbn_not_null%'"),
+        ["0"]
+    );
+    // And back to the old release.
+    manage(
+        work.path(),
+        &pg,
+        db,
+        &["migrate", "--noinput", "library", "0003_setup"],
+    );
 }

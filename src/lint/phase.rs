@@ -527,6 +527,13 @@ fn sql_phase(
     settings: &Settings,
 ) -> Phase {
     match action {
+        // A CHECK proving columns NOT NULL on an existing table rejects the old release's
+        // NULL writes, as SET NOT NULL does.
+        SqlAction::AddConstraint {
+            table,
+            kind: crate::lint::sql::ConstraintKind::Check { not_null_columns },
+            ..
+        } if !not_null_columns.is_empty() && !is_new(table) => Phase::Post,
         SqlAction::CreateTable { .. } | SqlAction::AddConstraint { .. } => Phase::Pre,
         SqlAction::DropTable { .. }
         | SqlAction::DropColumn { .. }

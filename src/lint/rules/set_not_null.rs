@@ -1,7 +1,7 @@
 //! `set-not-null`: an `AlterField` that turns a nullable column NOT NULL.
 
 use crate::django::operations::OpKind;
-use crate::fix::{separate, Fix};
+use crate::fix::Fix;
 use crate::lint::rule::{
     Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity, SqlContext,
 };
@@ -30,27 +30,34 @@ An `AlterField` that turns `null=True` into `null=False` on an existing table.
 - the previous nullability is not statically known.
 
 ## Safe alternative
-Make sure no code writes NULL any more (release 1), then validate a CHECK constraint
-without the long lock and let PostgreSQL reuse it for SET NOT NULL (PostgreSQL 12+):
+Two halves. Before the rollout, fill the NULL rows (the value Django would give them: its
+default) and make the field NOT NULL in the state only: the old release may still write
+NULL, and the column keeps accepting it. After the rollout (the post phase, or the next
+release), fill again what the old release wrote, then prove NOT NULL with a CHECK added
+`NOT VALID`, validate it (a weaker lock), and SET NOT NULL, which reuses the check and
+skips the scan (PostgreSQL 12+):
 
 ```python
-# migration 1
+# before the rollout
 operations = [
+    migrations.RunSQL('UPDATE "shop_book" SET "subtitle" = \'\' WHERE "subtitle" IS NULL;', reverse_sql=migrations.RunSQL.noop),
+    migrations.SeparateDatabaseAndState(state_operations=[
+        migrations.AlterField("book", "subtitle", models.CharField(max_length=200, default="")),
+    ]),
+]
+# after the rollout
+operations = [
+    migrations.RunSQL('UPDATE "shop_book" SET "subtitle" = \'\' WHERE "subtitle" IS NULL;', reverse_sql=migrations.RunSQL.noop),
     migrations.RunSQL(
         'ALTER TABLE "shop_book" ADD CONSTRAINT "shop_book_subtitle_not_null" CHECK ("subtitle" IS NOT NULL) NOT VALID;',
         reverse_sql='ALTER TABLE "shop_book" DROP CONSTRAINT "shop_book_subtitle_not_null";',
     ),
 ]
-# migration 2
+# then
 operations = [
     migrations.RunSQL('ALTER TABLE "shop_book" VALIDATE CONSTRAINT "shop_book_subtitle_not_null";', reverse_sql=migrations.RunSQL.noop),
-    migrations.SeparateDatabaseAndState(
-        database_operations=[
-            migrations.RunSQL('ALTER TABLE "shop_book" ALTER COLUMN "subtitle" SET NOT NULL;', reverse_sql='ALTER TABLE "shop_book" ALTER COLUMN "subtitle" DROP NOT NULL;'),
-            migrations.RunSQL('ALTER TABLE "shop_book" DROP CONSTRAINT "shop_book_subtitle_not_null";', reverse_sql=migrations.RunSQL.noop),
-        ],
-        state_operations=[migrations.AlterField("book", "subtitle", models.CharField(max_length=200))],
-    ),
+    migrations.RunSQL('ALTER TABLE "shop_book" ALTER COLUMN "subtitle" SET NOT NULL;', reverse_sql='ALTER TABLE "shop_book" ALTER COLUMN "subtitle" DROP NOT NULL;'),
+    migrations.RunSQL('ALTER TABLE "shop_book" DROP CONSTRAINT "shop_book_subtitle_not_null";', reverse_sql=migrations.RunSQL.noop),
 ]
 ```
 "#,
@@ -113,47 +120,52 @@ impl Rule for SetNotNull {
         let (t, c, k) = (ident(&table), ident(&column), ident(&check));
         let m = lower(model_name);
         let state_field = field_code(field, &[]);
-        // The fix: the same steps, when the AlterField changes nothing else (a literal
-        // default first fills the NULL rows, as Django's own AlterField does).
-        let default = field.call.kwarg("default").map(|d| &d.value);
-        let fill = match default {
-            None => Some(None),
-            Some(v) => super::sql_literal(v).map(|lit| {
-                Some(format!(
-                    "migrations.RunSQL(\n    'UPDATE {t} SET {c} = {lit} WHERE {c} IS NULL;',\n    reverse_sql=migrations.RunSQL.noop,\n)"
-                ))
-            }),
-        };
+        // The value Django's own AlterField would give the NULL rows (its effective
+        // default), as SQL.
+        let value = backfill_sql(field);
+        // `value` is escaped for a single-quoted Python string already.
+        let update = value.as_ref().map(|v| {
+            format!(
+                "migrations.RunSQL(\n    'UPDATE {t} SET {c} = {v} WHERE {c} IS NULL;',\n    reverse_sql=migrations.RunSQL.noop,\n)"
+            )
+        });
         let only_null = super::same_field_except(old, field, &["null", "default"]);
-        let mut first: Vec<String> = Vec::new();
-        if let Some(Some(update)) = &fill {
-            first.push(update.clone());
-        }
-        first.push(format!(
+        // Before the rollout: the rows filled, the field NOT NULL in the state only (the
+        // old release may still write NULL: the database keeps accepting it).
+        let mut before: Vec<String> = update.iter().cloned().collect();
+        before.push(format!(
+            "migrations.SeparateDatabaseAndState(state_operations=[\n    migrations.AlterField(\"{m}\", \"{name}\", {state_field}),\n])"
+        ));
+        // After the rollout: fill what the old release wrote meanwhile, prove NOT NULL
+        // with a CHECK added NOT VALID (no scan), validated under a weaker lock, then
+        // SET NOT NULL, which reuses it and skips the scan.
+        let mut after: Vec<String> = update.iter().cloned().collect();
+        after.push(format!(
             "migrations.RunSQL(\n    'ALTER TABLE {t} ADD CONSTRAINT {k} CHECK ({c} IS NOT NULL) NOT VALID;',\n    \
              reverse_sql='ALTER TABLE {t} DROP CONSTRAINT {k};',\n)"
         ));
-        let fix = Fix::replace(first, true).then(
+        let fix = Fix::replace(before, true).then(after, true).then(
             vec![
                 format!(
                     "migrations.RunSQL(\n    'ALTER TABLE {t} VALIDATE CONSTRAINT {k};',\n    reverse_sql=migrations.RunSQL.noop,\n)"
                 ),
-                separate(
-                    &[format!("migrations.AlterField(\"{m}\", \"{name}\", {state_field})")],
-                    &[
-                        format!(
-                            "migrations.RunSQL(\n    'ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL;',\n    \
-                             reverse_sql='ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL;',\n)"
-                        ),
-                        format!(
-                            "migrations.RunSQL(\n    'ALTER TABLE {t} DROP CONSTRAINT {k};',\n    \
-                             reverse_sql='ALTER TABLE {t} ADD CONSTRAINT {k} CHECK ({c} IS NOT NULL) NOT VALID;',\n)"
-                        ),
-                    ],
+                format!(
+                    "migrations.RunSQL(\n    'ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL;',\n    \
+                     reverse_sql='ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL;',\n)"
+                ),
+                format!(
+                    "migrations.RunSQL(\n    'ALTER TABLE {t} DROP CONSTRAINT {k};',\n    \
+                     reverse_sql='ALTER TABLE {t} ADD CONSTRAINT {k} CHECK ({c} IS NOT NULL) NOT VALID;',\n)"
                 ),
             ],
             true,
         );
+        let fill_note = if value.is_some() {
+            ""
+        } else {
+            " (the field has no default migrail can write as SQL: fill the NULL rows with the \
+             value you choose, with an UPDATE before each half)"
+        };
         let diagnostic = Diagnostic::at_operation(
             op,
             format!(
@@ -162,14 +174,48 @@ impl Rule for SetNotNull {
             ),
         )
         .help(format!(
-            "validate a CHECK constraint first, then SET NOT NULL without the scan, the state as written:\n{}",
+            "two halves. Before the rollout: fill the NULL rows and make the field NOT NULL in the state only \
+             (the old release may still write NULL, and the column still takes it). After the rollout (the post \
+             phase, or the next release without deploy phases): fill again what the old release wrote, add a \
+             CHECK NOT VALID, validate it under a weaker lock, then SET NOT NULL without the scan{fill_note}. \
+             On a large table run the UPDATE in batches:\n{}",
             fix.describe()
         ));
-        out.push(if only_null && fill.is_some() {
+        out.push(if only_null && value.is_some() {
             diagnostic.with_fix(fix)
         } else {
             diagnostic
         });
+    }
+}
+
+/// The SQL value Django's `effective_default` gives the NULL rows, escaped to stand in a
+/// single-quoted Python string: a literal; an empty
+/// JSON container (`default=dict`, `default=list`); or the database's own function for
+/// the callables projects use as defaults (`timezone.now`, `date.today`, `uuid.uuid4`).
+/// `None` when migrail cannot write it.
+fn backfill_sql(field: &crate::django::fields::FieldDef) -> Option<String> {
+    use crate::django::python::Value;
+    let v = &field.call.kwarg("default")?.value;
+    let json = field.class() == "JSONField";
+    if !json {
+        if let Some(literal) = super::sql_literal(v) {
+            return Some(literal);
+        }
+    }
+    let path: &str = match v {
+        Value::Ref(p) => p,
+        Value::Call(c) if c.args.is_empty() && c.kwargs.is_empty() => &c.callee,
+        _ => return None,
+    };
+    let path = path.trim_start_matches(crate::django::python::LOCAL);
+    match path.rsplit('.').next()? {
+        "dict" if json => Some(super::in_single_quotes("'{}'")),
+        "list" if json => Some(super::in_single_quotes("'[]'")),
+        "now" if path.ends_with("timezone.now") => Some("now()".into()),
+        "today" if path.ends_with("date.today") => Some("CURRENT_DATE".into()),
+        "uuid4" if path.ends_with("uuid.uuid4") => Some("gen_random_uuid()".into()),
+        _ => None,
     }
 }
 
