@@ -135,6 +135,44 @@ impl MigrationFile {
             .any(|o| deletes(o, name, after, state))
     }
 
+    /// An operation after `op` in this migration alters, renames or removes field `field`
+    /// of model `model` (in the state too): a fix that restores the field "as written" at
+    /// the end of the migration would undo it.
+    pub fn changes_field_after(&self, op: &Operation, model: &str, field: &str) -> bool {
+        use super::operations::OpKind;
+        fn changes(o: &Operation, model: &str, field: &str, after: TextSize) -> bool {
+            match &o.kind {
+                OpKind::AlterField {
+                    model_name, name, ..
+                }
+                | OpKind::RemoveField { model_name, name } => {
+                    o.range().start() > after
+                        && model_name.eq_ignore_ascii_case(model)
+                        && name == field
+                }
+                OpKind::RenameField {
+                    model_name,
+                    old_name,
+                    ..
+                } => {
+                    o.range().start() > after
+                        && model_name.eq_ignore_ascii_case(model)
+                        && old_name == field
+                }
+                OpKind::SeparateDatabaseAndState {
+                    state_operations, ..
+                } => state_operations
+                    .iter()
+                    .any(|i| changes(i, model, field, after)),
+                _ => false,
+            }
+        }
+        let after = op.range().start();
+        self.operations
+            .iter()
+            .any(|o| changes(o, model, field, after))
+    }
+
     /// An `AddField` before `op` in this migration adds field `field` of model `model`:
     /// no old code knows that column.
     pub fn adds_field_before(&self, op: &Operation, model: &str, field: &str) -> bool {

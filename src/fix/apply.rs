@@ -781,6 +781,50 @@ fn extend_django_db_import(text: &str, names: &[&str]) -> Option<String> {
     Some(out)
 }
 
+/// The modules of the `django.x.y.Name` references in code (outside string literals and
+/// comments): `django.x.y`.
+fn dotted_django_modules(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("from ") || trimmed.starts_with("import ") {
+            continue;
+        }
+        let code = line.split('#').next().unwrap_or(line);
+        let bytes = code.as_bytes();
+        let mut i = 0;
+        while let Some(at) = code[i..].find("django.") {
+            let start = i + at;
+            i = start + 7;
+            let before = start.checked_sub(1).map(|b| bytes[b]);
+            if before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') {
+                continue;
+            }
+            // Inside a string literal: an odd number of quotes before it.
+            let quotes = code[..start]
+                .chars()
+                .filter(|c| *c == '"' || *c == '\'')
+                .count();
+            if quotes % 2 == 1 {
+                continue;
+            }
+            let path: String = code[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+                .collect();
+            let parts: Vec<&str> = path.trim_end_matches('.').split('.').collect();
+            if parts.len() < 3 {
+                continue;
+            }
+            let module = parts[..parts.len() - 1].join(".");
+            if !out.contains(&module) {
+                out.push(module);
+            }
+        }
+    }
+    out
+}
+
 pub fn ensure_imports(text: &str) -> String {
     // Names the code reads and the module does not bind (a guarded import binds too).
     let bound = bound_names(text);
@@ -816,15 +860,16 @@ pub fn ensure_imports(text: &str) -> String {
             postgres.join(", ")
         ));
     }
-    if text.contains("django.db.models.deletion.")
-        && !text.contains("import django.db.models.deletion")
-    {
-        needed.push("import django.db.models.deletion".to_string());
-    }
-    if text.contains("django.db.models.functions.")
-        && !text.contains("import django.db.models.functions")
-    {
-        needed.push("import django.db.models.functions".to_string());
+    // Every `django.x.y.Name` the code reads needs `import django.x.y` (a field's
+    // `validators=[django.core.validators.MinValueValidator(0)]` copied into a fix).
+    for module in dotted_django_modules(text) {
+        let line = format!("import {module}");
+        let imported = text
+            .lines()
+            .any(|l| l.trim() == line || l.trim().starts_with(&format!("{line} ")));
+        if !imported && !needed.contains(&line) {
+            needed.push(line);
+        }
     }
     if missing("settings") {
         needed.push("from django.conf import settings".to_string());

@@ -124,6 +124,16 @@ impl Diagnostic {
         self
     }
 
+    /// [`Diagnostic::with_fix`], unless the fix cannot be applied mechanically (`refused`):
+    /// then the help alone.
+    pub fn with_fix_unless(self, refused: bool, fix: crate::fix::Fix) -> Diagnostic {
+        if refused {
+            self
+        } else {
+            self.with_fix(fix)
+        }
+    }
+
     pub fn info(mut self) -> Diagnostic {
         self.severity = Some(Severity::Info);
         self

@@ -145,7 +145,7 @@ impl Rule for AddForeignKeyValidates {
                  later migration, telling the state the constraint is there:\n{}",
                 fix.describe()
             ))
-            .with_fix(fix),
+            .with_fix_unless(ctx.migration().changes_field_after(op, model_name, name), fix),
         );
     }
 

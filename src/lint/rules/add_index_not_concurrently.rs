@@ -168,7 +168,12 @@ impl Rule for AddIndexNotConcurrently {
                 ),
             )
             .help(help)
-            .with_fix(fix),
+            .with_fix_unless(
+                fields
+                    .iter()
+                    .any(|f| ctx.migration().changes_field_after(op, model_name, f)),
+                fix,
+            ),
         );
     }
 
