@@ -1348,3 +1348,43 @@ fn services_of_another_cluster_are_named_cluster_slash_name() {
         o.stderr
     );
 }
+
+#[test]
+fn a_linear_deployment_is_followed_through_every_traffic_step() {
+    let linear = Behaviour::ServiceDeployment {
+        strategy: "LINEAR",
+        bake_minutes: 10,
+        stages: vec![
+            ("RECONCILE_SERVICE", 50),
+            ("PRE_SCALE_UP", 50),
+            ("SCALE_UP", 100),
+            ("PRODUCTION_TRAFFIC_SHIFT", 200),
+            ("POST_PRODUCTION_TRAFFIC_SHIFT", 100),
+            ("PRODUCTION_TRAFFIC_SHIFT", 200),
+            ("POST_PRODUCTION_TRAFFIC_SHIFT", 100),
+            ("BAKE_TIME", 400),
+            ("CLEAN_UP", 200),
+        ],
+        rollback: None,
+        pause_hook: None,
+    };
+    let server = Server::start(web_service("web:42", 2, linear));
+    let p = project(Some(M3_DROP));
+    let o = deploy(&server, p.path(), &[]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("migrail: deploy: plan: service `web`: ECS linear, bake 10 min"),
+        "{}",
+        o.stderr
+    );
+    let post = post_task_at(&server).expect("a post task");
+    assert!(post > at(&server, "web successful") && post > at(&server, "web blue stopped"));
+    // Every traffic step was waited for: a shift after the first post-shift stage.
+    let log = server.cluster_log();
+    let shifts = log
+        .iter()
+        .filter(|(_, w)| w == "web PRODUCTION_TRAFFIC_SHIFT")
+        .count();
+    assert!(shifts >= 2, "{log:?}");
+}

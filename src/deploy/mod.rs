@@ -348,10 +348,22 @@ async fn steps(spec: &Deploy, result: &mut DeployResult, cancel: &mut Cancel) {
     let Some(targets) = rollout(spec, result, &client, &services).await else {
         return;
     };
-    if !drain(spec, result, cancel, &client, &targets, deadline).await {
+    drain_then_post(spec, result, cancel, &client, &targets, deadline).await;
+}
+
+/// The end every deploy shares: the drain, the post phase behind its gate, done.
+async fn drain_then_post(
+    spec: &Deploy,
+    result: &mut DeployResult,
+    cancel: &mut Cancel,
+    client: &ecs::aws::Clients,
+    targets: &[ServiceTarget],
+    deadline: Instant,
+) {
+    if !drain(spec, result, cancel, client, targets, deadline).await {
         return;
     }
-    if !post(spec, result, cancel, &targets, deadline).await {
+    if !post(spec, result, cancel, targets, deadline).await {
         return;
     }
     result.step = "done";
@@ -533,15 +545,7 @@ async fn in_the_deployment(
     result
         .steps
         .push(clock.step("continue", "succeeded", String::new()));
-    if !drain(spec, result, cancel, client, &targets, deadline).await {
-        return;
-    }
-    if !post(spec, result, cancel, &targets, deadline).await {
-        return;
-    }
-    result.step = "done";
-    result.outcome = Outcome::Succeeded;
-    result.exit_code = codes::SUCCESS;
+    drain_then_post(spec, result, cancel, client, &targets, deadline).await;
 }
 
 /// `ContinueServiceDeployment` ROLLBACK for the held services, then until they rolled

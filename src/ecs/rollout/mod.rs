@@ -228,41 +228,33 @@ async fn strategies_in(
     cluster: &str,
     services: &[String],
 ) -> Result<Vec<ServiceInfo>, String> {
+    let (found, _) = describe_services(ecs, cluster, services)
+        .await
+        .map_err(|e| e.message)?;
     let mut out = Vec::new();
-    for chunk in services.chunks(10) {
-        let answer = ecs
-            .describe_services()
-            .cluster(cluster)
-            .set_services(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| {
-                aws::describe(&e, "ecs:DescribeServices", &format!("cluster `{cluster}`")).message
-            })?;
-        for name in chunk {
-            let svc = answer.services().iter().find(|s| {
-                s.service_name() == Some(name.as_str()) || s.service_arn() == Some(name.as_str())
-            });
-            let Some(svc) = svc.filter(|s| s.status() == Some("ACTIVE")) else {
-                return Err(format!(
-                    "service `{name}` not found in cluster `{cluster}` (or not ACTIVE): check \
-                     --cluster and --service (CLUSTER/NAME for a service of another cluster)"
-                ));
-            };
-            let strategy = Strategy::of(svc);
-            out.push(ServiceInfo {
-                cluster: cluster.to_string(),
-                name: name.clone(),
-                described: strategy.describe(svc),
-                strategy,
-                task_definition: svc.task_definition().unwrap_or_default().to_string(),
-                pause_hook: pause_hook::configured(svc),
-                load_balancer: svc
-                    .load_balancers()
-                    .iter()
-                    .find_map(|lb| Some((lb.container_name()?.to_string(), lb.container_port()?))),
-            });
-        }
+    for name in services {
+        let svc = found.iter().find(|s| {
+            s.service_name() == Some(name.as_str()) || s.service_arn() == Some(name.as_str())
+        });
+        let Some(svc) = svc.filter(|s| s.status() == Some("ACTIVE")) else {
+            return Err(format!(
+                "service `{name}` not found in cluster `{cluster}` (or not ACTIVE): check \
+                 --cluster and --service (CLUSTER/NAME for a service of another cluster)"
+            ));
+        };
+        let strategy = Strategy::of(svc);
+        out.push(ServiceInfo {
+            cluster: cluster.to_string(),
+            name: name.clone(),
+            described: strategy.describe(svc),
+            strategy,
+            task_definition: svc.task_definition().unwrap_or_default().to_string(),
+            pause_hook: pause_hook::configured(svc),
+            load_balancer: svc
+                .load_balancers()
+                .iter()
+                .find_map(|lb| Some((lb.container_name()?.to_string(), lb.container_port()?))),
+        });
     }
     Ok(out)
 }
@@ -307,6 +299,36 @@ pub fn task_blockers(service: &str, tasks: &[Task], allowed: &HashSet<&str>) -> 
         .collect()
 }
 
+/// `DescribeServices` of `names` in `cluster` (ten at a time, as ECS takes them): the
+/// services, and the failures as (ARN, reason).
+async fn describe_services(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    names: &[String],
+) -> Result<(Vec<Service>, Vec<(String, String)>), aws::ApiError> {
+    let mut services = Vec::new();
+    let mut missing = Vec::new();
+    for chunk in names.chunks(10) {
+        let out = ecs
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| {
+                aws::describe(&e, "ecs:DescribeServices", &format!("cluster `{cluster}`"))
+            })?;
+        services.extend(out.services().iter().cloned());
+        for f in out.failures() {
+            missing.push((
+                f.arn().unwrap_or_default().to_string(),
+                f.reason().unwrap_or("MISSING").to_string(),
+            ));
+        }
+    }
+    Ok((services, missing))
+}
+
 /// One round of the drain check for every target, cluster by cluster.
 pub async fn check(ecs: &aws::Clients, targets: &[ServiceTarget]) -> Result<Round, aws::ApiError> {
     let mut clusters: Vec<&str> = targets.iter().map(|t| t.cluster.as_str()).collect();
@@ -333,27 +355,8 @@ async fn check_cluster(
     targets: &[ServiceTarget],
 ) -> Result<Round, aws::ApiError> {
     let mut round = Round::default();
-    let mut services: Vec<Service> = Vec::new();
     let names: Vec<String> = targets.iter().map(|t| t.service.clone()).collect();
-    let mut missing: Vec<(String, String)> = Vec::new();
-    for chunk in names.chunks(10) {
-        let out = ecs
-            .describe_services()
-            .cluster(cluster)
-            .set_services(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| {
-                aws::describe(&e, "ecs:DescribeServices", &format!("cluster `{cluster}`"))
-            })?;
-        services.extend(out.services().iter().cloned());
-        for f in out.failures() {
-            missing.push((
-                f.arn().unwrap_or_default().to_string(),
-                f.reason().unwrap_or("MISSING").to_string(),
-            ));
-        }
-    }
+    let (services, missing) = describe_services(ecs, cluster, &names).await?;
     // Every task definition a target allows, by family, for the family sweep.
     let allowed: HashSet<&str> = targets.iter().map(|t| t.task_definition.as_str()).collect();
     let mut seen: HashSet<String> = HashSet::new();
