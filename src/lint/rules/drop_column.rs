@@ -225,8 +225,15 @@ impl Rule for DropColumn {
                 nullable = field_code(field, &[("null", "True")]),
             )
         };
-        let fix = if field.is_m2m() || ctx.accepted_post() {
+        let fix = if field.is_m2m() {
             None
+        } else if ctx.accepted_post() {
+            // A post migration by inference, in a project that deploys in phases: the
+            // nullable column and the state-only removal become `pre`, the drop a new
+            // `post` migration. Not under an explicit after-deploy marker, which would run
+            // the nullable step after the rollout too.
+            (ctx.deploy_phases && ctx.phase.marker.is_none())
+                .then(|| two_release_fix(ctx, &m, name, field, &table, &column))
         } else {
             Some(two_release_fix(ctx, &m, name, field, &table, &column))
         };
@@ -458,6 +465,15 @@ mod tests {
             .as_deref()
             .unwrap_or_default()
             .contains("must first become nullable"));
+        // The fix: nullable and out of the state before the rollout, the drop in a new
+        // migration after it.
+        let (_, fix) = found[0].fix.as_ref().expect("a fix");
+        assert_eq!(fix.steps.len(), 2, "{fix:?}");
+        assert!(fix.steps[0].operations[0].contains("null=True"), "{fix:?}");
+        assert!(
+            fix.steps[1].operations[0].contains("DROP COLUMN \"isbn\""),
+            "{fix:?}"
+        );
         let mixed = with_initial(migration(
             "0002_swap",
             "0001_initial",
