@@ -239,6 +239,10 @@ impl FieldDef {
         if self.call.has_unpacked || new.call.has_unpacked || self.path != new.path {
             return false;
         }
+        // Django 6.1: a database-level on_delete is the constraint's ON DELETE clause.
+        if self.db_on_delete() != new.db_on_delete() {
+            return false;
+        }
         match (self.column_ref(name), new.column_ref(name)) {
             (Some(a), Some(b)) if a == b => {}
             _ => return false,
@@ -258,6 +262,23 @@ impl FieldDef {
             v
         };
         args(self) == args(new) && kwargs(self) == kwargs(new)
+    }
+
+    /// The database-level `on_delete` handler (Django 6.1: `DB_CASCADE`, `DB_SET_NULL`,
+    /// `DB_SET_DEFAULT`), which becomes the constraint's `ON DELETE` clause.
+    pub fn db_on_delete(&self) -> Option<&'static str> {
+        let arg = self.on_delete()?;
+        let handler = match &arg.value {
+            Value::Ref(path) => path.as_str(),
+            Value::Call(call) => &call.callee,
+            _ => return None,
+        };
+        match handler.rsplit('.').next()? {
+            "DB_CASCADE" => Some("CASCADE"),
+            "DB_SET_NULL" => Some("SET NULL"),
+            "DB_SET_DEFAULT" => Some("SET DEFAULT"),
+            _ => None,
+        }
     }
 
     /// A one-to-one relation (unique by default).

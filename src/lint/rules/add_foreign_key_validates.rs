@@ -21,8 +21,11 @@ static META: RuleMeta = RuleMeta {
     doc: r#"## What it catches
 On a table that already exists: `AddField` of a `ForeignKey` / `OneToOneField` with a
 database constraint (the default), an `AlterField` that turns a column into one (or sets
-`db_constraint=True`), and in `RunSQL`, `ADD CONSTRAINT ... FOREIGN KEY` without
-`NOT VALID` or `ADD COLUMN ... REFERENCES`.
+`db_constraint=True`), an `AlterField` switching `on_delete` to or from Django 6.1's
+database-level handlers (`DB_CASCADE`, `DB_SET_NULL`, `DB_SET_DEFAULT`: the constraint's
+`ON DELETE` clause changes, so it is dropped and added again; Django's delete signals no
+longer fire for the rows the database deletes), and in `RunSQL`, `ADD CONSTRAINT ...
+FOREIGN KEY` without `NOT VALID` or `ADD COLUMN ... REFERENCES`.
 
 ## Why it is unsafe
 Adding a foreign key takes a SHARE ROW EXCLUSIVE lock on both the table and the
@@ -79,7 +82,10 @@ impl Rule for AddForeignKeyValidates {
                 let Some(old) = model.field(name) else {
                     return;
                 };
-                if old.is_relation() && old.db_constraint() != Some(false) {
+                let on_delete_changed = old.is_relation()
+                    && field.is_relation()
+                    && old.db_on_delete() != field.db_on_delete();
+                if old.is_relation() && old.db_constraint() != Some(false) && !on_delete_changed {
                     return;
                 }
                 (model_name, name, field)
@@ -101,6 +107,20 @@ impl Rule for AddForeignKeyValidates {
         let m = lower(model_name);
         let (table_q, col, c) = (&table, ident(&column), ident(&constraint));
         let (rt, rc) = (ident(&to_table), ident(&to_column));
+        // Django 6.1's database-level on_delete: the constraint's ON DELETE clause.
+        let on_delete = field
+            .db_on_delete()
+            .map(|clause| format!(" ON DELETE {clause}"))
+            .unwrap_or_default();
+        let changed_on_delete = match &op.kind {
+            OpKind::AlterField { .. } => match ctx.model(model_name) {
+                ModelLookup::Known(model) => model.field(name).is_some_and(|old| {
+                    old.is_relation() && old.db_on_delete() != field.db_on_delete()
+                }),
+                ModelLookup::Unknown => false,
+            },
+            _ => false,
+        };
         let fix = Fix::replace(
             vec![
                 format!(
@@ -109,7 +129,7 @@ impl Rule for AddForeignKeyValidates {
                     field_code(field, &[("db_constraint", "False")])
                 ),
                 format!(
-                    "migrations.RunSQL(\n    'ALTER TABLE {table_q} ADD CONSTRAINT {c} FOREIGN KEY ({col}) REFERENCES {rt} ({rc}) \
+                    "migrations.RunSQL(\n    'ALTER TABLE {table_q} ADD CONSTRAINT {c} FOREIGN KEY ({col}) REFERENCES {rt} ({rc}){on_delete} \
                      DEFERRABLE INITIALLY DEFERRED NOT VALID;',\n    reverse_sql='ALTER TABLE {table_q} DROP CONSTRAINT {c};',\n)"
                 ),
             ],
@@ -133,12 +153,26 @@ impl Rule for AddForeignKeyValidates {
         out.push(
             Diagnostic::at_operation(
                 op,
-                format!(
-                    "{} adds a foreign key constraint on {table}.{} and validates every row at once, blocking \
-                     writes to {table} and to the referenced table",
-                    op.name(),
-                    ident(&column)
-                ),
+                if changed_on_delete {
+                    format!(
+                        "AlterField changes the ON DELETE of the foreign key on {table}.{}: Django drops the \
+                         constraint and adds it again, validating every row at once, blocking writes to {table} \
+                         and to the referenced table{}",
+                        ident(&column),
+                        if on_delete.is_empty() {
+                            ""
+                        } else {
+                            "; and Django's delete signals no longer fire for the rows the database deletes"
+                        }
+                    )
+                } else {
+                    format!(
+                        "{} adds a foreign key constraint on {table}.{} and validates every row at once, blocking \
+                         writes to {table} and to the referenced table",
+                        op.name(),
+                        ident(&column)
+                    )
+                },
             )
             .help(format!(
                 "add the field with `db_constraint=False`, then the constraint NOT VALID, and VALIDATE it in a \
@@ -249,6 +283,35 @@ mod tests {
         ));
         assert_eq!(findings(&files, RULE).len(), 1);
         insta::assert_snapshot!(render(&files, RULE));
+    }
+
+    /// Django 6.1's database-level on_delete: switching to it changes the constraint's
+    /// ON DELETE clause (drop and re-add, every row validated), and signals stop firing.
+    #[test]
+    fn switching_to_a_database_on_delete_re_adds_the_constraint() {
+        let files = with_initial(migration(
+            "0002_author",
+            "0001_initial",
+            r#"        migrations.CreateModel(name="Author", fields=[("id", models.AutoField(primary_key=True))]),
+        migrations.AddField("book", "author", models.ForeignKey("shop.Author", null=True, on_delete=models.CASCADE)),"#,
+        ));
+        let mut files = files;
+        files.push(migration(
+            "0003_db_cascade",
+            "0002_author",
+            r#"        migrations.AlterField("book", "author", models.ForeignKey("shop.Author", null=True, on_delete=models.DB_CASCADE)),"#,
+        ));
+        let text = render(&files, "add-foreign-key-validates");
+        assert!(text.contains("changes the ON DELETE"), "{text}");
+        assert!(text.contains("signals no longer fire"), "{text}");
+        assert!(
+            text.contains("ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED NOT VALID"),
+            "{text}"
+        );
+        // Between two Python-level handlers nothing reaches the database.
+        let mut plain = files.clone();
+        plain[2].1 = plain[2].1.replace("DB_CASCADE", "PROTECT");
+        assert!(findings(&plain, "add-foreign-key-validates").is_empty());
     }
 
     #[test]
