@@ -608,10 +608,15 @@ fn module_imports(text: &str) -> String {
         if let Stmt::Import(_) | Stmt::ImportFrom(_) = stmt {
             let r = stmt.range();
             let line = &text[usize::from(r.start())..usize::from(r.end())];
-            // `from django.db import migrations, models` is written by the template.
-            if line != "from django.db import migrations, models"
-                && line != "from django.db import migrations"
-            {
+            // `from django.db import migrations, models` is written by the template (in
+            // whatever order the origin imports them).
+            let template_names = line
+                .strip_prefix("from django.db import ")
+                .is_some_and(|rest| {
+                    rest.split(',')
+                        .all(|n| matches!(n.trim(), "migrations" | "models"))
+                });
+            if !template_names {
                 imports.push_str(line);
                 imports.push('\n');
             }
