@@ -50,6 +50,11 @@ pub enum Command {
     Lint(LintArgs),
     /// Rewrite unsafe migrations into the safe sequence their helps describe (README,
     /// "Fixing migrations"; exit codes: README, "Exit codes").
+    ///
+    /// With no path, `--all` or `--base`, it fixes the migrations the branch adds or changes
+    /// since its base (origin/HEAD, else main, master, origin/main, origin/master); the
+    /// migrations the base already has were applied somewhere and are left alone unless
+    /// `--include-applied`. Squashes and the migrations they replace are never rewritten.
     Fix(FixArgs),
     /// Print the deploy plan: what runs before the rollout, what after it, what blocks.
     Plan(PlanArgs),
