@@ -192,8 +192,9 @@ fn auto_field_upgrade(ctx: &OpContext<'_>, model_name: &str, name: &str) -> Diag
         ),
     )
     .help(format!(
-        "keep the type: this migration comes from the default primary key changing (Django 6.0 makes \
-         BigAutoField the default; 3.2 asked to choose). Set `DEFAULT_AUTO_FIELD = \
+        "keep the type, if this migration comes from the default primary key changing (Django 6.0 \
+         makes BigAutoField the default; 3.2 asked to choose) rather than a choice of the project's. \
+         Set `DEFAULT_AUTO_FIELD = \
          \"django.db.models.AutoField\"` in the settings (or `default_auto_field = \
          \"django.db.models.AutoField\"` on the `{app}` app's AppConfig), delete this migration, and \
          `makemigrations` generates nothing.\nIf the table needs bigint ids, do it table by table in \

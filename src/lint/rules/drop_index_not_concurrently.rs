@@ -216,13 +216,16 @@ fn unique_drop(ctx: &OpContext<'_>) -> Option<Diagnostic> {
             if !dropped {
                 return None;
             }
-            let text = matches!(
-                old.db_type(),
-                Some(
-                    crate::django::fields::DbType::Varchar { .. }
-                        | crate::django::fields::DbType::Text
-                )
-            );
+            // Django keeps the `_like` index when the field stays indexed (`db_index=True`):
+            // it drops it only for a field neither unique nor indexed any more.
+            let text = field.db_index() != Some(true)
+                && matches!(
+                    old.db_type(),
+                    Some(
+                        crate::django::fields::DbType::Varchar { .. }
+                            | crate::django::fields::DbType::Text
+                    )
+                );
             let like = text.then(|| {
                 crate::django::names::index_name(
                     &ctx.table_name(model_name),
@@ -435,6 +438,23 @@ mod tests {
         let found = findings(&files, RULE);
         assert_eq!(found.len(), 3, "{found:?}");
         insta::assert_snapshot!(render(&files, RULE));
+    }
+
+    #[test]
+    fn a_unique_turned_into_a_plain_index_keeps_its_like_index() {
+        let mut files = with_initial(migration(
+            "0002_unique",
+            "0001_initial",
+            r#"        migrations.AlterField("book", "isbn", models.CharField(max_length=13, unique=True)),"#,
+        ));
+        files.push(migration(
+            "0003_index",
+            "0002_unique",
+            r#"        migrations.AlterField("book", "isbn", models.CharField(max_length=13, db_index=True)),"#,
+        ));
+        let text = render(&files, RULE);
+        assert_eq!(findings(&files, RULE).len(), 1, "{text}");
+        assert!(!text.contains("_like"), "{text}");
     }
 
     #[test]
