@@ -111,7 +111,13 @@ impl Rule for AlterColumnType {
         }
         let table = ctx.table_name(model_name);
         let column = field.column(name).unwrap_or_else(|| name.clone());
-        let old_writes = if DbType::holds_every_value_of(&new_type, &old_type) {
+        // A date written into a timestamp column becomes its midnight: nothing rejected,
+        // though the old release then reads datetimes where it expects dates.
+        let date_to_timestamp =
+            old_type.to_string() == "date" && new_type.to_string().starts_with("timestamp");
+        let old_writes = if date_to_timestamp {
+            ", and the old release, which writes dates, reads back datetimes".to_string()
+        } else if DbType::holds_every_value_of(&new_type, &old_type) {
             String::new()
         } else {
             format!(
@@ -238,6 +244,24 @@ mod tests {
             !text.contains("add a new bigint column, write to both"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_date_to_timestamp_change_says_reads_differ_not_that_writes_fail() {
+        let files = with_initial(migration(
+            "0002_published",
+            "0001_initial",
+            r#"        migrations.AddField("book", "published", models.DateField(null=True)),"#,
+        ));
+        let mut files = files;
+        files.push(migration(
+            "0003_published_at",
+            "0002_published",
+            r#"        migrations.AlterField("book", "published", models.DateTimeField(null=True)),"#,
+        ));
+        let text = render(&files, RULE);
+        assert!(text.contains("reads back datetimes"), "{text}");
+        assert!(!text.contains("may reject"), "{text}");
     }
 
     #[test]
