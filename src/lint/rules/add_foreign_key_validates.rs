@@ -101,7 +101,28 @@ impl Rule for AddForeignKeyValidates {
         let table_name = ctx.table_name(model_name);
         let table = ident(&table_name);
         let column = field.column(name).unwrap_or_else(|| format!("{name}_id"));
-        let (to_table, to_column) = referenced(ctx, model_name, field);
+        let Some((to_table, to_column)) = referenced(ctx, model_name, field) else {
+            // The target is computed at run time: the recipe without the names migrail
+            // cannot know, and no fix.
+            out.push(
+                Diagnostic::at_operation(
+                    op,
+                    format!(
+                        "{} adds a foreign key constraint on {table}.{} and validates every row at once, \
+                         blocking writes to {table} and to the referenced table",
+                        op.name(),
+                        ident(&column)
+                    ),
+                )
+                .help(
+                    "add the field with `db_constraint=False`, then `ALTER TABLE ... ADD CONSTRAINT ... \
+                     FOREIGN KEY (...) REFERENCES <the target's table> (...) NOT VALID`, and `VALIDATE \
+                     CONSTRAINT` in a later migration, telling the state the constraint is there (migrail \
+                     cannot read the target, a setting or a call, to write the names)",
+                ),
+            );
+            return;
+        };
         let constraint =
             crate::django::names::foreign_key_name(&table_name, &column, &to_table, &to_column);
         let m = lower(model_name);
@@ -215,24 +236,26 @@ impl Rule for AddForeignKeyValidates {
 
 /// The table and column a foreign key field references: the target model's table and
 /// its primary key's column (or `to_field`'s), Django's defaults when the target's
-/// history is not in the tree (`auth.User` -> `auth_user`.`id`).
+/// history is not in the tree (`auth.User` -> `auth_user`.`id`); `None` when the target
+/// is computed (a setting migrail cannot read, a swapper call).
 fn referenced(
     ctx: &OpContext<'_>,
     model_name: &str,
     field: &crate::django::fields::FieldDef,
-) -> (String, String) {
-    use crate::django::state::ProjectState;
+) -> Option<(String, String)> {
+    use crate::django::python::Value;
+    use crate::django::state::{model_key, ProjectState};
     let app = ctx.app();
-    let key = field
-        .target()
-        .and_then(|t| ProjectState::resolve_target(&t.value, app, ctx.settings))
-        .unwrap_or_else(|| crate::django::state::model_key(app, model_name));
+    let key = match &field.target()?.value {
+        Value::Str(s) if s.as_str() == "self" => model_key(app, model_name),
+        target => ProjectState::resolve_target(target, app, ctx.settings)?,
+    };
     let to_field = field
         .call
         .kwarg("to_field")
         .and_then(|v| v.value.as_str())
         .map(str::to_string);
-    match ctx.visit.state.get(&key) {
+    Some(match ctx.visit.state.get(&key) {
         Some(target) => {
             let table = target
                 .table()
@@ -255,7 +278,7 @@ fn referenced(
             crate::django::state::default_table(&key.0, &key.1),
             to_field.unwrap_or_else(|| "id".to_string()),
         ),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -312,6 +335,29 @@ mod tests {
         let mut plain = files.clone();
         plain[2].1 = plain[2].1.replace("DB_CASCADE", "PROTECT");
         assert!(findings(&plain, "add-foreign-key-validates").is_empty());
+    }
+
+    #[test]
+    fn a_target_migrail_cannot_read_gets_no_table_guessed_and_no_fix() {
+        let files = with_initial(migration(
+            "0002_subnet",
+            "0001_initial",
+            r#"        migrations.AddField("book", "subnet", models.ForeignKey(null=True, on_delete=models.CASCADE, to=settings.IPAM_SUBNET_MODEL)),"#,
+        ));
+        let found = findings(&files, "add-foreign-key-validates");
+        assert_eq!(found.len(), 1);
+        let help = found[0].help.as_deref().unwrap_or_default();
+        assert!(help.contains("<the target's table>"), "{help}");
+        assert!(!help.contains("shop_book\" (\"id\")"), "{help}");
+        assert!(found[0].fix.is_none());
+        // `self` is the model itself.
+        let own = with_initial(migration(
+            "0002_parent",
+            "0001_initial",
+            r#"        migrations.AddField("book", "parent", models.ForeignKey("self", null=True, on_delete=models.CASCADE)),"#,
+        ));
+        let text = render(&own, "add-foreign-key-validates");
+        assert!(text.contains("REFERENCES \"shop_book\" (\"id\")"), "{text}");
     }
 
     #[test]
