@@ -45,6 +45,9 @@ pub enum ProblemKind {
     Syntax,
     /// Attributes computed at run time.
     Unreadable,
+    /// An entry of `dependencies` or `run_before` computed at run time (a swappable
+    /// model's `swapper.dependency(...)`): an edge of the graph migrail cannot draw.
+    UnreadableDependency,
     /// `operations` computed at run time: the state after this migration is incomplete.
     UnreadableOperations,
 }
@@ -334,7 +337,15 @@ fn read_attribute(
             for item in items {
                 match dependency(item, settings) {
                     Some(d) => deps.push(d),
-                    None => unreadable(problems, &format!("an entry of `{target}`"), item),
+                    None => problems.push(Problem {
+                        kind: ProblemKind::UnreadableDependency,
+                        message: format!(
+                            "an entry of `{target}` is computed at run time (`{}`): migrail cannot \
+                             read it statically",
+                            item.value.describe()
+                        ),
+                        range: item.range,
+                    }),
                 }
             }
             if target == "dependencies" {

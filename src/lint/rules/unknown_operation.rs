@@ -18,6 +18,10 @@ static META: RuleMeta = RuleMeta {
 - `operations` (or `dependencies`, `atomic`...) built at run time: a conditional on a
   setting, a comprehension, a function call.
 
+An entry of `dependencies` computed at run time (a swappable model's
+`swapper.dependency(...)`) is a note in an initial migration: the missing edge only orders
+tables nobody uses yet, on a fresh install where Django resolves it.
+
 ## Why it is unsafe
 migrail cannot tell what such an operation does to the schema, so it cannot judge it,
 and the model state after it may be incomplete. It may be perfectly safe; a person has
@@ -51,14 +55,18 @@ impl Rule for UnknownOperation {
         for problem in ctx.migration.problems.iter().filter(|p| {
             matches!(
                 p.kind,
-                ProblemKind::Unreadable | ProblemKind::UnreadableOperations
+                ProblemKind::Unreadable
+                    | ProblemKind::UnreadableOperations
+                    | ProblemKind::UnreadableDependency
             )
         }) {
-            out.push(
-                Diagnostic::new(problem.range, problem.message.clone()).help(
-                    "write it as a literal so that migrail can read it, or review it by hand",
-                ),
-            );
+            let d = Diagnostic::new(problem.range, problem.message.clone())
+                .help("write it as a literal so that migrail can read it, or review it by hand");
+            // An edge the graph lacks, in an initial migration (tables nobody uses yet):
+            // the order only matters on a fresh install, where Django resolves it.
+            let harmless = problem.kind == ProblemKind::UnreadableDependency
+                && ctx.migration.initial == Some(true);
+            out.push(if harmless { d.info() } else { d });
         }
     }
 }
@@ -79,6 +87,27 @@ mod tests {
         let files = with_initial((path, text));
         assert_eq!(findings(&files, RULE).len(), 1);
         insta::assert_snapshot!(render(&files, RULE));
+    }
+
+    #[test]
+    fn a_run_time_dependency_of_an_initial_migration_is_a_note() {
+        let (path, text) = migration("0002_swappable", "0001_initial", "");
+        let text = text
+            .replace(
+                "dependencies = [(\"shop\", \"0001_initial\")]",
+                "dependencies = [(\"shop\", \"0001_initial\"), swapper.dependency(\"config\", \"Device\")]",
+            )
+            .replace("import django.db.models.deletion", "import swapper");
+        let severity = |files: &[(String, String)]| {
+            let found = findings(files, RULE);
+            assert_eq!(found.len(), 1, "{found:?}");
+            found[0].severity
+        };
+        let files = with_initial((path.clone(), text.clone()));
+        assert_eq!(severity(&files), crate::lint::rule::Severity::Warning);
+        let initial = text.replace("    dependencies", "    initial = True\n    dependencies");
+        let files = with_initial((path, initial));
+        assert_eq!(severity(&files), crate::lint::rule::Severity::Info);
     }
 
     #[test]
