@@ -16,69 +16,16 @@
 //! Environment: `MIGRAIL_CORPUS` (default `target/tmp/corpus`, fetched when missing),
 //! `MIGRAIL_BENCH_MB` (default 50).
 
+#[path = "support/tree.rs"]
+mod tree;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use migrail::django::discover::{discover, DiscoveredFile};
 use ruff_python_ast::PySourceType;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn corpus() -> PathBuf {
-    let dir = std::env::var_os("MIGRAIL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target/tmp/corpus"));
-    if !dir.join("migrations.txt").exists() {
-        let status = Command::new("bash")
-            .arg(repo().join("scripts/fetch-corpus.sh"))
-            .arg(&dir)
-            .status()
-            .expect("run scripts/fetch-corpus.sh");
-        assert!(status.success(), "fetching the corpus failed");
-    }
-    dir
-}
-
-/// Copy every app of the corpus `copies` times under `root`, each copy with its own
-/// label (`<label>_c<n>`): its own migrations' references to the label are rewritten,
-/// so every copy is a graph of its own. Returns the files written and their bytes.
-fn build_tree(
-    root: &Path,
-    apps: &BTreeMap<(String, PathBuf), Vec<DiscoveredFile>>,
-    min_bytes: u64,
-    min_files: usize,
-) -> (usize, u64) {
-    let _ = std::fs::remove_dir_all(root);
-    let (mut files, mut bytes) = (0usize, 0u64);
-    let mut copy = 0;
-    while bytes < min_bytes || files < min_files {
-        for ((label, _), migrations) in apps {
-            let new_label = format!("{label}_c{copy}");
-            let dir = root
-                .join(format!("c{copy}"))
-                .join(&new_label)
-                .join("migrations");
-            std::fs::create_dir_all(&dir).expect("mkdir");
-            std::fs::write(dir.join("__init__.py"), "").expect("write");
-            for m in migrations {
-                let text = std::fs::read_to_string(&m.path).expect("read corpus file");
-                let text = text
-                    .replace(&format!("\"{label}\""), &format!("\"{new_label}\""))
-                    .replace(&format!("'{label}'"), &format!("'{new_label}'"));
-                let name = m.path.file_name().expect("file name");
-                std::fs::write(dir.join(name), &text).expect("write");
-                files += 1;
-                bytes += text.len() as u64;
-            }
-        }
-        copy += 1;
-    }
-    (files, bytes)
-}
+use tree::{build_tree, corpus, migrail, repo};
 
 /// Rounds of (raw parse, `lint --all`), measured alternately.
 const ROUNDS: usize = 9;
@@ -89,23 +36,6 @@ fn ratio(round: &(Duration, Duration)) -> f64 {
 
 fn best_of(n: usize, mut run: impl FnMut() -> Duration) -> Duration {
     (0..n).map(|_| run()).min().unwrap_or_default()
-}
-
-fn migrail(args: &[&str], dir: &Path) -> Duration {
-    let start = Instant::now();
-    let status = Command::new(env!("CARGO_BIN_EXE_migrail"))
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("run migrail");
-    let elapsed = start.elapsed();
-    assert!(
-        matches!(status.code(), Some(0 | 1)),
-        "migrail {args:?} failed: {status}"
-    );
-    elapsed
 }
 
 fn main() {

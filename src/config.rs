@@ -3,7 +3,7 @@
 //! Found by walking up from the working directory: in each folder `migrail.toml` wins,
 //! then a `pyproject.toml` that has a `[tool.migrail]` table (one without it is skipped,
 //! as ruff does). `--config FILE` names the file; `--no-config` ignores them all.
-//! Every key is documented in the README ("Configuration"); an unknown key, an unknown
+//! Every key is documented in [`KEYS`] (the manual's generated reference); an unknown key, an unknown
 //! rule name or a bad value is an error naming the key and the file. Command-line flags
 //! win over the file.
 
@@ -59,6 +59,63 @@ pub struct FileConfig {
     /// The project's Django version (`"5.2"`), over what its requirements and lock files
     /// pin: `migrail fix` writes `db_default` from 5.0 on.
     pub django_version: Option<String>,
+}
+
+/// A key of the file, as the manual's configuration reference shows it.
+pub struct KeyDoc {
+    pub name: &'static str,
+    /// A TOML value the key accepts (for a table: its entries).
+    pub example: &'static str,
+    pub meaning: &'static str,
+}
+
+/// Every key [`FileConfig`] accepts, documented (a test checks the two agree).
+pub const KEYS: &[KeyDoc] = &[
+    KeyDoc { name: "select", example: r#"["drop-column", "add-unique"]"#, meaning: "only these rules (default: all)" },
+    KeyDoc { name: "ignore", example: r#"["runpython-irreversible"]"#, meaning: "not these rules" },
+    KeyDoc { name: "severity", example: r#"{ add-index-not-concurrently = "error" }"#, meaning: "per-rule severity: `error`, `warning` or `info`" },
+    KeyDoc { name: "exclude", example: r#"["legacy/**"]"#, meaning: "globs, relative to the file's folder: migrations loaded for history, never reported" },
+    KeyDoc { name: "warnings-as-errors", example: "false", meaning: "exit 1 on warnings too" },
+    KeyDoc { name: "deploy-phases", example: "true", meaning: "the pipeline runs `pre` migrations before the rollout and `post` ones after it (`migrail deploy`, `migrail run --phase`)" },
+    KeyDoc { name: "database", example: r#""postgresql""#, meaning: "the database the rules judge locking for; only `postgresql` for now" },
+    KeyDoc { name: "auth-user-model", example: r#""accounts.User""#, meaning: "`settings.AUTH_USER_MODEL`, when migrail cannot read it from the settings" },
+    KeyDoc { name: "lock-timeout", example: r#""5s""#, meaning: "`migrail run`/`deploy`: PostgreSQL's `lock_timeout` for each lock wait of the migrations (`\"0\"`: off)" },
+    KeyDoc { name: "lock-retries", example: "5", meaning: "retries of an atomic migration that hit the lock timeout" },
+    KeyDoc { name: "statement-timeout", example: r#""0""#, meaning: "PostgreSQL's `statement_timeout` for the migrations (`\"0\"`: off)" },
+    KeyDoc { name: "pooler", example: r#""transaction""#, meaning: "what stands between the migrations and PostgreSQL: `none` (default), `session` or `transaction` (PgBouncer, RDS Proxy)" },
+    KeyDoc { name: "pause-hook", example: "false", meaning: "`migrail deploy`: run the pre phase at each service's PAUSE lifecycle hook at PRE_SCALE_UP" },
+    KeyDoc { name: "migration-modules", example: r#"{ dojo = "dojo.db_migrations" }"#, meaning: "where apps' migrations live, over the settings' `MIGRATION_MODULES`: a dotted module or a folder relative to the file; `\"\"`: the app has none" },
+    KeyDoc { name: "squashed", example: r#""note""#, meaning: "findings inside squashed migrations are notes (`note`, default: they run only on fresh databases) or judged (`lint`)" },
+    KeyDoc { name: "django-version", example: r#""5.2""#, meaning: "the project's Django version, over what its requirements and lock files pin (`migrail fix` writes `db_default` from 5.0 on)" },
+];
+
+/// The keys [`FileConfig`] accepts, as serde reads them (its field list).
+pub fn file_config_keys() -> &'static [&'static str] {
+    use serde::de::{self, Visitor};
+    struct Fields(Option<&'static [&'static str]>);
+    impl<'de> de::Deserializer<'de> for &mut Fields {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("only the field list is read"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = Some(fields);
+            Err(de::Error::custom("only the field list is read"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    let mut fields = Fields(None);
+    let _ = FileConfig::deserialize(&mut fields);
+    fields.0.unwrap_or_default()
 }
 
 /// What stands between the migrations and PostgreSQL (`pooler` in the configuration,

@@ -6,7 +6,7 @@
 //! - [`run`]: `migrail run`, applying the migrations once: the outcome and exit codes,
 //!   the local backend; [`ecs`]: the one-off ECS task backend.
 //! - [`deploy`]: `migrail deploy`, pre → rollout → drain → post over [`ecs`] and [`run`].
-//! - [`cli`]: the command line.
+//! - [`cli`]: the command line; [`docs`]: the manual's pages generated from the code.
 //!
 //! Cargo features: `lint` (always built), `ecs` (`run`, `deploy`: the AWS SDK), `github`
 //! (`comment`, `ci`: octocrab); `--no-default-features --features lint` is the linter alone.
@@ -17,6 +17,7 @@ pub mod config;
 #[cfg(feature = "ecs")]
 pub mod deploy;
 pub mod django;
+pub mod docs;
 #[cfg(feature = "ecs")]
 pub mod ecs;
 pub mod fix;

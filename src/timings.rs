@@ -37,3 +37,10 @@ fn resident_mb() -> Option<u64> {
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096 / 1_000_000)
 }
+
+/// Print a figure (not a time) under `MIGRAIL_TIMINGS=1`.
+pub fn note(what: &str) {
+    if std::env::var_os("MIGRAIL_TIMINGS").is_some_and(|v| v != "0") {
+        eprintln!("timing: {what}");
+    }
+}

@@ -818,7 +818,7 @@ fn sarif_output_lists_rules_and_results() {
     assert!(rules.iter().any(|r| r["id"] == "drop-column"
         && r["helpUri"]
             .as_str()
-            .is_some_and(|u| u.ends_with("docs/rules.md#drop-column"))));
+            .is_some_and(|u| u.ends_with("/rules/drop-column.html"))));
     let results = run0["results"].as_array().expect("results");
     let (_, doc_json) = json(&["lint", "examples/bookshop", "--format", "json"]);
     assert_eq!(

@@ -61,11 +61,33 @@ fn every_migrail_command_in_the_buildspec_and_the_readme_parses() {
     let commands = helper(&["commands", "buildspec.yml"]);
     let commands = commands.as_array().expect("a list");
     assert!(commands.len() >= 4, "{commands:?}");
-    let readme = helper(&["commands", "README.md"]);
+    // The README and every page of the manual.
+    let mut pages = vec!["README.md".to_string()];
+    let mut folders = vec![repo().join("docs/src")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("docs/src").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                let relative = path.strip_prefix(repo()).expect("in the repository");
+                pages.push(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let documented: Vec<Value> = pages
+        .iter()
+        .map(|page| helper(&["commands", page]))
+        .collect();
     let all: Vec<&Value> = commands
         .iter()
-        .chain(readme.as_array().expect("a list"))
+        .chain(
+            documented
+                .iter()
+                .flat_map(|c| c.as_array().expect("a list")),
+        )
         .collect();
+    assert!(all.len() > 15, "commands found: {}", all.len());
     for argv in all {
         let argv: Vec<String> = serde_json::from_value(argv.clone()).expect("strings");
         if argv.iter().any(|a| a == "...") {

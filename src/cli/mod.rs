@@ -28,6 +28,8 @@ use crate::report::Format;
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FINDINGS: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
+/// `migrail comment`: the comment could not be posted.
+pub const EXIT_COMMENT_FAILED: u8 = 3;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -14,11 +14,6 @@ use crate::report::{self, markdown};
 use super::resolve::Resolved;
 use super::CliError;
 
-/// Exit code of `migrail comment` when the comment could not be posted (other than a 403,
-/// which only warns).
-#[cfg(feature = "github")]
-pub const EXIT_COMMENT_FAILED: u8 = 3;
-
 pub fn context() -> Result<Context, CliError> {
     Context::detect().map_err(CliError::usage)
 }
@@ -155,7 +150,7 @@ pub fn post(
             }
             github::Error::Other(message) => Err(CliError {
                 message: format!("could not post the comment: {message}"),
-                code: EXIT_COMMENT_FAILED,
+                code: super::EXIT_COMMENT_FAILED,
             }),
         }
     };

@@ -43,17 +43,7 @@ const ROLLBACK_WAIT: Duration = Duration::from_secs(120);
 use crate::ecs::{self, Cancel, EcsRun, GateService};
 use crate::run::{exit, format_duration, now_epoch, RunResult};
 
-/// `migrail deploy`'s own exit codes besides the runs' (README, "Deploying").
-pub mod codes {
-    /// The plan blocks the deploy: nothing was changed.
-    pub const BLOCKED: u8 = 1;
-    pub use crate::run::exit::{
-        CANCELLED, MIGRAIL_ERROR, OLD_RELEASE_RUNNING, ROLLOUT_FAILED, SUCCESS,
-    };
-    /// A service of a deployment type migrail cannot drive (an EXTERNAL controller, ...):
-    /// nothing was changed.
-    pub const UNSUPPORTED: u8 = 2;
-}
+pub use crate::run::deploy_exit as codes;
 
 /// What the plan says, as the deploy needs it.
 #[derive(Clone, Debug, Default, Serialize)]

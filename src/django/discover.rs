@@ -4,8 +4,9 @@
 //! A migration is any module of an app's `migrations` package except `__init__` and names
 //! starting with `_` or `~` (Django's rule: `fix_empty_data.py` is a migration too), or of
 //! the package `MIGRATION_MODULES` names for the app instead ([`MigrationModules`]). The
-//! walk respects `.gitignore` and skips virtual environments, `site-packages` and caches
-//! unless the path given on the command line is itself inside one. The app label is the
+//! candidates come from [`super::walk`]: git's index or a walk honouring `.gitignore`, both
+//! skipping virtual environments, `site-packages` and caches unless the path given on the
+//! command line is itself inside one. The app label is the
 //! folder name holding `migrations/`, unless an `AppConfig` of the app declares
 //! `label = "..."`: in `apps.py`, the app's `__init__.py` or another module of the app.
 
@@ -14,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use ruff_python_ast::{Expr, PySourceType, Stmt};
+
+use super::walk::Listing;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DiscoveredFile {
@@ -54,31 +57,12 @@ impl DiscoveredFile {
     }
 }
 
-/// Folder names never descended into unless named on the command line.
-const SKIPPED_DIRS: &[&str] = &[
-    "site-packages",
-    "dist-packages",
-    "node_modules",
-    "__pycache__",
-    ".git",
-    ".hg",
-    ".tox",
-    ".nox",
-    ".venv",
-    "venv",
-    ".mypy_cache",
-    ".ruff_cache",
-];
-
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
     #[error("{path}: no such file or directory")]
     NotFound { path: PathBuf },
-    #[error("{path}: {source}")]
-    Walk {
-        path: PathBuf,
-        source: ignore::Error,
-    },
+    #[error(transparent)]
+    Walk(#[from] super::walk::WalkError),
 }
 
 /// A module Django's loader would import from a migrations package: a `.py` file whose
@@ -180,10 +164,6 @@ impl MigrationModules {
     }
 }
 
-fn is_virtualenv(dir: &Path) -> bool {
-    dir.join("pyvenv.cfg").is_file()
-}
-
 /// Every migration file under `roots`, sorted by app label and name, de-duplicated.
 pub fn discover(
     roots: &[PathBuf],
@@ -233,48 +213,25 @@ pub fn discover_each(
             }
             continue;
         }
-        // Walk in parallel (the walk is most of a pre-commit run's time on a big tree).
-        let error = Mutex::new(None);
-        ignore::WalkBuilder::new(root)
-            .hidden(false)
-            .require_git(false)
-            .filter_entry(|entry| {
-                if entry.depth() == 0 || !entry.file_type().is_some_and(|t| t.is_dir()) {
-                    return true;
+        let stats = super::walk::python_files(root, &|path, listing| {
+            if let Some(file) = classify(&path, &labels, modules) {
+                // git's index still lists a migration deleted and not yet committed.
+                if listing == Listing::Walk || file.path.is_file() {
+                    each(file);
                 }
-                let name = entry.file_name().to_string_lossy();
-                // A `migrations` folder is a package of the app, never a virtualenv: no
-                // need to look for its `pyvenv.cfg` (one system call per folder saved).
-                !SKIPPED_DIRS.contains(&name.as_ref())
-                    && (name == "migrations" || !is_virtualenv(entry.path()))
-            })
-            .build_parallel()
-            .run(|| {
-                Box::new(|entry| {
-                    match entry {
-                        Ok(entry) => {
-                            if entry.file_type().is_some_and(|t| t.is_file()) {
-                                if let Some(file) = classify(entry.path(), &labels, modules) {
-                                    each(file);
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            if let Ok(mut error) = error.lock() {
-                                error.get_or_insert(e);
-                            }
-                            return ignore::WalkState::Quit;
-                        }
-                    }
-                    ignore::WalkState::Continue
-                })
-            });
-        if let Some(source) = error.into_inner().ok().flatten() {
-            return Err(DiscoverError::Walk {
-                path: root.clone(),
-                source,
-            });
-        }
+            }
+        })?;
+        crate::timings::note(&format!(
+            "walk of {}: {} (folders read {}, entries seen {})",
+            root.display(),
+            if stats.git_roots > 0 {
+                "git index"
+            } else {
+                "directory walk"
+            },
+            stats.folders_read,
+            stats.entries_seen
+        ));
     }
     Ok(())
 }

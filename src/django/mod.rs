@@ -15,6 +15,7 @@ pub mod python;
 pub mod settings;
 pub mod state;
 pub mod version;
+pub mod walk;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -153,6 +153,14 @@ impl ProjectState {
     }
 
     /// Every model, ordered by app label and model name.
+    /// The models of one app, by name.
+    pub fn models_of(&self, app: &str) -> impl Iterator<Item = &ModelState> {
+        self.apps
+            .get(app)
+            .into_iter()
+            .flat_map(|models| models.values().map(|m| &**m))
+    }
+
     pub fn models(&self) -> impl Iterator<Item = &ModelState> {
         let mut apps: Vec<(&String, &BTreeMap<String, Box<ModelState>>)> =
             self.apps.iter().collect();

@@ -316,7 +316,7 @@ fn collect(
     // What the rules' replay found, placed in their files afterwards, on every core.
     let mut raw: Vec<(&'static rule::RuleMeta, usize, Diagnostic)> = Vec::new();
     // What the SQL of the whole history has done that rules need to know.
-    let proven_not_null: std::cell::RefCell<BTreeSet<(String, String)>> = Default::default();
+    let memo = rule::ReplayMemo::new(&project.migrations);
     let mut pending_checks: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     let mut sql_tables: (Option<MigrationKey>, BTreeSet<String>) = (None, BTreeSet::new());
     // Tables renamed by RunSQL so far in the history: new name -> the name before.
@@ -361,13 +361,7 @@ fn collect(
             let reviewed = is_reviewed(visit.index);
             let phase = receive(visit.index);
             let phase = phase.as_deref().unwrap_or(&no_phase);
-            let ctx = OpContext::new(
-                visit,
-                settings,
-                phase,
-                options.deploy_phases,
-                &proven_not_null,
-            );
+            let ctx = OpContext::new(visit, settings, phase, options.deploy_phases, &memo);
             if reviewed {
                 for rule in rules {
                     let mut out = Vec::new();
@@ -410,7 +404,7 @@ fn collect(
                     track_sql(
                         action,
                         &mut sql_tables.1,
-                        &mut proven_not_null.borrow_mut(),
+                        &mut memo.proven_not_null.borrow_mut(),
                         &mut pending_checks,
                     );
                     if let SqlAction::RenameTable { table, new_name } = action {

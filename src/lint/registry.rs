@@ -40,43 +40,6 @@ pub fn find(name: &str) -> Option<&'static dyn Rule> {
     RULES.iter().copied().find(|r| r.meta().name == name)
 }
 
-/// The rule catalog as Markdown: `docs/rules.md`, where SARIF's `helpUri`s point.
-pub fn catalog_markdown() -> String {
-    let mut out = String::from(
-        "# migrail rules\n\n\
-         Generated from the rule registry (`cargo test` checks it is current; \
-         `MIGRAIL_UPDATE_DOCS=1 cargo test --lib registry` rewrites it). \
-         `migrail rule NAME` prints the same text.\n\n\
-         | rule | severity | axis | summary |\n|---|---|---|---|\n",
-    );
-    for r in RULES {
-        let m = r.meta();
-        out.push_str(&format!(
-            "| [`{0}`](#{0}) | {1} | {2} | {3} |\n",
-            m.name,
-            m.severity.as_str(),
-            m.axis.as_str(),
-            m.summary
-        ));
-    }
-    for r in RULES {
-        let m = r.meta();
-        // Rule documentation uses `##` sections: one level down under the rule's heading.
-        let doc = m.doc.trim().replace("\n## ", "\n### ");
-        let doc = doc
-            .strip_prefix("## ")
-            .map_or(doc.clone(), |d| format!("### {d}"));
-        out.push_str(&format!(
-            "\n<a id=\"{0}\"></a>\n\n## {0}\n\nSeverity: {1}. Axis: {2}.\n\n{3}\n\n{doc}\n",
-            m.name,
-            m.severity.as_str(),
-            m.axis.as_str(),
-            m.summary
-        ));
-    }
-    out
-}
-
 /// `unknown rule `x` (did you mean `y`?)`: the message for a name that is no rule.
 pub fn unknown_rule_message(name: &str) -> String {
     let hint = closest(name)
@@ -131,21 +94,6 @@ mod tests {
                 assert!(meta.doc.contains(section), "{} lacks {section}", meta.name);
             }
         }
-    }
-
-    #[test]
-    fn docs_rules_md_is_current() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rules.md");
-        let wanted = catalog_markdown();
-        if std::env::var_os("MIGRAIL_UPDATE_DOCS").is_some() {
-            std::fs::create_dir_all(path.parent().expect("docs dir")).expect("mkdir docs");
-            std::fs::write(&path, &wanted).expect("write docs/rules.md");
-        }
-        let actual = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            actual == wanted,
-            "docs/rules.md is stale: run `MIGRAIL_UPDATE_DOCS=1 cargo test --lib registry`"
-        );
     }
 
     #[test]

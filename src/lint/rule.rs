@@ -2,16 +2,18 @@
 //! linter calls — once per operation with the state before it, once per migration.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 
 use ruff_text_size::TextRange;
 use serde::Serialize;
 
 use crate::django::fields::DbType;
 use crate::django::graph::MigrationGraph;
-use crate::django::migration::{MigrationFile, Settings};
-use crate::django::operations::Operation;
-use crate::django::state::{is_key_of, ModelState, ProjectState};
+use crate::django::migration::{Dependency, MigrationFile, Settings};
+use crate::django::operations::{OpKind, Operation};
+use crate::django::python::Value;
+use crate::django::state::{is_key_of, model_key, ModelKey, ModelState, ProjectState};
 use crate::django::{Effect, Visit};
 use crate::lint::phase::{Marker, MigrationPhase, Phase};
 use crate::lint::sql::{SqlAction, SqlStatement};
@@ -171,9 +173,92 @@ pub struct OpContext<'a> {
     /// `(table, column)` pairs a validated `CHECK (column IS NOT NULL)` proves, from the
     /// SQL replayed so far (this and earlier migrations).
     pub proven_not_null: &'a RefCell<BTreeSet<(String, String)>>,
+    memo: &'a ReplayMemo,
     /// The last model looked up and what was found: the rules of one operation ask for
     /// the same model over and over.
     last_model: RefCell<Option<(String, Option<&'a ModelState>)>>,
+}
+
+/// What the rules' replay carries from one operation to the next.
+#[derive(Default)]
+pub struct ReplayMemo {
+    /// See [`OpContext::proven_not_null`].
+    pub proven_not_null: RefCell<BTreeSet<(String, String)>>,
+    /// App -> the apps its migrations name in `dependencies` (and apps whose `run_before`
+    /// names it); `None`: a dependency migrail cannot resolve, so it may depend on any.
+    depends_on: BTreeMap<String, Option<BTreeSet<String>>>,
+    /// [`ReplayMemo::apps_depending_on`]'s answers.
+    dependents: RefCell<HashMap<String, Rc<BTreeSet<String>>>>,
+    /// [`OpContext::columns_pointing_to`]'s scan for one migration (its index) and app.
+    relations_to: RefCell<Option<(usize, String, RelationsTo)>>,
+}
+
+/// Foreign key columns `(table, column)` by the model they point at.
+type RelationsTo = HashMap<ModelKey, Vec<(String, String)>>;
+
+impl ReplayMemo {
+    pub fn new(migrations: &[MigrationFile]) -> ReplayMemo {
+        let mut depends_on: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
+        let mut edge = |from: &str, to: Option<&str>| {
+            let entry = depends_on
+                .entry(from.to_string())
+                .or_insert_with(|| Some(BTreeSet::new()));
+            match (entry.as_mut(), to) {
+                (Some(set), Some(to)) => {
+                    set.insert(to.to_string());
+                }
+                (Some(_), None) => *entry = None,
+                (None, _) => {}
+            }
+        };
+        for m in migrations {
+            edge(&m.app, Some(&m.app));
+            for d in &m.dependencies {
+                match d {
+                    Dependency::Node { app, .. } => edge(&m.app, Some(app)),
+                    Dependency::Unresolved { .. } => edge(&m.app, None),
+                }
+            }
+            for d in &m.run_before {
+                if let Dependency::Node { app, .. } = d {
+                    edge(app, Some(&m.app));
+                }
+            }
+        }
+        ReplayMemo {
+            depends_on,
+            ..ReplayMemo::default()
+        }
+    }
+
+    /// `app` and every app depending on it, directly or not, sorted; apps with a
+    /// dependency migrail cannot resolve are counted in.
+    fn apps_depending_on(&self, app: &str) -> Rc<BTreeSet<String>> {
+        if let Some(known) = self.dependents.borrow().get(app) {
+            return known.clone();
+        }
+        let mut found = BTreeSet::from([app.to_string()]);
+        loop {
+            let before = found.len();
+            for (from, to) in &self.depends_on {
+                if !found.contains(from)
+                    && to
+                        .as_ref()
+                        .is_none_or(|to| to.iter().any(|t| found.contains(t)))
+                {
+                    found.insert(from.clone());
+                }
+            }
+            if found.len() == before {
+                break;
+            }
+        }
+        let found = Rc::new(found);
+        self.dependents
+            .borrow_mut()
+            .insert(app.to_string(), found.clone());
+        found
+    }
 }
 
 /// What a rule sees of a model an operation names.
@@ -190,16 +275,81 @@ impl<'a> OpContext<'a> {
         settings: &'a Settings,
         phase: &'a MigrationPhase,
         deploy_phases: bool,
-        proven_not_null: &'a RefCell<BTreeSet<(String, String)>>,
+        memo: &'a ReplayMemo,
     ) -> OpContext<'a> {
         OpContext {
             visit,
             settings,
             phase,
             deploy_phases,
-            proven_not_null,
+            proven_not_null: &memo.proven_not_null,
+            memo,
             last_model: RefCell::new(None),
         }
+    }
+
+    /// The `(table, column)` of every foreign key column of the state pointing at the
+    /// primary key of `key` (not through `to_field`), in model order. Only the apps that
+    /// depend on `key`'s app (as a relation's migration must, for Django to load it) are
+    /// read, not the whole state.
+    pub fn columns_pointing_to(&self, key: &ModelKey) -> Vec<(String, String)> {
+        // Django's primary-key upgrade is one migration of `AlterField`s, one per model of
+        // the app: none changes a relation, so one scan serves them all.
+        let relations_unchanged = self.visit.migration.operations.iter().all(|op| {
+            matches!(&op.kind, OpKind::AlterField { field, .. }
+                if !field.is_relation() && !field.is_m2m())
+        });
+        if !relations_unchanged {
+            return self
+                .scan_relations_to(&key.0)
+                .remove(key)
+                .unwrap_or_default();
+        }
+        let mut memo = self.memo.relations_to.borrow_mut();
+        let fresh =
+            matches!(&*memo, Some((index, app, _)) if *index == self.visit.index && *app == key.0);
+        if !fresh {
+            *memo = Some((
+                self.visit.index,
+                key.0.clone(),
+                self.scan_relations_to(&key.0),
+            ));
+        }
+        memo.as_ref()
+            .and_then(|(_, _, map)| map.get(key).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Every foreign key column pointing at a model of `app`, by target model: only the
+    /// apps that depend on `app` (as a relation's migration must, for Django to load it)
+    /// are read, not the whole state.
+    fn scan_relations_to(&self, app: &str) -> RelationsTo {
+        let state = self.visit.state;
+        let mut found = RelationsTo::new();
+        for from in self.memo.apps_depending_on(app).iter() {
+            for m in state.models_of(from) {
+                for (name, f) in &m.fields {
+                    // The target as written first (cheap), the field's kind only then.
+                    let Some(target) = f.call.arg(Some(0), "to") else {
+                        continue;
+                    };
+                    let key = match &target.value {
+                        Value::Str(s) if s == "self" => Some(model_key(&m.app, &m.name)),
+                        other => ProjectState::resolve_target(other, &m.app, self.settings),
+                    };
+                    let Some(key) = key.filter(|k| k.0 == app) else {
+                        continue;
+                    };
+                    if !f.is_relation() || f.call.kwarg("to_field").is_some() {
+                        continue;
+                    }
+                    if let (Some(table), Some(column)) = (state.table_of(m), f.column(name)) {
+                        found.entry(key).or_default().push((table, column));
+                    }
+                }
+            }
+        }
+        found
     }
 
     /// A validated `CHECK (column IS NOT NULL)` on `table` exists (from RunSQL).

@@ -1,7 +1,7 @@
 //! SARIF 2.1.0 (`--format sarif`), for GitHub code scanning and other SARIF viewers.
 //!
 //! One run; the driver lists every rule (id, short and full description, help text and
-//! a help URI into `docs/rules.md`, default level); each finding is a result with its
+//! a help URI to its page in the published manual, default level); each finding is a result with its
 //! region. Columns are counted in Unicode code points (`columnKind`), as migrail counts
 //! them. The output is validated against Microsoft's SARIF 2.1.0 JSON schema in
 //! `tests/sarif.rs`.
@@ -12,12 +12,9 @@ use crate::lint::registry;
 use crate::lint::rule::Severity;
 use crate::lint::LintReport;
 
-/// Where each rule's documentation lives: `docs/rules.md#<rule>` in the repository.
+/// Where each rule's documentation lives: its page in the published manual.
 pub fn help_uri(rule: &str) -> String {
-    format!(
-        "{}/blob/main/docs/rules.md#{rule}",
-        env!("CARGO_PKG_REPOSITORY")
-    )
+    crate::docs::rule_url(rule)
 }
 
 fn level(s: Severity) -> &'static str {

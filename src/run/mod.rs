@@ -57,6 +57,16 @@ pub mod exit {
     }
 }
 
+/// `migrail deploy`'s own exit codes besides the runs' (the manual's exit-code reference).
+pub mod deploy_exit {
+    /// The plan blocks the deploy: nothing was changed.
+    pub const BLOCKED: u8 = 1;
+    pub use super::exit::{CANCELLED, MIGRAIL_ERROR, OLD_RELEASE_RUNNING, ROLLOUT_FAILED, SUCCESS};
+    /// A service of a deployment type migrail cannot drive (an EXTERNAL controller, ...):
+    /// nothing was changed.
+    pub const UNSUPPORTED: u8 = 2;
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {

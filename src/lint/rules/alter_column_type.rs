@@ -159,28 +159,16 @@ fn is_auto_field_upgrade(
 /// The finding for that upgrade: every table Django rewrites (the model's and each table
 /// whose foreign key points to it), and the safe choice first.
 fn auto_field_upgrade(ctx: &OpContext<'_>, model_name: &str, name: &str) -> Diagnostic {
-    use crate::django::state::{model_key, ProjectState};
+    use crate::django::state::model_key;
     let app = ctx.app();
     let key = model_key(app, model_name);
     let table = ctx.table_name(model_name);
     let mut rewritten = vec![format!("{}.{}", ident(&table), ident(name))];
-    let state = ctx.visit.state;
-    for m in state.models() {
-        for (fname, f) in &m.fields {
-            if !f.is_relation() || f.call.kwarg("to_field").is_some() {
-                continue;
-            }
-            let points_here = f
-                .target()
-                .and_then(|t| ProjectState::resolve_target(&t.value, &m.app, ctx.settings))
-                .is_some_and(|k| k == key);
-            if points_here {
-                if let (Some(t), Some(c)) = (state.table_of(m), f.column(fname)) {
-                    rewritten.push(format!("{}.{}", ident(&t), ident(&c)));
-                }
-            }
-        }
-    }
+    rewritten.extend(
+        ctx.columns_pointing_to(&key)
+            .into_iter()
+            .map(|(t, c)| format!("{}.{}", ident(&t), ident(&c))),
+    );
     let others = rewritten.len() - 1;
     Diagnostic::at_operation(
         ctx.op(),
@@ -221,7 +209,9 @@ mod tests {
             "0002_author",
             "0001_initial",
             r#"        migrations.CreateModel(name="Author", fields=[("id", models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"))]),
-        migrations.AddField("book", "author", models.ForeignKey("shop.Author", null=True, on_delete=models.CASCADE)),"#,
+        migrations.AddField("book", "author", models.ForeignKey("shop.Author", null=True, on_delete=models.CASCADE)),
+        migrations.AddField("author", "mentor", models.ForeignKey("self", null=True, on_delete=models.SET_NULL)),
+        migrations.AddField("book", "editor", models.ForeignKey("shop.Editor", null=True, on_delete=models.CASCADE)),"#,
         ));
         let mut files = files;
         files.push(migration(
@@ -233,8 +223,8 @@ mod tests {
         assert_eq!(found.len(), 1);
         let text = render(&files, RULE);
         assert!(
-            text.contains("\"shop_author\".\"id\", \"shop_book\".\"author_id\""),
-            "{text}"
+            text.contains("\"shop_author\".\"id\", \"shop_author\".\"mentor_id\", \"shop_book\".\"author_id\")"),
+            "the table, its self reference, the foreign key from book, nothing else: {text}"
         );
         assert!(
             text.contains("DEFAULT_AUTO_FIELD = \"django.db.models.AutoField\""),
