@@ -150,6 +150,12 @@ const SCENARIOS: &[Scenario] = &[
         unsafe_op: r#"        migrations.AlterUniqueTogether(name="book", unique_together={("title", "published")}),"#,
     },
     Scenario {
+        name: "unique_nulls_not_distinct",
+        rule: "add-unique",
+        setup: None,
+        unsafe_op: r#"        migrations.AddConstraint("book", models.UniqueConstraint(fields=["title", "published"], nulls_distinct=False, name="uniq_title_published_nnd")),"#,
+    },
+    Scenario {
         name: "partial_unique",
         rule: "add-unique",
         setup: None,

@@ -212,6 +212,29 @@ fn unique_help(ctx: &OpContext<'_>, t: &str, i: &str, cols: &str) -> (String, Op
         constraint.is_some_and(|c| !c.args.is_empty() || c.kwarg("expressions").is_some());
     let model = op.model().unwrap_or_default();
     let drop_index = format!("reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS {i};'");
+    // `nulls_distinct=False` (Django 5.0+, PostgreSQL 15+): NULLs count as equal; the index
+    // must say so, or the constraint built on it lets duplicate NULL keys in.
+    let nulls = match constraint
+        .and_then(|c| c.kwarg("nulls_distinct"))
+        .map(|v| &v.value)
+    {
+        None | Some(Value::Bool(true)) | Some(Value::None) => Some(""),
+        Some(Value::Bool(false)) => Some(" NULLS NOT DISTINCT"),
+        Some(_) => None,
+    };
+    let Some(nulls) = nulls else {
+        return (
+            format!(
+                "`nulls_distinct` is computed at run time: in a migration with `atomic = False`, take the \
+                 `CREATE UNIQUE INDEX` statement `python manage.py sqlmigrate {app} {migration}` prints for this \
+                 operation, add `CONCURRENTLY`, and use it as the `database_operations` of a \
+                 `SeparateDatabaseAndState` whose `state_operations` are this operation",
+                app = ctx.app(),
+                migration = ctx.migration().name,
+            ),
+            None,
+        );
+    };
     let database: Vec<String> = if partial.is_some() || expressions {
         let condition = partial.and_then(|c| q_to_sql(ctx, model, &c.value));
         let expression_sql = constraint.and_then(|c| expressions_to_sql(ctx, model, c));
@@ -224,6 +247,7 @@ fn unique_help(ctx: &OpContext<'_>, t: &str, i: &str, cols: &str) -> (String, Op
         match (on, condition_ok) {
             (Some(on), true) => {
                 let filter = condition.map(|c| format!(" WHERE {c}")).unwrap_or_default();
+                let filter = format!("{nulls}{filter}");
                 let fix = Fix::replace(
                     vec![separate(
                         std::slice::from_ref(&state_op),
@@ -262,7 +286,7 @@ fn unique_help(ctx: &OpContext<'_>, t: &str, i: &str, cols: &str) -> (String, Op
     } else {
         let mut sql = vec![
             format!(
-                "migrations.RunSQL(\n    'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {i} ON {t} ({cols});',\n    {drop_index},\n)"
+                "migrations.RunSQL(\n    'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {i} ON {t} ({cols}){nulls};',\n    {drop_index},\n)"
             ),
             format!(
                 "migrations.RunSQL(\n    'ALTER TABLE {t} ADD CONSTRAINT {i} UNIQUE USING INDEX {i};',\n    \
@@ -478,6 +502,39 @@ mod tests {
         ));
         assert_eq!(findings(&files, RULE).len(), 3);
         insta::assert_snapshot!(render(&files, RULE));
+    }
+
+    /// `nulls_distinct=False` survives into the index the help builds (its proof on
+    /// PostgreSQL is tests/helps.rs's `unique_nulls_not_distinct`); a computed value gets
+    /// no guessed SQL.
+    #[test]
+    fn nulls_not_distinct_is_kept_in_the_index() {
+        let files = with_initial(migration(
+            "0002_nnd",
+            "0001_initial",
+            r#"        migrations.AddConstraint("book", models.UniqueConstraint(fields=["isbn", "subtitle"], nulls_distinct=False, name="uniq_isbn_sub")),
+        migrations.AddConstraint("book", models.UniqueConstraint(fields=["isbn"], condition=models.Q(pages__gt=0), nulls_distinct=False, name="uniq_isbn_paged")),
+        migrations.AddConstraint("book", models.UniqueConstraint(fields=["title"], nulls_distinct=NULLS, name="uniq_title")),"#,
+        ));
+        let found = findings(&files, RULE);
+        assert_eq!(found.len(), 3);
+        let plain = found[0].help.as_deref().unwrap_or_default();
+        assert!(
+            plain.contains(r#"ON "shop_book" ("isbn", "subtitle") NULLS NOT DISTINCT;"#)
+                && plain.contains("USING INDEX"),
+            "{plain}"
+        );
+        let partial = found[1].help.as_deref().unwrap_or_default();
+        assert!(
+            partial.contains(r#"("isbn") NULLS NOT DISTINCT WHERE "pages" > 0;"#),
+            "{partial}"
+        );
+        let computed = found[2].help.as_deref().unwrap_or_default();
+        assert!(
+            computed.contains("sqlmigrate shop 0002_nnd")
+                && !computed.contains("CREATE UNIQUE INDEX CONCURRENTLY IF"),
+            "{computed}"
+        );
     }
 
     /// A partial constraint: the unique index alone (PostgreSQL refuses `USING INDEX`),
