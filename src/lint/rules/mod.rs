@@ -93,21 +93,72 @@ pub fn capped_list(items: &[String], max: usize) -> String {
     format!("{} and {} more", items[..max].join(", "), items.len() - max)
 }
 
-/// Source text on one line (an operation quoted inside a help): lines trimmed and joined,
-/// no space after an opening or before a closing bracket.
+/// Source text on one line (an operation quoted inside a help), token by token as
+/// Python reads it: comments dropped (joined, a `# ...` would swallow the rest), string
+/// literals kept whole, one space where the source had any, none after an opening or
+/// before a closing bracket, and a call's trailing comma dropped (a 1-tuple's kept).
 pub fn one_line(text: &str) -> String {
+    use ruff_python_ast::token::TokenKind;
+    use ruff_text_size::Ranged;
+    let parsed =
+        ruff_python_parser::parse_unchecked_source(text, ruff_python_ast::PySourceType::Python);
     let mut out = String::with_capacity(text.len());
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        let closes = line.starts_with([')', ']', '}']);
-        // `...,\n)` as written by makemigrations: the trailing comma goes with the break.
-        if i > 0 && closes && out.ends_with(',') {
-            out.pop();
+    let mut last_end = 0usize;
+    // Per open bracket: whether it opens a call's arguments, and its top-level commas.
+    let mut brackets: Vec<(bool, usize)> = Vec::new();
+    let mut previous: Option<TokenKind> = None;
+    for token in parsed.tokens().iter() {
+        let kind = token.kind();
+        if matches!(
+            kind,
+            TokenKind::Comment
+                | TokenKind::NonLogicalNewline
+                | TokenKind::Newline
+                | TokenKind::Indent
+                | TokenKind::Dedent
+                | TokenKind::EndOfFile
+        ) {
+            continue;
         }
-        if i > 0 && !out.ends_with(['(', '[', '{']) && !closes {
+        let (start, end) = (
+            usize::from(token.range().start()),
+            usize::from(token.range().end()),
+        );
+        let (Some(gap), Some(source)) = (text.get(last_end..start), text.get(start..end)) else {
+            continue;
+        };
+        let closes = matches!(kind, TokenKind::Rpar | TokenKind::Rsqb | TokenKind::Rbrace);
+        if closes {
+            let (call, commas) = brackets.pop().unwrap_or((true, 0));
+            // `(x,)` is a tuple: its comma stays.
+            let tuple_of_one = kind == TokenKind::Rpar && !call && commas == 1;
+            if previous == Some(TokenKind::Comma) && !tuple_of_one {
+                out.pop();
+            }
+        } else if !out.is_empty() && !gap.is_empty() && !out.ends_with(['(', '[', '{']) {
             out.push(' ');
         }
-        out.push_str(line);
+        match kind {
+            TokenKind::Lpar | TokenKind::Lsqb | TokenKind::Lbrace => {
+                let call = kind == TokenKind::Lpar
+                    && matches!(
+                        previous,
+                        Some(
+                            TokenKind::Name | TokenKind::Rpar | TokenKind::Rsqb | TokenKind::String
+                        )
+                    );
+                brackets.push((call, 0));
+            }
+            TokenKind::Comma => {
+                if let Some(top) = brackets.last_mut() {
+                    top.1 += 1;
+                }
+            }
+            _ => {}
+        }
+        out.push_str(source);
+        last_end = end;
+        previous = Some(kind);
     }
     out
 }
@@ -164,4 +215,33 @@ pub fn in_single_quotes(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn one_line_is_still_the_same_python() {
+        // makemigrations' layout: trailing commas go with the breaks.
+        assert_eq!(
+            one_line("migrations.AddField(\n    model_name=\"book\",\n    name=\"isbn\",\n)"),
+            "migrations.AddField(model_name=\"book\", name=\"isbn\")"
+        );
+        // A comment would swallow the rest of the joined line.
+        assert_eq!(
+            one_line("migrations.AlterField(\"book\", \"isbn\",  # keep\n    models.CharField(max_length=13),\n)"),
+            "migrations.AlterField(\"book\", \"isbn\", models.CharField(max_length=13))"
+        );
+        // A 1-tuple keeps its comma; a string literal keeps its inner spaces and lines.
+        assert_eq!(
+            one_line("models.Index(fields=(\n    \"a\",\n), name=\"x  y\")"),
+            "models.Index(fields=(\"a\",), name=\"x  y\")"
+        );
+        let triple = "migrations.RunSQL(\n    \"\"\"\n    SELECT   1;\n    \"\"\",\n)";
+        assert_eq!(
+            one_line(triple),
+            "migrations.RunSQL(\"\"\"\n    SELECT   1;\n    \"\"\")"
+        );
+    }
 }
