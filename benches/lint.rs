@@ -19,13 +19,12 @@
 #[path = "support/tree.rs"]
 mod tree;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use migrail::django::discover::{discover, DiscoveredFile};
+use migrail::django::discover::discover;
 use ruff_python_ast::PySourceType;
-use tree::{build_tree, corpus, migrail, repo};
+use tree::{build_tree, corpus_apps, migrail, repo};
 
 /// Rounds of (raw parse, `lint --all`), measured alternately.
 const ROUNDS: usize = 9;
@@ -44,14 +43,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50);
-    let corpus = corpus();
-    let found = discover(&[corpus.join("src")], &Default::default()).expect("discover the corpus");
-    let mut apps: BTreeMap<(String, PathBuf), Vec<DiscoveredFile>> = BTreeMap::new();
-    for f in found {
-        apps.entry((f.app.clone(), f.app_dir.clone()))
-            .or_default()
-            .push(f);
-    }
+    let (corpus, apps) = corpus_apps();
     let bench = repo().join("target/bench");
     println!("corpus: {} apps from {}", apps.len(), corpus.display());
 

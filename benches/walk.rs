@@ -19,14 +19,13 @@
 #[path = "support/tree.rs"]
 mod tree;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use migrail::django::discover::{discover, DiscoveredFile};
+use migrail::django::discover::discover;
 use ruff_python_ast::PySourceType;
-use tree::{build_tree, corpus, repo};
+use tree::{build_tree, corpus_apps, repo};
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -177,14 +176,7 @@ fn main() {
     let files = env_number("MIGRAIL_BENCH_FILES", 348_000);
     let folders = env_number("MIGRAIL_BENCH_FOLDERS", 142_000);
     let mb = env_number("MIGRAIL_BENCH_MB", 20) as u64;
-    let corpus = corpus();
-    let found = discover(&[corpus.join("src")], &Default::default()).expect("discover the corpus");
-    let mut apps: BTreeMap<(String, PathBuf), Vec<DiscoveredFile>> = BTreeMap::new();
-    for f in found {
-        apps.entry((f.app.clone(), f.app_dir.clone()))
-            .or_default()
-            .push(f);
-    }
+    let (_, apps) = corpus_apps();
 
     let root = repo().join("target/bench/monorepo");
     let stamp = root.join(".shape");

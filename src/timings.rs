@@ -12,7 +12,7 @@ pub struct Timer {
 impl Timer {
     pub fn start() -> Timer {
         Timer {
-            enabled: std::env::var_os("MIGRAIL_TIMINGS").is_some_and(|v| v != "0"),
+            enabled: enabled(),
             last: Cell::new(Instant::now()),
         }
     }
@@ -38,9 +38,13 @@ fn resident_mb() -> Option<u64> {
     Some(pages * 4096 / 1_000_000)
 }
 
+fn enabled() -> bool {
+    std::env::var_os("MIGRAIL_TIMINGS").is_some_and(|v| v != "0")
+}
+
 /// Print a figure (not a time) under `MIGRAIL_TIMINGS=1`.
 pub fn note(what: &str) {
-    if std::env::var_os("MIGRAIL_TIMINGS").is_some_and(|v| v != "0") {
+    if enabled() {
         eprintln!("timing: {what}");
     }
 }

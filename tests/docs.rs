@@ -21,44 +21,28 @@ fn markdown_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The text outside fenced code blocks and inline code.
-fn prose(text: &str) -> String {
-    let mut out = String::new();
+/// The lines outside fenced code blocks, with their 1-based numbers.
+fn outside_fences(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let mut fence = false;
-    for line in text.lines() {
+    text.lines().enumerate().filter_map(move |(n, line)| {
         if line.trim_start().starts_with("```") {
             fence = !fence;
-            continue;
+            return None;
         }
-        if fence {
-            continue;
-        }
-        // Inline code spans dropped.
-        let mut inside = false;
-        for part in line.split('`') {
-            if !inside {
-                out.push_str(part);
-            }
-            inside = !inside;
-        }
-        out.push('\n');
-    }
-    out
+        (!fence).then_some((n + 1, line))
+    })
+}
+
+/// A line without its inline code spans.
+fn without_code(line: &str) -> String {
+    line.split('`').step_by(2).collect()
 }
 
 /// mdBook's heading ids: the heading's text, lowercased, whitespace as `-`, only
 /// alphanumerics, `-` and `_` kept; a repeated id gets `-1`, `-2`...
 fn anchors(text: &str) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
-    let mut fence = false;
-    for line in text.lines() {
-        if line.trim_start().starts_with("```") {
-            fence = !fence;
-            continue;
-        }
-        if fence {
-            continue;
-        }
+    for (_, line) in outside_fences(text) {
         if let Some(start) = line.find("<a id=\"") {
             let rest = &line[start + 7..];
             if let Some(end) = rest.find('"') {
@@ -110,12 +94,13 @@ fn anchors(text: &str) -> BTreeSet<String> {
 /// `(target, line)` of every Markdown link `[text](target)` in the prose.
 fn links(text: &str) -> Vec<(String, usize)> {
     let mut found = Vec::new();
-    for (n, line) in prose(text).lines().enumerate() {
-        let mut rest = line;
+    for (n, line) in outside_fences(text) {
+        let line = without_code(line);
+        let mut rest = line.as_str();
         while let Some(at) = rest.find("](") {
             let after = &rest[at + 2..];
             let Some(end) = after.find(')') else { break };
-            found.push((after[..end].to_string(), n + 1));
+            found.push((after[..end].to_string(), n));
             rest = &after[end..];
         }
     }

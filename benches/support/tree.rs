@@ -6,7 +6,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use migrail::django::discover::DiscoveredFile;
+use migrail::django::discover::{discover, DiscoveredFile};
+
+/// The corpus's migrations by app (label and folder).
+pub type Apps = BTreeMap<(String, PathBuf), Vec<DiscoveredFile>>;
+
+/// The shared corpus's apps, fetched when missing.
+pub fn corpus_apps() -> (PathBuf, Apps) {
+    let corpus = corpus();
+    let found = discover(&[corpus.join("src")], &Default::default()).expect("discover the corpus");
+    let mut apps = Apps::new();
+    for f in found {
+        apps.entry((f.app.clone(), f.app_dir.clone()))
+            .or_default()
+            .push(f);
+    }
+    (corpus, apps)
+}
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -30,12 +46,7 @@ pub fn corpus() -> PathBuf {
 /// Copy every app of the corpus `copies` times under `root`, each copy with its own
 /// label (`<label>_c<n>`): its own migrations' references to the label are rewritten,
 /// so every copy is a graph of its own. Returns the files written and their bytes.
-pub fn build_tree(
-    root: &Path,
-    apps: &BTreeMap<(String, PathBuf), Vec<DiscoveredFile>>,
-    min_bytes: u64,
-    min_files: usize,
-) -> (usize, u64) {
+pub fn build_tree(root: &Path, apps: &Apps, min_bytes: u64, min_files: usize) -> (usize, u64) {
     let _ = std::fs::remove_dir_all(root);
     let (mut files, mut bytes) = (0usize, 0u64);
     let mut copy = 0;
