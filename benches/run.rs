@@ -8,6 +8,11 @@
 //! `SHOW`, the retry loop around `migrate`) with `--lock-timeout 0` (the plain `manage.py
 //! migrate`), for `MIGRAIL_BENCH_ROUNDS` rounds (default 7). Nothing holds a lock, so no
 //! retry happens: the difference is the guard's fixed cost.
+//!
+//! Then the preflight's cost: the project in tests/preflight, its `0002` making a column of
+//! a 100,000-row table unique and another NOT NULL (both checked: a GROUP BY over the table
+//! and a scan for NULLs), applied to a fresh copy of that table each round, alternating the
+//! default (`--preflight on`) with `--preflight off`.
 
 #[path = "../tests/support/postgres.rs"]
 mod postgres;
@@ -47,6 +52,119 @@ fn run(work: &Path, python: &Path, pg: &postgres::Postgres, extra: &[&str]) -> D
         "no retry expected: {text}"
     );
     took
+}
+
+const PREFLIGHT_0002: &str = r#"from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [
+        migrations.AlterField("item", "code", models.CharField(max_length=20, null=True, unique=True)),
+        migrations.AlterField("item", "qty", models.IntegerField()),
+    ]
+"#;
+
+/// One run of the preflight project against a fresh copy of the 100,000-row table:
+/// (wall time, the checks' own query time in ms).
+fn preflight_run(
+    work: &Path,
+    python: &Path,
+    pg: &postgres::Postgres,
+    round: usize,
+    mode: &str,
+) -> (Duration, f64) {
+    let db = format!("r{round}_{mode}");
+    pg.query(&format!("CREATE DATABASE {db} TEMPLATE base100k"));
+    let json = work.join("result.json");
+    let started = Instant::now();
+    let out = pg
+        .migrail(work, python)
+        .env("PGDATABASE", &db)
+        .args([
+            "run",
+            "--backend",
+            "local",
+            "--preflight",
+            mode,
+            "--json-out",
+        ])
+        .arg(&json)
+        .output()
+        .expect("migrail runs");
+    let took = started.elapsed();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("result")).expect("JSON");
+    let ms = doc["preflight"]
+        .as_array()
+        .map_or(0.0, |c| c.iter().filter_map(|c| c["ms"].as_f64()).sum());
+    if mode == "on" {
+        assert_eq!(doc["preflight"].as_array().map_or(0, Vec::len), 2, "{text}");
+    }
+    pg.query(&format!("DROP DATABASE {db}"));
+    (took, ms)
+}
+
+fn preflight(python: &Path, pg: &postgres::Postgres, rounds: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    venv::check(
+        "copy tests/preflight",
+        Command::new("cp")
+            .arg("-R")
+            .arg(repo().join("tests/preflight/."))
+            .arg(dir.path()),
+    );
+    let work = dir.path();
+    pg.query("CREATE DATABASE base100k");
+    let out = pg
+        .migrail(work, python)
+        .env("PGDATABASE", "base100k")
+        .args(["run", "--backend", "local", "--preflight", "off"])
+        .output()
+        .expect("migrail runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pg.query_in(
+        "base100k",
+        "INSERT INTO shop_item (code, qty) SELECT 'c' || g, g FROM generate_series(1, 100000) g",
+    );
+    pg.query_in("base100k", "VACUUM ANALYZE shop_item");
+    std::fs::write(work.join("shop/migrations/0002_change.py"), PREFLIGHT_0002).expect("write");
+    preflight_run(work, python, pg, 0, "on");
+    preflight_run(work, python, pg, 0, "off");
+    let (mut on, mut off, mut queries) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let (t, ms) = preflight_run(work, python, pg, round, "on");
+        on.push(t);
+        queries.push(ms);
+        off.push(preflight_run(work, python, pg, round, "off").0);
+    }
+    let (a, b) = (median(on.clone()), median(off.clone()));
+    queries.sort_by(f64::total_cmp);
+    println!("preflight, {rounds} alternating rounds, a unique and a NOT NULL on 100,000 rows:");
+    println!(
+        "  --preflight on:  median {:.3} s  (min {:.3}, max {:.3})",
+        a.as_secs_f64(),
+        on.iter().min().map_or(0.0, Duration::as_secs_f64),
+        on.iter().max().map_or(0.0, Duration::as_secs_f64)
+    );
+    println!(
+        "  --preflight off: median {:.3} s  (min {:.3}, max {:.3})",
+        b.as_secs_f64(),
+        off.iter().min().map_or(0.0, Duration::as_secs_f64),
+        off.iter().max().map_or(0.0, Duration::as_secs_f64)
+    );
+    println!(
+        "  difference of the medians: {:+.3} s; the two checks' queries: median {:.0} ms",
+        a.as_secs_f64() - b.as_secs_f64(),
+        queries[queries.len() / 2]
+    );
 }
 
 fn main() {
@@ -97,4 +215,5 @@ fn main() {
         g.as_secs_f64() - p.as_secs_f64(),
         (g.as_secs_f64() / p.as_secs_f64() - 1.0) * 100.0
     );
+    preflight(&python, &pg, rounds);
 }

@@ -46,6 +46,12 @@ pub struct FileConfig {
     /// `"transaction"` (PgBouncer, RDS Proxy). With a pooler, a command that is not
     /// `manage.py migrate` cannot be bounded through `PGOPTIONS`.
     pub pooler: Option<Pooler>,
+    /// `migrail run`/`deploy`: check the data before each migration (`on`, `off`, `only`).
+    pub preflight: Option<crate::run::preflight::Mode>,
+    /// A preflight check that times out refuses the migration too.
+    pub preflight_strict: Option<bool>,
+    /// Each preflight query's `statement_timeout` (`10s`).
+    pub preflight_timeout: Option<String>,
     /// `migrail deploy`: run the pre phase inside the deployment, at each service's PAUSE
     /// lifecycle hook at PRE_SCALE_UP (`--pause-hook`).
     pub pause_hook: Option<bool>,
@@ -83,6 +89,9 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc { name: "lock-retries", example: "5", meaning: "retries of an atomic migration that hit the lock timeout" },
     KeyDoc { name: "statement-timeout", example: r#""0""#, meaning: "PostgreSQL's `statement_timeout` for the migrations (`\"0\"`: off)" },
     KeyDoc { name: "pooler", example: r#""transaction""#, meaning: "what stands between the migrations and PostgreSQL: `none` (default), `session` or `transaction` (PgBouncer, RDS Proxy)" },
+    KeyDoc { name: "preflight", example: r#""on""#, meaning: "`migrail run`/`deploy`: check the rows before each migration takes a lock (`on`, default), not at all (`off`), or check every pending migration and apply none (`only`)" },
+    KeyDoc { name: "preflight-strict", example: "false", meaning: "a preflight check that times out refuses the migration too (default: skipped with a warning)" },
+    KeyDoc { name: "preflight-timeout", example: r#""10s""#, meaning: "each preflight query's `statement_timeout`" },
     KeyDoc { name: "pause-hook", example: "false", meaning: "`migrail deploy`: run the pre phase at each service's PAUSE lifecycle hook at PRE_SCALE_UP" },
     KeyDoc { name: "migration-modules", example: r#"{ dojo = "dojo.db_migrations" }"#, meaning: "where apps' migrations live, over the settings' `MIGRATION_MODULES`: a dotted module or a folder relative to the file; `\"\"`: the app has none" },
     KeyDoc { name: "squashed", example: r#""note""#, meaning: "findings inside squashed migrations are notes (`note`, default: they run only on fresh databases) or judged (`lint`)" },

@@ -82,8 +82,17 @@ fn rules_index() -> String {
 }
 
 fn rule_page(m: &crate::lint::rule::RuleMeta) -> String {
+    let preflight = m.preflight.map_or(String::new(), |what| {
+        format!(
+            "\n\n## Before it runs
+Whether it succeeds depends on the rows: before the \
+             migration takes its lock, `migrail run` and `migrail deploy` look for {what} and \
+             refuse it if they find any, with the count, examples and the query that lists \
+             them ([preflight](../run.md#preflight), exit 133)."
+        )
+    });
     format!(
-        "{GENERATED}# {0}\n\nSeverity: {1}. Axis: {2}.\n\n{3}\n\n{4}\n",
+        "{GENERATED}# {0}\n\nSeverity: {1}. Axis: {2}.\n\n{3}\n\n{4}{preflight}\n",
         m.name,
         m.severity.as_str(),
         m.axis.as_str(),
@@ -167,6 +176,7 @@ fn exit_codes() -> String {
             code(exit::CANCELLED, "cancelled (SIGINT/SIGTERM): detached from the task, or stopped it with `--on-cancel stop`"),
             code(exit::ROLLOUT_FAILED, "`--phase post --service`: not started, a service's rollout failed or was rolled back (the old release may be serving)"),
             code(exit::OLD_RELEASE_RUNNING, "`--phase post --service`: not started, at `--timeout` a service was not yet on the task definition or a task of another revision was still alive"),
+            code(exit::PREFLIGHT_REFUSED, "the preflight refused a migration: rows it would fail on (duplicates under a new unique constraint, NULLs under `SET NOT NULL`, rows breaking a `CHECK` or a foreign key, values that do not fit), or with `--preflight-strict` a check that timed out; it was not started and nothing was recorded (migrations before it stay applied). `--preflight only`: a pending migration would be refused, none was applied"),
         ],
     );
     table(
@@ -178,6 +188,7 @@ fn exit_codes() -> String {
             code(deploy_exit::BLOCKED, "the plan is blocked: nothing was changed"),
             code(deploy_exit::UNSUPPORTED, "a service migrail cannot drive (an `EXTERNAL` controller, an unknown type) or, with `--pause-hook`, a service without the PRE_SCALE_UP pause hook: nothing was changed"),
             Code { code: format!("1–{}", exit::CANCELLED), meaning: "the pre or post run failed: its own exit code (the table of `migrail run`; the JSON's `step` says which)" },
+            code(deploy_exit::PREFLIGHT_REFUSED, "the pre or post run's preflight refused a migration (pre: no service was updated; post: the new release runs, the post-deploy migration waits for the data to be fixed)"),
             code(deploy_exit::MIGRAIL_ERROR, "migrail could not deploy: bad flags, no AWS region or credentials, a task definition or service not found, `UpdateService` denied — services already updated keep rolling out, the post phase is not run"),
             code(deploy_exit::CANCELLED, "cancelled while waiting for the rollout: the services were left as they are"),
             code(deploy_exit::ROLLOUT_FAILED, "a rollout failed, was rolled back, or its deployment was replaced: the post phase was not run"),

@@ -122,12 +122,6 @@ fn deploy(server: &Server, dir: &Path, extra: &[&str]) -> Out {
     migrail(server, dir, &args)
 }
 
-/// The Django-side script of a RunTask command (packed for the overrides' size).
-fn script_of(command: &Value) -> String {
-    let arg = command[4].as_str().unwrap_or_default();
-    migrail::ecs::resolve::unpack_script(arg).unwrap_or_else(|| arg.to_string())
-}
-
 /// The calls that change something, in order: `RunTask pre|post`, `UpdateService NAME`.
 fn mutations(server: &Server) -> Vec<String> {
     server
@@ -135,7 +129,7 @@ fn mutations(server: &Server) -> Vec<String> {
         .iter()
         .filter_map(|r| match r.op.as_str() {
             "RunTask" => {
-                let script = script_of(&r.body["overrides"]["containerOverrides"][0]["command"]);
+                let script = server.script_of_run(&r.body).unwrap_or_default();
                 let phase = if script.contains("PHASE = \"post\"") {
                     "post"
                 } else if script.contains("PHASE = \"pre\"") {
@@ -213,12 +207,19 @@ fn two_services_pre_rollout_drain_post_in_that_order() {
         post > at("web completed") && post > at("worker completed"),
         "{log:?}"
     );
-    // Only the new image runs both migrations.
+    // Only the new image runs both migrations: each in a carrier of web:43 (its script
+    // does not fit in the overrides), deregistered once started.
     let runs = server.calls("RunTask");
-    assert!(
-        runs.iter().all(|r| r["taskDefinition"] == td_arn("web:43")),
-        "{runs:?}"
-    );
+    let carriers = server.calls("RegisterTaskDefinition");
+    assert_eq!(carriers.len(), 2, "{carriers:?}");
+    for (run, carrier) in runs.iter().zip(&carriers) {
+        assert_eq!(carrier["family"], "web-migrail");
+        assert_eq!(carrier["containerDefinitions"][0]["image"], "app:43");
+        let deregistered = server.calls("DeregisterTaskDefinition");
+        assert!(
+            deregistered.contains(&serde_json::json!({"taskDefinition": run["taskDefinition"]}))
+        );
+    }
     assert_eq!(
         runs[0]["networkConfiguration"]["awsvpcConfiguration"]["subnets"][0], "subnet-a",
         "the network configuration of the first service"
@@ -928,8 +929,18 @@ fn image_registers_one_revision_per_family_with_every_field_and_tag_kept() {
         ],
     );
     assert_eq!(o.code, 0, "{}", o.stderr);
-    // One registration per family, before anything runs.
-    let registered = server.calls("RegisterTaskDefinition");
+    // One registration per family, before anything runs (and the carriers of the two
+    // runs' scripts, in their own family).
+    let registered: Vec<Value> = server
+        .calls("RegisterTaskDefinition")
+        .into_iter()
+        .filter(|r| {
+            !r["family"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("-migrail")
+        })
+        .collect();
     assert_eq!(registered.len(), 2, "{registered:?}");
     assert_eq!(
         mutations(&server),
@@ -959,11 +970,19 @@ fn image_registers_one_revision_per_family_with_every_field_and_tag_kept() {
     expected["containerDefinitions"][0]["image"] = serde_json::json!("repo/shop:new");
     expected["tags"] = tags;
     assert_eq!(registered[0], expected);
-    // Both one-off tasks run the first service's new revision.
-    let runs = server.calls("RunTask");
+    // Both one-off tasks run the first service's new revision (in carriers of it: copies
+    // with the script in the environment).
+    let carriers: Vec<Value> = server
+        .calls("RegisterTaskDefinition")
+        .into_iter()
+        .filter(|r| r["family"] == "web-migrail")
+        .collect();
+    assert_eq!(carriers.len(), 2, "{carriers:?}");
     assert!(
-        runs.iter().all(|r| r["taskDefinition"] == td_arn("web:44")),
-        "{runs:?}"
+        carriers
+            .iter()
+            .all(|c| c["containerDefinitions"][0]["image"] == "repo/shop:new"),
+        "{carriers:?}"
     );
     assert!(
         o.stderr

@@ -262,7 +262,28 @@ fn the_task_succeeds_with_the_services_configuration() {
         server.calls("DescribeTaskDefinition")[0]["taskDefinition"],
         "arn:aws:ecs:eu-west-1:123456789012:task-definition/web:41"
     );
-    assert_eq!(r["taskDefinition"], TD_ARN);
+    // The guard and the preflight do not fit in the overrides: the script travels in a
+    // carrier, a copy of the task definition in the family `web-migrail`, registered just
+    // before RunTask and deregistered right after it.
+    let carrier = "arn:aws:ecs:eu-west-1:123456789012:task-definition/web-migrail:1";
+    assert_eq!(r["taskDefinition"], carrier);
+    assert_eq!(
+        server.calls("DescribeTaskDefinition")[1]["taskDefinition"],
+        TD_ARN
+    );
+    let registered = &server.calls("RegisterTaskDefinition")[0];
+    assert_eq!(registered["family"], "web-migrail");
+    assert_eq!(registered["containerDefinitions"][1]["name"], "xray");
+    assert_eq!(
+        server.calls("DeregisterTaskDefinition"),
+        [json!({"taskDefinition": carrier})]
+    );
+    let order: Vec<String> = server.requests().iter().map(|r| r.op.clone()).collect();
+    let at = |op: &str| order.iter().position(|o| o == op).expect(op);
+    assert!(
+        at("RegisterTaskDefinition") < at("RunTask")
+            && at("RunTask") < at("DeregisterTaskDefinition")
+    );
     assert_eq!(r["count"], 1);
     assert_eq!(r["launchType"], "FARGATE");
     assert_eq!(r["platformVersion"], "1.4.0");
@@ -291,11 +312,10 @@ fn the_task_succeeds_with_the_services_configuration() {
             json!("-c")
         ])
     );
-    let script =
-        migrail::ecs::resolve::unpack_script(over["command"][4].as_str().unwrap_or_default())
-            .expect("a packed script");
+    let script = server.run_task_script(0).expect("a packed script");
     assert!(
-        script.contains("LOCK_MS = 5000\n")
+        script.contains("def mg_preflight")
+            && script.contains("LOCK_MS = 5000\n")
             && script.contains("RETRIES = 5\n")
             && script.ends_with("sys.exit(migrail_run(\"--noinput\"))\n"),
         "{script}"
@@ -341,23 +361,30 @@ fn a_new_task_definition_and_the_run_key_follow_the_flags() {
     let o = run(&server, NEW_REVISION);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let r = &server.calls("RunTask")[0];
-    assert_eq!(r["taskDefinition"], TD_ARN);
     assert_eq!(
         server.calls("DescribeTaskDefinition")[0]["taskDefinition"],
         "web:42"
     );
+    assert_eq!(
+        server.calls("DescribeTaskDefinition")[1]["taskDefinition"],
+        TD_ARN
+    );
     let over = &r["overrides"]["containerOverrides"][0];
     assert_eq!(over["environment"], json!([{"name": "A", "value": "1"}]));
-    let script =
-        migrail::ecs::resolve::unpack_script(over["command"][4].as_str().unwrap_or_default())
-            .expect("a packed script");
+    let script = server.run_task_script(0).expect("a packed script");
     assert!(
         script.ends_with("sys.exit(migrail_run(\"shop\"))\n"),
         "{script}"
     );
-    // `--lock-timeout 0`: the command exactly as given.
+    // `--lock-timeout 0 --preflight off`: the command exactly as given, in the task
+    // definition named.
     let off = Server::start(world(lifecycle(exited(0))));
-    run(&off, &[&["--lock-timeout", "0"], NEW_REVISION].concat());
+    run(
+        &off,
+        &[&["--lock-timeout", "0", "--preflight", "off"], NEW_REVISION].concat(),
+    );
+    assert_eq!(off.calls("RunTask")[0]["taskDefinition"], TD_ARN);
+    assert!(off.calls("RegisterTaskDefinition").is_empty());
     assert_eq!(
         off.calls("RunTask")[0]["overrides"]["containerOverrides"][0]["command"],
         json!(["python", "manage.py", "migrate", "shop"])
@@ -379,12 +406,7 @@ fn a_new_task_definition_and_the_run_key_follow_the_flags() {
         ]
         .concat(),
     );
-    let script = migrail::ecs::resolve::unpack_script(
-        set.calls("RunTask")[0]["overrides"]["containerOverrides"][0]["command"][4]
-            .as_str()
-            .unwrap_or_default(),
-    )
-    .expect("a packed script");
+    let script = set.run_task_script(0).expect("a packed script");
     assert!(
         script.contains("LOCK_MS = 2000\n")
             && script.contains("RETRIES = 1\n")
@@ -853,6 +875,23 @@ fn access_denied_names_the_iam_action() {
 }
 
 #[test]
+fn a_carrier_that_cannot_be_registered_starts_nothing_and_says_what_to_grant() {
+    let denied = Reply::error(400, "AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/ci/gh is not authorized to perform: ecs:RegisterTaskDefinition on resource: *");
+    let server = Server::start(world(forever()).on("RegisterTaskDefinition", vec![denied]));
+    let o = run(&server, SERVICE_ARGS);
+    assert_eq!(o.code, 125, "{}", o.stderr);
+    assert!(server.calls("RunTask").is_empty());
+    assert!(
+        o.stderr.contains("Grant `ecs:RegisterTaskDefinition`")
+            && o.stderr
+                .contains("ecs:DeregisterTaskDefinition and iam:PassRole")
+            && o.stderr.contains("--preflight off"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
 fn missing_cluster_and_service_say_what_to_check() {
     let server = Server::start(world(forever()).on(
         "DescribeServices",
@@ -1227,7 +1266,7 @@ fn a_phase_runs_migrails_phase_script_in_the_task() {
         .filter_map(Value::as_str)
         .collect();
     assert_eq!(&argv[..4], ["python", "manage.py", "shell", "-c"]);
-    let script = migrail::ecs::resolve::unpack_script(argv[4]).expect("a packed script");
+    let script = server.run_task_script(0).expect("a packed script");
     assert!(
         script.contains("PHASE = \"post\"")
             && script.contains("(\"library\", \"0005_drop_book_legacy_code\"): \"post\"")

@@ -237,7 +237,7 @@ fn default_command_is_manage_py_migrate_and_env_is_passed() {
         "{}",
         r.stderr
     );
-    // `--lock-timeout 0`: the command exactly as given.
+    // `--lock-timeout 0 --preflight off`: the command exactly as given.
     let r = run_in(
         dir.path(),
         &[
@@ -245,6 +245,8 @@ fn default_command_is_manage_py_migrate_and_env_is_passed() {
             "local",
             "--lock-timeout",
             "0",
+            "--preflight",
+            "off",
             "--env",
             "DJANGO_SETTINGS_MODULE=shop.settings",
         ],

@@ -182,6 +182,7 @@ fn action_run(env: &[(&str, &str)]) -> (i32, String, String) {
         "INPUT_CONTAINER",
         "INPUT_RUN_COMMAND",
         "INPUT_TIMEOUT",
+        "INPUT_PREFLIGHT",
         "INPUT_KEY",
         "INPUT_ARGS",
     ] {
@@ -215,6 +216,15 @@ fn the_actions_script_builds_the_command_line_without_evaluating_inputs() {
     ]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("migrail: run succeeded"), "{stderr}");
+    // `preflight` becomes --preflight (`sh -c exit` is not migrate: `only` is refused).
+    let (code, _, stderr) = action_run(&[
+        ("INPUT_COMMAND", "run"),
+        ("INPUT_ARGS", "--backend local"),
+        ("INPUT_PREFLIGHT", "only"),
+        ("INPUT_RUN_COMMAND", "sh -c exit"),
+    ]);
+    assert_eq!(code, 125, "{stderr}");
+    assert!(stderr.contains("--preflight only checks what"), "{stderr}");
 
     // An input is data, never shell: no command substitution happens.
     let marker = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pwned");

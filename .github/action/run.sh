@@ -32,6 +32,7 @@ case "$INPUT_COMMAND" in
     fi
     [ -n "$INPUT_CONTAINER" ] && args+=(--container "$INPUT_CONTAINER")
     [ -n "$INPUT_TIMEOUT" ] && args+=(--timeout "$INPUT_TIMEOUT")
+    [ -n "${INPUT_PREFLIGHT:-}" ] && args+=(--preflight "$INPUT_PREFLIGHT")
     if [ "$INPUT_COMMAND" = ci ] && [ -n "$INPUT_KEY" ]; then args+=(--key "$INPUT_KEY"); fi
     ;;
   *)

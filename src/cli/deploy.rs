@@ -42,6 +42,15 @@ pub fn run_deploy(args: &DeployArgs) -> Result<u8, CliError> {
     r.options.deploy_phases = true;
     let report = lint::lint(&r.project, &r.review, &r.options);
     let summary = plan_summary(&r, &report);
+    let guard = args
+        .locks
+        .guard(super::resolve::configuration(&args.config)?.as_ref())?;
+    if guard.preflight.mode == crate::run::preflight::Mode::Only {
+        return Err(CliError::run(
+            "--preflight only applies no migration, and a deploy must apply them before the \
+             rollout: check the data with `migrail run --preflight only`, then deploy",
+        ));
+    }
     let spec = spec(
         &Inputs {
             ecs: &args.ecs,
@@ -50,9 +59,7 @@ pub fn run_deploy(args: &DeployArgs) -> Result<u8, CliError> {
             project: &args.project,
             command: &args.command,
             allow_unsafe: args.allow_unsafe,
-            guard: args
-                .locks
-                .guard(super::resolve::configuration(&args.config)?.as_ref())?,
+            guard,
             images,
             pause_hook: args.pause_hook
                 || super::resolve::configuration(&args.config)?
@@ -215,6 +222,8 @@ pub(super) fn spec(inputs: &Inputs<'_>, plan: PlanSummary) -> Result<Deploy, Cli
     if !inputs.images.is_empty() {
         run.task_definition = None;
     }
+    let pre_command = run_phase::command(&manage, RunPhase::Pre, &waiting, &inputs.guard);
+    let post_command = run_phase::command(&manage, RunPhase::Post, &waiting, &inputs.guard);
     Ok(Deploy {
         images: inputs.images.clone(),
         pause_hook: inputs.pause_hook,
@@ -222,8 +231,8 @@ pub(super) fn spec(inputs: &Inputs<'_>, plan: PlanSummary) -> Result<Deploy, Cli
         resume: resume_command(inputs, &task_definition, &command),
         run,
         services,
-        pre_command: run_phase::command(&manage, RunPhase::Pre, &waiting, &inputs.guard),
-        post_command: run_phase::command(&manage, RunPhase::Post, &waiting, &inputs.guard),
+        pre_command,
+        post_command,
         run_keys,
         plan,
         allow_unsafe: inputs.allow_unsafe,
@@ -292,7 +301,19 @@ fn resume_command(inputs: &Inputs<'_>, task_definition: &str, command: &[String]
     if g.statement_timeout != default.statement_timeout {
         flag("--statement-timeout", &timeout_flag(g.statement_timeout));
     }
+    if g.preflight.mode != default.preflight.mode {
+        flag("--preflight", g.preflight.mode.as_str());
+    }
+    if g.preflight.timeout != default.preflight.timeout {
+        flag(
+            "--preflight-timeout",
+            &timeout_flag(Some(g.preflight.timeout)),
+        );
+    }
     let mut text: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
+    if g.preflight.strict {
+        text.push("--preflight-strict".into());
+    }
     text.push("--".into());
     text.extend(command.iter().map(|w| shell_quote(w)));
     text.join(" ")

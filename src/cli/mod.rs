@@ -252,6 +252,22 @@ pub struct LockArgs {
     /// `PGOPTIONS`, and is refused unless `--lock-timeout 0` [default: none, or `pooler`].
     #[arg(long, value_name = "MODE")]
     pub pooler: Option<crate::config::Pooler>,
+
+    /// Check the data before each migration takes a lock: duplicates under a new unique
+    /// constraint, NULLs under SET NOT NULL, rows breaking a CHECK or a foreign key, values
+    /// that no longer fit. A violation: the migration is not started, exit 133. `only`:
+    /// check every pending migration, apply none [default: on, or `preflight`].
+    #[arg(long, value_enum, value_name = "WHEN", help_heading = "Preflight")]
+    pub preflight: Option<crate::run::preflight::Mode>,
+
+    /// A preflight check that times out refuses the migration too [default: skipped with a
+    /// warning, or `preflight-strict`].
+    #[arg(long, help_heading = "Preflight")]
+    pub preflight_strict: bool,
+
+    /// Each preflight query's `statement_timeout` [default: 10s, or `preflight-timeout`].
+    #[arg(long, value_name = "DURATION", value_parser = crate::run::parse_duration, help_heading = "Preflight")]
+    pub preflight_timeout: Option<std::time::Duration>,
 }
 
 impl LockArgs {
@@ -285,6 +301,26 @@ impl LockArgs {
             if let Some(p) = v.pooler {
                 g.pooler = p;
             }
+            if let Some(m) = v.preflight {
+                g.preflight.mode = m;
+            }
+            if let Some(b) = v.preflight_strict {
+                g.preflight.strict = b;
+            }
+            if let Some(t) = &v.preflight_timeout {
+                g.preflight.timeout = crate::run::parse_duration(t).map_err(|e| {
+                    CliError::run(format!("{}: `preflight-timeout`: {e}", c.describe()))
+                })?;
+            }
+        }
+        if let Some(m) = self.preflight {
+            g.preflight.mode = m;
+        }
+        if self.preflight_strict {
+            g.preflight.strict = true;
+        }
+        if let Some(t) = self.preflight_timeout {
+            g.preflight.timeout = t;
         }
         if let Some(p) = self.pooler {
             g.pooler = p;

@@ -41,61 +41,6 @@ pub fn execute(
     crate::redact::announce();
     crate::redact::remember_env(&env);
     let guard = args.locks.guard(config)?;
-    let mut command: Vec<String> = if args.command.is_empty() {
-        run::DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect()
-    } else {
-        args.command.clone()
-    };
-    let phase = match args.phase {
-        RunPhaseArg::All => RunPhase::All,
-        RunPhaseArg::Pre => RunPhase::Pre,
-        RunPhaseArg::Post => RunPhase::Post,
-    };
-    if phase != RunPhase::All {
-        let waiting = run::phase::waiting(
-            &args.project,
-            crate::django::settings::resolve(std::slice::from_ref(&args.project), None, &[]),
-        )
-        .map_err(CliError::run)?;
-        let manage = run::phase::manage_py(&command);
-        eprintln!(
-            "migrail: phase {}: {} migration(s) of {} wait for the rollout or are blocked",
-            if phase == RunPhase::Pre {
-                "pre"
-            } else {
-                "post"
-            },
-            waiting.len(),
-            args.project.display()
-        );
-        command = run::phase::command(&manage, phase, &waiting, &guard);
-        if phase == RunPhase::Post && args.ecs.services.is_empty() {
-            eprintln!(
-                "migrail: warning: nothing checked that the old release is gone: pass \
-                 --service (each service that runs this code) for the post phase to wait until \
-                 no task of another revision is alive, or use `migrail deploy`"
-            );
-        }
-    }
-    if phase == RunPhase::All {
-        let inherited = std::env::var("PGOPTIONS").ok();
-        let local = args.backend == Some(Backend::Local);
-        let guarded = run::locks::guard(
-            &command,
-            &guard,
-            if local { inherited.as_deref() } else { None },
-        )
-        .map_err(CliError::run)?;
-        for w in &guarded.warnings {
-            eprintln!("migrail: warning: {w}");
-        }
-        command = guarded.command;
-        for (k, v) in guarded.env {
-            if !env.iter().any(|(e, _)| e == &k) {
-                env.push((k, v));
-            }
-        }
-    }
     let backend = match (args.backend, &args.ecs.cluster) {
         (Some(b), _) => b,
         (None, Some(_)) => Backend::Ecs,
@@ -106,6 +51,71 @@ pub fn execute(
             ))
         }
     };
+    let given: Vec<String> = if args.command.is_empty() {
+        run::DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.command.clone()
+    };
+    let phase = match args.phase {
+        RunPhaseArg::All => RunPhase::All,
+        RunPhaseArg::Pre => RunPhase::Pre,
+        RunPhaseArg::Post => RunPhase::Post,
+    };
+    let waiting = if phase == RunPhase::All {
+        Vec::new()
+    } else {
+        let waiting = run::phase::waiting(
+            &args.project,
+            crate::django::settings::resolve(std::slice::from_ref(&args.project), None, &[]),
+        )
+        .map_err(CliError::run)?;
+        eprintln!(
+            "migrail: phase {}: {} migration(s) of {} wait for the rollout or are blocked",
+            if phase == RunPhase::Pre {
+                "pre"
+            } else {
+                "post"
+            },
+            waiting.len(),
+            args.project.display()
+        );
+        if phase == RunPhase::Post && args.ecs.services.is_empty() {
+            eprintln!(
+                "migrail: warning: nothing checked that the old release is gone: pass \
+                 --service (each service that runs this code) for the post phase to wait until \
+                 no task of another revision is alive, or use `migrail deploy`"
+            );
+        }
+        waiting
+    };
+    let inherited = std::env::var("PGOPTIONS").ok();
+    let build = |guard: &run::locks::LockGuard| -> Result<run::locks::Guarded, CliError> {
+        if phase != RunPhase::All {
+            let manage = run::phase::manage_py(&given);
+            return Ok(run::locks::Guarded {
+                command: run::phase::command(&manage, phase, &waiting, guard),
+                env: Vec::new(),
+                warnings: Vec::new(),
+            });
+        }
+        let local = backend == Backend::Local;
+        run::locks::guard(
+            &given,
+            guard,
+            if local { inherited.as_deref() } else { None },
+        )
+        .map_err(CliError::run)
+    };
+    let guarded = build(&guard)?;
+    for w in &guarded.warnings {
+        eprintln!("migrail: warning: {w}");
+    }
+    let command = guarded.command;
+    for (k, v) in guarded.env {
+        if !env.iter().any(|(e, _)| e == &k) {
+            env.push((k, v));
+        }
+    }
     let result = match backend {
         Backend::Local => {
             if let Some(flag) = ecs_flag_given(&args.ecs) {
@@ -127,7 +137,7 @@ pub fn execute(
             ecs::run(&spec)
         }
     };
-    eprintln!("{}", result.verdict());
+    result.print_verdict();
     if result
         .log_tail
         .iter()

@@ -779,7 +779,7 @@ async fn pre(
     run.gate = Vec::new();
     run.run_key = spec.run_keys.as_ref().map(|k| k.0.clone());
     let pre = ecs::run_async(&run, cancel).await;
-    eprintln!("{}", pre.verdict());
+    pre.print_verdict();
     let pre_code = pre.exit_code;
     let pre_verdict = step_detail(&pre);
     result.pre = Some(pre);
@@ -1049,7 +1049,7 @@ async fn post(
         .collect();
     run.run_key = spec.run_keys.as_ref().map(|k| k.1.clone());
     let post = ecs::run_async(&run, cancel).await;
-    eprintln!("{}", post.verdict());
+    post.print_verdict();
     let code = post.exit_code;
     let verdict = step_detail(&post);
     result.post = Some(post);

@@ -110,6 +110,7 @@ fn exit_for(outcome: Outcome) -> u8 {
         Outcome::Error => exit::MIGRAIL_ERROR,
         Outcome::RolloutFailed => exit::ROLLOUT_FAILED,
         Outcome::OldReleaseRunning => exit::OLD_RELEASE_RUNNING,
+        Outcome::PreflightRefused => exit::PREFLIGHT_REFUSED,
     }
 }
 
@@ -232,8 +233,6 @@ async fn run_task(
     } else {
         spec
     };
-    let overrides = resolve::overrides_json(&target.container, &spec.command, &spec.env);
-    resolve::check_overrides_size(&overrides).map_err(error)?;
     let run_key = match &spec.run_key {
         Some(k) => key::validate(k).map_err(error)?,
         None => {
@@ -253,6 +252,30 @@ async fn run_task(
             )
         }
     };
+    // migrail's script too large for the overrides travels in a carrier revision of the
+    // task definition (the run key above covers the whole script).
+    let fits = |command: &[String]| {
+        resolve::check_overrides_size(&resolve::overrides_json(
+            &target.container,
+            command,
+            &spec.env,
+        ))
+    };
+    let carried_spec;
+    let (spec, carried) = match fits(&spec.command)
+        .err()
+        .and_then(|_| resolve::carry(&spec.command))
+    {
+        Some((command, script)) => {
+            carried_spec = EcsRun {
+                command,
+                ..spec.clone()
+            };
+            (&carried_spec, Some(script))
+        }
+        None => (spec, None),
+    };
+    fits(&spec.command).map_err(error)?;
     result.run_key = Some(run_key.clone());
     result.container = Some(target.container.clone());
     eprintln!(
@@ -281,7 +304,16 @@ async fn run_task(
         None => None,
     };
     let outcome = follow(
-        spec, &ecs, &config, &region, &target, &run_key, deadline, cancel, result,
+        spec,
+        &ecs,
+        &config,
+        &region,
+        &target,
+        &run_key,
+        carried.as_deref(),
+        deadline,
+        cancel,
+        result,
     )
     .await;
     if let Some(lock) = lock {
@@ -298,6 +330,7 @@ async fn follow(
     region: &str,
     target: &resolve::Target,
     run_key: &str,
+    carried: Option<&str>,
     deadline: Instant,
     cancel: &mut Cancel,
     result: &mut RunResult,
@@ -308,7 +341,7 @@ async fn follow(
             Outcome::Cancelled,
             format!("{signal} before the task was known; re-running the same job re-attaches by its run key {run_key}"),
         )),
-        s = start::start(ecs, spec, target, run_key, &tags, deadline) => s?,
+        s = start::start(ecs, spec, target, run_key, &tags, deadline, carried) => s?,
     };
     let arn = started.arn.clone();
     let id = task_id(&arn).to_string();
@@ -374,7 +407,9 @@ async fn follow(
     };
     result.applied = digest.applied();
     result.lock_retries = digest.lock_retries();
+    result.preflight = digest.preflight();
     result.log_tail = digest.tail();
+    crate::run::preflight::settle(result);
     let Some(mut failure) = failure else {
         return Ok(());
     };

@@ -342,19 +342,34 @@ pub fn pack_scripts(command: &[String]) -> Vec<String> {
             }
             let packed = miniz_oxide::deflate::compress_to_vec_zlib(a.as_bytes(), 9);
             format!(
-                "import base64,zlib;exec(zlib.decompress(base64.b64decode(\"{}\")))",
+                "{PACKED}{}{PACKED_END}",
                 base64::engine::general_purpose::STANDARD.encode(packed)
             )
         })
         .collect()
 }
 
+/// The command that runs a packed script from the `MIGRAIL_SCRIPT` variable instead of its
+/// argument, and the script's packed text: for a task whose script does not fit in the
+/// overrides (it travels in a carrier revision of the task definition).
+pub fn carry(command: &[String]) -> Option<(Vec<String>, String)> {
+    let at = command.iter().position(|a| a.starts_with(PACKED))?;
+    let payload = command[at].strip_prefix(PACKED)?.strip_suffix(PACKED_END)?;
+    let mut out = command.to_vec();
+    out[at] = format!(
+        "import base64,os,zlib;exec(zlib.decompress(base64.b64decode(os.environ[\"{}\"])))",
+        super::register::SCRIPT_ENV
+    );
+    Some((out, payload.to_string()))
+}
+
+const PACKED: &str = "import base64,zlib;exec(zlib.decompress(base64.b64decode(\"";
+const PACKED_END: &str = "\")))";
+
 /// The script [`pack_scripts`] packed, as Python will run it (for tests and messages).
 pub fn unpack_script(arg: &str) -> Option<String> {
     use base64::Engine;
-    let b64 = arg
-        .strip_prefix("import base64,zlib;exec(zlib.decompress(base64.b64decode(\"")?
-        .strip_suffix("\")))")?;
+    let b64 = arg.strip_prefix(PACKED)?.strip_suffix(PACKED_END)?;
     let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
     let text = miniz_oxide::inflate::decompress_to_vec_zlib(&bytes).ok()?;
     String::from_utf8(text).ok()
@@ -447,6 +462,40 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         assert_eq!(pack_scripts(&plain), plain);
+    }
+
+    #[test]
+    fn a_script_too_large_for_the_overrides_is_carried_and_the_bootstrap_fits() {
+        // The phase script behind the lock guard and the preflight, 40 migrations waiting:
+        // more than RunTask's overrides hold; carried, the command is a few dozen bytes.
+        let waiting: Vec<(String, String, crate::lint::phase::Phase)> = (0..40)
+            .map(|i| {
+                (
+                    "inventory".to_string(),
+                    format!("{i:04}_remove_stockitem_legacy_code"),
+                    crate::lint::phase::Phase::Post,
+                )
+            })
+            .collect();
+        let command = pack_scripts(&crate::run::phase::command(
+            &["python".into(), "manage.py".into()],
+            crate::run::phase::RunPhase::Pre,
+            &waiting,
+            &crate::run::locks::LockGuard::default(),
+        ));
+        assert!(check_overrides_size(&overrides_json("web", &command, &[])).is_err());
+        let (bootstrap, payload) = carry(&command).expect("ours");
+        assert_eq!(&bootstrap[..4], &command[..4]);
+        assert!(
+            bootstrap[4].contains("os.environ[\"MIGRAIL_SCRIPT\"]"),
+            "{}",
+            bootstrap[4]
+        );
+        assert!(check_overrides_size(&overrides_json("web", &bootstrap, &[])).is_ok());
+        let script = unpack_script(&format!("{PACKED}{payload}{PACKED_END}")).expect("packed");
+        assert!(script.contains("def mg_preflight") && script.contains("def migrail_phase"));
+        // A command of the user's own is never carried.
+        assert_eq!(carry(&["make".to_string(), "migrate".to_string()]), None);
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct Started {
     pub attached: Option<String>,
 }
 
+/// `carried`: migrail's packed script when it travels in a carrier revision of the task
+/// definition ([`super::register::with_script`]), registered just before RunTask and
+/// deregistered right after it.
 pub async fn start(
     ecs: &aws_sdk_ecs::Client,
     spec: &EcsRun,
@@ -35,6 +38,7 @@ pub async fn start(
     run_key: &str,
     tags: &[(String, String)],
     deadline: Instant,
+    carried: Option<&str>,
 ) -> Result<Started, Failure> {
     let cluster = &target.cluster;
     let failure = |message: String| Failure::new(Outcome::Error, message);
@@ -89,6 +93,45 @@ pub async fn start(
     }
 
     // 3. RunTask, retried with the same clientToken.
+    let Some(script) = carried else {
+        return run_task(
+            ecs,
+            spec,
+            target,
+            &target.task_definition_arn,
+            run_key,
+            tags,
+            deadline,
+        )
+        .await;
+    };
+    let carrier =
+        super::register::with_script(ecs, &target.task_definition_arn, &target.container, script)
+            .await
+            .map_err(failure)?;
+    eprintln!(
+        "migrail: the script travels in task definition {carrier} (RunTask's overrides hold \
+         8 KiB); it is deregistered once RunTask answered"
+    );
+    let started = run_task(ecs, spec, target, &carrier, run_key, tags, deadline).await;
+    if let Err(e) = super::register::deregister(ecs, &carrier).await {
+        eprintln!("migrail: warning: {e}; deregister {carrier} yourself (its task is unaffected)");
+    }
+    started
+}
+
+/// RunTask of `task_definition`, retried with the same clientToken.
+async fn run_task(
+    ecs: &aws_sdk_ecs::Client,
+    spec: &EcsRun,
+    target: &Target,
+    task_definition: &str,
+    run_key: &str,
+    tags: &[(String, String)],
+    deadline: Instant,
+) -> Result<Started, Failure> {
+    let cluster = &target.cluster;
+    let failure = |message: String| Failure::new(Outcome::Error, message);
     let overrides = TaskOverride::builder()
         .container_overrides(
             ContainerOverride::builder()
@@ -117,7 +160,7 @@ pub async fn start(
         let sent = ecs
             .run_task()
             .cluster(cluster)
-            .task_definition(&target.task_definition_arn)
+            .task_definition(task_definition)
             .count(1)
             .started_by(run_key)
             .client_token(run_key)
@@ -266,7 +309,10 @@ async fn other_migrations(
     if target.family.is_empty() {
         return Ok(Vec::new());
     }
-    let arns = list(ecs, &target.cluster, None, Some(&target.family)).await?;
+    // The family and its carriers' (a run whose script travels in the task definition).
+    let mut arns = list(ecs, &target.cluster, None, Some(&target.family)).await?;
+    let carrier = super::register::carrier_family(&target.family);
+    arns.extend(list(ecs, &target.cluster, None, Some(&carrier)).await?);
     Ok(describe(ecs, &target.cluster, &arns)
         .await?
         .into_iter()

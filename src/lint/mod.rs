@@ -588,8 +588,16 @@ fn place(
         source,
         app: m.app.clone(),
         migration: m.name.clone(),
+        help: match (meta.preflight, d.severity) {
+            (Some(what), None) => Some(format!(
+                "{}{}Preflight: `migrail run` refuses it, before any lock, if it finds {what} \
+                 (exit 133).",
+                d.help.as_deref().unwrap_or(""),
+                if d.help.is_some() { "\n" } else { "" }
+            )),
+            _ => d.help,
+        },
         message: d.message,
-        help: d.help,
         line,
         column,
         end_line,

@@ -79,6 +79,9 @@ pub struct RuleMeta {
     pub summary: &'static str,
     /// Markdown: why it is unsafe, what happens in production, the safe alternative.
     pub doc: &'static str,
+    /// What `migrail run`'s preflight looks for before the operation takes its lock, when
+    /// its success depends on the rows (`"NULL rows"`): the help says so.
+    pub preflight: Option<&'static str>,
 }
 
 /// One problem a rule found, before it is placed in a file.

@@ -71,6 +71,9 @@ pub struct RunDoc {
     /// Retries after a lock timeout (the lock guard's).
     #[serde(default)]
     pub lock_retries: Vec<LockRetryDoc>,
+    /// The preflight's checks.
+    #[serde(default)]
+    pub preflight: Vec<crate::run::preflight::Check>,
     pub task_arn: Option<String>,
     pub task_id: Option<String>,
     pub stop_code: Option<String>,

@@ -382,10 +382,31 @@ fn run_section(out: &mut String, title: &str, run: &RunDoc, cut: Cut) {
             ),
         );
     }
+    if !run.preflight.is_empty() {
+        let count = |verdict: &str| {
+            run.preflight
+                .iter()
+                .filter(|c| c.verdict == verdict)
+                .count()
+        };
+        let mut parts = vec![plural(run.preflight.len(), "check")];
+        for (verdict, word) in [
+            ("violation", "refused"),
+            ("timeout", "timed out"),
+            ("error", "failed"),
+            ("skipped", "not run"),
+        ] {
+            if count(verdict) > 0 {
+                parts.push(format!("{} {word}", count(verdict)));
+            }
+        }
+        row("preflight", parts.join(", "));
+    }
     if let Some(url) = &run.log_url {
         row("logs", format!("[CloudWatch]({url})"));
     }
     out.push('\n');
+    preflight_section(out, &run.preflight, cut);
     if !cut.log_tail && !run.log_tail.is_empty() {
         out.push_str(&format!(
             "<details><summary>Last {} lines of output</summary>\n\n",
@@ -394,6 +415,53 @@ fn run_section(out: &mut String, title: &str, run: &RunDoc, cut: Cut) {
         out.push_str(&fenced("text", &run.log_tail.join("\n")));
         out.push_str("</details>\n\n");
     }
+}
+
+/// Each violation the preflight found (what, examples, the query listing them all), then
+/// every check with its time and verdict, collapsed.
+fn preflight_section(out: &mut String, checks: &[crate::run::preflight::Check], cut: Cut) {
+    for c in checks.iter().filter(|c| c.violated()) {
+        out.push_str(&format!(
+            "**Preflight refused `{}`** ({}): {}\n\n",
+            c.migration,
+            html(&c.operation),
+            html(&c.message())
+        ));
+        if !c.examples.is_empty() {
+            out.push_str(&format!(
+                "Examples: {}\n\n",
+                c.examples
+                    .iter()
+                    .map(|e| format!("`{}`", e.replace('`', "'")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if let Some(q) = &c.query {
+            out.push_str(&fenced("sql", &format!("{q};")));
+        }
+    }
+    if cut.details || checks.is_empty() {
+        return;
+    }
+    out.push_str("<details><summary>Preflight checks</summary>\n\n| migration | operation | check | verdict | rows | time |\n|---|---|---|---|---|---|\n");
+    let shown = checks.len().min(cut.max_rows.max(1));
+    for c in &checks[..shown] {
+        out.push_str(&format!(
+            "| `{}` | {} | {} on `{}` | {} | {} | {:.0} ms |\n",
+            c.migration,
+            cell(&c.operation),
+            c.check,
+            cell(c.target.as_deref().unwrap_or("?")),
+            cell(&c.verdict),
+            c.count.map(|n| n.to_string()).unwrap_or_default(),
+            c.ms
+        ));
+    }
+    if checks.len() > shown {
+        out.push_str(&format!("\n… and {} more.\n", checks.len() - shown));
+    }
+    out.push_str("\n</details>\n\n");
 }
 
 /// `family:revision` from a task definition ARN.
@@ -519,6 +587,47 @@ mod tests {
         assert!(
             f.starts_with("````text\n") && f.ends_with("````\n\n"),
             "{f}"
+        );
+    }
+
+    #[test]
+    fn a_refused_run_shows_the_violation_its_query_and_every_check() {
+        let run: RunDoc = serde_json::from_value(serde_json::json!({
+            "backend": "local", "outcome": "preflight-refused", "exit_code": 133,
+            "command_exit_code": 65, "reason": null, "duration_seconds": 1.0,
+            "task_arn": null, "task_id": null, "stop_code": null, "container_reason": null,
+            "log_url": null,
+            "preflight": [
+                {"migration": "shop.0002_x", "operation": "Alter field qty on item", "check": "null",
+                 "table": "shop_item", "target": "qty", "verdict": "violation", "ms": 4.2, "count": 2,
+                 "examples": ["id=1", "id=3"], "query": "SELECT \"id\" FROM \"shop_item\" WHERE \"qty\" IS NULL"},
+                {"migration": "shop.0002_x", "operation": "Alter field code on item", "check": "unique",
+                 "table": "shop_item", "target": "code", "verdict": "ok", "ms": 1.0, "count": 0}
+            ]
+        }))
+        .expect("a run document");
+        let mut out = String::new();
+        let cut = Cut {
+            log_tail: false,
+            details: false,
+            max_rows: 50,
+        };
+        run_section(&mut out, "Run", &run, cut);
+        assert!(out.contains("| preflight | 2 checks, 1 refused |"), "{out}");
+        assert!(
+            out.contains("**Preflight refused `shop.0002_x`** (Alter field qty on item): 2 rows with NULL in shop_item.qty"),
+            "{out}"
+        );
+        assert!(out.contains("Examples: `id=1`, `id=3`"), "{out}");
+        assert!(
+            out.contains("```sql\nSELECT \"id\" FROM \"shop_item\" WHERE \"qty\" IS NULL;\n```"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "| `shop.0002_x` | Alter field code on item | unique on `code` | ok | 0 | 1 ms |"
+            ),
+            "{out}"
         );
     }
 

@@ -65,6 +65,12 @@ fn echo(stream: Stream, line: &str) {
 
 /// Run the command to its end (or the timeout) and judge the outcome.
 pub fn run(spec: &LocalRun) -> RunResult {
+    let mut result = run_command(spec);
+    super::preflight::settle(&mut result);
+    result
+}
+
+fn run_command(spec: &LocalRun) -> RunResult {
     let started_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -87,6 +93,7 @@ pub fn run(spec: &LocalRun) -> RunResult {
         duration_seconds: start.elapsed().as_secs_f64(),
         applied: digest.applied(),
         lock_retries: digest.lock_retries(),
+        preflight: digest.preflight(),
         log_tail: digest.tail(),
         ..RunResult::empty("local")
     };

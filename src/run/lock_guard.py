@@ -25,6 +25,8 @@ NOTX = re.compile(r"\s*(BEGIN|START|COMMIT|END|ROLLBACK|ABORT)\b|\s*(CREATE\s+(U
 BEGIN = re.compile(r"^\s*(BEGIN|START\s+TRANSACTION)\b[^;]*", re.I)
 TABLE = re.compile(r'\b(?:ALTER\s+TABLE(?:\s+IF\s+EXISTS)?(?:\s+ONLY)?|\bON|INTO|UPDATE|FROM|TABLE|REFERENCES)\s+"?([A-Za-z0-9_.]+)"?', re.I)
 SEEN = {"migration": None, "sql": "", "done": [], "invalid": set()}
+# The preflight's check, run before each migration is applied (preflight.py sets it).
+mg_check = None
 # `--lock-timeout 0`: the project's own lock_timeout, if any, is left as it is.
 SETS = ";".join("SET LOCAL %s = %d" % s for s in (("lock_timeout", LOCK_MS), ("statement_timeout", STATEMENT_MS)) if s[1]) or "SELECT 1"
 
@@ -72,6 +74,9 @@ _apply = MigrationExecutor.apply_migration
 
 
 def mg_apply(self, state, migration, fake=False, fake_initial=False):
+    SEEN["migration"] = None
+    if mg_check and not fake:
+        mg_check(self, state, migration)
     SEEN["migration"], SEEN["done"] = migration, []
     if not migration.atomic and not fake:
         SEEN["invalid"] = mg_invalid(connections[ALIAS])
@@ -206,14 +211,20 @@ def migrail_guard():
           "statement_timeout %s, up to %d retries" % (lock, ALIAS, statement, RETRIES), flush=True)
 
 
-def migrail_run(*args):
-    migrail_guard()
+def mg_main(work, *args):
+    # The process's exit code: work's, 1 on an error, the preflight's when it refused.
     try:
-        migrail_migrate(*args)
+        return work(*args) or 0
     except CommandError as e:
         print("CommandError: %s" % e, file=sys.stderr)
         return 1
-    except Exception:
+    except Exception as e:
+        if getattr(e, "mg_exit", None):
+            return e.mg_exit
         traceback.print_exc()
         return 1
-    return 0
+
+
+def migrail_run(*args):
+    migrail_guard()
+    return mg_main(migrail_migrate, *args)

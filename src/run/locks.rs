@@ -36,6 +36,8 @@ pub struct LockGuard {
     pub retries: u32,
     /// A pooler between the migrations and PostgreSQL.
     pub pooler: crate::config::Pooler,
+    /// The data checks run before each migration (`preflight.py`, appended to the guard).
+    pub preflight: super::preflight::Preflight,
 }
 
 impl Default for LockGuard {
@@ -45,6 +47,7 @@ impl Default for LockGuard {
             statement_timeout: None,
             retries: DEFAULT_RETRIES,
             pooler: crate::config::Pooler::None,
+            preflight: super::preflight::Preflight::default(),
         }
     }
 }
@@ -62,9 +65,14 @@ fn millis(d: Option<Duration>) -> u128 {
 }
 
 impl LockGuard {
-    /// Whether anything is set at all (`--lock-timeout 0` without a statement timeout
-    /// runs the command as given).
+    /// Whether anything is set at all (`--lock-timeout 0` without a statement timeout,
+    /// and `--preflight off`, runs the command as given).
     pub fn active(&self) -> bool {
+        self.bounds_locks() || self.preflight.active()
+    }
+
+    /// Whether a lock or statement timeout is set.
+    pub fn bounds_locks(&self) -> bool {
         self.lock_timeout.is_some() || self.statement_timeout.is_some()
     }
 
@@ -105,7 +113,7 @@ impl LockGuard {
                 ),
                 1,
             );
-        compact(&filled)
+        compact(&filled) + &self.preflight.script()
     }
 
     /// The `PGOPTIONS` for a command that cannot be guarded.
@@ -181,6 +189,29 @@ pub fn guard(
         });
     }
     let Some((manage, args)) = split_migrate(command) else {
+        let mut warnings = Vec::new();
+        if g.preflight.active() {
+            if g.preflight.mode == super::preflight::Mode::Only {
+                return Err(format!(
+                    "--preflight only checks what `manage.py migrate` would apply, and `{}` is \
+                     not `manage.py migrate`: run the checks with `python manage.py migrate`",
+                    crate::run::display_command(command)
+                ));
+            }
+            warnings.push(
+                "the command is not `manage.py migrate`: no preflight (the data checks run \
+                 inside Django's migrate); run `python manage.py migrate`, or pass \
+                 `--preflight off` to say so"
+                    .to_string(),
+            );
+        }
+        if !g.bounds_locks() {
+            return Ok(Guarded {
+                command: command.to_vec(),
+                env: Vec::new(),
+                warnings,
+            });
+        }
         if g.pooler != crate::config::Pooler::None {
             return Err(format!(
                 "`{}` is not `manage.py migrate`, and behind a pooler nothing can bound its \
@@ -192,16 +223,20 @@ pub fn guard(
                 crate::run::display_command(command)
             ));
         }
-        return Ok(Guarded {
-            command: command.to_vec(),
-            env: vec![("PGOPTIONS".into(), g.pgoptions(existing_pgoptions))],
-            warnings: vec![format!(
+        warnings.insert(
+            0,
+            format!(
                 "the command is not `manage.py migrate`: {} set through PGOPTIONS only (libpq \
                  ignores it when the settings pass OPTIONS[\"options\"], and nothing is \
                  retried; a session setting, so never behind a pooler); run `python \
                  manage.py migrate` for the full guard",
                 g.describe()
-            )],
+            ),
+        );
+        return Ok(Guarded {
+            command: command.to_vec(),
+            env: vec![("PGOPTIONS".into(), g.pgoptions(existing_pgoptions))],
+            warnings,
         });
     };
     let alias = args
@@ -289,12 +324,41 @@ mod tests {
 
     #[test]
     fn other_commands_get_pgoptions_and_a_warning_and_zero_turns_it_off() {
-        let off = LockGuard {
+        let cmd = words("python manage.py migrate --noinput");
+        let no_locks = LockGuard {
             lock_timeout: None,
             ..LockGuard::default()
         };
-        let cmd = words("python manage.py migrate --noinput");
+        // The preflight still needs the script.
+        let checked = guard(&cmd, &no_locks, None).expect("guarded");
+        assert!(
+            checked.command[4].contains("LOCK_MS = 0\n")
+                && checked.command[4].contains("def mg_preflight")
+        );
+        let off = LockGuard {
+            preflight: crate::run::preflight::Preflight {
+                mode: crate::run::preflight::Mode::Off,
+                ..Default::default()
+            },
+            ..no_locks
+        };
         assert_eq!(guard(&cmd, &off, None).expect("as given").command, cmd);
+        // Another command: no preflight, said so; `only` refused.
+        let other = guard(&words("make migrate"), &no_locks, None).expect("as given");
+        assert_eq!(other.command, words("make migrate"));
+        assert!(
+            other.warnings[0].contains("no preflight"),
+            "{:?}",
+            other.warnings
+        );
+        let only = LockGuard {
+            preflight: crate::run::preflight::Preflight {
+                mode: crate::run::preflight::Mode::Only,
+                ..Default::default()
+            },
+            ..LockGuard::default()
+        };
+        assert!(guard(&words("make migrate"), &only, None).is_err());
         let g = guard(
             &words("make migrate"),
             &LockGuard {
@@ -313,6 +377,7 @@ mod tests {
             )]
         );
         assert!(g.warnings[0].contains("PGOPTIONS only"), "{:?}", g.warnings);
+        assert!(g.warnings[1].contains("no preflight"), "{:?}", g.warnings);
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub struct LogDigest {
     /// The last `Applying X...` seen without its `OK` yet (it failed if the run fails).
     pending: Option<String>,
     lock_retries: Vec<super::locks::LockRetry>,
+    preflight: Vec<super::preflight::Check>,
     /// The process's redactor, taken at the first line (the run's environment is known by
     /// then).
     redactor: Option<crate::redact::Redactor>,
@@ -31,6 +32,9 @@ impl LogDigest {
         let line = line.trim_end_matches(['\r', '\n']);
         if let Some(retry) = super::locks::parse_retry(line) {
             self.lock_retries.push(retry);
+        }
+        if let Some(check) = super::preflight::parse_check(line) {
+            self.preflight.push(check);
         }
         if let Some(rest) = line.trim_start().strip_prefix("Applying ") {
             // `Applying app.0001_initial... OK` (OK may come on the same line, or later
@@ -87,6 +91,21 @@ impl LogDigest {
 
     pub fn lock_retries(&self) -> Vec<super::locks::LockRetry> {
         self.lock_retries.clone()
+    }
+
+    /// Every preflight check reported (redacted: examples and queries quote row values).
+    pub fn preflight(&self) -> Vec<super::preflight::Check> {
+        let redactor = crate::redact::current();
+        let r = |s: &str| redactor.redact(s).into_owned();
+        self.preflight
+            .iter()
+            .map(|c| super::preflight::Check {
+                examples: c.examples.iter().map(|e| r(e)).collect(),
+                reason: c.reason.as_deref().map(r),
+                query: c.query.as_deref().map(r),
+                ..c.clone()
+            })
+            .collect()
     }
 
     pub fn tail(&self) -> Vec<String> {

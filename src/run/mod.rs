@@ -12,6 +12,7 @@ pub mod locks;
 pub mod logs;
 pub mod output;
 pub mod phase;
+pub mod preflight;
 
 use std::time::Duration;
 
@@ -47,6 +48,9 @@ pub mod exit {
     /// The post phase was not started: at `--timeout` a service was not yet on the
     /// task definition, or a task of another revision was still alive.
     pub const OLD_RELEASE_RUNNING: u8 = 132;
+    /// The preflight refused a migration the data would fail (duplicates, NULLs, rows
+    /// breaking a constraint): it was not started, nothing was recorded.
+    pub const PREFLIGHT_REFUSED: u8 = 133;
 
     /// migrail's exit code for the command's own non-zero exit code.
     pub fn passthrough(code: i32) -> u8 {
@@ -61,7 +65,9 @@ pub mod exit {
 pub mod deploy_exit {
     /// The plan blocks the deploy: nothing was changed.
     pub const BLOCKED: u8 = 1;
-    pub use super::exit::{CANCELLED, MIGRAIL_ERROR, OLD_RELEASE_RUNNING, ROLLOUT_FAILED, SUCCESS};
+    pub use super::exit::{
+        CANCELLED, MIGRAIL_ERROR, OLD_RELEASE_RUNNING, PREFLIGHT_REFUSED, ROLLOUT_FAILED, SUCCESS,
+    };
     /// A service of a deployment type migrail cannot drive (an EXTERNAL controller, ...):
     /// nothing was changed.
     pub const UNSUPPORTED: u8 = 2;
@@ -91,6 +97,8 @@ pub enum Outcome {
     RolloutFailed,
     /// Not started: the old release was still running at `--timeout`.
     OldReleaseRunning,
+    /// The preflight found rows the migration would fail on: it was not started.
+    PreflightRefused,
 }
 
 impl Outcome {
@@ -108,6 +116,7 @@ impl Outcome {
             Outcome::Error => "error",
             Outcome::RolloutFailed => "rollout failed",
             Outcome::OldReleaseRunning => "old release running",
+            Outcome::PreflightRefused => "preflight refused",
         }
     }
 }
@@ -134,6 +143,8 @@ pub struct RunResult {
     pub applied: Vec<String>,
     /// Every retry after a lock timeout the lock guard reported, in order.
     pub lock_retries: Vec<locks::LockRetry>,
+    /// Every check the preflight reported, in order.
+    pub preflight: Vec<preflight::Check>,
     /// The last lines of output (the traceback of a failure is there).
     pub log_tail: Vec<String>,
     /// ECS: the cluster, the task, its stop code and target container's reason, the
@@ -164,6 +175,7 @@ impl RunResult {
             duration_seconds: 0.0,
             applied: Vec::new(),
             lock_retries: Vec::new(),
+            preflight: Vec::new(),
             log_tail: Vec::new(),
             cluster: None,
             task_arn: None,
@@ -174,6 +186,15 @@ impl RunResult {
             run_key: None,
             log_url: None,
         }
+    }
+
+    /// Print what the preflight found (each violation, each check not done), then the
+    /// verdict.
+    pub fn print_verdict(&self) {
+        for line in preflight::report_lines(&self.preflight) {
+            eprintln!("{line}");
+        }
+        eprintln!("{}", self.verdict());
     }
 
     /// The one-line verdict printed at the end, redacted (it quotes the reason ECS gave,

@@ -106,7 +106,7 @@ pub fn command(
                 .replace("call_command(\"migrate\", ", "migrail_migrate(")
                 .replace(
                     "sys.exit(migrail_phase())",
-                    "migrail_guard()\nsys.exit(migrail_phase())",
+                    "migrail_guard()\nsys.exit(mg_main(migrail_phase))",
                 )
     } else {
         locks::compact(&script)
@@ -143,7 +143,7 @@ mod tests {
             "{}",
             argv[4]
         );
-        assert!(argv[4].contains("migrail_guard()\nsys.exit(migrail_phase())"));
+        assert!(argv[4].contains("migrail_guard()\nsys.exit(mg_main(migrail_phase))"));
         assert_eq!(
             manage_py(&[
                 "python".into(),

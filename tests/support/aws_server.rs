@@ -64,6 +64,9 @@ pub struct Script {
     running_seen: bool,
     stopped_seen: bool,
     cluster: Option<cluster::Cluster>,
+    /// Task definitions registered when no queue scripts it (a carrier of migrail's
+    /// script): (ARN, body).
+    registered: Vec<(String, Value)>,
 }
 
 impl Script {
@@ -92,6 +95,31 @@ impl Script {
                 if let Some((status, body)) = c.answer(&req.op, &req.body, requests) {
                     return Reply { status, body };
                 }
+            }
+        }
+        if !self.queues.contains_key(&req.op) {
+            // A registry that accepts: revisions numbered per family.
+            if req.op == "RegisterTaskDefinition" {
+                let family = req.body["family"].as_str().unwrap_or_default().to_string();
+                let revision = 1 + self
+                    .registered
+                    .iter()
+                    .filter(|(_, b)| b["family"] == family.as_str())
+                    .count();
+                let arn = format!(
+                    "arn:aws:ecs:eu-west-1:123456789012:task-definition/{family}:{revision}"
+                );
+                self.registered.push((arn.clone(), req.body.clone()));
+                let mut td = req.body.clone();
+                td["taskDefinitionArn"] = json!(arn);
+                td["revision"] = json!(revision);
+                td["status"] = json!("ACTIVE");
+                return Reply::ok(json!({"taskDefinition": td}));
+            }
+            if req.op == "DeregisterTaskDefinition" {
+                return Reply::ok(json!({"taskDefinition": {
+                    "taskDefinitionArn": req.body["taskDefinition"], "status": "INACTIVE"
+                }}));
             }
         }
         if req.op == "GetLogEvents" && !self.queues.contains_key("GetLogEvents") {
@@ -189,7 +217,8 @@ impl Server {
             .unwrap_or_default()
     }
 
-    /// The commands of the tasks RunTask started, in order.
+    /// The commands of the tasks RunTask started, in order; a script carried in the task
+    /// definition put back in its place (packed, as it would be in the overrides).
     pub fn one_off_commands(&self) -> Vec<Value> {
         self.script
             .lock()
@@ -200,10 +229,43 @@ impl Server {
                 c.tasks
                     .iter()
                     .filter(|t| t.one_off)
-                    .map(|t| t.command.clone())
+                    .map(|t| {
+                        let env = c
+                            .definitions
+                            .iter()
+                            .find(|(arn, _, _)| *arn == t.task_definition)
+                            .map(|(_, td, _)| td["containerDefinitions"].clone())
+                            .unwrap_or(Value::Null);
+                        uncarried(&t.command, &env)
+                    })
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The script of the `n`th RunTask (unpacked).
+    pub fn run_task_script(&self, n: usize) -> Option<String> {
+        self.script_of_run(self.calls("RunTask").get(n)?)
+    }
+
+    /// The script a RunTask request runs (unpacked), from its command or, carried, from
+    /// the task definition registered for it.
+    pub fn script_of_run(&self, run: &Value) -> Option<String> {
+        let command = &run["overrides"]["containerOverrides"][0]["command"];
+        let script = self.script.lock().expect("lock");
+        let containers = script
+            .registered
+            .iter()
+            .map(|(arn, body)| (arn.clone(), body.clone()))
+            .chain(script.cluster.iter().flat_map(|c| {
+                c.definitions
+                    .iter()
+                    .map(|(arn, td, _)| (arn.clone(), td.clone()))
+            }))
+            .find(|(arn, _)| run["taskDefinition"] == arn.as_str())
+            .map(|(_, body)| body["containerDefinitions"].clone())
+            .unwrap_or(Value::Null);
+        migrail::ecs::resolve::unpack_script(uncarried(command, &containers)[4].as_str()?)
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -257,4 +319,27 @@ fn serve(conn: TcpStream, script: &Mutex<Script>, recorded: &Mutex<Vec<Request>>
             return;
         }
     }
+}
+
+/// `command` with a carried script's bootstrap replaced by the packed script the
+/// `MIGRAIL_SCRIPT` variable of `containers` holds.
+fn uncarried(command: &Value, containers: &Value) -> Value {
+    let mut command = command.clone();
+    let carried = command[4]
+        .as_str()
+        .is_some_and(|a| a.contains("os.environ[\"MIGRAIL_SCRIPT\"]"));
+    if carried {
+        let payload = containers
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|c| c["environment"].as_array().cloned().unwrap_or_default())
+            .find(|kv| kv["name"] == "MIGRAIL_SCRIPT")
+            .and_then(|kv| kv["value"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        command[4] = json!(format!(
+            "import base64,zlib;exec(zlib.decompress(base64.b64decode(\"{payload}\")))"
+        ));
+    }
+    command
 }

@@ -583,6 +583,26 @@ impl Cluster {
                 ));
                 ok(json!({"taskDefinition": td, "tags": tags}))
             }
+            "DeregisterTaskDefinition" => {
+                let name = body["taskDefinition"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let Some((_, td, _)) = self.definitions.iter_mut().find(|(a, _, _)| *a == name)
+                else {
+                    return Some((
+                        400,
+                        json!({"__type": "ClientException", "message": "The specified task definition does not exist."}),
+                    ));
+                };
+                td["status"] = json!("INACTIVE");
+                let td = td.clone();
+                self.log.push((
+                    requests,
+                    format!("DeregisterTaskDefinition {}", short(&name)),
+                ));
+                ok(json!({"taskDefinition": td}))
+            }
             "DescribeTaskDefinition" => {
                 let name = body["taskDefinition"].as_str().unwrap_or_default();
                 if let Some((_, td, tags)) = self

@@ -42,6 +42,7 @@ operations = [AddConstraintNotValid("book", models.CheckConstraint(condition=mod
 operations = [ValidateConstraint("book", "pages_gte_0")]
 ```
 "#,
+    preflight: Some("rows that break the CHECK"),
 };
 
 impl Rule for AddCheckConstraint {

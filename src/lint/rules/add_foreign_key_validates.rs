@@ -53,6 +53,7 @@ operations = [
 operations = [migrations.RunSQL('ALTER TABLE "shop_book" VALIDATE CONSTRAINT "shop_book_author_fk";', migrations.RunSQL.noop)]
 ```
 "#,
+    preflight: Some("rows that point to no row"),
 };
 
 impl Rule for AddForeignKeyValidates {

@@ -51,6 +51,7 @@ For a field Django indexes, add it with `db_index=False` first, then add the ind
 concurrently, and finally set `db_index=True` for the state only
 (`SeparateDatabaseAndState(state_operations=[AlterField(...)])`).
 "#,
+    preflight: None,
 };
 
 impl Rule for AddIndexNotConcurrently {

@@ -43,6 +43,7 @@ migrations.AddField("book", "format", models.CharField(max_length=20, db_default
 
 or add it nullable, backfill, and make it NOT NULL in a later release (see `set-not-null`).
 "#,
+    preflight: None,
 };
 
 impl Rule for AddNotNullColumn {

@@ -53,6 +53,7 @@ operations = [
 ]
 ```
 "#,
+    preflight: Some("duplicate values"),
 };
 
 impl Rule for AddUnique {

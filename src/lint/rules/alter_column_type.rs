@@ -43,6 +43,7 @@ points to it. Its help leads with keeping the type (`DEFAULT_AUTO_FIELD =
 Add a new column of the new type, write to both from the application, backfill in
 batches, switch the reads, and drop the old column in a later release.
 "#,
+    preflight: None,
 };
 
 impl Rule for AlterColumnType {

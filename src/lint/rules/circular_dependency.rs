@@ -20,6 +20,7 @@ Django raises `CircularDependencyError` while building the plan: nothing is appl
 Break the cycle: usually one cross-app migration must be split so that the foreign key
 is added in a later migration of one of the apps.
 "#,
+    preflight: None,
 };
 
 impl Rule for CircularDependency {

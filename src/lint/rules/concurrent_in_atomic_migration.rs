@@ -35,6 +35,7 @@ class Migration(migrations.Migration):
     operations = [AddIndexConcurrently("book", models.Index(fields=["title"], name="shop_book_title_idx"))]
 ```
 "#,
+    preflight: None,
 };
 
 const HELP: &str =

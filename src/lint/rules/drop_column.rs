@@ -62,6 +62,7 @@ operations = [
 ]
 ```
 "#,
+    preflight: None,
 };
 
 impl Rule for DropColumn {

@@ -51,6 +51,7 @@ class Migration(migrations.Migration):
     operations = [RemoveIndexConcurrently("book", "shop_book_title_idx")]
 ```
 "#,
+    preflight: None,
 };
 
 impl Rule for DropIndexNotConcurrently {

@@ -45,6 +45,7 @@ operations = [
 ]
 ```
 "#,
+    preflight: None,
 };
 
 impl Rule for DropTable {

@@ -22,6 +22,7 @@ reports the other, whose migrations are then not linted.
 Set a distinct `label` on one app's AppConfig, or point migrail at the project that
 really installs them (`migrail lint path/to/project`).
 "#,
+    preflight: None,
 };
 
 impl Rule for DuplicateAppLabel {

@@ -24,6 +24,7 @@ the deploy fails.
 Fix the name: `ls <app>/migrations/` shows the real ones. Scan the other app too
 (`migrail lint path/to/project`) so migrail can check the dependency.
 "#,
+    preflight: None,
 };
 
 impl Rule for MissingDependency {

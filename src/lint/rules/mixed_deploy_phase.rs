@@ -26,6 +26,7 @@ Split it: one migration with the additive operations, applied before the rollout
 (`migrail run --phase pre`), and one with the subtractive ones, applied after it
 (`migrail run --phase post`) or in the next release.
 "#,
+    preflight: None,
 };
 
 impl Rule for MixedDeployPhase {

@@ -25,6 +25,7 @@ Create a merge migration, or renumber one branch's migration to depend on the ot
 python manage.py makemigrations --merge
 ```
 "#,
+    preflight: None,
 };
 
 impl Rule for MultipleLeafNodes {

@@ -46,6 +46,7 @@ operations = [
 
 and keep `db_column="title"` on the renamed field in `models.py`.
 "#,
+    preflight: None,
 };
 
 /// The `AddField` of the same migration that re-adds `removed` (of `model`) under

@@ -49,6 +49,7 @@ operations = [
 To really rename the column: add the new column, write both, backfill, switch the reads,
 then drop the old column in a later release.
 "#,
+    preflight: None,
 };
 
 impl Rule for RenameColumn {

@@ -45,6 +45,7 @@ operations = [
 (and keep `db_table = "shop_book"` in the model's `Meta`). To really move the data, create
 the new table, write to both, backfill, switch reads, and drop the old table later.
 "#,
+    preflight: None,
 };
 
 impl Rule for RenameTable {

@@ -25,6 +25,7 @@ undo (a backfill of a column that the reverse migration drops anyway):
 migrations.RunPython(backfill_slugs, reverse_code=migrations.RunPython.noop)
 ```
 "#,
+    preflight: None,
 };
 
 impl Rule for RunpythonIrreversible {

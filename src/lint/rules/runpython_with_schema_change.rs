@@ -35,6 +35,7 @@ class Migration(migrations.Migration):
     operations = [migrations.RunPython(backfill_slugs_in_batches, migrations.RunPython.noop)]
 ```
 "#,
+    preflight: None,
 };
 
 /// True when the operation runs DDL on a table that existed before the migration (not

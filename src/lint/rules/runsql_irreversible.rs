@@ -28,6 +28,7 @@ migrations.RunSQL(
 )
 ```
 "#,
+    preflight: None,
 };
 
 impl Rule for RunsqlIrreversible {

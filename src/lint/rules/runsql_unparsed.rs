@@ -29,6 +29,7 @@ Review the statement by hand, then suppress the finding with the reason:
 `# migrail: ignore[runsql-unparsed] -- reviewed: only touches a new table`.
 Prefer literal SQL strings over SQL assembled at run time.
 "#,
+    preflight: None,
 };
 
 impl Rule for RunsqlUnparsed {

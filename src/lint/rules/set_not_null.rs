@@ -61,6 +61,7 @@ operations = [
 ]
 ```
 "#,
+    preflight: Some("NULL rows"),
 };
 
 impl Rule for SetNotNull {

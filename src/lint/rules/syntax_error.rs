@@ -21,6 +21,7 @@ the deploy fails. migrail reads whatever it can of the file and goes on with the
 ## Safe alternative
 Fix the file; `python -m py_compile <file>` shows the same errors.
 "#,
+    preflight: None,
 };
 
 impl Rule for SyntaxError {

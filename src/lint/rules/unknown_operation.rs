@@ -31,6 +31,7 @@ to decide.
 Review it by hand, then suppress the warning with the reason, or write the operations
 as a literal list so that migrail can read them.
 "#,
+    preflight: None,
 };
 
 impl Rule for UnknownOperation {

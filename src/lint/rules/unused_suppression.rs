@@ -29,6 +29,7 @@ the operation's first line. Give the reason after `--`:
 migrations.RemoveField("book", "isbn"),  # migrail: ignore[drop-column] -- no reader left since 2026-10
 ```
 "#,
+    preflight: None,
 };
 
 impl Rule for UnusedSuppression {
