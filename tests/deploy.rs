@@ -215,6 +215,10 @@ fn two_services_pre_rollout_drain_post_in_that_order() {
     for (run, carrier) in runs.iter().zip(&carriers) {
         assert_eq!(carrier["family"], "web-migrail");
         assert_eq!(carrier["containerDefinitions"][0]["image"], "app:43");
+        // Both phases check the data first.
+        assert!(server
+            .script_of_run(run)
+            .is_some_and(|s| s.contains("def mg_preflight") && s.contains("PF_MODE = \"on\"")));
         let deregistered = server.calls("DeregisterTaskDefinition");
         assert!(
             deregistered.contains(&serde_json::json!({"taskDefinition": run["taskDefinition"]}))

@@ -111,7 +111,7 @@ fn recorded(pg: &Postgres, database: &str) -> Vec<String> {
 
 fn migration(operations: &str) -> String {
     format!(
-        "from django.db import migrations, models\nfrom django.db.models import Q\n\n\n\
+        "from django.db import migrations, models\nfrom django.db.models import Q\nfrom django.db.models.functions import Lower\n\n\n\
          class Migration(migrations.Migration):\n    dependencies = [(\"shop\", \"0001_initial\")]\n    \
          operations = [\n{operations}\n    ]\n"
     )
@@ -153,6 +153,15 @@ fn each_check_refuses_rows_the_migration_would_fail_on_and_lets_clean_rows_throu
             example: "code=A, rows=2",
             // The condition leaves the second row out.
             clean: "('A', 1, NULL, NULL, NULL, NULL), ('A', 0, NULL, NULL, NULL, NULL)",
+        },
+        Scenario {
+            name: "unique_expression",
+            operations: r#"        migrations.AddConstraint("item", models.UniqueConstraint(Lower("code"), name="code_ci_uniq")),"#,
+            bad: "('Ab', 1, NULL, NULL, NULL, NULL), ('aB', 2, NULL, NULL, NULL, NULL)",
+            check: "unique",
+            count: 1,
+            example: "(LOWER(\"code\"))=ab, rows=2",
+            clean: "('Ab', 1, NULL, NULL, NULL, NULL), ('Ac', 2, NULL, NULL, NULL, NULL)",
         },
         Scenario {
             name: "unique_together_secret",
