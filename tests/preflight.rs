@@ -389,6 +389,69 @@ fn a_constraint_added_not_valid_is_checked_before_validate_and_data_changes_skip
     assert_eq!(r.code, 0, "{}", r.text);
 }
 
+const CUSTOM: &str = r#"from django.db import migrations, models
+from django.db.migrations.operations.base import Operation
+
+
+class InsertOwner(Operation):
+    """A project's own operation that writes through the connection."""
+
+    def state_forwards(self, app_label, state):
+        pass
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        with schema_editor.connection.cursor() as c:
+            c.execute("INSERT INTO shop_owner (id, name) VALUES (2, 'inserted')")
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        pass
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [
+        InsertOwner(),
+        migrations.AlterField("item", "code", models.CharField(max_length=20, null=True, unique=True)),
+    ]
+"#;
+
+#[test]
+fn collecting_the_sql_never_runs_a_projects_own_operation_twice() {
+    let pg = server();
+    let work = project(&[("0002_custom", CUSTOM)]);
+    database(
+        &pg,
+        "custom",
+        &format!("{ITEM} ('A', 1, NULL, NULL, NULL, NULL)"),
+    );
+    let r = migrail(&pg, work.path(), "custom", &[]);
+    assert_eq!(r.code, 0, "{}", r.text);
+    assert_eq!(
+        pg.query_in(
+            "custom",
+            "SELECT count(*) FROM shop_owner WHERE name = 'inserted'"
+        ),
+        ["1"],
+        "{}",
+        r.text
+    );
+    // Its write was refused in the preflight's READ ONLY transaction: reported, not fatal.
+    let checks = r.result["preflight"].as_array().expect("checks");
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["check"] == "sql" && c["verdict"] == "error"),
+        "{}",
+        r.result
+    );
+    assert!(
+        r.text
+            .contains("not checked: the SQL Django would run could not be collected"),
+        "{}",
+        r.text
+    );
+}
+
 #[test]
 fn only_checks_every_pending_migration_and_a_timeout_is_skipped_unless_strict() {
     let pg = server();

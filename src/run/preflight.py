@@ -206,7 +206,35 @@ def pf_rows(c, state, migration):
     return False
 
 
+def pf_collect(c, state, migration):
+    # The SQL Django would run, collected as sqlmigrate does. An operation that is not
+    # Django's own may touch the database while collecting: then it happens in a READ ONLY
+    # transaction, rolled back.
+    custom = any(not type(op).__module__.startswith("django.") for op in pf_flat(migration.operations))
+    with c.schema_editor(collect_sql=True, atomic=False) as ed:
+        if not custom:
+            migration.apply(state.clone(), ed, collect_sql=True)
+        else:
+            with transaction.atomic(using=c.alias):
+                pf_ro(c)
+                migration.apply(state.clone(), ed, collect_sql=True)
+                transaction.set_rollback(True, using=c.alias)
+    return ed.collected_sql
+
+
 def mg_preflight(executor, state, migration):
+    # Never the cause of a failure: a check that cannot run is reported, not fatal.
+    try:
+        pf_migration(executor, state, migration)
+    except MgRefused:
+        raise
+    except Exception as e:
+        r = {"migration": mg_label(migration), "operation": "", "check": "sql", "table": None, "verdict": "error", "ms": 0,
+             "reason": pf_cut((str(e).strip().splitlines() or [type(e).__name__])[0])}
+        print("migrail: preflight: " + json.dumps(r, default=str), flush=True)
+
+
+def pf_migration(executor, state, migration):
     c, label = executor.connection, mg_label(migration)
     if c.vendor != "postgresql":
         if not PF["note"]:
@@ -217,10 +245,8 @@ def mg_preflight(executor, state, migration):
         PF["data"] = None
     if not pf_rows(c, state, migration):
         return
-    with c.schema_editor(collect_sql=True, atomic=False) as ed:
-        migration.apply(state.clone(), ed, collect_sql=True)
     op, prev, bad = "", "", []
-    for line in ed.collected_sql:
+    for line in pf_collect(c, state, migration):
         if prev == "--" and line.startswith("-- "):
             op = line[3:]
         prev = line

@@ -195,8 +195,13 @@ impl Check {
                 rows("row")
             ),
             ("violation", _) => format!("{} break {target}", rows("row")),
+            (_, "sql") => format!(
+                "not checked: the SQL Django would run could not be collected: {}",
+                self.reason.as_deref().unwrap_or("unknown error")
+            ),
+            ("ok", check) => format!("{check} check on {table} ({target}): ok"),
             (verdict, check) => format!(
-                "{check} check on {table} ({target}): {verdict}{}",
+                "{check} check on {table} ({target}) not done ({verdict}){}",
                 self.reason
                     .as_deref()
                     .map(|r| format!(": {r}"))
@@ -228,9 +233,13 @@ pub fn report_lines(checks: &[Check]) -> Vec<String> {
                 }
             }
             "timeout" | "error" => out.push(format!(
-                "migrail: warning: preflight of {}: {}: not checked ({})",
+                "migrail: warning: preflight of {}{}: {}",
                 c.migration,
-                c.operation,
+                if c.operation.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", c.operation)
+                },
                 c.message()
             )),
             _ => {}
