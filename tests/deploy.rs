@@ -374,6 +374,44 @@ fn a_rollback_on_the_second_service_never_runs_the_post_phase() {
 }
 
 #[test]
+fn a_pre_task_the_preflight_refused_stops_before_any_rollout_and_only_is_refused() {
+    let server = Server::start(
+        Script::default().cluster(
+            Cluster::new(&[("web", 43)])
+                .service("web", "web:42", 1, Behaviour::Completes { after: 1 })
+                .exit_codes(&[65]),
+        ),
+    );
+    let p = project(Some(M3_DROP));
+    // The migrate process exits 65 without logs to say why (no awslogs here): refused.
+    let o = deploy(&server, p.path(), &[]);
+    assert_eq!(o.code, 133, "{}", o.stderr);
+    assert_eq!(mutations(&server), ["RunTask pre"]);
+    assert_eq!(
+        o.result["pre"]["outcome"], "preflight-refused",
+        "{}",
+        o.result
+    );
+    // `--preflight only` applies nothing: a deploy cannot use it.
+    let server = Server::start(
+        Script::default().cluster(Cluster::new(&[("web", 43)]).service(
+            "web",
+            "web:42",
+            1,
+            Behaviour::Completes { after: 1 },
+        )),
+    );
+    let o = deploy(&server, p.path(), &["--preflight", "only"]);
+    assert_eq!(o.code, 125, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("migrail run --preflight only"),
+        "{}",
+        o.stderr
+    );
+    assert!(mutations(&server).is_empty());
+}
+
+#[test]
 fn a_failed_pre_task_stops_before_any_rollout() {
     let server = Server::start(
         Script::default().cluster(

@@ -97,6 +97,29 @@ impl Moto {
         serde_json::from_str(&self.helper(&["setup"])).expect("setup JSON")
     }
 
+    /// The script a task runs (unpacked): from its command, or from the `MIGRAIL_SCRIPT`
+    /// variable of the carrier task definition it runs.
+    fn script_of(&self, task: &Value) -> Option<String> {
+        let arg = task["overrides"]["containerOverrides"][0]["command"][4].as_str()?;
+        if !arg.contains("MIGRAIL_SCRIPT") {
+            return migrail::ecs::resolve::unpack_script(arg);
+        }
+        let td: Value = serde_json::from_str(
+            &self.helper(&["task-definition", task["taskDefinitionArn"].as_str()?]),
+        )
+        .ok()?;
+        let payload = td["containerDefinitions"]
+            .as_array()?
+            .iter()
+            .flat_map(|c| c["environment"].as_array().cloned().unwrap_or_default())
+            .find(|kv| kv["name"] == "MIGRAIL_SCRIPT")?["value"]
+            .as_str()?
+            .to_string();
+        migrail::ecs::resolve::unpack_script(&format!(
+            "import base64,zlib;exec(zlib.decompress(base64.b64decode(\"{payload}\")))"
+        ))
+    }
+
     fn tasks(&self) -> Vec<Value> {
         serde_json::from_str::<Value>(&self.helper(&["tasks"]))
             .expect("tasks JSON")
@@ -167,7 +190,25 @@ fn the_services_configuration_is_copied_into_run_task() {
     let tasks = moto.tasks();
     assert_eq!(tasks.len(), 1, "{tasks:?}");
     let t = &tasks[0];
-    assert_eq!(t["taskDefinitionArn"], ids["task_definition"]);
+    // The lock guard and the preflight travel in a carrier: a copy of the service's task
+    // definition in the family `web-migrail`, deregistered once the task started.
+    let carrier = t["taskDefinitionArn"].as_str().expect("an ARN");
+    assert!(
+        carrier.ends_with(":task-definition/web-migrail:1"),
+        "{carrier}"
+    );
+    let copy: Value =
+        serde_json::from_str(&moto.helper(&["task-definition", carrier])).expect("JSON");
+    let original: Value = serde_json::from_str(&moto.helper(&[
+        "task-definition",
+        ids["task_definition"].as_str().expect("an ARN"),
+    ]))
+    .expect("JSON");
+    assert_eq!(
+        copy["containerDefinitions"][0]["image"],
+        original["containerDefinitions"][0]["image"]
+    );
+    assert_eq!(copy["status"], "INACTIVE");
     assert_eq!(t["launchType"], "FARGATE");
     assert_eq!(t["platformVersion"], "1.4.0");
     let key = t["startedBy"].as_str().expect("startedBy");
@@ -180,8 +221,7 @@ fn the_services_configuration_is_copied_into_run_task() {
             .as_array()
             .cloned()
     );
-    let script = migrail::ecs::resolve::unpack_script(command[4].as_str().unwrap_or_default())
-        .expect("the lock guard, packed");
+    let script = moto.script_of(t).expect("the lock guard, packed");
     assert!(
         script.ends_with("sys.exit(migrail_run(\"shop\"))\n"),
         "{script}"
@@ -406,10 +446,7 @@ fn deploy_runs_pre_rolls_out_and_runs_post() {
                 .iter()
                 .find(|t| t["taskArn"] == *arn)
                 .expect("a task migrail started");
-            let arg = t["overrides"]["containerOverrides"][0]["command"][4]
-                .as_str()
-                .unwrap_or_default();
-            let script = migrail::ecs::resolve::unpack_script(arg).expect("a packed script");
+            let script = moto.script_of(t).expect("a packed script");
             if script.contains("PHASE = \"post\"") {
                 "post"
             } else {
@@ -423,8 +460,17 @@ fn deploy_runs_pre_rolls_out_and_runs_post() {
         .expect("rollout");
     let post = stderr.find(started[1]).expect("post started");
     assert!(rollout < post, "{stderr}");
+    // Both ran the new revision (in carriers: copies of it holding the script).
+    let image = |arn: &str| -> Value {
+        let td: Value =
+            serde_json::from_str(&moto.helper(&["task-definition", arn])).expect("JSON");
+        td["containerDefinitions"][0]["image"].clone()
+    };
+    assert_eq!(image(&new), "registry.example/web:new");
     assert!(
-        tasks.iter().all(|t| t["taskDefinitionArn"] == new.as_str()),
+        tasks
+            .iter()
+            .all(|t| image(t["taskDefinitionArn"].as_str().unwrap_or_default()) == image(&new)),
         "{tasks:?}"
     );
     let service: Value = serde_json::from_str(&moto.helper(&["service"])).expect("JSON");

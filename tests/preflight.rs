@@ -530,3 +530,40 @@ fn only_checks_every_pending_migration_and_a_timeout_is_skipped_unless_strict() 
         ["0001_initial", "0002_label", "0003_unique"]
     );
 }
+
+/// Every statement Django emits for the corpus apps (and Django's contrib apps), collected
+/// before each migration is applied to an empty database: the preflight parses each one
+/// without an error, and every check query it plans is valid SQL.
+#[test]
+fn the_checks_of_every_statement_django_emits_for_the_corpus_are_valid_sql() {
+    let python = venv::venv("django-venv", &repo().join("tests/django/requirements.txt"));
+    let pg = Postgres::start();
+    pg.query("CREATE DATABASE corpus");
+    let out = std::process::Command::new(python.join("python"))
+        .arg(repo().join("tests/preflight/corpus.py"))
+        .arg(repo().join("src/run/lock_guard.py"))
+        .arg(repo().join("src/run/preflight.py"))
+        .env("PGDATABASE", "corpus")
+        .env("PGPORT", pg.port.to_string())
+        .output()
+        .expect("corpus.py runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .expect("the counts");
+    let doc: Value = serde_json::from_str(line).expect("JSON");
+    eprintln!("preflight over the corpus: {doc}");
+    assert_eq!(doc["errors"], serde_json::json!([]), "{doc}");
+    assert!(doc["migrations"].as_u64() > Some(150), "{doc}");
+    for check in ["unique", "foreign-key", "fit", "null"] {
+        assert!(
+            doc["counts"][format!("plan:{check}")].as_u64() > Some(0),
+            "no {check} check planned: {doc}"
+        );
+    }
+    assert!(doc["counts"]["verdict:ok"].as_u64() > Some(20), "{doc}");
+}

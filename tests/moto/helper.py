@@ -99,8 +99,13 @@ def main():
         current = c["ecs"].describe_task_definition(taskDefinition="web")["taskDefinition"]
         keep = ("family", "networkMode", "requiresCompatibilities", "cpu", "memory",
                 "containerDefinitions")
-        print(c["ecs"].register_task_definition(**{k: current[k] for k in keep})
-              ["taskDefinition"]["taskDefinitionArn"])
+        new = {k: current[k] for k in keep}
+        for container in new["containerDefinitions"]:
+            container["image"] = container["image"].rsplit(":", 1)[0] + ":new"
+        print(c["ecs"].register_task_definition(**new)["taskDefinition"]["taskDefinitionArn"])
+    elif cmd == "task-definition":
+        found = c["ecs"].describe_task_definition(taskDefinition=args[0])["taskDefinition"]
+        print(json.dumps(found, default=str))
     elif cmd == "service":
         found = c["ecs"].describe_services(cluster="prod", services=["web"])["services"][0]
         print(json.dumps(found, default=str))
