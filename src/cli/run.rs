@@ -88,25 +88,23 @@ pub fn execute(
         }
         waiting
     };
-    let inherited = std::env::var("PGOPTIONS").ok();
-    let build = |guard: &run::locks::LockGuard| -> Result<run::locks::Guarded, CliError> {
-        if phase != RunPhase::All {
-            let manage = run::phase::manage_py(&given);
-            return Ok(run::locks::Guarded {
-                command: run::phase::command(&manage, phase, &waiting, guard),
-                env: Vec::new(),
-                warnings: Vec::new(),
-            });
-        }
+    let guarded = if phase == RunPhase::All {
+        let inherited = std::env::var("PGOPTIONS").ok();
         let local = backend == Backend::Local;
         run::locks::guard(
             &given,
-            guard,
+            &guard,
             if local { inherited.as_deref() } else { None },
         )
-        .map_err(CliError::run)
+        .map_err(CliError::run)?
+    } else {
+        let manage = run::phase::manage_py(&given);
+        run::locks::Guarded {
+            command: run::phase::command(&manage, phase, &waiting, &guard),
+            env: Vec::new(),
+            warnings: Vec::new(),
+        }
     };
-    let guarded = build(&guard)?;
     for w in &guarded.warnings {
         eprintln!("migrail: warning: {w}");
     }

@@ -6,7 +6,8 @@
 //! network configuration and launch type or capacity provider strategy and finds the
 //! target container and its logs; [`key`] derives the run key that makes the run
 //! exactly-once; [`lock`] is the optional DynamoDB lock; [`start`] attaches to a task
-//! already running with the key or starts one (retries with the same `clientToken`);
+//! already running with the key or starts one (retries with the same `clientToken`; a
+//! script too large for RunTask's overrides travels in a carrier, [`register`]);
 //! [`watch`] polls it to its end while [`cloudwatch`] prints its logs; [`verdict`] judges
 //! the stopped task. Cancellation (SIGINT/SIGTERM) detaches by default. [`rollout`]
 //! updates services and proves the old release is gone: `migrail deploy`'s rollout and

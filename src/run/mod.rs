@@ -2,8 +2,10 @@
 //!
 //! This module owns what every backend shares: the outcome of a run ([`RunResult`]),
 //! its exit code (an API: README, "Running migrations"), the log tail and the
-//! migrations Django reports as applied ([`logs`]), and the result files
-//! ([`output`]: `--json-out`, `$GITHUB_OUTPUT`). Backends: [`local`] (a child process:
+//! migrations Django reports as applied ([`logs`]), the result files ([`output`]:
+//! `--json-out`, `$GITHUB_OUTPUT`); the scripts that run inside Django: the lock guard
+//! ([`locks`]), the data checks before each migration ([`preflight`]), the deploy phases
+//! ([`phase`]). Backends: [`local`] (a child process:
 //! CodeBuild inside the VPC, a developer's machine) and [`crate::ecs`] (a one-off task
 //! from the service's configuration).
 
