@@ -450,6 +450,142 @@ fn base_reviews_only_migrations_changed_since_the_merge_base() {
     );
 }
 
+/// The bookshop in a repository whose `main` has every migration, on a branch `feature`.
+fn shipped_bookshop() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_dir(&repo().join("examples/bookshop"), dir.path());
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-q", "-m", "initial"]);
+    git(dir.path(), &["checkout", "-q", "-b", "feature"]);
+    dir
+}
+
+fn edited_findings(project: &Path) -> (i32, Vec<Value>) {
+    let r = run_in(
+        project,
+        &[
+            "lint",
+            "--base",
+            "main",
+            "--select",
+            "edited-applied-migration",
+            "--format",
+            "json",
+        ],
+    );
+    let doc: Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|_| panic!("{}{}", r.stdout, r.stderr));
+    (
+        r.code,
+        doc["findings"].as_array().cloned().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn an_applied_migration_edited_renamed_or_deleted_is_an_error_and_reformatting_is_not() {
+    let m2 = "catalog/migrations/0002_book_subtitle.py";
+    // Reformatted, commented, quotes changed: the same operations.
+    let dir = shipped_bookshop();
+    let path = dir.path().join(m2);
+    let text = std::fs::read_to_string(&path).expect("read");
+    let reformatted = text
+        .replace("\"book\"", "'book'")
+        .replace("max_length=300),", "max_length=300),  # wider")
+        .replace(
+            "from django.db import migrations, models",
+            "from django.db import models\nfrom django.db import migrations",
+        );
+    std::fs::write(&path, reformatted).expect("write");
+    assert_eq!(edited_findings(dir.path()), (0, vec![]));
+
+    // An operation changed: the finding is on it, the help shows before and after.
+    std::fs::write(&path, text.replace("max_length=300", "max_length=400")).expect("write");
+    let (code, found) = edited_findings(dir.path());
+    assert_eq!(code, 1, "{found:?}");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["path"], m2);
+    assert_eq!(found[0]["line"], 19, "the AlterField: {found:?}");
+    let help = found[0]["help"].as_str().expect("help");
+    assert!(
+        help.contains("operation 2 was: migrations.AlterField(model_name=\"book\", name=\"title\", field=models.CharField(max_length=300))")
+            && help.contains("operation 2 now:")
+            && help.contains("max_length=400"),
+        "{help}"
+    );
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`main`")),
+        "{found:?}"
+    );
+
+    // Renamed.
+    let dir = shipped_bookshop();
+    git(
+        dir.path(),
+        &["mv", m2, "catalog/migrations/0002_subtitle.py"],
+    );
+    let (code, found) = edited_findings(dir.path());
+    assert_eq!(code, 1);
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`0002_subtitle` is `0002_book_subtitle` renamed")),
+        "{found:?}"
+    );
+
+    // Deleted: reported at its old path.
+    let dir = shipped_bookshop();
+    std::fs::remove_file(
+        dir.path()
+            .join("catalog/migrations/0007_book_isbn_unique.py"),
+    )
+    .expect("rm");
+    let (code, found) = edited_findings(dir.path());
+    assert_eq!(code, 1);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        found[0]["path"],
+        "catalog/migrations/0007_book_isbn_unique.py"
+    );
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`catalog.0007_book_isbn_unique` is deleted")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn deleting_what_a_shipped_squash_replaces_is_the_clean_up() {
+    let dir = shipped_bookshop();
+    let migrations = dir.path().join("catalog/migrations");
+    // main gains a squash of 0001–0002, and ships it.
+    std::fs::write(
+        migrations.join("0001_squashed_0002_book_subtitle.py"),
+        std::fs::read_to_string(migrations.join("0001_initial.py"))
+            .expect("read")
+            .replace(
+                "class Migration(migrations.Migration):\n",
+                "class Migration(migrations.Migration):\n    replaces = [(\"catalog\", \"0001_initial\"), (\"catalog\", \"0002_book_subtitle\")]\n",
+            ),
+    )
+    .expect("write");
+    git(dir.path(), &["checkout", "-q", "main"]);
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "-q", "-m", "squash"]);
+    git(dir.path(), &["checkout", "-q", "-b", "clean-up"]);
+    std::fs::remove_file(migrations.join("0001_initial.py")).expect("rm");
+    let (code, found) = edited_findings(dir.path());
+    assert_eq!((code, found.len()), (0, 0), "{found:?}");
+    // Without the squash shipped, the same deletion is reported.
+    let dir = shipped_bookshop();
+    std::fs::remove_file(dir.path().join("catalog/migrations/0001_initial.py")).expect("rm");
+    let (code, found) = edited_findings(dir.path());
+    assert_eq!((code, found.len()), (1, 1), "{found:?}");
+}
+
 #[test]
 fn colour_only_when_asked_or_on_a_terminal() {
     let r = run(&["lint", "examples/bookshop", "--color", "always"]);

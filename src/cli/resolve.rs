@@ -40,13 +40,54 @@ pub fn resolve(
 ) -> Result<Resolved, CliError> {
     let timer = crate::timings::Timer::start();
     let scoped = lint_scope(scope)?;
+    // Reviewed against a base: what it has of the migrations the change touches.
+    let applied = match &scope.base {
+        Some(base) => Some(std::sync::Arc::new(super::scope::base_versions(base)?)),
+        None => None,
+    };
     timer.lap("scope");
-    resolve_scoped(scoped, config_args, select, ignore, warnings_as_errors)
+    // A deleted migration's app is loaded too (its deletion is reported there).
+    let also_load: Vec<PathBuf> = applied
+        .iter()
+        .flat_map(|a| a.edits.iter().filter(|e| e.now.is_none()))
+        .filter_map(|e| {
+            let dir = e.then.parent()?;
+            std::fs::read_dir(dir)
+                .ok()?
+                .flatten()
+                .map(|entry| entry.path())
+                .find(|p| crate::django::discover::may_be_migration(p))
+                .and_then(|p| p.canonicalize().ok())
+        })
+        .collect();
+    let mut resolved = resolve_loaded(
+        scoped,
+        &also_load,
+        config_args,
+        select,
+        ignore,
+        warnings_as_errors,
+    )?;
+    resolved.options.applied = applied;
+    Ok(resolved)
 }
 
 /// [`resolve`] with the roots and the review already chosen (`migrail fix`'s scope).
 pub fn resolve_scoped(
+    scoped: (Vec<PathBuf>, Review),
+    config_args: &ConfigArgs,
+    select: &[String],
+    ignore: &[String],
+    warnings_as_errors: bool,
+) -> Result<Resolved, CliError> {
+    resolve_loaded(scoped, &[], config_args, select, ignore, warnings_as_errors)
+}
+
+/// [`resolve_scoped`], loading the apps of `also_load` (migration files) besides the
+/// reviewed ones.
+fn resolve_loaded(
     (roots, review): (Vec<PathBuf>, Review),
+    also_load: &[PathBuf],
     config_args: &ConfigArgs,
     select: &[String],
     ignore: &[String],
@@ -75,11 +116,17 @@ pub fn resolve_scoped(
             .collect(),
         deploy_phases: config_args.deploy_phases || file.deploy_phases.unwrap_or(false),
         lint_squashed: file.squashed == Some(config::SquashedMode::Lint),
+        applied: None,
     };
     options.validate().map_err(CliError::usage)?;
     let timer = crate::timings::Timer::start();
     let settings = config_args.project.settings(config.as_ref(), &roots)?;
-    let project = Project::load_focused(&roots, settings, review.focus())
+    let focus = review.focus().map(|f| {
+        let mut f = f.clone();
+        f.extend(also_load.iter().cloned());
+        f
+    });
+    let project = Project::load_focused(&roots, settings, focus.as_ref())
         .map_err(|e| CliError::usage(e.to_string()))?;
     timer.lap("load (discover, read, parse, graph)");
     // No roots: only files that are not migrations were named (pre-commit), nothing to do.

@@ -245,6 +245,61 @@ fn git_quiet(args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+/// What the merge base of HEAD and `base` holds of the migration files this change
+/// modified, renamed or deleted (committed or not), for `edited-applied-migration`.
+pub fn base_versions(
+    base: &str,
+) -> Result<crate::lint::rules::edited_applied_migration::BaseVersions, CliError> {
+    use crate::lint::rules::edited_applied_migration::{BaseEdit, BaseVersions};
+    let top = git(&["rev-parse", "--show-toplevel"], base)?;
+    let top = PathBuf::from(top.trim_end_matches(['\n', '\r']));
+    let top = top.canonicalize().unwrap_or(top);
+    let merge_base = git(&["merge-base", "HEAD", base], base)?;
+    let merge_base = merge_base.trim();
+    let status = git(
+        &[
+            "diff",
+            "--name-status",
+            "--diff-filter=MDR",
+            "-M",
+            "-z",
+            merge_base,
+            "--",
+        ],
+        base,
+    )?;
+    let mut edits = Vec::new();
+    let mut fields = status.split('\0').filter(|f| !f.is_empty());
+    while let Some(kind) = fields.next() {
+        let (then, now) = match kind.chars().next() {
+            Some('R') => (fields.next(), fields.next()),
+            Some('M') => {
+                let path = fields.next();
+                (path, path)
+            }
+            _ => (fields.next(), None),
+        };
+        let Some(then) = then else { break };
+        if !may_be_migration(Path::new(then)) {
+            continue;
+        }
+        let text = git(&["show", &format!("{merge_base}:{then}")], base)?;
+        edits.push(BaseEdit {
+            then: top.join(then),
+            now: now.map(|p| {
+                let p = top.join(p);
+                p.canonicalize().unwrap_or(p)
+            }),
+            text,
+        });
+    }
+    Ok(BaseVersions {
+        base: format!("`{base}`"),
+        edits,
+        shipped: shipped(base)?.files,
+    })
+}
+
 /// Migration files added, modified or renamed since the merge base of HEAD and `base`,
 /// committed or not, plus untracked ones.
 fn changed_since(base: &str) -> Result<Vec<PathBuf>, CliError> {

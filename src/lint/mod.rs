@@ -79,6 +79,8 @@ pub struct LintOptions {
     /// Judge squashed migrations like any other (`squashed = "lint"`); by default their
     /// compatibility and locking findings are notes: they run only on fresh databases.
     pub lint_squashed: bool,
+    /// Reviewed against a base: what it has of the migrations the change touches.
+    pub applied: Option<Arc<rules::edited_applied_migration::BaseVersions>>,
 }
 
 impl LintOptions {
@@ -190,6 +192,11 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
             if let Some(s) = by_key.get(&(summary.app.clone(), summary.name.clone())) {
                 summary.phase = s.phase.clone();
             }
+        }
+    }
+    if let Some(base) = &options.applied {
+        if options.enabled(rules::edited_applied_migration::META.name) {
+            findings.extend(rules::edited_applied_migration::deleted(project, base));
         }
     }
     finish(project, review, options, findings, migrations)
@@ -339,7 +346,14 @@ fn collect(
             let no_phase = MigrationPhase::default();
             let phase_of = |i: usize| phases[i].as_deref().unwrap_or(&no_phase);
             let per_migration = if per_migration {
-                migration_rules(project, rules, is_reviewed, &phase_of, sql)
+                migration_rules(
+                    project,
+                    rules,
+                    is_reviewed,
+                    &phase_of,
+                    sql,
+                    options.applied.as_deref(),
+                )
             } else {
                 Vec::new()
             };
@@ -463,6 +477,7 @@ fn migration_rules<'a>(
     is_reviewed: &dyn Fn(usize) -> bool,
     phase_of: &dyn Fn(usize) -> &'a MigrationPhase,
     sql: &SqlCache,
+    applied: Option<&rules::edited_applied_migration::BaseVersions>,
 ) -> Vec<Finding> {
     let mut found = Vec::new();
     for (i, m) in project.migrations.iter().enumerate() {
@@ -475,6 +490,7 @@ fn migration_rules<'a>(
             duplicate_labels: &project.duplicate_labels,
             phase: phase_of(i),
             sql,
+            applied,
         };
         for rule in rules {
             let mut out = Vec::new();

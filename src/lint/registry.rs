@@ -27,6 +27,7 @@ static RULES: &[&dyn Rule] = &[
     &rules::missing_dependency::MissingDependency,
     &rules::circular_dependency::CircularDependency,
     &rules::duplicate_app_label::DuplicateAppLabel,
+    &rules::edited_applied_migration::EditedAppliedMigration,
     &rules::syntax_error::SyntaxError,
     &rules::unknown_operation::UnknownOperation,
     &rules::unused_suppression::UnusedSuppression,

@@ -485,6 +485,9 @@ pub struct MigrationContext<'a> {
     pub duplicate_labels: &'a [crate::django::DuplicateLabel],
     pub phase: &'a MigrationPhase,
     pub sql: &'a crate::lint::sql::SqlCache,
+    /// What the base branch has of the migrations the change touches (reviewed against a
+    /// base).
+    pub applied: Option<&'a crate::lint::rules::edited_applied_migration::BaseVersions>,
 }
 
 /// What a rule sees of one SQL statement of a `RunSQL`.

@@ -13,6 +13,7 @@ pub mod drop_column;
 pub mod drop_index_not_concurrently;
 pub mod drop_table;
 pub mod duplicate_app_label;
+pub mod edited_applied_migration;
 pub mod missing_dependency;
 pub mod mixed_deploy_phase;
 pub mod multiple_leaf_nodes;
