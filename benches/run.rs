@@ -145,26 +145,28 @@ fn preflight(python: &Path, pg: &postgres::Postgres, rounds: usize) {
         queries.push(ms);
         off.push(preflight_run(work, python, pg, round, "off").0);
     }
-    let (a, b) = (median(on.clone()), median(off.clone()));
     queries.sort_by(f64::total_cmp);
     println!("preflight, {rounds} alternating rounds, a unique and a NOT NULL on 100,000 rows:");
-    println!(
-        "  --preflight on:  median {:.3} s  (min {:.3}, max {:.3})",
-        a.as_secs_f64(),
-        on.iter().min().map_or(0.0, Duration::as_secs_f64),
-        on.iter().max().map_or(0.0, Duration::as_secs_f64)
-    );
-    println!(
-        "  --preflight off: median {:.3} s  (min {:.3}, max {:.3})",
-        b.as_secs_f64(),
-        off.iter().min().map_or(0.0, Duration::as_secs_f64),
-        off.iter().max().map_or(0.0, Duration::as_secs_f64)
+    let (a, b) = (
+        series("--preflight on: ", &on),
+        series("--preflight off:", &off),
     );
     println!(
         "  difference of the medians: {:+.3} s; the two checks' queries: median {:.0} ms",
-        a.as_secs_f64() - b.as_secs_f64(),
+        a - b,
         queries[queries.len() / 2]
     );
+}
+
+/// Print a series' median, minimum and maximum; returns the median in seconds.
+fn series(label: &str, times: &[Duration]) -> f64 {
+    let m = median(times.to_vec()).as_secs_f64();
+    println!(
+        "  {label} median {m:.3} s  (min {:.3}, max {:.3})",
+        times.iter().min().map_or(0.0, Duration::as_secs_f64),
+        times.iter().max().map_or(0.0, Duration::as_secs_f64)
+    );
+    m
 }
 
 fn main() {
@@ -194,26 +196,17 @@ fn main() {
         guarded.push(run(&work, &python, &pg, &[]));
         plain.push(run(&work, &python, &pg, &["--lock-timeout", "0"]));
     }
-    let (g, p) = (median(guarded.clone()), median(plain.clone()));
     println!(
         "lock guard overhead, {rounds} alternating rounds, 5 migrations from an empty schema:"
     );
-    println!(
-        "  guarded (default, lock_timeout 5s): median {:.3} s  (min {:.3}, max {:.3})",
-        g.as_secs_f64(),
-        guarded.iter().min().map_or(0.0, Duration::as_secs_f64),
-        guarded.iter().max().map_or(0.0, Duration::as_secs_f64)
-    );
-    println!(
-        "  plain   (--lock-timeout 0):         median {:.3} s  (min {:.3}, max {:.3})",
-        p.as_secs_f64(),
-        plain.iter().min().map_or(0.0, Duration::as_secs_f64),
-        plain.iter().max().map_or(0.0, Duration::as_secs_f64)
+    let (g, p) = (
+        series("guarded (default, lock_timeout 5s):", &guarded),
+        series("plain   (--lock-timeout 0):        ", &plain),
     );
     println!(
         "  difference of the medians: {:+.3} s ({:+.1} %)",
-        g.as_secs_f64() - p.as_secs_f64(),
-        (g.as_secs_f64() / p.as_secs_f64() - 1.0) * 100.0
+        g - p,
+        (g / p - 1.0) * 100.0
     );
     preflight(&python, &pg, rounds);
 }

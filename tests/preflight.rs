@@ -7,6 +7,8 @@
 
 #![cfg(all(unix, feature = "ecs"))]
 
+#[path = "support/django.rs"]
+mod django;
 #[path = "support/postgres.rs"]
 mod postgres;
 #[path = "support/venv.rs"]
@@ -30,19 +32,7 @@ struct Run {
 /// The project with `0001_initial` and the migrations given, as (name, source).
 fn project(migrations: &[(&str, &str)]) -> tempfile::TempDir {
     let work = tempfile::tempdir().expect("tempdir");
-    let src = repo().join("tests/preflight");
-    for f in [
-        "manage.py",
-        "shopsite/__init__.py",
-        "shopsite/settings.py",
-        "shop/__init__.py",
-        "shop/migrations/__init__.py",
-        "shop/migrations/0001_initial.py",
-    ] {
-        let to = work.path().join(f);
-        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
-        std::fs::copy(src.join(f), to).expect("copy");
-    }
+    django::copy_tree(&repo().join("tests/preflight"), work.path());
     for (name, source) in migrations {
         std::fs::write(
             work.path().join(format!("shop/migrations/{name}.py")),
