@@ -1,12 +1,13 @@
-//! The lock guard's overhead on an uncontended database: prints figures, asserts nothing.
+//! The lock guard's and the preflight's overhead on an uncontended database: prints
+//! figures, asserts nothing.
 //!
 //! `cargo bench --bench run` starts PostgreSQL from Debian's packages on a free loopback
 //! port (as the rehearsal test does), installs Django and psycopg into a throwaway
 //! virtualenv (tests/rehearsal/requirements.txt), and times `migrail run --backend local`
 //! applying `examples/rehearsal`'s five migrations to an empty schema, alternating the
 //! default (behind the lock guard: `manage.py shell -c`, one `SET` per connection, one
-//! `SHOW`, the retry loop around `migrate`) with `--lock-timeout 0` (the plain `manage.py
-//! migrate`), for `MIGRAIL_BENCH_ROUNDS` rounds (default 7). Nothing holds a lock, so no
+//! `SHOW`, the retry loop around `migrate`, the preflight's check of each migration) with
+//! `--lock-timeout 0 --preflight off` (the plain `manage.py migrate`), for `MIGRAIL_BENCH_ROUNDS` rounds (default 7). Nothing holds a lock, so no
 //! retry happens: the difference is the guard's fixed cost.
 //!
 //! Then the preflight's cost: the project in tests/preflight, its `0002` making a column of
@@ -190,18 +191,28 @@ fn main() {
     let work = dir.path().to_path_buf();
     // One warm-up of each (imports, page cache).
     run(&work, &python, &pg, &[]);
-    run(&work, &python, &pg, &["--lock-timeout", "0"]);
+    run(
+        &work,
+        &python,
+        &pg,
+        &["--lock-timeout", "0", "--preflight", "off"],
+    );
     let (mut guarded, mut plain) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         guarded.push(run(&work, &python, &pg, &[]));
-        plain.push(run(&work, &python, &pg, &["--lock-timeout", "0"]));
+        plain.push(run(
+            &work,
+            &python,
+            &pg,
+            &["--lock-timeout", "0", "--preflight", "off"],
+        ));
     }
     println!(
         "lock guard overhead, {rounds} alternating rounds, 5 migrations from an empty schema:"
     );
     let (g, p) = (
-        series("guarded (default, lock_timeout 5s):", &guarded),
-        series("plain   (--lock-timeout 0):        ", &plain),
+        series("guarded (default: lock_timeout 5s, preflight):", &guarded),
+        series("plain   (--lock-timeout 0 --preflight off):", &plain),
     );
     println!(
         "  difference of the medians: {:+.3} s ({:+.1} %)",
