@@ -558,6 +558,28 @@ fn an_applied_migration_edited_renamed_or_deleted_is_an_error_and_reformatting_i
 }
 
 #[test]
+fn a_branch_that_changes_no_migration_passes_against_its_base() {
+    let dir = shipped_bookshop();
+    std::fs::write(dir.path().join("README.txt"), "not a migration\n").expect("write");
+    let r = run_in(dir.path(), &["lint", "--base", "main"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("All checks passed: 0 migrations reviewed"),
+        "{}",
+        r.stdout
+    );
+    // From a folder without any migration, it is still an error.
+    let empty = tempfile::tempdir().expect("temp dir");
+    git(empty.path(), &["init", "-q", "-b", "main"]);
+    std::fs::write(empty.path().join("a.txt"), "a\n").expect("write");
+    git(empty.path(), &["add", "."]);
+    git(empty.path(), &["commit", "-q", "-m", "a"]);
+    let r = run_in(empty.path(), &["lint", "--base", "main"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+}
+
+#[test]
 fn deleting_what_a_shipped_squash_replaces_is_the_clean_up() {
     let dir = shipped_bookshop();
     let migrations = dir.path().join("catalog/migrations");

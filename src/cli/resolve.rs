@@ -2,6 +2,7 @@
 //! the scope (what is loaded, what is reviewed), the project loaded. `lint`, `plan`,
 //! `fix`, `comment`, `ci` and `deploy` start here; this module renders nothing.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::config::{self, Config};
@@ -126,11 +127,16 @@ fn resolve_loaded(
         f.extend(also_load.iter().cloned());
         f
     });
+    let modules = settings.migration_modules.clone();
     let project = Project::load_focused(&roots, settings, focus.as_ref())
         .map_err(|e| CliError::usage(e.to_string()))?;
     timer.lap("load (discover, read, parse, graph)");
+    // Reviewed against a base that changed no migration: nothing to check, and that
+    // passes, when there are migrations to find at all.
+    let nothing_changed = focus.as_ref().is_some_and(BTreeSet::is_empty)
+        && crate::django::discover::discover(&roots, &modules).is_ok_and(|f| !f.is_empty());
     // No roots: only files that are not migrations were named (pre-commit), nothing to do.
-    if project.migrations.is_empty() && !roots.is_empty() {
+    if project.migrations.is_empty() && !roots.is_empty() && !nothing_changed {
         let shown: Vec<String> = roots.iter().map(|r| lint::display_path(r)).collect();
         let what = format!(
             "no migration files (modules of an `<app>/migrations/` package, or of a \
