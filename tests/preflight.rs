@@ -365,6 +365,51 @@ fn a_constraint_added_not_valid_is_checked_before_validate_and_data_changes_skip
         "{}",
         r.result
     );
+    // Widening (integer to bigint, varchar(20) to varchar(40)) is not checked: every value
+    // fits, and a primary key made bigint must not cost a scan of its table.
+    let widened = migration(
+        r#"        migrations.AlterField("item", "qty", models.BigIntegerField(null=True)),
+        migrations.AlterField("item", "code", models.CharField(max_length=40, null=True)),"#,
+    );
+    let work = project(&[("0002_wider", &widened)]);
+    database(
+        &pg,
+        "widened",
+        &format!("{ITEM} ('A', 1, NULL, NULL, NULL, NULL)"),
+    );
+    let r = migrail(&pg, work.path(), "widened", &[]);
+    assert_eq!(r.code, 0, "{}", r.text);
+    assert_eq!(r.result["preflight"], serde_json::json!([]), "{}", r.result);
+    // A foreign key added again beside a validated one on the same columns (as Django does
+    // around a type change) is proven already: no scan.
+    let fk = migration(
+        r#"        migrations.AlterField("item", "owner", models.ForeignKey("shop.Owner", null=True, on_delete=models.CASCADE, db_column="owner_id")),"#,
+    );
+    let again = r#"from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0002_fk")]
+    operations = [migrations.RunSQL('ALTER TABLE "shop_item" ADD CONSTRAINT "item_owner_again" FOREIGN KEY ("owner_id") REFERENCES "shop_owner" ("id");', migrations.RunSQL.noop)]
+"#;
+    let work = project(&[("0002_fk", &fk), ("0003_again", again)]);
+    database(
+        &pg,
+        "again",
+        &format!("{ITEM} ('A', 1, NULL, 1, NULL, NULL)"),
+    );
+    let r = migrail(&pg, work.path(), "again", &[]);
+    assert_eq!(r.code, 0, "{}", r.text);
+    let checks = r.result["preflight"].as_array().expect("checks");
+    assert_eq!(
+        checks
+            .iter()
+            .map(|c| c["migration"].as_str())
+            .collect::<Vec<_>>(),
+        [Some("shop.0002_fk")],
+        "{}",
+        r.result
+    );
     // So does a default Django fills the NULLs with.
     let defaulted = migration(
         r#"        migrations.AlterField("item", "qty", models.IntegerField(default=0)),"#,
@@ -555,5 +600,5 @@ fn the_checks_of_every_statement_django_emits_for_the_corpus_are_valid_sql() {
             "no {check} check planned: {doc}"
         );
     }
-    assert!(doc["counts"]["verdict:ok"].as_u64() > Some(20), "{doc}");
+    assert!(doc["counts"]["verdict:ok"].as_u64() >= Some(10), "{doc}");
 }

@@ -84,7 +84,15 @@ def pf_plan(c, t, a):
     if m:
         cols, rest = pf_paren(m.group(2))
         r = re.match(r"\s*REFERENCES\s+%s\s*(\(.*)" % N, rest, re.I | re.S)
-        return [pf_orphans(t, pf_split(cols), r.group(1), pf_split(pf_paren(r.group(2))[0]))] if r else []
+        if not r:
+            return []
+        cols = pf_split(cols)
+        # Re-created (Django drops and adds it again around a type change): the validated
+        # constraint it replaces proves every row already.
+        proven = pf_q(c, "SELECT 1 FROM pg_constraint k WHERE k.contype = 'f' AND k.convalidated AND k.conrelid = to_regclass(%s) "
+                      "AND k.confrelid = to_regclass(%s) AND k.conkey = ARRAY(SELECT a.attnum FROM unnest(%s::text[]) WITH ORDINALITY u(n, i) "
+                      "JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attname = u.n ORDER BY u.i)::int2[]", [t, r.group(1), [k.strip('"') for k in cols]])
+        return [] if proven else [pf_orphans(t, cols, r.group(1), pf_split(pf_paren(r.group(2))[0]))]
     m = re.match(r"VALIDATE\s+CONSTRAINT\s+%s" % N, a, re.I)
     if m:
         d = pf_q(c, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = to_regclass(%s) AND conname = %s AND NOT convalidated", [t, m.group(1).strip('"')])
@@ -102,9 +110,14 @@ def pf_plan(c, t, a):
         if old == re.sub(r"\s+COLLATE\s.*", "", ty):
             return []
         size = re.match(r"(character varying|varchar|character|char)\s*\((\d+)\)", ty)
+        was = re.match(r"(varchar|character|char)\s*\((\d+)\)", old)
+        ranks = {"smallint": 1, "integer": 2, "bigint": 3}
+        if size and was and int(was.group(2)) <= int(size.group(2)) or ranks.get(old, 4) <= ranks.get(ty, 0):
+            # Wider: every value fits (an integer primary key made bigint scans nothing).
+            return []
         if size:
             cond = "length(%s::text) > %s" % (col, size.group(2))
-        elif ty in ("smallint", "integer", "bigint") and re.match(r"(smallint|integer|bigint|numeric|real|double)", old):
+        elif ty in ranks and re.match(r"(smallint|integer|bigint|numeric|real|double)", old):
             lim = 2 ** {"smallint": 15, "integer": 31, "bigint": 63}[ty]
             cond = "%s::numeric NOT BETWEEN %d AND %d" % (col, -lim, lim - 1)
         elif c.pg_version >= 160000 and re.match(r"(varchar|character|text)", old) and plain:
