@@ -28,6 +28,19 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A throwaway copy of the repository's folder `folder`.
+fn copy_of(folder: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    venv::check(
+        &format!("copy {folder}"),
+        Command::new("cp")
+            .arg("-R")
+            .arg(repo().join(folder).join("."))
+            .arg(dir.path()),
+    );
+    dir
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -110,14 +123,7 @@ fn preflight_run(
 }
 
 fn preflight(python: &Path, pg: &postgres::Postgres, rounds: usize) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    venv::check(
-        "copy tests/preflight",
-        Command::new("cp")
-            .arg("-R")
-            .arg(repo().join("tests/preflight/."))
-            .arg(dir.path()),
-    );
+    let dir = copy_of("tests/preflight");
     let work = dir.path();
     pg.query("CREATE DATABASE base100k");
     let out = pg
@@ -180,14 +186,7 @@ fn main() {
         &repo().join("tests/rehearsal/requirements.txt"),
     );
     let pg = postgres::Postgres::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    venv::check(
-        "copy examples/rehearsal",
-        Command::new("cp")
-            .arg("-R")
-            .arg(repo().join("examples/rehearsal/."))
-            .arg(dir.path()),
-    );
+    let dir = copy_of("examples/rehearsal");
     let work = dir.path().to_path_buf();
     // One warm-up of each (imports, page cache).
     run(&work, &python, &pg, &[]);

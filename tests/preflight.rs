@@ -16,17 +16,11 @@ mod venv;
 
 use std::path::{Path, PathBuf};
 
-use postgres::Postgres;
+use postgres::{Postgres, Run};
 use serde_json::Value;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-struct Run {
-    code: i32,
-    text: String,
-    result: Value,
 }
 
 /// The project with `0001_initial` and the migrations given, as (name, source).
@@ -59,15 +53,7 @@ fn migrail(pg: &Postgres, work: &Path, database: &str, args: &[&str]) -> Run {
         .arg(&json)
         .output()
         .expect("migrail runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        text: String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr),
-        result: std::fs::read_to_string(&json)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(Value::Null),
-    }
+    Run::of(out, &json)
 }
 
 /// A server with database `base` migrated to `0001_initial` (the template of each scenario).

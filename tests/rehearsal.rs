@@ -12,12 +12,10 @@ mod postgres;
 #[path = "support/venv.rs"]
 mod venv;
 
-use postgres::Postgres;
+use postgres::{Postgres, Run};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-use serde_json::Value;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -55,12 +53,6 @@ fn add(work: &Path, migrations: &[&str]) {
     }
 }
 
-struct Run {
-    code: i32,
-    text: String,
-    result: Value,
-}
-
 fn migrail(work: &Path, pg: &Postgres, args: &[&str]) -> Run {
     migrail_with(work, pg, args, &[])
 }
@@ -82,15 +74,7 @@ fn migrail_with(work: &Path, pg: &Postgres, args: &[&str], env: &[(&str, String)
         .args(["--", "python", "manage.py", "migrate", "--noinput"])
         .output()
         .expect("migrail runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        text: String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr),
-        result: std::fs::read_to_string(&json)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(Value::Null),
-    }
+    Run::of(out, &json)
 }
 
 fn lint(work: &Path, files: &[&str]) -> (i32, String) {

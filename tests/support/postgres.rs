@@ -37,6 +37,29 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// What a `migrail run` said: its exit code, its output (stdout then stderr), and the
+/// result document it wrote (`Null` when none).
+pub struct Run {
+    pub code: i32,
+    pub text: String,
+    pub result: serde_json::Value,
+}
+
+impl Run {
+    /// Read a finished `migrail run` whose `--json-out` was `json`.
+    pub fn of(out: std::process::Output, json: &std::path::Path) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            text: String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+            result: std::fs::read_to_string(json)
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
 /// A PostgreSQL server for one test, stopped when dropped.
 pub struct Postgres {
     dir: tempfile::TempDir,
