@@ -100,24 +100,25 @@ impl Moto {
     /// The script a task runs (unpacked): from its command, or from the `MIGRAIL_SCRIPT`
     /// variable of the carrier task definition it runs.
     fn script_of(&self, task: &Value) -> Option<String> {
-        let arg = task["overrides"]["containerOverrides"][0]["command"][4].as_str()?;
-        if !arg.contains("MIGRAIL_SCRIPT") {
-            return migrail::ecs::resolve::unpack_script(arg);
-        }
+        let over = &task["overrides"]["containerOverrides"][0];
+        let command: Vec<String> = serde_json::from_value(over["command"].clone()).ok()?;
         let td: Value = serde_json::from_str(
             &self.helper(&["task-definition", task["taskDefinitionArn"].as_str()?]),
         )
         .ok()?;
-        let payload = td["containerDefinitions"]
+        let environment: Vec<(String, String)> = td["containerDefinitions"]
             .as_array()?
             .iter()
+            .filter(|c| c["name"] == over["name"])
             .flat_map(|c| c["environment"].as_array().cloned().unwrap_or_default())
-            .find(|kv| kv["name"] == "MIGRAIL_SCRIPT")?["value"]
-            .as_str()?
-            .to_string();
-        migrail::ecs::resolve::unpack_script(&format!(
-            "import base64,zlib;exec(zlib.decompress(base64.b64decode(\"{payload}\")))"
-        ))
+            .filter_map(|kv| {
+                Some((
+                    kv["name"].as_str()?.to_string(),
+                    kv["value"].as_str()?.to_string(),
+                ))
+            })
+            .collect();
+        migrail::ecs::resolve::script_of(&command, &environment)
     }
 
     fn tasks(&self) -> Vec<Value> {

@@ -356,20 +356,36 @@ pub fn carry(command: &[String]) -> Option<(Vec<String>, String)> {
     let at = command.iter().position(|a| a.starts_with(PACKED))?;
     let payload = command[at].strip_prefix(PACKED)?.strip_suffix(PACKED_END)?;
     let mut out = command.to_vec();
-    out[at] = format!(
-        "import base64,os,zlib;exec(zlib.decompress(base64.b64decode(os.environ[\"{}\"])))",
-        super::register::SCRIPT_ENV
-    );
+    out[at] = BOOTSTRAP.to_string();
     Some((out, payload.to_string()))
 }
 
 const PACKED: &str = "import base64,zlib;exec(zlib.decompress(base64.b64decode(\"";
 const PACKED_END: &str = "\")))";
+/// A carried script's command: it runs the script `MIGRAIL_SCRIPT` holds.
+const BOOTSTRAP: &str =
+    "import base64,os,zlib;exec(zlib.decompress(base64.b64decode(os.environ[\"MIGRAIL_SCRIPT\"])))";
 
 /// The script [`pack_scripts`] packed, as Python will run it (for tests and messages).
 pub fn unpack_script(arg: &str) -> Option<String> {
+    unpack(arg.strip_prefix(PACKED)?.strip_suffix(PACKED_END)?)
+}
+
+/// The script a command of migrail's runs, unpacked: from the command itself, or, for a
+/// carried script's bootstrap, from `MIGRAIL_SCRIPT` in `environment` (the carrier's
+/// container). For tests and messages.
+pub fn script_of(command: &[String], environment: &[(String, String)]) -> Option<String> {
+    if command.iter().any(|a| a == BOOTSTRAP) {
+        let (_, payload) = environment
+            .iter()
+            .find(|(k, _)| k == super::register::SCRIPT_ENV)?;
+        return unpack(payload);
+    }
+    command.iter().find_map(|a| unpack_script(a))
+}
+
+fn unpack(b64: &str) -> Option<String> {
     use base64::Engine;
-    let b64 = arg.strip_prefix(PACKED)?.strip_suffix(PACKED_END)?;
     let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
     let text = miniz_oxide::inflate::decompress_to_vec_zlib(&bytes).ok()?;
     String::from_utf8(text).ok()
@@ -492,7 +508,9 @@ mod tests {
             bootstrap[4]
         );
         assert!(check_overrides_size(&overrides_json("web", &bootstrap, &[])).is_ok());
-        let script = unpack_script(&format!("{PACKED}{payload}{PACKED_END}")).expect("packed");
+        assert!(BOOTSTRAP.contains(crate::ecs::register::SCRIPT_ENV));
+        let env = [(crate::ecs::register::SCRIPT_ENV.to_string(), payload)];
+        let script = script_of(&bootstrap, &env).expect("carried");
         assert!(script.contains("def mg_preflight") && script.contains("def migrail_phase"));
         // A command of the user's own is never carried.
         assert_eq!(carry(&["make".to_string(), "migrate".to_string()]), None);

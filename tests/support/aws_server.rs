@@ -217,32 +217,6 @@ impl Server {
             .unwrap_or_default()
     }
 
-    /// The commands of the tasks RunTask started, in order; a script carried in the task
-    /// definition put back in its place (packed, as it would be in the overrides).
-    pub fn one_off_commands(&self) -> Vec<Value> {
-        self.script
-            .lock()
-            .expect("lock")
-            .cluster
-            .as_ref()
-            .map(|c| {
-                c.tasks
-                    .iter()
-                    .filter(|t| t.one_off)
-                    .map(|t| {
-                        let env = c
-                            .definitions
-                            .iter()
-                            .find(|(arn, _, _)| *arn == t.task_definition)
-                            .map(|(_, td, _)| td["containerDefinitions"].clone())
-                            .unwrap_or(Value::Null);
-                        uncarried(&t.command, &env)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     /// The script of the `n`th RunTask (unpacked).
     pub fn run_task_script(&self, n: usize) -> Option<String> {
         self.script_of_run(self.calls("RunTask").get(n)?)
@@ -251,9 +225,10 @@ impl Server {
     /// The script a RunTask request runs (unpacked), from its command or, carried, from
     /// the task definition registered for it.
     pub fn script_of_run(&self, run: &Value) -> Option<String> {
-        let command = &run["overrides"]["containerOverrides"][0]["command"];
+        let over = &run["overrides"]["containerOverrides"][0];
+        let command: Vec<String> = serde_json::from_value(over["command"].clone()).ok()?;
         let script = self.script.lock().expect("lock");
-        let containers = script
+        let definition = script
             .registered
             .iter()
             .map(|(arn, body)| (arn.clone(), body.clone()))
@@ -263,11 +238,10 @@ impl Server {
                     .map(|(arn, td, _)| (arn.clone(), td.clone()))
             }))
             .find(|(arn, _)| run["taskDefinition"] == arn.as_str())
-            .map(|(_, body)| body["containerDefinitions"].clone())
+            .map(|(_, td)| td)
             .unwrap_or(Value::Null);
-        migrail::ecs::resolve::unpack_script(uncarried(command, &containers)[4].as_str()?)
+        migrail::ecs::resolve::script_of(&command, &environment(&definition, &over["name"]))
     }
-
     pub fn requests(&self) -> Vec<Request> {
         self.requests.lock().expect("lock").clone()
     }
@@ -321,25 +295,19 @@ fn serve(conn: TcpStream, script: &Mutex<Script>, recorded: &Mutex<Vec<Request>>
     }
 }
 
-/// `command` with a carried script's bootstrap replaced by the packed script the
-/// `MIGRAIL_SCRIPT` variable of `containers` holds.
-fn uncarried(command: &Value, containers: &Value) -> Value {
-    let mut command = command.clone();
-    let carried = command[4]
-        .as_str()
-        .is_some_and(|a| a.contains("os.environ[\"MIGRAIL_SCRIPT\"]"));
-    if carried {
-        let payload = containers
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|c| c["environment"].as_array().cloned().unwrap_or_default())
-            .find(|kv| kv["name"] == "MIGRAIL_SCRIPT")
-            .and_then(|kv| kv["value"].as_str().map(str::to_string))
-            .unwrap_or_default();
-        command[4] = json!(format!(
-            "import base64,zlib;exec(zlib.decompress(base64.b64decode(\"{payload}\")))"
-        ));
-    }
-    command
+/// The environment of container `name` in a task definition, as (name, value) pairs.
+pub fn environment(definition: &Value, name: &Value) -> Vec<(String, String)> {
+    definition["containerDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["name"] == *name)
+        .flat_map(|c| c["environment"].as_array().cloned().unwrap_or_default())
+        .filter_map(|kv| {
+            Some((
+                kv["name"].as_str()?.to_string(),
+                kv["value"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
 }
