@@ -338,3 +338,122 @@ fn fixing_every_migration_of_a_real_application_keeps_it_whole() {
         "the real applications have something to fix"
     );
 }
+
+/// Every migration of every application reformatted by Python itself (`ast.unparse`:
+/// quotes, comments, line breaks, parentheses, trailing commas all change) is the same
+/// migration to `edited-applied-migration`; one value changed is reported.
+#[test]
+fn an_applied_migration_reformatted_is_not_edited_and_one_value_changed_is() {
+    let git = |dir: &Path, args: &[&str]| {
+        output(
+            &format!("git {args:?}"),
+            Process::new("git")
+                .current_dir(dir)
+                .args([
+                    "-c",
+                    "user.email=t@example.com",
+                    "-c",
+                    "user.name=t",
+                    "-c",
+                    "commit.gpgsign=false",
+                ])
+                .args(args)
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("HOME", dir),
+        )
+    };
+    for project in projects() {
+        let work = tempfile::tempdir().expect("tempdir");
+        copy_tree(&project, work.path());
+        git(work.path(), &["init", "-q", "-b", "main"]);
+        git(work.path(), &["add", "-A"]);
+        git(work.path(), &["commit", "-q", "-m", "applied"]);
+        let changed = output(
+            "ast.unparse",
+            Process::new(python()).current_dir(work.path()).args([
+                "-c",
+                "import ast, pathlib\n\
+                 n = 0\n\
+                 for p in sorted(pathlib.Path('.').rglob('migrations/*.py')):\n\
+                 \x20   if p.name != '__init__.py':\n\
+                 \x20       p.write_text(ast.unparse(ast.parse(p.read_text())) + '\\n'); n += 1\n\
+                 print(n)",
+            ]),
+        );
+        let changed: usize = changed.trim().parse().expect("a count");
+        let lint = |dir: &Path| -> Value {
+            let out = Command::cargo_bin("migrail")
+                .expect("the migrail binary is built")
+                .current_dir(dir)
+                .args([
+                    "lint",
+                    "--base",
+                    "main",
+                    "--no-config",
+                    "--select",
+                    "edited-applied-migration",
+                    "--format",
+                    "json",
+                ])
+                .output()
+                .expect("migrail runs");
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+                panic!(
+                    "{}: {}",
+                    dir.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
+        };
+        let doc = lint(work.path());
+        let reviewed = doc["migrations"]
+            .as_array()
+            .map_or(0, |m| m.iter().filter(|m| m["reviewed"] == true).count());
+        assert!(
+            reviewed > 0 && changed > 0,
+            "{}: {reviewed} reviewed",
+            project.display()
+        );
+        assert_eq!(
+            doc["findings"],
+            serde_json::json!([]),
+            "{}",
+            project.display()
+        );
+        // One operation edited in the first reformatted file that has a `max_length=`.
+        let edited = walk_py(work.path())
+            .into_iter()
+            .filter(|p| p.parent().is_some_and(|d| d.ends_with("migrations")))
+            .find(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("max_length=")))
+            .expect("a migration with a max_length");
+        let text = std::fs::read_to_string(&edited).expect("read");
+        std::fs::write(&edited, text.replacen("max_length=", "max_length=1 + ", 1)).expect("write");
+        let doc = lint(work.path());
+        let found = doc["findings"].as_array().cloned().unwrap_or_default();
+        assert_eq!(found.len(), 1, "{}: {found:?}", project.display());
+        assert!(
+            found[0]["help"]
+                .as_str()
+                .is_some_and(|h| h.contains("max_length=1 + ")),
+            "{found:?}"
+        );
+        println!(
+            "{}: {changed} migrations reformatted, none reported; one edit reported",
+            project.display()
+        );
+    }
+}
+
+fn walk_py(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() && entry.file_name() != ".git" {
+            out.extend(walk_py(&path));
+        } else if path.extension().is_some_and(|e| e == "py") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}

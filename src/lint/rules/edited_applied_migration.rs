@@ -223,8 +223,18 @@ fn compare(then: &str, now: &str) -> Option<(Option<TextRange>, Vec<String>)> {
     for i in 0..common {
         if !same(old[i], new[i]) {
             first.get_or_insert(new[i].range());
-            lines.push(format!("operation {} was: {}", i + 1, shown(then, old[i])));
-            lines.push(format!("operation {} now: {}", i + 1, shown(now, new[i])));
+            let callee = match new[i] {
+                Expr::Call(c) => format!(" ({})", super::one_line(&now[c.func.range()])),
+                _ => String::new(),
+            };
+            let (was, is, name) = narrowest(old[i], new[i], None);
+            let name = name.map(|n| format!("{n}=")).unwrap_or_default();
+            lines.push(format!(
+                "operation {}{callee}: {name}{} became {name}{}",
+                i + 1,
+                shown(then, was),
+                shown(now, is)
+            ));
         }
     }
     for (i, e) in old.iter().enumerate().skip(common) {
@@ -240,6 +250,63 @@ fn compare(then: &str, now: &str) -> Option<(Option<TextRange>, Vec<String>)> {
         lines.push(format!("and {more} more line(s) of difference"));
     }
     Some((first, lines))
+}
+
+/// The first place where `a` and `b` differ, descending through calls (the same callee,
+/// the same arguments and keywords) and lists, with the keyword it is the value of.
+fn narrowest<'e>(
+    a: &'e Expr,
+    b: &'e Expr,
+    keyword: Option<&'e str>,
+) -> (&'e Expr, &'e Expr, Option<&'e str>) {
+    let same = |x: &Expr, y: &Expr| ComparableExpr::from(x) == ComparableExpr::from(y);
+    match (a, b) {
+        (Expr::Call(x), Expr::Call(y))
+            if same(&x.func, &y.func)
+                && x.arguments.args.len() == y.arguments.args.len()
+                && x.arguments.keywords.len() == y.arguments.keywords.len()
+                && x.arguments
+                    .keywords
+                    .iter()
+                    .zip(y.arguments.keywords.iter())
+                    .all(|(k, l)| {
+                        k.arg.as_ref().map(|n| n.as_str()) == l.arg.as_ref().map(|n| n.as_str())
+                    }) =>
+        {
+            if let Some((p, q)) = x
+                .arguments
+                .args
+                .iter()
+                .zip(y.arguments.args.iter())
+                .find(|(p, q)| !same(p, q))
+            {
+                return narrowest(p, q, None);
+            }
+            match x
+                .arguments
+                .keywords
+                .iter()
+                .zip(y.arguments.keywords.iter())
+                .find(|(k, l)| !same(&k.value, &l.value))
+            {
+                Some((k, l)) => narrowest(&k.value, &l.value, k.arg.as_ref().map(|n| n.as_str())),
+                None => (a, b, keyword),
+            }
+        }
+        (Expr::List(x), Expr::List(y)) if x.elts.len() == y.elts.len() => {
+            match x.elts.iter().zip(y.elts.iter()).find(|(p, q)| !same(p, q)) {
+                Some((p, q)) => narrowest(p, q, None),
+                None => (a, b, keyword),
+            }
+        }
+        (Expr::Tuple(x), Expr::Tuple(y)) if x.elts.len() == y.elts.len() => {
+            match x.elts.iter().zip(y.elts.iter()).find(|(p, q)| !same(p, q)) {
+                Some((p, q)) => narrowest(p, q, None),
+                None => (a, b, keyword),
+            }
+        }
+        _ => (a, b, keyword),
+    }
 }
 
 /// The elements of `operations = [...]` in `class Migration`.
@@ -306,11 +373,10 @@ class Migration(migrations.Migration):
         let edited = BASE.replace("max_length=13", "max_length=20");
         let (range, lines) = compare(BASE, &edited).expect("different");
         assert!(range.is_some());
-        assert!(
-            lines[0].starts_with("operation 1 was: migrations.AddField(\"book\""),
-            "{lines:?}"
+        assert_eq!(
+            lines,
+            ["operation 1 (migrations.AddField): max_length=13 became max_length=20"]
         );
-        assert!(lines[1].contains("max_length=20"), "{lines:?}");
         let added = BASE.replace(
             "    ]\n",
             "        migrations.RemoveField(\"book\", \"title\"),\n    ]\n",
