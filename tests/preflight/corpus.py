@@ -2,7 +2,8 @@
 Django's contrib apps, applied one by one to an empty PostgreSQL database as `migrate`
 would: before each, the SQL Django would run is collected and every statement goes through
 the preflight's parser, every check it plans is run. Prints one JSON line: counts, errors.
-Usage: corpus.py GUARD PREFLIGHT (the two scripts); PG* variables name the database."""
+Usage: corpus.py GUARD PREFLIGHT (the two scripts); PG* variables name the database;
+MIGRAIL_APPS another list of apps."""
 import collections
 import contextlib
 import io
@@ -19,7 +20,10 @@ APPS = ["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.si
         "django_celery_beat", "django_celery_results", "reversion", "guardian", "axes", "taggit",
         "django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static", "django_otp.plugins.otp_hotp",
         "django_otp.plugins.otp_email", "oauth2_provider", "post_office", "auditlog", "easy_thumbnails"]
-settings.configure(INSTALLED_APPS=APPS, MIDDLEWARE=["allauth.account.middleware.AccountMiddleware"],
+# MIGRAIL_APPS (comma-separated, with contrib's): another set of apps, e.g. a real project's.
+if os.environ.get("MIGRAIL_APPS"):
+    APPS = os.environ["MIGRAIL_APPS"].split(",")
+settings.configure(INSTALLED_APPS=APPS, MIDDLEWARE=["allauth.account.middleware.AccountMiddleware"] if "allauth" in APPS else [],
     DATABASES={"default": {"ENGINE": "django.db.backends.postgresql", "NAME": os.environ["PGDATABASE"],
                            "HOST": "127.0.0.1", "PORT": os.environ["PGPORT"], "USER": "postgres"}},
     DEFAULT_AUTO_FIELD="django.db.models.AutoField", SITE_ID=1, USE_TZ=True, SECRET_KEY="x",
