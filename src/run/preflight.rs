@@ -254,9 +254,17 @@ pub fn parse_check(line: &str) -> Option<Check> {
     serde_json::from_str(line[at + "migrail: preflight: ".len()..].trim()).ok()
 }
 
-/// A run whose migrate process exited [`PROCESS_EXIT`] after a refusal (or without any
-/// output to tell: an ECS task without logs) was refused by the preflight.
+/// A run that carried the preflight (its command holds the script), whose migrate process
+/// exited [`PROCESS_EXIT`] after a refusal (or without any output to tell: an ECS task
+/// without logs), was refused by the preflight. Another command's 65 is its own.
 pub fn settle(result: &mut super::RunResult) {
+    if !result
+        .command
+        .iter()
+        .any(|a| a.contains("def mg_preflight"))
+    {
+        return;
+    }
     let refused_line = result
         .log_tail
         .iter()
@@ -303,6 +311,30 @@ mod tests {
             ..Preflight::default()
         };
         assert_eq!(off.script(), "");
+    }
+
+    #[test]
+    fn exit_65_is_a_refusal_only_from_a_command_that_carried_the_preflight() {
+        let ran = |command: &str| {
+            let mut r = super::super::RunResult::empty("local");
+            r.command = vec!["python".into(), "-c".into(), command.into()];
+            r.outcome = super::super::Outcome::Failed;
+            r.command_exit_code = Some(PROCESS_EXIT);
+            r.exit_code = 65;
+            settle(&mut r);
+            (r.outcome, r.exit_code)
+        };
+        assert_eq!(
+            ran("def mg_preflight(executor, state, migration): ..."),
+            (
+                super::super::Outcome::PreflightRefused,
+                super::super::exit::PREFLIGHT_REFUSED
+            )
+        );
+        assert_eq!(
+            ran("import sys; sys.exit(65)"),
+            (super::super::Outcome::Failed, 65)
+        );
     }
 
     #[test]
