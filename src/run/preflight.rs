@@ -101,23 +101,6 @@ impl Preflight {
             .replacen("PF_EXIT = 65", &format!("PF_EXIT = {PROCESS_EXIT}"), 1);
         super::locks::compact(&filled)
     }
-
-    /// What the output says about it.
-    pub fn describe(&self) -> String {
-        match self.mode {
-            Mode::Off => "preflight off".into(),
-            mode => format!(
-                "preflight {} (each check at most {}{})",
-                mode.as_str(),
-                super::format_duration(self.timeout),
-                if self.strict {
-                    ", a timeout refuses"
-                } else {
-                    ""
-                }
-            ),
-        }
-    }
 }
 
 /// One check the preflight ran (or skipped), as its output line reports it.
