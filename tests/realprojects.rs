@@ -14,6 +14,8 @@
 //! (with venv) and PyPI; the applications go to `$MIGRAIL_REALPROJECTS` (default: a
 //! cache under `target/`).
 
+#[path = "support/git.rs"]
+mod git;
 #[path = "support/venv.rs"]
 mod venv;
 
@@ -344,30 +346,12 @@ fn fixing_every_migration_of_a_real_application_keeps_it_whole() {
 /// migration to `edited-applied-migration`; one value changed is reported.
 #[test]
 fn an_applied_migration_reformatted_is_not_edited_and_one_value_changed_is() {
-    let git = |dir: &Path, args: &[&str]| {
-        output(
-            &format!("git {args:?}"),
-            Process::new("git")
-                .current_dir(dir)
-                .args([
-                    "-c",
-                    "user.email=t@example.com",
-                    "-c",
-                    "user.name=t",
-                    "-c",
-                    "commit.gpgsign=false",
-                ])
-                .args(args)
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .env("HOME", dir),
-        )
-    };
     for project in projects() {
         let work = tempfile::tempdir().expect("tempdir");
         copy_tree(&project, work.path());
-        git(work.path(), &["init", "-q", "-b", "main"]);
-        git(work.path(), &["add", "-A"]);
-        git(work.path(), &["commit", "-q", "-m", "applied"]);
+        git::git(work.path(), &["init", "-q", "-b", "main"]);
+        git::git(work.path(), &["add", "-A"]);
+        git::git(work.path(), &["commit", "-q", "-m", "applied"]);
         let changed = output(
             "ast.unparse",
             Process::new(python()).current_dir(work.path()).args([
