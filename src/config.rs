@@ -55,6 +55,8 @@ pub struct FileConfig {
     /// `migrail deploy`: run the pre phase inside the deployment, at each service's PAUSE
     /// lifecycle hook at PRE_SCALE_UP (`--pause-hook`).
     pub pause_hook: Option<bool>,
+    /// `migrail ci`/`comment`: the fixes as review suggestions on the pull request's lines.
+    pub suggestions: Option<bool>,
     /// Where apps' migrations live, as Django's `MIGRATION_MODULES`: app label -> dotted
     /// module (`"dojo.db_migrations"`) or folder (`"dojo/db_migrations"`), relative to the
     /// file's folder; `""` means the app has no migrations. Over the settings module's.
@@ -93,6 +95,7 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc { name: "preflight-strict", example: "false", meaning: "a preflight check that times out refuses the migration too (default: skipped with a warning)" },
     KeyDoc { name: "preflight-timeout", example: r#""10s""#, meaning: "each preflight query's `statement_timeout`" },
     KeyDoc { name: "pause-hook", example: "false", meaning: "`migrail deploy`: run the pre phase at each service's PAUSE lifecycle hook at PRE_SCALE_UP" },
+    KeyDoc { name: "suggestions", example: "true", meaning: "`migrail ci`/`comment`: post each fix as a review comment with a GitHub suggestion on the lines it changes (default: on)" },
     KeyDoc { name: "migration-modules", example: r#"{ dojo = "dojo.db_migrations" }"#, meaning: "where apps' migrations live, over the settings' `MIGRATION_MODULES`: a dotted module or a folder relative to the file; `\"\"`: the app has none" },
     KeyDoc { name: "squashed", example: r#""note""#, meaning: "findings inside squashed migrations are notes (`note`, default: they run only on fresh databases) or judged (`lint`)" },
     KeyDoc { name: "django-version", example: r#""5.2""#, meaning: "the project's Django version, over what its requirements and lock files pin (`migrail fix` writes `db_default` from 5.0 on)" },

@@ -953,3 +953,322 @@ fn comment_shows_a_runs_lock_retries_and_a_deploys_steps() {
     }
     assert!(!body.contains("#### Post-deploy migrations"), "{body}");
 }
+
+const INDEX: &str = r#"from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0002_change")]
+    operations = [
+        migrations.AddIndex(
+            model_name="book",
+            index=models.Index(fields=["title"], name="shop_book_title_idx"),
+        ),
+    ]
+"#;
+
+const RENAME_TITLE: &str = r#"from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0003_index")]
+    operations = [
+        migrations.RenameField(
+            model_name="book",
+            old_name="title",
+            new_name="name",
+        ),
+    ]
+"#;
+
+/// The pull request's files as GitHub's files API gives them: `git diff` from the base,
+/// each patch from its first hunk.
+fn pull_files(dir: &Path) -> Vec<github_server::PrFile> {
+    let out = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("git");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    out(&["diff", "--name-only", "origin/main", "HEAD"])
+        .lines()
+        .map(|path| {
+            let diff = out(&["diff", "origin/main", "HEAD", "--", path]);
+            let patch = diff.find("@@").map(|i| diff[i..].to_string());
+            github_server::PrFile {
+                path: path.to_string(),
+                patch,
+            }
+        })
+        .collect()
+}
+
+const MODELS: &str = "from django.db import models\n\n\nclass Book(models.Model):\n    title = models.CharField(max_length=200)\n    legacy = models.CharField(max_length=20)\n    subtitle = models.CharField(max_length=200, null=True)\n";
+
+/// A branch adding 0003 (an index built without CONCURRENTLY) and 0004 (a column rename,
+/// in `models.py` too) after the shipped 0002.
+fn two_fixable() -> tempfile::TempDir {
+    let p = project(SAFE);
+    std::fs::write(p.path().join("shop/__init__.py"), "").expect("write");
+    std::fs::write(p.path().join("shop/models.py"), MODELS).expect("write");
+    git(p.path(), &["add", "."]);
+    git(p.path(), &["commit", "-qm", "models"]);
+    git(
+        p.path(),
+        &["update-ref", "refs/remotes/origin/main", "HEAD"],
+    );
+    std::fs::write(
+        p.path().join("shop/models.py"),
+        MODELS.replace("    title =", "    name ="),
+    )
+    .expect("write");
+    let m = p.path().join("shop/migrations");
+    std::fs::write(m.join("0003_index.py"), INDEX).expect("write");
+    std::fs::write(m.join("0004_rename.py"), RENAME_TITLE).expect("write");
+    git(p.path(), &["add", "."]);
+    git(p.path(), &["commit", "-qm", "two fixable"]);
+    p
+}
+
+/// The code of the suggestion block of a review comment's body.
+fn suggested(body: &str) -> String {
+    let start = body.find("suggestion\n").expect("a suggestion block") + "suggestion\n".len();
+    let fence_at = body[..start - "suggestion\n".len()]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let fence = &body[fence_at..start - "suggestion\n".len()];
+    let rest = &body[start..];
+    let end = rest.find(&format!("\n{fence}")).map(|i| i + 1).unwrap_or(0);
+    rest[..end].to_string()
+}
+
+/// `text` with lines `first..=last` replaced by `code` (what "Commit suggestion" does).
+fn commit_suggestion(text: &str, first: usize, last: usize, code: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out: Vec<&str> = lines[..first - 1].to_vec();
+    out.extend(code.lines());
+    out.extend(&lines[last..]);
+    out.join("\n") + "\n"
+}
+
+fn review_writes(s: &Server) -> Vec<github_server::Request> {
+    s.writes()
+        .into_iter()
+        .filter(|r| r.path.contains("/pulls/"))
+        .collect()
+}
+
+#[test]
+fn fixes_become_suggestions_that_follow_the_pull_request() {
+    let s = server(State::default());
+    let p = two_fixable();
+    s.set_pull("abc123", pull_files(p.path()));
+    // Someone's review comments, enough that ours are on a later page.
+    let theirs = s.add_review(
+        "alice",
+        "Why an index here?",
+        "shop/migrations/0003_index.py",
+        7,
+    );
+    for i in 0..104 {
+        s.add_review(
+            "alice",
+            &format!("nit {i}"),
+            "shop/migrations/0004_rename.py",
+            7,
+        );
+    }
+    let base_env = [("GITHUB_BASE_REF", "main")];
+    let (o, _) = ci(&s, p.path(), PR_EVENT, &base_env, &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("suggestions: 3 created"), "{}", o.stderr);
+    let ours: Vec<_> = s
+        .reviews()
+        .into_iter()
+        .filter(|r| r.login == "migrail-bot")
+        .collect();
+    assert_eq!(ours.len(), 3, "{ours:#?}");
+    for r in &ours {
+        assert_eq!(r.commit_id, "abc123");
+        assert!(
+            r.body
+                .starts_with("<!-- migrail:suggestion key=default id="),
+            "{}",
+            r.body
+        );
+    }
+    let index = ours
+        .iter()
+        .find(|r| r.path == "shop/migrations/0003_index.py")
+        .expect("a suggestion on 0003");
+    let rename = ours
+        .iter()
+        .find(|r| r.path == "shop/migrations/0004_rename.py")
+        .expect("a suggestion on 0004");
+    // On the right lines: each spans its operation (lines 7-10 and 7-11).
+    for (r, op) in [(index, 7..=10), (rename, 7..=11)] {
+        let first = r.start_line.unwrap_or(r.line);
+        assert!(
+            first <= *op.start() && r.line >= *op.end(),
+            "{}: lines {first}-{} miss the operation",
+            r.path,
+            r.line
+        );
+    }
+    assert!(
+        index.body.contains("add-index-not-concurrently"),
+        "{}",
+        index.body
+    );
+    assert!(rename.body.contains("rename-column"), "{}", rename.body);
+    // The rename's fix keeps the column's name in `models.py`: a suggestion there too.
+    let pin = ours
+        .iter()
+        .find(|r| r.path == "shop/models.py")
+        .expect("a suggestion on models.py");
+    assert_eq!((pin.start_line, pin.line), (None, 5), "{pin:#?}");
+    assert_eq!(
+        suggested(&pin.body),
+        "    name = models.CharField(max_length=200, db_column=\"title\")\n"
+    );
+    assert!(
+        pin.body.contains(
+            "part of the fix of `error[rename-column]` in `shop/migrations/0004_rename.py`"
+        ),
+        "{}",
+        pin.body
+    );
+
+    // Commit the index suggestion as GitHub would: the finding is gone.
+    let file = p.path().join("shop/migrations/0003_index.py");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let first = index.start_line.unwrap_or(index.line) as usize;
+    let fixed = commit_suggestion(&text, first, index.line as usize, &suggested(&index.body));
+    std::fs::write(&file, &fixed).expect("write");
+    let lint = Command::cargo_bin("migrail")
+        .expect("binary")
+        .current_dir(p.path())
+        .args(["lint", "--no-config", "shop/migrations/0003_index.py"])
+        .output()
+        .expect("lint");
+    let lint_out = String::from_utf8_lossy(&lint.stdout);
+    assert!(
+        !lint_out.contains("add-index-not-concurrently") && lint.status.code() == Some(0),
+        "after the suggestion:\n{fixed}\n{lint_out}"
+    );
+    git(p.path(), &["commit", "-qam", "Apply suggestion"]);
+    s.set_pull("def456", pull_files(p.path()));
+    let event = PR_EVENT.replace("abc123", "def456");
+
+    // The rerun deletes the fixed one and keeps the other as it is.
+    let before = review_writes(&s).len();
+    let (o, _) = ci(&s, p.path(), &event, &base_env, &[]);
+    assert!(
+        o.stderr
+            .contains("suggestions: 0 created, 0 updated, 1 deleted, 2 unchanged"),
+        "{}",
+        o.stderr
+    );
+    let writes = review_writes(&s)[before..].to_vec();
+    assert_eq!(writes.len(), 1, "{writes:#?}");
+    assert_eq!(writes[0].method, "DELETE");
+    assert_eq!(
+        writes[0].path,
+        format!("/repos/acme/shop/pulls/comments/{}", index.id)
+    );
+    let now = s.reviews();
+    assert!(now
+        .iter()
+        .any(|r| r.id == rename.id && r.body == rename.body));
+    assert!(!now.iter().any(|r| r.id == index.id));
+    assert!(now
+        .iter()
+        .any(|r| r.id == theirs && r.body == "Why an index here?"));
+    assert_eq!(now.iter().filter(|r| r.login == "alice").count(), 105);
+
+    // A third run changes nothing.
+    let before = review_writes(&s).len();
+    let (o, _) = ci(&s, p.path(), &event, &base_env, &[]);
+    assert!(
+        o.stderr
+            .contains("0 created, 0 updated, 0 deleted, 2 unchanged"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(review_writes(&s).len(), before);
+
+    // What the rest of the fix shows changes (the lines around the pin in models.py): the
+    // comment is updated in place.
+    let models = p.path().join("shop/models.py");
+    let text = std::fs::read_to_string(&models).expect("read");
+    std::fs::write(&models, text.replace("max_length=20)", "max_length=30)")).expect("write");
+    git(p.path(), &["commit", "-qam", "legacy is longer"]);
+    s.set_pull("0a0b0c", pull_files(p.path()));
+    let event = PR_EVENT.replace("abc123", "0a0b0c");
+    let before = review_writes(&s).len();
+    let (o, _) = ci(&s, p.path(), &event, &base_env, &[]);
+    assert!(
+        o.stderr
+            .contains("0 created, 1 updated, 0 deleted, 1 unchanged"),
+        "{}",
+        o.stderr
+    );
+    let writes = review_writes(&s)[before..].to_vec();
+    assert_eq!(writes.len(), 1, "{writes:#?}");
+    assert_eq!(
+        (writes[0].method.as_str(), writes[0].path.clone()),
+        (
+            "PATCH",
+            format!("/repos/acme/shop/pulls/comments/{}", rename.id)
+        )
+    );
+    let updated = s
+        .reviews()
+        .into_iter()
+        .find(|r| r.id == rename.id)
+        .expect("kept");
+    assert!(updated.body.contains("max_length=30"), "{}", updated.body);
+}
+
+#[test]
+fn suggestions_off_or_forbidden_leave_the_sticky_comment_alone() {
+    let base_env = [("GITHUB_BASE_REF", "main")];
+    // Off by flag, and by the configuration.
+    let p = two_fixable();
+    for (args, config) in [
+        (&["--no-suggestions"][..], None),
+        (&[][..], Some("suggestions = false\n")),
+    ] {
+        if let Some(c) = config {
+            std::fs::write(p.path().join("migrail.toml"), c).expect("config");
+        }
+        let s = server(State::default());
+        s.set_pull("abc123", pull_files(p.path()));
+        let (o, _) = ci(&s, p.path(), PR_EVENT, &base_env, args);
+        assert_eq!(o.code, 1, "{}", o.stderr);
+        assert_eq!(s.comments().len(), 1, "the sticky comment is posted");
+        assert!(
+            s.requests().iter().all(|r| !r.path.contains("/pulls/")),
+            "no review comment requests: {:?}",
+            s.requests()
+        );
+    }
+    // A token that may not write review comments: a warning, the verdict stands.
+    let p = two_fixable();
+    let s = server(State {
+        reviews_forbidden: true,
+        ..State::default()
+    });
+    s.set_pull("abc123", pull_files(p.path()));
+    let (o, _) = ci(&s, p.path(), PR_EVENT, &base_env, &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert_eq!(s.comments().len(), 1);
+    assert!(s.reviews().is_empty());
+    assert!(
+        o.stderr.contains("not posted as suggestions") && o.stderr.contains("403"),
+        "{}",
+        o.stderr
+    );
+}

@@ -183,6 +183,7 @@ fn action_run(env: &[(&str, &str)]) -> (i32, String, String) {
         "INPUT_RUN_COMMAND",
         "INPUT_TIMEOUT",
         "INPUT_PREFLIGHT",
+        "INPUT_SUGGESTIONS",
         "INPUT_KEY",
         "INPUT_ARGS",
     ] {
@@ -225,6 +226,28 @@ fn the_actions_script_builds_the_command_line_without_evaluating_inputs() {
     ]);
     assert_eq!(code, 125, "{stderr}");
     assert!(stderr.contains("--preflight only checks what"), "{stderr}");
+
+    // `suggestions: false` becomes --no-suggestions (a dry run shows them on stderr).
+    for (value, shown) in [("", true), ("false", false)] {
+        let (code, _, stderr) = action_run(&[
+            ("INPUT_COMMAND", "comment"),
+            ("INPUT_PATHS", "examples/bookshop"),
+            ("INPUT_SUGGESTIONS", value),
+            ("INPUT_ARGS", "--dry-run"),
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(
+            stderr.contains("a review suggestion on"),
+            shown,
+            "{value}: {stderr}"
+        );
+    }
+    let (code, _, stderr) = action_run(&[("INPUT_COMMAND", "ci"), ("INPUT_SUGGESTIONS", "no")]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("input suggestions: expected true or false"),
+        "{stderr}"
+    );
 
     // An input is data, never shell: no command substitution happens.
     let marker = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pwned");

@@ -40,6 +40,17 @@ case "$INPUT_COMMAND" in
     exit 2
     ;;
 esac
+# `suggestions: false`: the fixes stay in the sticky comment, not on the lines.
+case "${INPUT_SUGGESTIONS:-}" in
+  "" | true) ;;
+  false)
+    if [ "$INPUT_COMMAND" = ci ] || [ "$INPUT_COMMAND" = comment ]; then args+=(--no-suggestions); fi
+    ;;
+  *)
+    echo "::error title=migrail::input suggestions: expected true or false, got '$INPUT_SUGGESTIONS'" >&2
+    exit 2
+    ;;
+esac
 [ -n "$INPUT_ARGS" ] && split "$INPUT_ARGS"
 if [ -n "${INPUT_RUN_COMMAND:-}" ] && { [ "$INPUT_COMMAND" = run ] || [ "$INPUT_COMMAND" = ci ] || [ "$INPUT_COMMAND" = deploy ]; }; then
   read -r -a run_command <<< "$INPUT_RUN_COMMAND"

@@ -6,6 +6,7 @@ use std::io::Write;
 use crate::ci::{Context, Provider};
 use crate::lint;
 use crate::report::documents::{self, Executed, LintDoc};
+use crate::report::review::SuggestionDoc;
 use crate::report::{github, markdown};
 
 use super::report::{self as pr_report, Destination, PrReport};
@@ -25,20 +26,46 @@ fn destination(t: &CommentTarget) -> Destination {
 /// Post the body (or print it with `--dry-run`); in Actions also the step summary. Both
 /// go through the redactor last (the run's output in them already did): a comment is
 /// readable by anyone who can read the pull request, and its edits keep history.
+///
+/// The fixes go as review suggestions too, unless `--no-suggestions` or the config's
+/// `suggestions = false` says not to; `--dry-run` prints them on stderr.
 fn publish(
     ctx: &Context,
     target: &CommentTarget,
     comment: &str,
     summary: &str,
+    suggestions: Option<&[SuggestionDoc]>,
 ) -> Result<Option<String>, CliError> {
     let redactor = crate::redact::current();
     let comment = redactor.redact(comment);
     pr_report::step_summary(ctx, &redactor.redact(summary))?;
+    let suggestions = suggestions.filter(|_| !target.no_suggestions);
     if target.dry_run {
         super::write_stdout(&comment)?;
+        // The body alone on stdout; the suggestions it would post, on stderr.
+        for s in suggestions.into_iter().flatten() {
+            eprintln!(
+                "migrail: --dry-run: a review suggestion on {} lines {}-{}:\n{}",
+                s.path,
+                s.start_line,
+                s.end_line,
+                redactor.redact(&s.body)
+            );
+        }
         return Ok(None);
     }
-    pr_report::post(ctx, &destination(target), &target.key, &comment)
+    pr_report::post(
+        ctx,
+        &destination(target),
+        &target.key,
+        &comment,
+        suggestions,
+    )
+}
+
+/// Whether the configuration leaves the suggestions on.
+fn suggestions_on(config: &super::ConfigArgs) -> Result<bool, CliError> {
+    Ok(cli_resolve::configuration(config)?.is_none_or(|c| c.values.suggestions != Some(false)))
 }
 
 pub fn run_comment(args: &CommentArgs) -> Result<u8, CliError> {
@@ -83,11 +110,16 @@ pub fn run_comment(args: &CommentArgs) -> Result<u8, CliError> {
             budget,
         )
     };
+    let suggestions = match &pr {
+        Some(p) if suggestions_on(&args.config)? => Some(p.suggestions.as_slice()),
+        _ => None,
+    };
     publish(
         &ctx,
         &args.target,
         &body(markdown::COMMENT_BUDGET),
         &body(markdown::SUMMARY_BUDGET),
+        suggestions,
     )?;
     Ok(EXIT_OK)
 }
@@ -162,7 +194,8 @@ pub fn run_ci(args: &CiArgs) -> Result<u8, CliError> {
     let key = &args.target.key;
     let comment = pr.render(&ctx, key, run_doc.as_ref(), markdown::COMMENT_BUDGET);
     let summary = pr.render(&ctx, key, run_doc.as_ref(), markdown::SUMMARY_BUDGET);
-    let url = match publish(&ctx, &args.target, &comment, &summary) {
+    let suggestions = suggestions_on(&args.config)?.then_some(pr.suggestions.as_slice());
+    let url = match publish(&ctx, &args.target, &comment, &summary, suggestions) {
         Ok(url) => url,
         // The verdict stands: a comment that cannot be posted is said, not fatal.
         Err(e) => {

@@ -102,15 +102,22 @@ fn summary(o: &Outcome, dry_run: bool) -> String {
     };
     let changed = o.changed();
     let new_files = changed.iter().filter(|p| o.created.contains(**p)).count();
+    let is_migration = |p: &PathBuf| p.file_name().is_none_or(|n| n != "models.py");
     let edited = changed.len() - new_files;
+    let models = changed.iter().filter(|p| !is_migration(p)).count();
     if o.fixed.is_empty() {
         out.push_str("Nothing to fix.\n");
     } else {
         out.push_str(&format!(
-            "{} {} in {}, {}{}\n",
+            "{} {} in {}{}, {}{}\n",
             if dry_run { "Would fix" } else { "Fixed" },
             plural(o.fixed.len(), "finding", "findings"),
-            plural(edited, "migration", "migrations"),
+            plural(edited - models, "migration", "migrations"),
+            if models > 0 {
+                format!(" and {}", plural(models, "models.py", "models.py files"))
+            } else {
+                String::new()
+            },
             plural(new_files, "new file", "new files"),
             if dry_run { " (nothing written)" } else { "" },
         ));

@@ -103,6 +103,11 @@ pub struct CommentTarget {
     /// Print the Markdown body on stdout instead of posting it.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Post no fixes as review suggestions on the lines they change (config:
+    /// `suggestions = false`); existing ones are left as they are.
+    #[arg(long)]
+    pub no_suggestions: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,12 +3,16 @@
 //! the sticky comment (with the degradations runner.md asks for: no token, no PR, 403).
 
 use std::io::Write;
+#[cfg(feature = "github")]
+use std::path::Path;
 
 use crate::ci::{Context, Provider};
 #[cfg(feature = "github")]
 use crate::github::{self, Posted};
 use crate::lint::LintReport;
 use crate::report::documents::{Executed, LintDoc, PlanDoc};
+#[cfg(feature = "github")]
+use crate::report::review::{self, SuggestionDoc};
 use crate::report::{self, markdown};
 
 use super::resolve::Resolved;
@@ -24,6 +28,9 @@ pub struct PrReport {
     pub diff: String,
     /// `migrail fix --diff` for the reviewed migrations.
     pub fix_diff: String,
+    /// The fixes as review comments on the lines they change.
+    #[cfg(feature = "github")]
+    pub suggestions: Vec<SuggestionDoc>,
 }
 
 impl PrReport {
@@ -37,12 +44,14 @@ impl PrReport {
             report::json::render(report, r.warnings_as_errors),
         )?;
         let plan = parse("plan", report::plan::json(&plan))?;
+        let outcome = crate::fix::rounds::compute(&r.project, &r.review, &r.options, &|_| None);
         Ok(PrReport {
             lint: serde_json::from_value(lint).map_err(|e| CliError::usage(e.to_string()))?,
             plan: serde_json::from_value(plan).map_err(|e| CliError::usage(e.to_string()))?,
             diff: report::schema::diff(&r.project, &r.review),
-            fix_diff: crate::fix::rounds::compute(&r.project, &r.review, &r.options, &|_| None)
-                .diff(),
+            fix_diff: outcome.diff(),
+            #[cfg(feature = "github")]
+            suggestions: suggestions(r, report, &outcome),
         })
     }
 
@@ -55,6 +64,50 @@ impl PrReport {
     ) -> String {
         render(ctx, key, Some(self), None, run, budget)
     }
+}
+
+/// The review comments for the fixes of `report`'s findings, paths relative to the
+/// repository's root (where the pull request's diff names them).
+#[cfg(feature = "github")]
+fn suggestions(
+    r: &Resolved,
+    report: &LintReport,
+    outcome: &crate::fix::rounds::Outcome,
+) -> Vec<SuggestionDoc> {
+    let root = super::scope::toplevel();
+    let show = |path: &Path| -> String {
+        let absolute = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        match root.as_deref().and_then(|t| absolute.strip_prefix(t).ok()) {
+            Some(relative) => relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/"),
+            None => crate::lint::display_path(path),
+        }
+    };
+    let found = crate::fix::suggest::suggestions(&r.project, &r.review, &report.findings, outcome);
+    let mut out = Vec::new();
+    for s in found {
+        let pick = |ids: &[usize]| -> Vec<&crate::lint::Finding> {
+            ids.iter().filter_map(|&i| report.findings.get(i)).collect()
+        };
+        let (findings, part_of) = (pick(&s.findings), pick(&s.part_of));
+        let path = show(&s.path);
+        let id = review::id(&path, &findings, &part_of);
+        let Some(body) = review::body(&s, &findings, &part_of, &show) else {
+            continue;
+        };
+        out.push(SuggestionDoc {
+            id,
+            path,
+            start_line: s.start_line,
+            end_line: s.end_line,
+            original: s.original,
+            body,
+        });
+    }
+    out
 }
 
 /// The Markdown body from whatever is known.
@@ -115,6 +168,7 @@ pub fn post(
     dest: &Destination,
     key: &str,
     body: &str,
+    suggestions: Option<&[SuggestionDoc]>,
 ) -> Result<Option<String>, CliError> {
     let repository = dest.repository.clone().or_else(|| ctx.repository.clone());
     let (Some(repository), Some(token)) = (repository, ctx.token.as_ref()) else {
@@ -186,7 +240,7 @@ pub fn post(
         let identity = client
             .identity(ctx.provider == Provider::GitHubActions)
             .await;
-        match client
+        let url = match client
             .upsert(pr, &markdown::marker(key), body, identity.as_deref())
             .await
         {
@@ -197,9 +251,96 @@ pub fn post(
                     Posted::Unchanged { url, .. } => ("unchanged", url),
                 };
                 eprintln!("migrail: comment {what}: {url}");
-                Ok(Some(url))
+                Some(url)
             }
-            Err(e) => failed(e),
+            Err(e) => return failed(e),
+        };
+        if let Some(wanted) = suggestions {
+            suggest(&client, pr, key, wanted, identity.as_deref()).await;
         }
+        Ok(url)
     })
+}
+
+/// Keep the review suggestions of `key` on pull request `pr` in step with `wanted`: each
+/// is posted only on lines the pull request's diff shows, holding what they hold here.
+/// Failures are warnings: the sticky comment carries the fixes all the same.
+#[cfg(feature = "github")]
+async fn suggest(
+    client: &github::Client,
+    pr: u64,
+    key: &str,
+    wanted: &[SuggestionDoc],
+    identity: Option<&str>,
+) {
+    let warn = |e: github::Error| {
+        let why = match &e {
+            github::Error::Forbidden(_) => {
+                " (the token may not write review comments: fork pull requests get a read-only \
+                 token; the workflow needs `permissions: pull-requests: write`)"
+            }
+            github::Error::Other(_) => "",
+        };
+        eprintln!(
+            "migrail: warning: the fixes are not posted as suggestions: {e}{why}; they are in \
+             the comment's \"How to fix\""
+        );
+    };
+    let placed = async {
+        let commit = client.head_sha(pr).await?;
+        let files = client.pr_files(pr).await?;
+        let redactor = crate::redact::current();
+        let mut posted = Vec::new();
+        let mut off_diff = 0usize;
+        for s in wanted {
+            let on_diff = files
+                .iter()
+                .filter(|f| f.path == s.path)
+                .filter_map(|f| f.patch.as_deref())
+                .flat_map(github::review::hunks)
+                .any(|hunk| {
+                    let original: Vec<&str> = s.original.lines().collect();
+                    (s.start_line..=s.end_line)
+                        .enumerate()
+                        .all(|(i, n)| hunk.get(&n).map(String::as_str) == original.get(i).copied())
+                });
+            let body = format!("{}\n{}", github::review::marker(key, &s.id), s.body);
+            // A suggestion is code: one the redactor would change is not posted at all.
+            if !on_diff || redactor.redact(&body) != body {
+                off_diff += 1;
+                continue;
+            }
+            posted.push(github::review::Wanted {
+                id: s.id.clone(),
+                path: s.path.clone(),
+                start_line: s.start_line,
+                line: s.end_line,
+                body,
+            });
+        }
+        let synced = client
+            .sync_review_comments(pr, &commit, key, &posted, identity)
+            .await?;
+        Ok::<_, github::Error>((synced, off_diff))
+    };
+    match placed.await {
+        Ok((s, off_diff)) => {
+            eprintln!(
+                "migrail: suggestions: {} created, {} updated, {} deleted, {} unchanged{}",
+                s.created,
+                s.updated,
+                s.deleted,
+                s.unchanged,
+                if off_diff > 0 {
+                    format!(
+                        "; {off_diff} not posted (their lines are not in the pull request's \
+                         diff as they are here)"
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+        Err(e) => warn(e),
+    }
 }

@@ -236,6 +236,14 @@ fn shipped(base: &str) -> Result<Shipped, CliError> {
     })
 }
 
+/// The root of the git work tree holding the working directory, if any.
+#[cfg(feature = "github")]
+pub fn toplevel() -> Option<PathBuf> {
+    let top = git_quiet(&["rev-parse", "--show-toplevel"])?;
+    let top = PathBuf::from(top.trim_end_matches(['\n', '\r']));
+    Some(top.canonicalize().unwrap_or(top))
+}
+
 /// A git command's output, `None` when git is missing or the command fails.
 fn git_quiet(args: &[&str]) -> Option<String> {
     let output = Process::new("git").args(args).output().ok()?;

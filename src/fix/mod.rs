@@ -11,6 +11,7 @@
 
 pub mod apply;
 pub mod rounds;
+pub mod suggest;
 pub mod validate;
 
 /// What a rule proposes instead of an unsafe operation.

@@ -143,7 +143,7 @@ fn attempt(
     Outcome,
     Option<(Project, BTreeMap<PathBuf, BTreeSet<PathBuf>>)>,
 ) {
-    let originals: BTreeMap<PathBuf, String> = first
+    let mut originals: BTreeMap<PathBuf, String> = first
         .migrations
         .iter()
         .map(|m| (m.source.path.clone(), m.source.text.clone()))
@@ -236,6 +236,14 @@ fn attempt(
             created.insert(path);
         }
         produced.extend(plan.produced);
+        // A file the fixes edit that is not a migration (`models.py`): as it is on disk.
+        for path in plan.files.keys() {
+            if !originals.contains_key(path) && !created.contains(path) {
+                if let Ok(text) = std::fs::read_to_string(path) {
+                    originals.insert(path.clone(), text);
+                }
+            }
+        }
         texts.extend(plan.files);
         let project = reload(project, &texts, &apps);
         let review = Review::files(scope.iter().map(PathBuf::as_path));

@@ -8,6 +8,8 @@
 //! `pull-requests: write`) is reported as such, for the caller to degrade gracefully.
 //! The token is only ever handed to octocrab: no message here can contain it.
 
+pub mod review;
+
 use octocrab::Octocrab;
 use serde_json::Value;
 

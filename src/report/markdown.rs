@@ -507,11 +507,11 @@ pub fn strip_control(text: &str) -> String {
     out
 }
 
-fn clean_line(text: &str) -> String {
+pub(super) fn clean_line(text: &str) -> String {
     strip_control(text).replace(['\n', '\r'], " ")
 }
 
-fn html(text: &str) -> String {
+pub(super) fn html(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -523,7 +523,7 @@ fn cell(text: &str) -> String {
 }
 
 /// A fenced block whose fence is longer than any run of backticks inside.
-fn fenced(lang: &str, text: &str) -> String {
+pub(super) fn fenced(lang: &str, text: &str) -> String {
     let text = strip_control(text);
     let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);

@@ -6,6 +6,7 @@ pub mod github;
 pub mod json;
 pub mod markdown;
 pub mod plan;
+pub mod review;
 pub mod sarif;
 pub mod schema;
 pub mod text;

@@ -2,7 +2,10 @@
 //! uses, with GitHub's response shapes (complete enough for octocrab's models),
 //! pagination by `per_page`/`page` with a `Link` header, an optional path prefix (GitHub
 //! Enterprise's `/api/v3`), and switches for a token that may not comment (403) or may
-//! not read `/user` (installation tokens). Every request is recorded.
+//! not read `/user` (installation tokens). Review comments as GitHub keeps them: on a
+//! commit, a path and lines of the RIGHT side, refused (422) unless every line is in one
+//! hunk of the file's diff; the pull request's files with their patches. Every request is
+//! recorded.
 
 #![allow(dead_code)]
 
@@ -32,6 +35,26 @@ pub struct StoredComment {
     pub body: String,
 }
 
+/// A review comment on lines of a pull request's file.
+#[derive(Clone, Debug)]
+pub struct StoredReview {
+    pub id: u64,
+    pub login: String,
+    pub body: String,
+    pub path: String,
+    pub line: u64,
+    pub start_line: Option<u64>,
+    pub commit_id: String,
+}
+
+/// A file of the pull request.
+#[derive(Clone, Debug)]
+pub struct PrFile {
+    pub path: String,
+    /// The unified diff from the first `@@`, as GitHub's files API gives it.
+    pub patch: Option<String>,
+}
+
 #[derive(Default)]
 pub struct State {
     pub prefix: String,
@@ -44,6 +67,14 @@ pub struct State {
     /// commit sha → PR numbers (`/commits/{sha}/pulls`).
     pub pulls_of: HashMap<String, Vec<u64>>,
     pub next_id: u64,
+    /// Review comments of the pull request.
+    pub reviews: Vec<StoredReview>,
+    /// The pull request's files.
+    pub files: Vec<PrFile>,
+    /// The pull request's head commit.
+    pub head: String,
+    /// 403 on writing review comments only.
+    pub reviews_forbidden: bool,
 }
 
 pub struct Server {
@@ -64,6 +95,65 @@ pub fn user(login: &str, base: &str) -> Value {
         "received_events_url": format!("{u}/received_events"),
         "type": if login.ends_with("[bot]") { "Bot" } else { "User" }, "site_admin": false
     })
+}
+
+fn review_json(c: &StoredReview, base: &str) -> Value {
+    json!({
+        "id": c.id, "node_id": format!("PRRC_{}", c.id),
+        "url": format!("{base}/repos/acme/shop/pulls/comments/{}", c.id),
+        "html_url": format!("https://github.example/acme/shop/pull/42#discussion_r{}", c.id),
+        "body": c.body, "user": user(&c.login, base), "path": c.path, "line": c.line,
+        "start_line": c.start_line, "side": "RIGHT",
+        "start_side": c.start_line.map(|_| "RIGHT"), "commit_id": c.commit_id,
+        "original_commit_id": c.commit_id, "diff_hunk": "@@",
+        "author_association": "NONE",
+        "created_at": "2026-11-01T10:00:00Z", "updated_at": "2026-11-01T10:00:00Z"
+    })
+}
+
+/// The RIGHT-side line numbers of each hunk of `patch`.
+fn hunk_lines(patch: &str) -> Vec<Vec<u64>> {
+    let mut out: Vec<Vec<u64>> = Vec::new();
+    let mut next = 0u64;
+    for line in patch.lines() {
+        if let Some(h) = line.strip_prefix("@@ ") {
+            next = h
+                .split(' ')
+                .find_map(|p| p.strip_prefix('+'))
+                .and_then(|p| p.split(',').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            out.push(Vec::new());
+        } else if line.starts_with('+') || line.starts_with(' ') {
+            if let Some(h) = out.last_mut() {
+                h.push(next);
+            }
+            next += 1;
+        }
+    }
+    out
+}
+
+/// One page of `all` with GitHub's `Link` header.
+fn page_of(all: Vec<Value>, req: &Request, base: &str, path: &str) -> (u16, Value, Option<String>) {
+    let q: HashMap<&str, &str> = req
+        .query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    let per_page: usize = q.get("per_page").and_then(|v| v.parse().ok()).unwrap_or(30);
+    let page: usize = q.get("page").and_then(|v| v.parse().ok()).unwrap_or(1);
+    let last = all.len().div_ceil(per_page).max(1);
+    let items: Vec<Value> = all
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    let link = (page < last).then(|| {
+        let p = format!("{base}{path}");
+        format!("<{p}?per_page={per_page}&page={}>; rel=\"next\", <{p}?per_page={per_page}&page={last}>; rel=\"last\"", page + 1)
+    });
+    (200, Value::Array(items), link)
 }
 
 fn comment_json(c: &StoredComment, base: &str) -> Value {
@@ -117,6 +207,35 @@ impl Server {
 
     pub fn comments(&self) -> Vec<StoredComment> {
         self.state.lock().expect("lock").comments.clone()
+    }
+
+    pub fn reviews(&self) -> Vec<StoredReview> {
+        self.state.lock().expect("lock").reviews.clone()
+    }
+
+    /// A review comment by someone else (or by us, with our login).
+    pub fn add_review(&self, login: &str, body: &str, path: &str, line: u64) -> u64 {
+        let mut s = self.state.lock().expect("lock");
+        s.next_id += 1;
+        let id = 9000 + s.next_id;
+        let commit_id = s.head.clone();
+        s.reviews.push(StoredReview {
+            id,
+            login: login.into(),
+            body: body.into(),
+            path: path.into(),
+            line,
+            start_line: None,
+            commit_id,
+        });
+        id
+    }
+
+    /// The pull request now has `head` and these files.
+    pub fn set_pull(&self, head: &str, files: Vec<PrFile>) {
+        let mut s = self.state.lock().expect("lock");
+        s.head = head.into();
+        s.files = files;
     }
 
     pub fn add_comment(&self, login: &str, body: &str) -> u64 {
@@ -212,6 +331,101 @@ fn answer(req: &Request, state: &Mutex<State>, url: &str) -> (u16, Value, Option
                 None => (404, json!({"message": "Not Found"}), None),
             }
         }
+        ("GET", ["repos", _, _, "pulls", n]) => (
+            200,
+            json!({"number": n.parse::<u64>().unwrap_or(0), "state": "open", "head": {"sha": s.head, "ref": "feature"}, "base": {"sha": "base0", "ref": "main"}}),
+            None,
+        ),
+        ("GET", ["repos", _, _, "pulls", _, "files"]) => {
+            let all = s
+                .files
+                .iter()
+                .map(|f| json!({"sha": "f0", "filename": f.path, "status": "modified", "additions": 1, "deletions": 0, "changes": 1, "patch": f.patch}))
+                .collect();
+            page_of(all, req, &base, path)
+        }
+        ("GET", ["repos", _, _, "pulls", _, "comments"]) => {
+            let all = s.reviews.iter().map(|c| review_json(c, &base)).collect();
+            page_of(all, req, &base, path)
+        }
+        ("POST", ["repos", _, _, "pulls", _, "comments"]) => {
+            if s.forbidden || s.reviews_forbidden {
+                return forbidden;
+            }
+            let b = &req.body;
+            let (Some(path), Some(line), Some(commit)) = (
+                b["path"].as_str(),
+                b["line"].as_u64(),
+                b["commit_id"].as_str(),
+            ) else {
+                return (422, json!({"message": "Validation Failed"}), None);
+            };
+            let start = b["start_line"].as_u64();
+            let unprocessable = (
+                422,
+                json!({"message": "Validation Failed", "errors": ["pull_request_review_thread.line must be part of the diff"]}),
+                None,
+            );
+            if commit != s.head || b["side"] != "RIGHT" || start.is_some_and(|st| st >= line) {
+                return unprocessable;
+            }
+            let Some(patch) = s
+                .files
+                .iter()
+                .find(|f| f.path == path)
+                .and_then(|f| f.patch.clone())
+            else {
+                return unprocessable;
+            };
+            let first = start.unwrap_or(line);
+            if !hunk_lines(&patch)
+                .iter()
+                .any(|h| (first..=line).all(|n| h.contains(&n)))
+            {
+                return unprocessable;
+            }
+            let me = s.me.clone().unwrap_or_else(|| "github-actions[bot]".into());
+            s.next_id += 1;
+            let c = StoredReview {
+                id: 9000 + s.next_id,
+                login: me,
+                body: b["body"].as_str().unwrap_or_default().to_string(),
+                path: path.to_string(),
+                line,
+                start_line: start,
+                commit_id: commit.to_string(),
+            };
+            s.reviews.push(c.clone());
+            (201, review_json(&c, &base), None)
+        }
+        ("PATCH", ["repos", _, _, "pulls", "comments", id]) => {
+            if s.forbidden || s.reviews_forbidden {
+                return forbidden;
+            }
+            let id: u64 = id.parse().unwrap_or(0);
+            let body = req.body["body"].as_str().unwrap_or_default().to_string();
+            match s.reviews.iter_mut().find(|c| c.id == id) {
+                Some(c) => {
+                    c.body = body;
+                    let c = c.clone();
+                    (200, review_json(&c, &base), None)
+                }
+                None => (404, json!({"message": "Not Found"}), None),
+            }
+        }
+        ("DELETE", ["repos", _, _, "pulls", "comments", id]) => {
+            if s.forbidden || s.reviews_forbidden {
+                return forbidden;
+            }
+            let id: u64 = id.parse().unwrap_or(0);
+            let before = s.reviews.len();
+            s.reviews.retain(|c| c.id != id);
+            if s.reviews.len() == before {
+                (404, json!({"message": "Not Found"}), None)
+            } else {
+                (204, Value::Null, None)
+            }
+        }
         ("GET", ["repos", _, _, "commits", sha, "pulls"]) => {
             let prs = s.pulls_of.get(*sha).cloned().unwrap_or_default();
             (
@@ -245,7 +459,11 @@ fn serve(conn: TcpStream, state: &Mutex<State>, recorded: &Mutex<Vec<Request>>, 
         };
         recorded.lock().expect("lock").push(req.clone());
         let (status, value, link) = answer(&req, state, url);
-        let text = value.to_string();
+        let text = if status == 204 {
+            String::new()
+        } else {
+            value.to_string()
+        };
         let mut head = format!(
             "HTTP/1.1 {status} X\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: {}\r\n",
             text.len()
