@@ -441,3 +441,189 @@ fn walk_py(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// One suggestion of `migrail comment --dry-run` (stderr): the file, its lines, the code,
+/// and the (rule, message) of the findings it fixes.
+struct Suggested {
+    path: String,
+    first: usize,
+    last: usize,
+    code: String,
+    /// (path, rule, message) of the findings it fixes, or whose fix it is a part of.
+    fixes: Vec<(String, String, String)>,
+}
+
+fn suggestions_of(stderr: &str) -> Vec<Suggested> {
+    const HEAD: &str = "migrail: --dry-run: a review suggestion on ";
+    let mut out = Vec::new();
+    for part in stderr.split(HEAD).skip(1) {
+        let (line, body) = part.split_once(":\n").expect("a header line");
+        let (path, lines) = line.rsplit_once(" lines ").expect("lines");
+        let (first, last) = lines.split_once('-').expect("a range");
+        // The block: from the line ending in `suggestion` to its closing fence.
+        let open = body.find("suggestion\n").expect("a suggestion block");
+        let fence_start = body[..open].rfind('\n').map_or(0, |i| i + 1);
+        let fence = &body[fence_start..open];
+        let rest = &body[open + "suggestion\n".len()..];
+        let end = if rest.starts_with(fence) {
+            0
+        } else {
+            rest.find(&format!("\n{fence}\n")).expect("a closing fence") + 1
+        };
+        let unescape = |s: &str| {
+            s.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&")
+        };
+        let mut fixes = Vec::new();
+        for l in body[..fence_start].lines() {
+            if let Some(l) = l.strip_prefix("**migrail** `") {
+                let (sev_rule, message) = l.split_once("` ").expect("severity[rule]");
+                let rule = sev_rule
+                    .split_once('[')
+                    .expect("[rule]")
+                    .1
+                    .trim_end_matches(']');
+                fixes.push((path.to_string(), rule.to_string(), unescape(message)));
+            } else if let Some(l) = l.strip_prefix("**migrail** part of the fix of `") {
+                // `sev[rule]` in `PATH` (line N): MESSAGE
+                let (sev_rule, rest) = l.split_once("` in `").expect("in");
+                let (other, rest) = rest.split_once("` (line ").expect("line");
+                let message = rest.split_once("): ").expect("message").1;
+                let rule = sev_rule
+                    .split_once('[')
+                    .expect("[rule]")
+                    .1
+                    .trim_end_matches(']');
+                fixes.push((other.to_string(), rule.to_string(), unescape(message)));
+            }
+        }
+        out.push(Suggested {
+            path: path.to_string(),
+            first: first.parse().expect("a number"),
+            last: last.parse().expect("a number"),
+            code: rest[..end].to_string(),
+            fixes,
+        });
+    }
+    out
+}
+
+/// `text` with lines `first..=last` replaced by `code` ("Commit suggestion").
+fn commit_suggestion(text: &str, first: usize, last: usize, code: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out: Vec<&str> = lines[..first - 1].to_vec();
+    out.extend(code.lines());
+    out.extend(&lines[last.min(lines.len())..]);
+    out.join("\n") + "\n"
+}
+
+/// The review suggestions `migrail comment` would post for every migration of each real
+/// application: each one committed alone leaves a file Python compiles, its lines hold
+/// what they hold in the file, and with all of them committed the findings they fix are
+/// gone and no syntax or graph error appeared.
+#[test]
+fn suggestions_on_real_applications_compile_alone_and_fix_their_findings() {
+    let mut total = 0;
+    for project in projects() {
+        let name = project
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let work = tempfile::tempdir().expect("tempdir");
+        copy_tree(&project, work.path());
+        let out = Command::cargo_bin("migrail")
+            .expect("binary")
+            .current_dir(work.path())
+            .args(["comment", "--dry-run", "--all", "--no-config", "."])
+            .output()
+            .expect("migrail comment runs");
+        assert_eq!(out.status.code(), Some(0), "{name}: no panic, no error");
+        let found = suggestions_of(&String::from_utf8_lossy(&out.stderr));
+        let before = lint(work.path());
+        // Each alone: a variant of its file, compiled.
+        let variants = tempfile::tempdir().expect("tempdir");
+        let mut names = Vec::new();
+        let mut by_file: BTreeMap<&str, Vec<&Suggested>> = BTreeMap::new();
+        for (i, s) in found.iter().enumerate() {
+            let text = std::fs::read_to_string(work.path().join(&s.path)).expect("the file");
+            assert!(
+                s.last <= text.lines().count(),
+                "{name}: {}: lines {}-{} past the end",
+                s.path,
+                s.first,
+                s.last
+            );
+            let variant = variants.path().join(format!("v{i}.py"));
+            std::fs::write(&variant, commit_suggestion(&text, s.first, s.last, &s.code))
+                .expect("write");
+            names.push(variant.to_string_lossy().into_owned());
+            by_file.entry(&s.path).or_default().push(s);
+        }
+        if !names.is_empty() {
+            output(
+                &format!("{name}: python compile() of each suggestion committed alone"),
+                Process::new(python())
+                    .args(["-c", "import sys\nfor f in sys.argv[1:]:\n    compile(open(f, encoding='utf-8').read(), f, 'exec')\n"])
+                    .args(&names),
+            );
+        }
+        // All of them: from the bottom of each file up (they never overlap).
+        for (path, mut list) in by_file {
+            list.sort_by_key(|s| std::cmp::Reverse(s.first));
+            for pair in list.windows(2) {
+                assert!(
+                    pair[1].last < pair[0].first,
+                    "{name}: {path}: suggestions overlap"
+                );
+            }
+            let file = work.path().join(path);
+            let mut text = std::fs::read_to_string(&file).expect("read");
+            for s in list {
+                text = commit_suggestion(&text, s.first, s.last, &s.code);
+            }
+            std::fs::write(&file, text).expect("write");
+        }
+        let after = lint(work.path());
+        assert_eq!(
+            broken(&before),
+            broken(&after),
+            "{name}: the suggestions broke files or the graph"
+        );
+        let keys = |doc: &Value| -> BTreeSet<(String, String, String)> {
+            doc["findings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|f| {
+                    let s = |k: &str| f[k].as_str().unwrap_or_default().to_string();
+                    (s("path"), s("rule"), s("message"))
+                })
+                .collect()
+        };
+        let (was, left) = (keys(&before), keys(&after));
+        for s in &found {
+            assert!(
+                !s.fixes.is_empty(),
+                "{name}: {}: a suggestion fixes a finding",
+                s.path
+            );
+            for key in &s.fixes {
+                assert!(
+                    was.contains(key),
+                    "{name}: {}: {key:?}: the suggestion names a finding of the lint",
+                    s.path
+                );
+                assert!(
+                    !left.contains(key),
+                    "{name}: {}: {key:?} is left after its suggestion:\n{}",
+                    s.path,
+                    s.code
+                );
+            }
+        }
+        println!("{name}: {} suggestions", found.len());
+        total += found.len();
+    }
+    assert!(total > 0, "the real applications get suggestions");
+}

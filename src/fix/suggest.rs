@@ -8,13 +8,17 @@
 //! code needs); findings whose footprints overlap share one suggestion, so that applying
 //! any suggestion alone leaves a file that works. The text is taken from what
 //! [`super::rounds::compute`] writes for the whole scope (validated), so a suggestion never
-//! differs from `migrail fix`; a finding whose fix `fix` does not write gets none.
+//! differs from `migrail fix` — except that a dependency another fix repointed to a
+//! migration it creates is left as it is (committed without that new file, the graph would
+//! miss a node), and the lines of another finding's fix stay out. A finding whose fix
+//! `fix` does not write gets no suggestion. `models.py` lines a fix pins get a suggestion
+//! of their own; a migration repointed does not.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::PathBuf;
 
-use similar::{Algorithm, DiffOp};
+use similar::{Algorithm, DiffOp, DiffTag};
 
 use crate::django::Project;
 use crate::lint::{Finding, Review};
@@ -35,8 +39,7 @@ pub struct Suggestion {
     pub original: String,
     /// Indexes of the findings the suggestion fixes, into the slice given.
     pub findings: Vec<usize>,
-    /// Findings elsewhere whose fix these lines are a part of (a `models.py` pin, a
-    /// dependency repointed to the migration a fix adds).
+    /// Findings elsewhere whose fix these lines are a part of (a `models.py` pin).
     pub part_of: Vec<usize>,
     /// What the rest of the fix writes in other files.
     pub elsewhere: Vec<Elsewhere>,
@@ -54,13 +57,41 @@ pub enum Elsewhere {
     Note(String),
 }
 
-/// Lines of a file a finding's fix changes: (lines, the finding, whether the finding is in
-/// this file, what else its fix writes).
-type Footprint = (Range<usize>, usize, bool, Vec<Elsewhere>);
+/// What a finding's fix changes in one file.
+struct Footprint {
+    /// Each change's old lines; a pure insertion as the empty range where it goes.
+    pieces: Vec<Range<usize>>,
+    finding: usize,
+    /// The finding is in this file (else the lines are part of its fix elsewhere).
+    primary: bool,
+    /// What else its fix writes.
+    elsewhere: Vec<Elsewhere>,
+}
 
-/// Lines several fixes change together: (lines, [findings here, findings whose fix these
-/// lines are part of], what else the fixes write).
-type Cluster = (Range<usize>, [Vec<usize>; 2], Vec<Elsewhere>);
+/// Lines several fixes change together.
+struct Cluster {
+    /// The old lines the suggestion replaces.
+    span: Range<usize>,
+    pieces: Vec<Range<usize>>,
+    /// [findings in this file, findings whose fix these lines are a part of].
+    ids: [Vec<usize>; 2],
+    elsewhere: Vec<Elsewhere>,
+}
+
+impl Cluster {
+    fn absorb(&mut self, other: Cluster) {
+        self.span = self.span.start.min(other.span.start)..self.span.end.max(other.span.end);
+        self.pieces.extend(other.pieces);
+        let [a, b] = other.ids;
+        self.ids[0].extend(a);
+        self.ids[1].extend(b);
+        for x in other.elsewhere {
+            if !self.elsewhere.contains(&x) {
+                self.elsewhere.push(x);
+            }
+        }
+    }
+}
 
 /// The suggestions for `findings` (those with a fix, in the reviewed migrations), given
 /// what fixing the scope writes (`outcome`).
@@ -90,8 +121,6 @@ pub fn suggestions(
         produced: &produced,
         texts: &texts,
     };
-    // Footprints by file: (old line range, finding index, whether the finding is in this
-    // file, what else the fix writes).
     let mut by_file: BTreeMap<PathBuf, Vec<Footprint>> = BTreeMap::new();
     for (i, f) in findings.iter().enumerate() {
         if f.fix.is_none() || !changed.contains(&f.source.path) {
@@ -101,10 +130,10 @@ pub fn suggestions(
         let Some(new) = plan.files.get(&f.source.path) else {
             continue;
         };
-        let old = f.source.text.as_str();
-        let Some(own) = footprint(old, new) else {
+        let own = pieces(&f.source.text, new);
+        if own.is_empty() {
             continue;
-        };
+        }
         // The rest of the fix as `fix` writes it: the files it creates after this
         // migration (named after it), the other files it edits.
         let mut elsewhere = Vec::new();
@@ -143,78 +172,92 @@ pub fn suggestions(
                 path: path.clone(),
                 diff,
             });
-            // Those lines are a suggestion of their own too.
-            if let Some(fp) = plan.files.get(path).and_then(|t| footprint(before, t)) {
-                by_file
-                    .entry(path.clone())
-                    .or_default()
-                    .push((fp, i, false, Vec::new()));
+            // `models.py`'s lines are a suggestion of their own too; a migration repointed
+            // to one the fix creates is not (committed without that file, the graph
+            // would miss a node).
+            let is_migration = project.migrations.iter().any(|m| m.source.path == *path);
+            let part = match plan.files.get(path) {
+                Some(t) if !is_migration => pieces(before, t),
+                _ => Vec::new(),
+            };
+            if !part.is_empty() {
+                by_file.entry(path.clone()).or_default().push(Footprint {
+                    pieces: part,
+                    finding: i,
+                    primary: false,
+                    elsewhere: Vec::new(),
+                });
             }
         }
         elsewhere.extend(plan.notes.into_iter().map(Elsewhere::Note));
         by_file
             .entry(f.source.path.clone())
             .or_default()
-            .push((own, i, true, elsewhere));
+            .push(Footprint {
+                pieces: own,
+                finding: i,
+                primary: true,
+                elsewhere,
+            });
     }
     let mut out = Vec::new();
-    for (path, mut prints) in by_file {
+    for (path, prints) in by_file {
         let (Some(old), Some(new)) = (outcome.originals.get(&path), outcome.texts.get(&path))
         else {
             continue;
         };
+        // A dependency another fix repointed to a migration it creates is that fix's, not
+        // this file's: it stays as it is here.
+        let new = match project.migrations.iter().find(|m| m.source.path == path) {
+            Some(m) => unrepoint(m, new, &outcome.created),
+            None => new.clone(),
+        };
         let old_lines: Vec<&str> = old.lines().collect();
         let new_lines: Vec<&str> = new.lines().collect();
-        prints.sort_by_key(|(r, i, _, _)| (r.start, *i));
-        // Clusters of overlapping footprints: (lines, [findings, part of], elsewhere).
-        let mut clusters: Vec<Cluster> = Vec::new();
-        for (r, i, primary, e) in prints {
-            let kind = usize::from(!primary);
-            match clusters.last_mut() {
-                Some((c, ids, els)) if r.start < c.end => {
-                    c.end = c.end.max(r.end);
-                    ids[kind].push(i);
-                    for x in e {
-                        if !els.contains(&x) {
-                            els.push(x);
-                        }
-                    }
-                }
-                _ => {
-                    let mut ids = [Vec::new(), Vec::new()];
-                    ids[kind].push(i);
-                    clusters.push((r, ids, e));
+        let ops = ops(&old_lines, &new_lines);
+        let mut clusters: Vec<Cluster> = prints
+            .into_iter()
+            .filter_map(|fp| {
+                let mut ids = [Vec::new(), Vec::new()];
+                ids[usize::from(!fp.primary)].push(fp.finding);
+                Some(Cluster {
+                    span: span(&fp.pieces, old_lines.len())?,
+                    pieces: fp.pieces,
+                    ids,
+                    elsewhere: fp.elsewhere,
+                })
+            })
+            .collect();
+        // Overlapping clusters merge; widened over their changes in the whole fix, they
+        // may meet others: merge again, until none overlap.
+        for _ in 0..clusters.len() + 1 {
+            clusters.sort_by_key(|c| (c.span.start, c.span.end));
+            let mut merged: Vec<Cluster> = Vec::new();
+            for mut c in clusters {
+                c.span = widen(&ops, &c.pieces, c.span);
+                match merged.last_mut() {
+                    Some(prev) if c.span.start < prev.span.end => prev.absorb(c),
+                    _ => merged.push(c),
                 }
             }
-        }
-        // Widened to the changes of the whole fix, clusters may meet: merge them again.
-        let mut widened: Vec<Cluster> = Vec::new();
-        for (r, [ids, parts], els) in clusters {
-            let (old_r, _) = region(&old_lines, &new_lines, r);
-            match widened.last_mut() {
-                Some((prev, [prev_ids, prev_parts], prev_els)) if old_r.start < prev.end => {
-                    prev.end = prev.end.max(old_r.end);
-                    prev_ids.extend(ids);
-                    prev_parts.extend(parts);
-                    for x in els {
-                        if !prev_els.contains(&x) {
-                            prev_els.push(x);
-                        }
-                    }
-                }
-                _ => widened.push((old_r, [ids, parts], els)),
+            let stable = merged
+                .iter()
+                .all(|c| widen(&ops, &c.pieces, c.span.clone()) == c.span)
+                && merged.windows(2).all(|w| w[0].span.end <= w[1].span.start);
+            clusters = merged;
+            if stable {
+                break;
             }
         }
-        let regions = widened.into_iter().map(|(r, ids, els)| {
-            let (o, n) = region(&old_lines, &new_lines, r);
-            (o, n, ids, els)
-        });
-        for (old_r, new_r, [ids, part_of], elsewhere) in regions {
-            if old_r.is_empty() || old_r.end > old_lines.len() || new_r.end > new_lines.len() {
+        for c in clusters {
+            let old_r = c.span.clone();
+            if old_r.is_empty() || old_r.end > old_lines.len() {
                 continue;
             }
+            let [ids, part_of] = c.ids;
+            let elsewhere = c.elsewhere;
+            let replacement = compose(&old_lines, &new_lines, &ops, &c.pieces, &old_r).join("\n");
             let original = old_lines[old_r.clone()].join("\n");
-            let replacement = new_lines[new_r].join("\n");
             if original == replacement {
                 continue;
             }
@@ -267,55 +310,110 @@ fn order_by_dependency(created: &mut Vec<Elsewhere>) {
     created.append(&mut pending);
 }
 
+/// `text` (what the fixes make of migration `m`) with its dependencies on migrations the
+/// fixes create (`("app", "0003_x_step2")`, the last of the chain after `0003_x`) put back
+/// to what `m` names (`("app", "0003_x")`).
+fn unrepoint(
+    m: &crate::django::migration::MigrationFile,
+    text: &str,
+    created: &BTreeSet<PathBuf>,
+) -> String {
+    let mut out = text.to_string();
+    let named: Vec<&str> = m
+        .dependencies
+        .iter()
+        .chain(&m.run_before)
+        .filter_map(|d| match d {
+            crate::django::migration::Dependency::Node { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    for path in created {
+        let Some(stem) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        if m.source.text.contains(&stem) {
+            continue;
+        }
+        // The longest name the chain starts from.
+        let Some(origin) = named
+            .iter()
+            .filter(|n| stem.starts_with(&format!("{n}_")))
+            .max_by_key(|n| n.len())
+        else {
+            continue;
+        };
+        for q in ['"', '\''] {
+            out = out.replace(&format!("{q}{stem}{q}"), &format!("{q}{origin}{q}"));
+        }
+    }
+    out
+}
+
 fn ops(old: &[&str], new: &[&str]) -> Vec<DiffOp> {
     similar::capture_diff_slices(Algorithm::Myers, old, new)
 }
 
-/// The old lines (zero-based, half-open) a change from `old` to `new` touches, with a
-/// pure insertion anchored on the line before it (the first line at the top); `None`
-/// when nothing changed.
-fn footprint(old: &str, new: &str) -> Option<Range<usize>> {
+/// The old lines (zero-based, half-open) each change from `old` to `new` touches; a pure
+/// insertion is the empty range where it goes.
+fn pieces(old: &str, new: &str) -> Vec<Range<usize>> {
     let old: Vec<&str> = old.lines().collect();
     let new: Vec<&str> = new.lines().collect();
-    let mut out: Option<Range<usize>> = None;
-    for op in ops(&old, &new) {
-        let (tag, o, _) = op.as_tag_tuple();
-        if tag == similar::DiffTag::Equal {
-            continue;
-        }
-        let touched = if o.is_empty() {
-            let at = o.start.min(old.len());
-            at.saturating_sub(1)..(at.max(1)).min(old.len().max(1))
-        } else {
-            o
-        };
-        out = Some(match out {
-            Some(r) => r.start.min(touched.start)..r.end.max(touched.end),
-            None => touched,
-        });
-    }
-    out.filter(|r| !r.is_empty())
+    ops(&old, &new)
+        .into_iter()
+        .filter(|op| op.tag() != DiffTag::Equal)
+        .map(|op| op.old_range())
+        .collect()
 }
 
-/// `lines` of `old` widened so that no change between `old` and `new` is cut (a pure
-/// insertion belongs to the range when it is inside it or right after its end, or at the
-/// top of a range starting the file), and the lines of `new` they become.
-fn region(old: &[&str], new: &[&str], lines: Range<usize>) -> (Range<usize>, Range<usize>) {
-    let ops = ops(old, new);
-    let mut r = lines;
-    let inside = |o: &Range<usize>, r: &Range<usize>| {
-        if o.is_empty() {
-            (r.start < o.start && o.start <= r.end) || (o.start == 0 && r.start == 0)
-        } else {
-            o.start < r.end && r.start < o.end
-        }
-    };
-    // Widen until no change straddles a boundary (each pass only grows the range).
+/// The lines `pieces` span, a pure insertion anchored on the line before it (the first
+/// line at the top of the file); `None` for no pieces or an empty file.
+fn span(pieces: &[Range<usize>], lines: usize) -> Option<Range<usize>> {
+    if lines == 0 {
+        return None;
+    }
+    pieces
+        .iter()
+        .map(|p| {
+            if p.is_empty() {
+                let at = p.start.min(lines);
+                at.saturating_sub(1)..at.max(1)
+            } else {
+                p.clone()
+            }
+        })
+        .reduce(|a, b| a.start.min(b.start)..a.end.max(b.end))
+}
+
+/// Whether a change of the whole fix (`op`, old lines) is one of `piece`'s: they overlap,
+/// or meet where one of them is an insertion.
+fn touches(piece: &Range<usize>, op: &Range<usize>) -> bool {
+    match (piece.is_empty(), op.is_empty()) {
+        (false, false) => piece.start < op.end && op.start < piece.end,
+        (true, true) => piece.start == op.start,
+        (true, false) => op.start <= piece.start && piece.start <= op.end,
+        (false, true) => piece.start <= op.start && op.start <= piece.end,
+    }
+}
+
+/// Whether a change at old lines `o` falls in `r`: an insertion when it goes inside `r` or
+/// right after it (or at the top of a range starting the file).
+fn inside(o: &Range<usize>, r: &Range<usize>) -> bool {
+    if o.is_empty() {
+        (r.start < o.start && o.start <= r.end) || (o.start == 0 && r.start == 0)
+    } else {
+        o.start < r.end && r.start < o.end
+    }
+}
+
+/// `r` widened so that no change of the whole fix that belongs to `pieces` is cut.
+fn widen(ops: &[DiffOp], pieces: &[Range<usize>], mut r: Range<usize>) -> Range<usize> {
+    let ours = |o: &Range<usize>| pieces.iter().any(|p| touches(p, o));
     for _ in 0..ops.len() + 1 {
         let mut grown = r.clone();
-        for op in &ops {
-            let (tag, o, _) = op.as_tag_tuple();
-            if tag != similar::DiffTag::Equal && inside(&o, &r) {
+        for op in ops {
+            let o = op.old_range();
+            if op.tag() != DiffTag::Equal && ours(&o) && inside(&o, &r) {
                 grown = grown.start.min(o.start)..grown.end.max(o.end);
             }
         }
@@ -324,27 +422,32 @@ fn region(old: &[&str], new: &[&str], lines: Range<usize>) -> (Range<usize>, Ran
         }
         r = grown;
     }
-    // Map the boundaries: inside an unchanged run by offset; else around the changes.
-    let mut new_start = None;
-    let mut new_end = 0;
-    for op in &ops {
-        let (tag, o, n) = op.as_tag_tuple();
-        if tag == similar::DiffTag::Equal {
-            if o.start <= r.start && r.start < o.end && new_start.is_none() {
-                new_start = Some(n.start + (r.start - o.start));
-            }
-            if o.start < r.end && r.end <= o.end {
-                new_end = n.start + (r.end - o.start);
-            } else if o.end <= r.end && o.end > r.start {
-                new_end = n.end;
-            }
-        } else if inside(&o, &r) {
-            new_start.get_or_insert(n.start);
-            new_end = new_end.max(n.end);
+    r
+}
+
+/// The new text of old lines `r`: the whole fix's changes that belong to `pieces`, and
+/// the old lines everywhere else (another finding's change, a dependency repointed by
+/// another fix, stays out of this suggestion).
+fn compose(
+    old: &[&str],
+    new: &[&str],
+    ops: &[DiffOp],
+    pieces: &[Range<usize>],
+    r: &Range<usize>,
+) -> Vec<String> {
+    let ours = |o: &Range<usize>| pieces.iter().any(|p| touches(p, o));
+    let mut out: Vec<String> = Vec::new();
+    for op in ops {
+        let (o, n) = (op.old_range(), op.new_range());
+        let kept = o.start.max(r.start)..o.end.min(r.end).max(o.start.max(r.start));
+        let take_new = op.tag() != DiffTag::Equal && ours(&o) && inside(&o, r);
+        if take_new {
+            out.extend(new[n].iter().map(|l| l.to_string()));
+        } else {
+            out.extend(old[kept].iter().map(|l| l.to_string()));
         }
     }
-    let new_start = new_start.unwrap_or(new_end).min(new_end);
-    (r, new_start..new_end)
+    out
 }
 
 #[cfg(test)]
@@ -355,52 +458,100 @@ mod tests {
         s.lines().collect()
     }
 
-    #[test]
-    fn a_replacement_maps_to_its_new_lines() {
-        let old = lines("a\nb\nc\nd\n");
-        let new = lines("a\nB1\nB2\nc\nd\n");
-        let (o, n) = region(&old, &new, 1..2);
-        assert_eq!((o, n.clone()), (1..2, 1..3));
-        assert_eq!(new[n].join("\n"), "B1\nB2");
+    /// The span of `old` → `new`'s changes, widened, and its new text.
+    fn suggest(old: &str, new: &str, pieces: &[Range<usize>]) -> (Range<usize>, String) {
+        let (o, n) = (lines(old), lines(new));
+        let ops = ops(&o, &n);
+        let r = widen(&ops, pieces, span(pieces, o.len()).expect("a span"));
+        let text = compose(&o, &n, &ops, pieces, &r).join("\n");
+        (r, text)
     }
 
     #[test]
-    fn an_insertion_after_the_range_belongs_to_it_and_one_before_does_not() {
-        let old = lines("class M:\n    deps\n    ops\n");
-        let new = lines("class M:\n    atomic = False\n    deps\n    OPS\n");
-        // The footprint of the insertion is the line before it.
-        assert_eq!(footprint(&old.join("\n"), &new.join("\n")), Some(0..3));
-        let (o, n) = region(&old, &new, 0..1);
-        assert_eq!(new[n].join("\n"), "class M:\n    atomic = False");
-        assert_eq!(o, 0..1);
-        let (o, n) = region(&old, &new, 2..3);
-        assert_eq!((o, new[n].join("\n")), (2..3, "    OPS".to_string()));
+    fn a_replacement_maps_to_its_new_lines() {
+        let (old, new) = ("a\nb\nc\nd\n", "a\nB1\nB2\nc\nd\n");
+        assert_eq!(pieces(old, new), vec![1..2]);
+        assert_eq!(suggest(old, new, &[1..2]), (1..2, "B1\nB2".to_string()));
+    }
+
+    #[test]
+    fn an_insertion_is_anchored_on_the_line_before_it() {
+        let old = "class M:\n    deps\n    ops\n";
+        let new = "class M:\n    atomic = False\n    deps\n    OPS\n";
+        assert_eq!(pieces(old, new), vec![1..1, 2..3]);
+        assert_eq!(span(&[1..1, 2..3], 3), Some(0..3));
+        assert_eq!(
+            suggest(old, new, &[1..1]),
+            (0..1, "class M:\n    atomic = False".to_string())
+        );
+        assert_eq!(suggest(old, new, &[2..3]), (2..3, "    OPS".to_string()));
+        assert_eq!(
+            suggest(old, new, &[1..1, 2..3]),
+            (
+                0..3,
+                "class M:\n    atomic = False\n    deps\n    OPS".to_string()
+            )
+        );
     }
 
     #[test]
     fn a_range_cutting_a_change_is_widened() {
-        let old = lines("a\nb\nc\nd\ne\n");
-        let new = lines("a\nX\ne\n");
-        let (o, n) = region(&old, &new, 2..3);
-        assert_eq!(o, 1..4);
-        assert_eq!(new[n].join("\n"), "X");
+        // The whole fix replaced b, c, d at once; this finding's own change was c.
+        assert_eq!(
+            suggest("a\nb\nc\nd\ne\n", "a\nX\ne\n", &[2..3]),
+            (1..4, "X".to_string())
+        );
+    }
+
+    #[test]
+    fn another_fixs_change_apart_from_the_lines_keeps_the_old_text() {
+        // The imports and the operation are this finding's; the line between them was
+        // changed by another fix.
+        let old = "imports\nclass M:\n    other\n\n    op\n";
+        let new = "imports2\nclass M:\n    OTHER\n\n    op2\n";
+        assert_eq!(
+            suggest(old, new, &[0..1, 4..5]),
+            (0..5, "imports2\nclass M:\n    other\n\n    op2".to_string())
+        );
+    }
+
+    #[test]
+    fn a_dependency_repointed_by_another_fix_is_put_back() {
+        let files = vec![
+            (SHOP_INITIAL.0.to_string(), SHOP_INITIAL.1.to_string()),
+            migration(
+                "0002_x",
+                "0001_initial",
+                "        migrations.RemoveField(\"book\", \"isbn\"),",
+            ),
+        ];
+        let p = project(&files);
+        let m = &p.migrations[1];
+        let fixed = m
+            .source
+            .text
+            .replace("\"0001_initial\"", "\"0001_initial_step2\"");
+        let created: BTreeSet<PathBuf> =
+            [PathBuf::from("shop/migrations/0001_initial_step2.py")].into();
+        assert_eq!(unrepoint(m, &fixed, &created), m.source.text);
     }
 
     #[test]
     fn a_deletion_becomes_an_empty_replacement() {
-        let old = lines("a\nb\nc\n");
-        let new = lines("a\nc\n");
-        assert_eq!(footprint("a\nb\nc\n", "a\nc\n"), Some(1..2));
-        let (o, n) = region(&old, &new, 1..2);
-        assert_eq!((o, n.is_empty()), (1..2, true));
+        assert_eq!(pieces("a\nb\nc\n", "a\nc\n"), vec![1..2]);
+        assert_eq!(
+            suggest("a\nb\nc\n", "a\nc\n", &[1..2]),
+            (1..2, String::new())
+        );
     }
 
     #[test]
     fn an_insertion_at_the_top_anchors_on_the_first_line() {
-        assert_eq!(footprint("b\nc\n", "a\nb\nc\n"), Some(0..1));
-        let (old, new) = (lines("b\nc\n"), lines("a\nb\nc\n"));
-        let (o, n) = region(&old, &new, 0..1);
-        assert_eq!((o, new[n].join("\n")), (0..1, "a\nb".to_string()));
+        assert_eq!(pieces("b\nc\n", "a\nb\nc\n"), vec![0..0]);
+        assert_eq!(
+            suggest("b\nc\n", "a\nb\nc\n", &[0..0]),
+            (0..1, "a\nb".to_string())
+        );
     }
 
     use crate::lint::testing::{migration, project, SHOP_INITIAL};
@@ -489,6 +640,7 @@ mod tests {
 
     #[test]
     fn nothing_changed_is_no_footprint() {
-        assert_eq!(footprint("a\n", "a\n"), None);
+        assert!(pieces("a\n", "a\n").is_empty());
+        assert_eq!(span(&[], 3), None);
     }
 }
