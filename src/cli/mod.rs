@@ -16,6 +16,7 @@ mod resolve;
 #[cfg(feature = "ecs")]
 mod run;
 mod scope;
+mod sql;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -60,6 +61,9 @@ pub enum Command {
     Fix(FixArgs),
     /// Print the deploy plan: what runs before the rollout, what after it, what blocks.
     Plan(PlanArgs),
+    /// Print the SQL Django runs for migrations (like `manage.py sqlmigrate`, without
+    /// Django or a database), each statement with the lock it takes.
+    Sql(SqlArgs),
     /// List every rule.
     Rules(RulesArgs),
     /// Show the documentation of one rule.
@@ -667,6 +671,32 @@ pub struct PlanArgs {
     pub config: ConfigArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// Migration files or folders (like `lint`), or `APP NAME` as `sqlmigrate` takes them
+    /// (NAME may be a prefix: `shop 0002`). Default: the current directory.
+    #[arg(value_name = "PATH | APP NAME")]
+    pub targets: Vec<String>,
+
+    /// Every migration found.
+    #[arg(long, conflicts_with = "base")]
+    pub all: bool,
+
+    /// Only the migrations added or modified since the merge base with REF (git).
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+
+    /// Where the project's migrations live when files are named.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
 /// The formats of the commands that have no SARIF form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TextOrJson {
@@ -743,6 +773,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Lint(args) => lint::run_lint(&args),
         Command::Fix(args) => fix::run_fix(&args),
         Command::Plan(args) => lint::run_plan(&args),
+        Command::Sql(args) => sql::run_sql(&args),
         Command::Rules(args) => info::run_rules(&args),
         Command::Rule { name } => info::run_rule(&name),
         Command::State(args) => info::run_state(&args),

@@ -12,6 +12,7 @@ pub mod migration;
 pub mod names;
 pub mod operations;
 pub mod python;
+pub mod schema_editor;
 pub mod settings;
 pub mod state;
 pub mod version;

@@ -181,6 +181,10 @@ pub struct IndexDef {
     pub class: String,
     pub name: Option<String>,
     pub fields: Vec<String>,
+    /// Per field: written `-name` (descending).
+    pub descending: Vec<bool>,
+    /// Only `fields` and `name` are given (no condition, expressions, opclasses, ...).
+    pub plain: bool,
 }
 
 /// A `UniqueConstraint`, `CheckConstraint` or other constraint.
@@ -189,6 +193,8 @@ pub struct ConstraintDef {
     pub class: String,
     pub name: Option<String>,
     pub fields: Vec<String>,
+    /// Only `fields` and `name` are given (no condition, expressions, check, ...).
+    pub plain: bool,
 }
 
 impl ConstraintDef {
@@ -237,19 +243,31 @@ pub fn normalize_together(v: &Value) -> Option<Vec<Vec<String>>> {
     }
 }
 
+/// Whether a call gives only `fields` and `name`, by keyword.
+fn only_fields_and_name(call: &crate::django::python::Call) -> bool {
+    call.args.is_empty()
+        && !call.has_unpacked
+        && call
+            .kwargs
+            .iter()
+            .all(|(k, _)| k.as_str() == "fields" || k.as_str() == "name")
+}
+
 pub fn index_def(v: &Value) -> Option<IndexDef> {
     let call = v.as_call()?;
-    let fields = match call.kwarg("fields") {
-        Some(f) => strings(&f.value)?
-            .into_iter()
-            .map(|f| f.trim_start_matches('-').to_string())
-            .collect(),
+    let written = match call.kwarg("fields") {
+        Some(f) => strings(&f.value)?,
         None => Vec::new(),
     };
     Some(IndexDef {
         class: call.short_name().to_string(),
         name: string(call.kwarg("name")),
-        fields,
+        descending: written.iter().map(|f| f.starts_with('-')).collect(),
+        fields: written
+            .into_iter()
+            .map(|f| f.trim_start_matches('-').to_string())
+            .collect(),
+        plain: only_fields_and_name(call),
     })
 }
 
@@ -263,6 +281,7 @@ pub fn constraint_def(v: &Value) -> Option<ConstraintDef> {
         class: call.short_name().to_string(),
         name: string(call.kwarg("name")),
         fields,
+        plain: only_fields_and_name(call),
     })
 }
 

@@ -385,7 +385,9 @@ impl ProjectState {
                             m.indexes.push(IndexDef {
                                 class: "Index".into(),
                                 name: Some(new_name.clone()),
+                                descending: vec![false; fields.len()],
                                 fields: fields.clone(),
+                                plain: true,
                             });
                         }
                         (None, None) => {}

@@ -5,6 +5,7 @@
 //! migrations under review are reported. See `../shared/rules.md` for the catalog.
 
 pub mod finding;
+pub mod locks;
 pub mod phase;
 pub mod plan;
 pub mod registry;

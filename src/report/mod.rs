@@ -9,6 +9,7 @@ pub mod plan;
 pub mod review;
 pub mod sarif;
 pub mod schema;
+pub mod sql;
 pub mod text;
 
 use clap::ValueEnum;

@@ -1,0 +1,62 @@
+"""What `manage.py sqlmigrate` prints for every migration of the corpus apps (the list of
+tests/preflight/corpus.py, or MIGRAIL_APPS), in plan order on an empty PostgreSQL database:
+before each migration is applied, its SQL is collected exactly as sqlmigrate collects it
+(`schema_editor(collect_sql=True)` on the state Django applies it to); then it is applied,
+so that the next one's introspection sees the database it would see. Prints one JSON
+document: per migration, its file, each operation's description and statements, and the
+statements Django deferred to the end. PG* variables name the database."""
+import json
+import os
+import sys
+
+import django
+from django.conf import settings
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "preflight"))
+APPS = ["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sites", "django.contrib.admin",
+        "django.contrib.sessions", "django.contrib.messages",
+        "rest_framework", "rest_framework.authtoken", "allauth", "allauth.account", "allauth.socialaccount", "allauth.mfa",
+        "django_celery_beat", "django_celery_results", "reversion", "guardian", "axes", "taggit",
+        "django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static", "django_otp.plugins.otp_hotp",
+        "django_otp.plugins.otp_email", "oauth2_provider", "post_office", "auditlog", "easy_thumbnails"]
+if os.environ.get("MIGRAIL_APPS"):
+    APPS = os.environ["MIGRAIL_APPS"].split(",")
+settings.configure(INSTALLED_APPS=APPS, MIDDLEWARE=["allauth.account.middleware.AccountMiddleware"] if "allauth" in APPS else [],
+    DATABASES={"default": {"ENGINE": "django.db.backends.postgresql", "NAME": os.environ["PGDATABASE"],
+                           "HOST": "127.0.0.1", "PORT": os.environ["PGPORT"], "USER": "postgres"}},
+    DEFAULT_AUTO_FIELD="django.db.models.AutoField", SITE_ID=1, USE_TZ=True, SECRET_KEY="x",
+    AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.ModelBackend"])
+django.setup()
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+executor = MigrationExecutor(connection)
+plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+state = executor._create_project_state(with_applied_migrations=True)
+out = []
+for m, _ in plan:
+    module = sys.modules[type(m).__module__]
+    entry = {"app": m.app_label, "name": m.name, "file": getattr(module, "__file__", None),
+             "operations": [], "deferred": [], "error": None}
+    try:
+        with connection.schema_editor(collect_sql=True, atomic=m.atomic) as editor:
+            m.apply(state.clone(), editor, collect_sql=True)
+            ops_end = len(editor.collected_sql)
+        collected = editor.collected_sql
+        # "--", "-- DESCRIPTION", "--" open each operation.
+        i = 0
+        while i < ops_end:
+            line = collected[i]
+            if line == "--" and i + 2 < ops_end and collected[i + 2] == "--":
+                entry["operations"].append({"description": collected[i + 1][3:], "sql": []})
+                i += 3
+                continue
+            if entry["operations"]:
+                entry["operations"][-1]["sql"].append(line)
+            i += 1
+        entry["deferred"] = collected[ops_end:]
+    except Exception as e:
+        entry["error"] = repr(e)
+    out.append(entry)
+    state = executor.apply_migration(state, m)
+print(json.dumps(out))
