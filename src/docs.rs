@@ -48,7 +48,8 @@ fn summary() -> String {
         out.push_str(&format!("    - [{name}](rules/{name}.md)\n"));
     }
     out.push_str(
-        "- [Fixing migrations](fix.md)\n\
+        "- [What runs: `migrail sql`](sql.md)\n\
+         - [Fixing migrations](fix.md)\n\
          - [Running migrations](run.md)\n\
          - [Deploying](deploy.md)\n\
          - [Pull requests and pipelines](ci.md)\n\
@@ -151,12 +152,12 @@ fn exit_codes() -> String {
     );
     table(
         &mut out,
-        "`migrail lint`, `plan`, `fix`",
+        "`migrail lint`, `plan`, `fix`, `sql`",
         "",
         &[
-            code(EXIT_OK, "lint: no error-level finding (warnings and notes allowed); plan: nothing blocked; fix: fixed (or nothing to fix), no error-level finding left; `fix --diff`: nothing to change"),
+            code(EXIT_OK, "lint: no error-level finding (warnings and notes allowed); plan: nothing blocked; fix: fixed (or nothing to fix), no error-level finding left; `fix --diff`: nothing to change; sql: the SQL was printed (operations migrail cannot render are said in it)"),
             code(EXIT_FINDINGS, "lint: at least one error-level finding (with `--warnings-as-errors`, or the config, a warning too); plan: a migration blocked; fix: error-level findings left that have no automatic fix (listed); `fix --diff`: something would change (the diffs are printed)"),
-            code(EXIT_USAGE, "usage, configuration or I/O error: bad flag, unknown rule or config key, missing path, `--base` outside git, no migration found at all, a file that cannot be written"),
+            code(EXIT_USAGE, "usage, configuration or I/O error: bad flag, unknown rule or config key, missing path, `--base` outside git, no migration found at all, a file that cannot be written; sql: `APP NAME` naming no migration, or several"),
         ],
     );
     table(

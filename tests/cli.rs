@@ -1183,3 +1183,86 @@ fn fix_outside_git_asks_for_a_scope_and_all_warns() {
         r.stderr
     );
 }
+
+#[test]
+fn sql_prints_what_django_runs_with_each_lock() {
+    let r = run(&["sql", "examples/bookshop"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!("example_sql", r.stdout);
+    // A widening type change is no rewrite; a table created in the migration makes
+    // nothing wait.
+    assert!(
+        r.stdout.contains(
+            "ALTER TABLE \"catalog_book\" ALTER COLUMN \"title\" TYPE varchar(300);\n-- lock: ACCESS EXCLUSIVE on \"catalog_book\", no rewrite (the type widens in place)"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(r
+        .stdout
+        .contains("on a table this migration creates: nothing waits"));
+
+    // APP NAME, as sqlmigrate takes them; a unique prefix is enough.
+    let one = run(&["sql", "--root", "examples/bookshop", "catalog", "0006"]);
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    assert!(
+        one.stdout
+            .starts_with("-- catalog.0006_rename_author_name\nBEGIN;\n")
+            && one.stdout.contains(
+                "ALTER TABLE \"catalog_author\" RENAME COLUMN \"name\" TO \"full_name\";"
+            )
+            && one.stdout.matches("\nBEGIN;").count() == 1,
+        "{}",
+        one.stdout
+    );
+    let none = run(&["sql", "--root", "examples/bookshop", "catalog", "0099"]);
+    assert_eq!(none.code, 2);
+    assert!(
+        none.stderr.contains("no migration `0099` in app `catalog`"),
+        "{}",
+        none.stderr
+    );
+    let several = run(&["sql", "--root", "examples/bookshop", "catalog", "000"]);
+    assert_eq!(several.code, 2);
+    assert!(
+        several.stderr.contains("names 7 migrations of `catalog`"),
+        "{}",
+        several.stderr
+    );
+
+    // JSON: each statement with its lock; what is not rendered says why.
+    let (code, doc) = json(&["sql", "examples/bookshop", "--format", "json"]);
+    assert_eq!(code, 0);
+    assert_eq!(doc["version"], 1);
+    let m = |app: &str, name: &str| {
+        doc["migrations"]
+            .as_array()
+            .and_then(|l| l.iter().find(|m| m["app"] == app && m["name"] == name))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let drop = m("shop_orders", "0005_delete_coupon");
+    let statements = &drop["operations"][0]["statements"];
+    assert_eq!(
+        statements[2]["sql"],
+        "ALTER TABLE \"shop_orders_order\" DROP COLUMN \"coupon_id\" CASCADE"
+    );
+    assert_eq!(statements[2]["lock"]["mode"], "ACCESS EXCLUSIVE");
+    assert_eq!(statements[2]["lock"]["tables"][0], "shop_orders_order");
+    // A database default is the column's DEFAULT, never dropped afterwards.
+    let isbn = m("catalog", "0003_book_isbn");
+    assert_eq!(
+        isbn["operations"][0]["statements"][0]["sql"],
+        "ALTER TABLE \"catalog_book\" ADD COLUMN \"isbn\" varchar(13) DEFAULT '' NOT NULL"
+    );
+    assert_eq!(
+        isbn["operations"][0]["statements"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let unique = m("catalog", "0007_book_isbn_unique");
+    assert!(unique["operations"][0]["statements"].is_null());
+    assert!(unique["operations"][0]["unrendered"]
+        .as_str()
+        .is_some_and(|w| w.contains("AlterField")));
+    assert!(unique["deferred"].is_null() && unique["deferred_unrendered"].is_string());
+}

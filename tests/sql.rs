@@ -54,52 +54,57 @@ struct Tally {
     equal: usize,
 }
 
-#[test]
-fn every_rendered_operation_equals_what_django_emits_for_the_corpus() {
-    let python = venv::venv("django-venv", &repo().join("tests/django/requirements.txt"));
-    let pg = Postgres::start();
-    pg.query("CREATE DATABASE sqlref");
-    let out = std::process::Command::new(python.join("python"))
-        .arg(repo().join("tests/sql/reference.py"))
-        .env("PGDATABASE", "sqlref")
-        .env("PGPORT", pg.port.to_string())
-        .output()
-        .expect("reference.py runs");
+/// Django's SQL for the migrations of `apps` (tests/sql/reference.py), in plan order.
+fn reference(python: &Path, pg: &Postgres, database: &str, apps: Option<&str>) -> Vec<Value> {
+    pg.query(&format!("CREATE DATABASE {database}"));
+    let mut cmd = std::process::Command::new(python.join("python"));
+    cmd.arg(repo().join("tests/sql/reference.py"))
+        .env("PGDATABASE", database)
+        .env("PGPORT", pg.port.to_string());
+    if let Some(apps) = apps {
+        cmd.env("MIGRAIL_APPS", apps);
+    }
+    let out = cmd.output().expect("reference.py runs");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let _ = std::fs::write(
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("sql-reference.json"),
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sql-reference-{database}.json")),
         &out.stdout,
     );
-    let reference: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let reference = reference.as_array().expect("a list");
-    assert!(reference.len() > 150, "{} migrations", reference.len());
-    // Where Django loaded them from: the virtualenv's site-packages.
-    let first = reference
-        .iter()
-        .find_map(|m| m["file"].as_str())
-        .expect("a file");
-    let site = Path::new(first)
-        .ancestors()
-        .find(|p| p.file_name().is_some_and(|n| n == "site-packages"))
-        .expect("site-packages")
-        .to_path_buf();
-    let rendered = Command::cargo_bin("migrail")
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    doc.as_array().expect("a list").clone()
+}
+
+/// `migrail sql --all --format json` in `dir`.
+fn rendered(dir: &Path) -> Value {
+    let out = Command::cargo_bin("migrail")
         .expect("binary")
-        .current_dir(&site)
+        .current_dir(dir)
         .args(["sql", "--all", "--no-config", "--format", "json", "."])
         .output()
         .expect("migrail sql runs");
     assert_eq!(
-        rendered.status.code(),
+        out.status.code(),
         Some(0),
         "{}",
-        String::from_utf8_lossy(&rendered.stderr)
+        String::from_utf8_lossy(&out.stderr)
     );
-    let doc: Value = serde_json::from_slice(&rendered.stdout).expect("JSON");
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+/// How migrail's SQL compares with Django's, per operation type.
+#[derive(Default)]
+struct Comparison {
+    tally: BTreeMap<String, Tally>,
+    deferred: Tally,
+    reasons: BTreeMap<String, usize>,
+    mismatches: Vec<String>,
+}
+
+fn compare(reference: &[Value], doc: &Value) -> Comparison {
     let by_key: BTreeMap<(String, String), &Value> = doc["migrations"]
         .as_array()
         .expect("migrations")
@@ -109,10 +114,16 @@ fn every_rendered_operation_equals_what_django_emits_for_the_corpus() {
             ((s("app"), s("name")), m)
         })
         .collect();
-    let mut tally: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut mismatches = Vec::new();
-    let mut deferred = Tally::default();
-    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let mut c = Comparison::default();
+    let kind_of = |t: &Value| {
+        t["description"]
+            .as_str()
+            .unwrap_or_default()
+            .split(' ')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     for m in reference {
         let key = (
             m["app"].as_str().unwrap_or_default().to_string(),
@@ -120,7 +131,9 @@ fn every_rendered_operation_equals_what_django_emits_for_the_corpus() {
         );
         assert!(m["error"].is_null(), "{key:?}: {}", m["error"]);
         let Some(mine) = by_key.get(&key) else {
-            panic!("{key:?}: migrail did not render it");
+            c.mismatches
+                .push(format!("{}.{}: migrail did not render it", key.0, key.1));
+            continue;
         };
         let theirs = m["operations"].as_array().expect("operations");
         let my_ops = mine["operations"].as_array().expect("operations");
@@ -128,13 +141,11 @@ fn every_rendered_operation_equals_what_django_emits_for_the_corpus() {
             // Operations computed at run time (`[*f()]`): migrail says it cannot read them.
             if my_ops.iter().any(|o| o["statements"].is_null()) {
                 for t in theirs {
-                    let kind = t["description"].as_str().unwrap_or_default();
-                    let kind = kind.split(' ').take(2).collect::<Vec<_>>().join(" ");
-                    tally.entry(kind).or_default().operations += 1;
+                    c.tally.entry(kind_of(t)).or_default().operations += 1;
                 }
                 continue;
             }
-            mismatches.push(format!(
+            c.mismatches.push(format!(
                 "{}.{}: {} operations for Django, {} for migrail",
                 key.0,
                 key.1,
@@ -144,18 +155,11 @@ fn every_rendered_operation_equals_what_django_emits_for_the_corpus() {
             continue;
         }
         for (t, o) in theirs.iter().zip(my_ops) {
-            let kind = t["description"]
-                .as_str()
-                .unwrap_or_default()
-                .split(' ')
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" ");
-            let row = tally.entry(kind).or_default();
+            let row = c.tally.entry(kind_of(t)).or_default();
             row.operations += 1;
             let Some(mine) = ours(&o["statements"]) else {
                 let why = o["unrendered"].as_str().unwrap_or_default();
-                *reasons.entry(why.to_string()).or_insert(0) += 1;
+                *c.reasons.entry(why.to_string()).or_insert(0) += 1;
                 continue;
             };
             row.rendered += 1;
@@ -163,35 +167,39 @@ fn every_rendered_operation_equals_what_django_emits_for_the_corpus() {
             if mine == expected {
                 row.equal += 1;
             } else {
-                mismatches.push(format!(
+                c.mismatches.push(format!(
                     "{}.{}: {}\n  django:  {expected:?}\n  migrail: {mine:?}",
                     key.0, key.1, t["description"]
                 ));
             }
         }
-        deferred.operations += 1;
+        c.deferred.operations += 1;
         if let Some(mine) = ours(&mine["deferred"]) {
-            deferred.rendered += 1;
+            c.deferred.rendered += 1;
             let expected = django_statements(&m["deferred"]);
             if mine == expected {
-                deferred.equal += 1;
+                c.deferred.equal += 1;
             } else {
-                mismatches.push(format!(
+                c.mismatches.push(format!(
                     "{}.{}: deferred\n  django:  {expected:?}\n  migrail: {mine:?}",
                     key.0, key.1
                 ));
             }
         }
     }
-    let mut reasons: Vec<(usize, String)> = reasons.into_iter().map(|(r, n)| (n, r)).collect();
+    c
+}
+
+fn print(what: &str, c: &Comparison, migrations: usize) {
+    let mut reasons: Vec<(usize, &String)> = c.reasons.iter().map(|(r, n)| (*n, r)).collect();
     reasons.sort_by(|a, b| b.cmp(a));
     for (n, why) in reasons.iter().take(12) {
-        eprintln!("not rendered {n:>4}: {why}");
+        eprintln!("{what}: not rendered {n:>4}: {why}");
     }
     let (mut ops, mut rendered, mut equal) = (0, 0, 0);
-    for (kind, t) in &tally {
+    for (kind, t) in &c.tally {
         eprintln!(
-            "{kind:<28} {:>4} operations, {:>4} rendered, {:>4} equal",
+            "{what}: {kind:<28} {:>4} operations, {:>4} rendered, {:>4} equal",
             t.operations, t.rendered, t.equal
         );
         ops += t.operations;
@@ -199,17 +207,68 @@ fn every_rendered_operation_equals_what_django_emits_for_the_corpus() {
         equal += t.equal;
     }
     eprintln!(
-        "all: {ops} operations in {} migrations, {rendered} rendered, {equal} equal to Django's; \
-         deferred statements of {} of {} migrations rendered, {} equal",
-        reference.len(),
-        deferred.rendered,
-        deferred.operations,
-        deferred.equal
+        "{what}: all: {ops} operations in {migrations} migrations, {rendered} rendered, {equal} \
+         equal to Django's; deferred statements of {} of {} migrations rendered, {} equal",
+        c.deferred.rendered, c.deferred.operations, c.deferred.equal
+    );
+}
+
+#[test]
+fn every_rendered_operation_equals_what_django_emits() {
+    let python = venv::venv("django-venv", &repo().join("tests/django/requirements.txt"));
+    let pg = Postgres::start();
+
+    // The corpus, from the files Django loaded: the virtualenv's site-packages.
+    let corpus = reference(&python, &pg, "sqlcorpus", None);
+    assert!(corpus.len() > 150, "{} migrations", corpus.len());
+    let first = corpus
+        .iter()
+        .find_map(|m| m["file"].as_str())
+        .expect("a file");
+    let site = Path::new(first)
+        .ancestors()
+        .find(|p| p.file_name().is_some_and(|n| n == "site-packages"))
+        .expect("site-packages")
+        .to_path_buf();
+    let c = compare(&corpus, &rendered(&site));
+    print("corpus", &c, corpus.len());
+    assert!(
+        c.mismatches.is_empty(),
+        "{} rendered operations differ from Django's:\n{}",
+        c.mismatches.len(),
+        c.mismatches.join("\n")
     );
     assert!(
-        mismatches.is_empty(),
-        "{} rendered operations differ from Django's:\n{}",
-        mismatches.len(),
-        mismatches.join("\n")
+        c.tally.values().map(|t| t.equal).sum::<usize>() > 300,
+        "most of the corpus is rendered"
     );
+
+    // The fixture of every operation type (tests/sql/sqlshop), against Django and as a
+    // snapshot of `migrail sql`.
+    let shop: Vec<Value> = reference(
+        &python,
+        &pg,
+        "sqlshop",
+        Some("django.contrib.contenttypes,django.contrib.auth,sqlshop"),
+    )
+    .into_iter()
+    .filter(|m| m["app"] == "sqlshop")
+    .collect();
+    assert_eq!(shop.len(), 5);
+    let fixture = repo().join("tests/sql");
+    let c = compare(&shop, &rendered(&fixture));
+    print("sqlshop", &c, shop.len());
+    assert!(
+        c.mismatches.is_empty(),
+        "{} rendered operations differ from Django's:\n{}",
+        c.mismatches.len(),
+        c.mismatches.join("\n")
+    );
+    let text = Command::cargo_bin("migrail")
+        .expect("binary")
+        .current_dir(&fixture)
+        .args(["sql", "--all", "--no-config", "."])
+        .output()
+        .expect("migrail sql runs");
+    insta::assert_snapshot!("sqlshop", String::from_utf8_lossy(&text.stdout));
 }

@@ -28,6 +28,8 @@ pub struct PrReport {
     pub diff: String,
     /// `migrail fix --diff` for the reviewed migrations.
     pub fix_diff: String,
+    /// The SQL of the reviewed migrations, with their locks (the comment's section).
+    pub sql: String,
     /// The fixes as review comments on the lines they change.
     #[cfg(feature = "github")]
     pub suggestions: Vec<SuggestionDoc>,
@@ -50,6 +52,9 @@ impl PrReport {
             plan: serde_json::from_value(plan).map_err(|e| CliError::usage(e.to_string()))?,
             diff: report::schema::diff(&r.project, &r.review),
             fix_diff: outcome.diff(),
+            sql: report::sql::markdown(&crate::django::schema_editor::render(&r.project, &|i| {
+                r.review.includes(&r.project.migrations[i])
+            })),
             #[cfg(feature = "github")]
             suggestions: suggestions(r, report, &outcome),
         })
@@ -127,6 +132,7 @@ pub fn render(
         run,
         schema_diff: pr.map(|p| p.diff.as_str()),
         fix_diff: pr.map(|p| p.fix_diff.as_str()),
+        sql: pr.map(|p| p.sql.as_str()),
         link: &link,
         full_report: ctx.run_url.as_deref(),
     };

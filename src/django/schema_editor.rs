@@ -24,6 +24,9 @@ pub struct OperationSql {
     /// Django's `describe()` of the operation, as far as migrail words it.
     pub description: String,
     pub rendered: Rendered,
+    /// Its type change widens the column in place (a longer varchar, more digits):
+    /// PostgreSQL does not rewrite the table.
+    pub widens_in_place: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -93,6 +96,7 @@ pub fn render(project: &Project, wanted: &dyn Fn(usize) -> bool) -> Vec<Migratio
                 m.operations.push(OperationSql {
                     description: describe(&v.op.kind),
                     rendered: Rendered::Statements(Vec::new()),
+                    widens_in_place: false,
                 });
             }
             if !v.effect.touches_database() {
@@ -105,6 +109,17 @@ pub fn render(project: &Project, wanted: &dyn Fn(usize) -> bool) -> Vec<Migratio
                 return;
             };
             let app = &v.migration.app;
+            if let OpKind::AlterField {
+                model_name,
+                name,
+                field,
+            } = &v.op.kind
+            {
+                let old = v.state.model(app, model_name).and_then(|m| m.field(name));
+                if let Some((a, b)) = old.and_then(|o| o.db_type()).zip(field.db_type()) {
+                    op.widens_in_place |= a != b && a.widens_in_place_to(&b);
+                }
+            }
             match operation(v.state, app, v.op, settings, deferred) {
                 Ok(mut sql) => statements.append(&mut sql),
                 Err(why) => {
@@ -532,7 +547,7 @@ fn column_definition(
     if f.is_third_party() {
         return Err(format!("field `{name}` is a class migrail does not know"));
     }
-    for unsupported in ["db_collation", "db_comment", "db_tablespace", "db_default"] {
+    for unsupported in ["db_collation", "db_comment", "db_tablespace"] {
         if f.call.kwarg(unsupported).is_some() {
             return Err(format!("field `{name}` sets `{unsupported}`"));
         }
@@ -558,7 +573,13 @@ fn column_definition(
         .ok_or_else(|| format!("whether `{name}` is unique is not known"))?;
     let mut parts = vec![db_type];
     let mut default = None;
-    if include_default {
+    if let Some(db_default) = f.call.kwarg("db_default") {
+        // The database default replaces the one Django would set and drop.
+        let sql = literal(f, &db_default.value).ok_or_else(|| {
+            format!("the `db_default` of `{name}` is an expression migrail does not render")
+        })?;
+        parts.push(format!("DEFAULT {sql}"));
+    } else if include_default {
         default = effective_default(name, f, null)?;
         if let Some(d) = &default {
             parts.push(format!("DEFAULT {d}"));
@@ -603,34 +624,32 @@ fn effective_default(name: &str, f: &FieldDef, null: bool) -> Result<Option<Stri
             Ok((!null && blank && strings).then(|| "''".to_string()))
         }
         Some(Value::None) => Ok(None),
-        Some(Value::Str(s)) => {
-            if s.contains('\\') {
-                return unknown();
-            }
-            if matches!(
-                f.db_type(),
-                Some(DbType::Varchar { .. }) | Some(DbType::Text)
-            ) {
-                Ok(Some(format!(
-                    "'{}'",
-                    s.replace('\'', "''").replace('%', "%%")
-                )))
-            } else {
-                unknown()
-            }
+        Some(v) => literal(f, v)
+            .map(Some)
+            .ok_or_else(|| format!("the default of `{name}` is computed by Django")),
+    }
+}
+
+/// A literal value of `f` as Django's `quote_value` writes it (strings for text columns,
+/// booleans, integers); `None` for anything else.
+fn literal(f: &FieldDef, v: &Value) -> Option<String> {
+    let integer = matches!(
+        f.db_type(),
+        Some(DbType::Named { ref name }) if matches!(name.as_str(), "integer" | "bigint" | "smallint")
+    );
+    let text = matches!(
+        f.db_type(),
+        Some(DbType::Varchar { .. }) | Some(DbType::Text)
+    );
+    match v {
+        Value::Str(s) if !s.contains('\\') && text && !f.is_relation() => {
+            Some(format!("'{}'", s.replace('\'', "''")))
         }
-        Some(Value::Bool(b)) if f.class() == "BooleanField" => {
-            Ok(Some(if *b { "true" } else { "false" }.to_string()))
+        Value::Bool(b) if f.class() == "BooleanField" => {
+            Some(if *b { "true" } else { "false" }.to_string())
         }
-        Some(Value::Int(i))
-            if matches!(
-                f.db_type(),
-                Some(DbType::Named { ref name }) if matches!(name.as_str(), "integer" | "bigint" | "smallint")
-            ) =>
-        {
-            Ok(Some(i.to_string()))
-        }
-        _ => unknown(),
+        Value::Int(i) if integer && !f.is_relation() => Some(i.to_string()),
+        _ => None,
     }
 }
 

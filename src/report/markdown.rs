@@ -1,8 +1,8 @@
 //! The PR comment and the step summary, in GitHub-flavoured Markdown: a hidden marker at
 //! the top (what makes the comment sticky), a verdict line, the findings table (each
 //! location linking to the reviewed commit), the deploy plan, the run's outcome with the
-//! last log lines, `migrail fix --diff` for the reviewed migrations ("How to fix"), and
-//! the schema diff. No terminal escape codes. The body is kept under
+//! last log lines, the SQL of each reviewed migration with its locks (collapsed),
+//! `migrail fix --diff` for the reviewed migrations ("How to fix"), and the schema diff. No terminal escape codes. The body is kept under
 //! a byte budget (65,000 for a comment) by dropping, in this order, the log tail, the
 //! details (fix-it help, schema diff), then findings rows, and finally cutting the text
 //! with every open fence and `<details>` closed, and a link to the full report.
@@ -24,6 +24,8 @@ pub struct Inputs<'a> {
     pub schema_diff: Option<&'a str>,
     /// `migrail fix --diff` for the reviewed migrations (empty: nothing to fix).
     pub fix_diff: Option<&'a str>,
+    /// The SQL section (`super::sql::markdown`) of the reviewed migrations.
+    pub sql: Option<&'a str>,
     /// `path, line` → link to the file in the reviewed commit.
     pub link: &'a dyn Fn(&str, usize) -> Option<String>,
     /// Where the full report is (the CI run).
@@ -100,6 +102,9 @@ fn compose(inputs: &Inputs<'_>, cut: Cut) -> String {
             }
         }
         None => {}
+    }
+    if let (Some(sql), false) = (inputs.sql, cut.details) {
+        out.push_str(sql);
     }
     if let (Some(diff), false) = (inputs.fix_diff, cut.details) {
         if !diff.trim().is_empty() {

@@ -13,14 +13,65 @@ fn header(m: &MigrationSql) -> String {
     format!("{}.{}", m.app, m.name)
 }
 
+/// Every rendered statement of a migration, in order.
+fn all_statements(m: &MigrationSql) -> Vec<&String> {
+    m.operations
+        .iter()
+        .filter_map(|o| match &o.rendered {
+            Rendered::Statements(l) => Some(l),
+            Rendered::Unrendered(_) => None,
+        })
+        .flatten()
+        .chain(m.deferred.iter().flatten())
+        .collect()
+}
+
+/// The tables the migration creates: nothing waits on their locks (they are empty, and
+/// no other session sees them before the commit).
+fn created(m: &MigrationSql) -> Vec<String> {
+    all_statements(m)
+        .into_iter()
+        .map(|s| locks::of(s))
+        .filter(|l| l.effect == "new table")
+        .flat_map(|l| l.tables)
+        .collect()
+}
+
+/// The lock of `statement`, the tables this migration creates left out.
+fn lock_of(statement: &str, new: &[String]) -> (Lock, bool) {
+    let mut lock = locks::of(statement);
+    let before = lock.tables.len();
+    if lock.effect != "new table" {
+        lock.tables.retain(|t| !new.contains(t));
+    }
+    let only_new = before > 0 && lock.tables.is_empty();
+    (lock, only_new)
+}
+
+fn lock_line(statement: &str, new: &[String], widens: bool) -> String {
+    let (mut lock, only_new) = lock_of(statement, new);
+    if widens && lock.effect == "rewrites the table" {
+        lock.effect = "no rewrite (the type widens in place)";
+    }
+    if only_new {
+        format!(
+            "{} on a table this migration creates: nothing waits",
+            lock.mode.unwrap_or("no table lock")
+        )
+    } else {
+        lock.describe()
+    }
+}
+
 /// The text of one migration.
 fn migration_text(m: &MigrationSql, with_locks: bool) -> String {
     let mut out = String::new();
-    let statement = |out: &mut String, s: &str| {
+    let new = created(m);
+    let statement = |out: &mut String, s: &str, widens: bool| {
         out.push_str(s);
         out.push_str(";\n");
         if with_locks {
-            out.push_str(&format!("-- lock: {}\n", locks::of(s).describe()));
+            out.push_str(&format!("-- lock: {}\n", lock_line(s, &new, widens)));
         }
     };
     if m.atomic {
@@ -32,7 +83,7 @@ fn migration_text(m: &MigrationSql, with_locks: bool) -> String {
             Rendered::Statements(list) if list.is_empty() => out.push_str("-- (no-op)\n"),
             Rendered::Statements(list) => {
                 for s in list {
-                    statement(&mut out, s);
+                    statement(&mut out, s, op.widens_in_place);
                 }
             }
             Rendered::Unrendered(why) => {
@@ -43,7 +94,7 @@ fn migration_text(m: &MigrationSql, with_locks: bool) -> String {
     match &m.deferred {
         Ok(list) => {
             for s in list {
-                statement(&mut out, s);
+                statement(&mut out, s, false);
             }
         }
         Err(why) => out.push_str(&format!(
@@ -96,11 +147,17 @@ struct MigrationDoc<'a> {
     deferred_unrendered: Option<&'a str>,
 }
 
-fn statements(list: &[String]) -> Vec<StatementDoc> {
+fn statements(list: &[String], widens: bool) -> Vec<StatementDoc> {
     list.iter()
-        .map(|s| StatementDoc {
-            sql: s.clone(),
-            lock: locks::of(s),
+        .map(|s| {
+            let mut lock = locks::of(s);
+            if widens && lock.effect == "rewrites the table" {
+                lock.effect = "no rewrite (the type widens in place)";
+            }
+            StatementDoc {
+                sql: s.clone(),
+                lock,
+            }
         })
         .collect()
 }
@@ -119,7 +176,7 @@ pub fn json(migrations: &[MigrationSql]) -> String {
                 .map(|o| match &o.rendered {
                     Rendered::Statements(list) => OperationDoc {
                         description: &o.description,
-                        statements: Some(statements(list)),
+                        statements: Some(statements(list, o.widens_in_place)),
                         unrendered: None,
                     },
                     Rendered::Unrendered(why) => OperationDoc {
@@ -129,24 +186,21 @@ pub fn json(migrations: &[MigrationSql]) -> String {
                     },
                 })
                 .collect(),
-            deferred: m.deferred.as_ref().ok().map(|d| statements(d)),
+            deferred: m.deferred.as_ref().ok().map(|d| statements(d, false)),
             deferred_unrendered: m.deferred.as_ref().err().map(String::as_str),
         })
         .collect();
     serde_json::json!({ "version": 1, "migrations": docs }).to_string() + "\n"
 }
 
-/// The strongest lock of a migration's statements, for the summary line.
+/// The strongest lock of a migration's statements on tables that exist before it, for
+/// the summary line.
 fn strongest(m: &MigrationSql) -> Option<String> {
-    let all: Vec<String> = m
-        .operations
-        .iter()
-        .filter_map(|o| match &o.rendered {
-            Rendered::Statements(l) => Some(l.clone()),
-            Rendered::Unrendered(_) => None,
-        })
-        .flatten()
-        .chain(m.deferred.clone().unwrap_or_default())
+    let new = created(m);
+    let all: Vec<Lock> = all_statements(m)
+        .into_iter()
+        .map(|s| lock_of(s, &new).0)
+        .filter(|l| l.effect != "new table")
         .collect();
     const ORDER: [&str; 4] = [
         "ACCESS EXCLUSIVE",
@@ -155,22 +209,20 @@ fn strongest(m: &MigrationSql) -> Option<String> {
         "SHARE UPDATE EXCLUSIVE",
     ];
     for mode in ORDER {
-        let tables: Vec<String> = all
+        let mut tables: Vec<String> = Vec::new();
+        for t in all
             .iter()
-            .map(|s| locks::of(s))
-            .filter(|l| l.mode == Some(mode) && l.effect != "new table")
-            .flat_map(|l| l.tables)
-            .collect();
-        if !tables.is_empty() {
-            let mut unique: Vec<String> = Vec::new();
-            for t in tables {
-                if !unique.contains(&t) {
-                    unique.push(t);
-                }
+            .filter(|l| l.mode == Some(mode))
+            .flat_map(|l| l.tables.iter())
+        {
+            if !tables.contains(t) {
+                tables.push(t.clone());
             }
+        }
+        if !tables.is_empty() {
             return Some(format!(
                 "{mode} on {}",
-                unique
+                tables
                     .iter()
                     .map(|t| format!("\"{t}\""))
                     .collect::<Vec<_>>()
@@ -178,7 +230,7 @@ fn strongest(m: &MigrationSql) -> Option<String> {
             ));
         }
     }
-    None
+    (!new.is_empty()).then(|| "new tables only".to_string())
 }
 
 /// The pull request's section: one collapsed block per migration that runs SQL.

@@ -12,7 +12,8 @@ import sys
 import django
 from django.conf import settings
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "preflight"))
+# The fixture app of every operation type (tests/sql/sqlshop).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 APPS = ["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sites", "django.contrib.admin",
         "django.contrib.sessions", "django.contrib.messages",
         "rest_framework", "rest_framework.authtoken", "allauth", "allauth.account", "allauth.socialaccount", "allauth.mfa",
