@@ -1,9 +1,11 @@
 //! `migrail sql` against Django itself: every migration of the corpus apps (and Django's
-//! contrib apps), applied one by one to an empty PostgreSQL database, its SQL collected
-//! first exactly as `manage.py sqlmigrate` collects it (tests/sql/reference.py); migrail
-//! renders the same migrations statically from the installed files. Every operation
-//! migrail renders must equal Django's statements (whitespace aside); the agreement per
-//! operation type is printed (the manual quotes it).
+//! contrib apps), of a fixture holding every operation type (tests/sql/sqlshop) and of a
+//! real application (django-helpdesk and the apps its settings install), applied one by
+//! one to an empty PostgreSQL database, its SQL collected first exactly as `manage.py
+//! sqlmigrate` collects it (tests/sql/reference.py); migrail renders the same migrations
+//! statically from the installed files. Every operation migrail renders must equal
+//! Django's statements (whitespace aside); the agreement per operation type is printed
+//! (the manual quotes it).
 
 #![cfg(unix)]
 
@@ -264,6 +266,42 @@ fn every_rendered_operation_equals_what_django_emits() {
         c.mismatches.len(),
         c.mismatches.join("\n")
     );
+    // A real application: django-helpdesk with the apps its settings install.
+    let python = venv::venv(
+        "helpdesk-venv",
+        &repo().join("tests/sql/helpdesk-requirements.txt"),
+    );
+    let helpdesk = reference(
+        &python,
+        &pg,
+        "sqlhelpdesk",
+        Some(
+            "django.contrib.contenttypes,django.contrib.auth,django.contrib.sites,\
+             django.contrib.admin,django.contrib.sessions,django.contrib.messages,\
+             django.contrib.humanize,account,pinax.invitations,pinax.teams,rest_framework,\
+             reversion,helpdesk",
+        ),
+    );
+    assert!(helpdesk.iter().filter(|m| m["app"] == "helpdesk").count() > 40);
+    let site = Path::new(
+        helpdesk
+            .iter()
+            .find_map(|m| m["file"].as_str())
+            .expect("a file"),
+    )
+    .ancestors()
+    .find(|p| p.file_name().is_some_and(|n| n == "site-packages"))
+    .expect("site-packages")
+    .to_path_buf();
+    let c = compare(&helpdesk, &rendered(&site));
+    print("helpdesk", &c, helpdesk.len());
+    assert!(
+        c.mismatches.is_empty(),
+        "{} rendered operations differ from Django's:\n{}",
+        c.mismatches.len(),
+        c.mismatches.join("\n")
+    );
+
     let text = Command::cargo_bin("migrail")
         .expect("binary")
         .current_dir(&fixture)

@@ -925,8 +925,12 @@ fn add_field(
     Ok(out)
 }
 
-/// The `AlterField`s migrail renders: nullability alone, and a type change of a column
-/// that no index, key or constraint involves.
+/// The `AlterField`s migrail renders, as Django's `_alter_field` (and PostgreSQL's
+/// override) runs them: the field's index dropped, the type and `NULL` changed in one
+/// `ALTER TABLE`, a unique constraint or an index added, and the `_like` index PostgreSQL
+/// adds with them. Relations, primary keys, a unique constraint removed (its name is the
+/// database's), a column renamed, collations, comments, database defaults and the
+/// four-way default of `NULL` → `NOT NULL` with a default are not rendered.
 fn alter_field(
     state: &ProjectState,
     app: &str,
@@ -936,49 +940,81 @@ fn alter_field(
     new: &FieldDef,
     settings: &Settings,
 ) -> Result<Vec<String>, String> {
+    let _ = (app, settings);
     let t = state
         .table_of(m)
         .ok_or_else(|| format!("the table of `{}` is not known statically", m.name))?;
-    let unsupported = || Err("an AlterField that changes more than the type or NULL".to_string());
+    let unsupported = |what: &str| Err(format!("an AlterField that {what}"));
     if old.is_relation() || new.is_relation() || old.is_m2m() || new.is_m2m() {
-        return unsupported();
-    }
-    if old.class() != new.class()
-        && !(old.db_type().is_some() && old.db_type() == new.db_type())
-        && (like_opclass(old).is_some() || like_opclass(new).is_some())
-    {
-        return unsupported();
+        return unsupported("changes a relation");
     }
     for k in [
-        "db_index",
-        "unique",
         "primary_key",
         "db_column",
         "db_default",
         "db_collation",
         "db_comment",
-        "default",
+        "db_tablespace",
     ] {
         let a = old.call.kwarg(k).map(|v| v.value.describe());
         let b = new.call.kwarg(k).map(|v| v.value.describe());
         if a != b {
-            return unsupported();
+            return unsupported(&format!("changes `{k}`"));
         }
     }
-    if old.db_index() == Some(true) || old.unique() == Some(true) || old.primary_key() == Some(true)
-    {
-        return unsupported();
+    if old.primary_key() != Some(false) || new.primary_key() != Some(false) {
+        return unsupported("is on a primary key");
+    }
+    let known = |v: Option<bool>, what: &str| {
+        v.ok_or_else(|| format!("whether the field is {what} is not known statically"))
+    };
+    let (old_unique, new_unique) = (
+        known(old.unique(), "unique")?,
+        known(new.unique(), "unique")?,
+    );
+    let (old_index, new_index) = (
+        known(old.db_index(), "indexed")?,
+        known(new.db_index(), "indexed")?,
+    );
+    let (old_null, new_null) = (
+        known(old.null(), "nullable")?,
+        known(new.null(), "nullable")?,
+    );
+    if old_unique && !new_unique {
+        return unsupported("removes a unique constraint (its name is the database's)");
     }
     let column = new.column(name).ok_or("the column name is not known")?;
     let (old_type, new_type) = (
         old.db_type().ok_or("the old column type is not known")?,
         new.db_type().ok_or("the new column type is not known")?,
     );
-    let (old_null, new_null) = (
-        old.null().ok_or("nullability is not known")?,
-        new.null().ok_or("nullability is not known")?,
-    );
-    let _ = (app, settings);
+    let positive = |f: &FieldDef| f.class().starts_with("Positive");
+    if old_type != new_type
+        && (positive(old)
+            || positive(new)
+            || like_opclass(old).is_some()
+            || like_opclass(new).is_some())
+    {
+        return unsupported("changes the type of a column with a check or a `_like` index");
+    }
+    if old_null && !new_null && effective_default(name, new, false)?.is_some() {
+        return unsupported("sets NOT NULL with a default (Django's four-way default)");
+    }
+    let c = q(&column);
+    let mut out = Vec::new();
+    // Removed an index (`_like` included: it is an index on the column too).
+    if old_index && !old_unique && (!new_index || new_unique) {
+        out.push(format!(
+            "DROP INDEX IF EXISTS {}",
+            q(&index_name(&t, &[&column], ""))
+        ));
+        if like_opclass(old).is_some() {
+            out.push(format!(
+                "DROP INDEX IF EXISTS {}",
+                q(&index_name(&t, &[&column], "_like"))
+            ));
+        }
+    }
     let mut actions = Vec::new();
     if old_type != new_type {
         // Django casts only when the type's kind changes (`_field_data_type`): a longer
@@ -988,7 +1024,6 @@ fn alter_field(
             (DbType::Varchar { .. }, DbType::Varchar { .. })
                 | (DbType::Numeric { .. }, DbType::Numeric { .. })
         );
-        let c = q(&column);
         actions.push(if same_kind {
             format!("ALTER COLUMN {c} TYPE {new_type}")
         } else {
@@ -996,23 +1031,39 @@ fn alter_field(
         });
     }
     if old_null != new_null {
-        if !new_null && effective_default(name, new, false)?.is_some() {
-            return unsupported();
-        }
         actions.push(format!(
-            "ALTER COLUMN {} {} NOT NULL",
-            q(&column),
+            "ALTER COLUMN {c} {} NOT NULL",
             if new_null { "DROP" } else { "SET" }
         ));
     }
-    if actions.is_empty() {
-        return Ok(Vec::new());
+    if !actions.is_empty() {
+        out.push(format!("ALTER TABLE {} {}", q(&t), actions.join(", ")));
     }
-    Ok(vec![format!(
-        "ALTER TABLE {} {}",
-        q(&t),
-        actions.join(", ")
-    )])
+    if !old_unique && new_unique {
+        out.push(format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({c})",
+            q(&t),
+            q(&index_name(&t, &[&column], "_uniq"))
+        ));
+    }
+    if (!old_index || old_unique) && new_index && !new_unique {
+        out.push(format!(
+            "CREATE INDEX {} ON {} ({c})",
+            q(&index_name(&t, &[&column], "")),
+            q(&t)
+        ));
+    }
+    // PostgreSQL's `_like` index comes with a new index or unique constraint.
+    if (!(old_index || old_unique) && new_index) || (!old_unique && new_unique) {
+        if let Some(ops) = like_opclass(new) {
+            out.push(format!(
+                "CREATE INDEX {} ON {} ({c} {ops})",
+                q(&index_name(&t, &[&column], "_like")),
+                q(&t)
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// `alter_unique_together` / `alter_index_together`: the sets removed, then the sets added.
