@@ -1272,3 +1272,32 @@ fn suggestions_off_or_forbidden_leave_the_sticky_comment_alone() {
         o.stderr
     );
 }
+
+#[test]
+fn an_applied_migration_gets_no_suggestion_to_edit_it() {
+    // The base shipped 0002; the pull request edits it to add an index the old way.
+    let p = project(SAFE);
+    git(
+        p.path(),
+        &["update-ref", "refs/remotes/origin/main", "HEAD"],
+    );
+    let file = p.path().join("shop/migrations/0002_change.py");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let edited = text.replace(
+        "    ]\n",
+        "        migrations.AddIndex(\"book\", models.Index(fields=[\"title\"], name=\"shop_book_title_idx\")),\n    ]\n",
+    );
+    assert_ne!(text, edited);
+    std::fs::write(&file, edited).expect("write");
+    git(p.path(), &["commit", "-qam", "edit the applied migration"]);
+    let s = server(State::default());
+    s.set_pull("abc123", pull_files(p.path()));
+    let (o, _) = ci(&s, p.path(), PR_EVENT, &[("GITHUB_BASE_REF", "main")], &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let body = &s.comments()[0].body;
+    assert!(body.contains("edited-applied-migration"), "{body}");
+    // Neither a suggestion nor a "How to fix" diff rewrites what production applied.
+    assert!(s.reviews().is_empty(), "{:#?}", s.reviews());
+    assert!(o.stderr.contains("suggestions: 0 created"), "{}", o.stderr);
+    assert!(!body.contains("b/shop/migrations/0002_change.py"), "{body}");
+}

@@ -46,7 +46,24 @@ impl PrReport {
             report::json::render(report, r.warnings_as_errors),
         )?;
         let plan = parse("plan", report::plan::json(&plan))?;
-        let outcome = crate::fix::rounds::compute(&r.project, &r.review, &r.options, &|_| None);
+        // A migration the base already has was applied somewhere: its fix is a new
+        // migration, never an edit (neither in "How to fix" nor as a suggestion).
+        let shipped = r.options.applied.clone();
+        let protect = |m: &crate::django::migration::MigrationFile| -> Option<String> {
+            let base = shipped.as_ref()?;
+            let path = m
+                .source
+                .path
+                .canonicalize()
+                .unwrap_or_else(|_| m.source.path.clone());
+            base.shipped.contains(&path).then(|| {
+                format!(
+                    "applied: {} has it already; write a new migration instead",
+                    base.base
+                )
+            })
+        };
+        let outcome = crate::fix::rounds::compute(&r.project, &r.review, &r.options, &protect);
         Ok(PrReport {
             lint: serde_json::from_value(lint).map_err(|e| CliError::usage(e.to_string()))?,
             plan: serde_json::from_value(plan).map_err(|e| CliError::usage(e.to_string()))?,
