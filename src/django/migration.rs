@@ -200,6 +200,9 @@ pub struct Settings {
     pub migration_modules: super::discover::MigrationModules,
     /// The Django version the project pins, when known (`db_default` needs 5.0).
     pub django_version: Option<super::version::DjangoVersion>,
+    /// `DEFAULT_AUTO_FIELD` as the settings module sets it (dotted path); `None`: not
+    /// read (no settings found, or computed).
+    pub default_auto_field: Option<String>,
 }
 
 impl Default for Settings {
@@ -208,6 +211,7 @@ impl Default for Settings {
             auth_user_model: "auth.User".to_string(),
             migration_modules: Default::default(),
             django_version: None,
+            default_auto_field: None,
         }
     }
 }

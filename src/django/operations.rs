@@ -228,6 +228,13 @@ fn strings(v: &Value) -> Option<Vec<String>> {
 
 /// `unique_together` as Django normalises it: a single tuple becomes a tuple of one.
 pub fn normalize_together(v: &Value) -> Option<Vec<Vec<String>>> {
+    // `set()`: what `makemigrations` writes for an emptied `unique_together`.
+    let empty_set = v.as_call().is_some_and(|c| {
+        &*c.callee == "set" && c.args.is_empty() && c.kwargs.is_empty() && !c.has_unpacked
+    });
+    if empty_set {
+        return Some(Vec::new());
+    }
     match v {
         Value::None => Some(Vec::new()),
         _ => {

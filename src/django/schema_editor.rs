@@ -767,9 +767,6 @@ fn create_model(
     }
     for (name, f) in &m.fields {
         if f.is_m2m() {
-            if !f.is_m2m_through() {
-                return Err(format!("many-to-many field `{name}` creates a table"));
-            }
             continue;
         }
         let (definition, _) = column_definition(state, app, name, f, settings, false)?;
@@ -795,11 +792,134 @@ fn create_model(
         });
     }
     deferred.extend(later);
-    Ok(vec![format!(
-        "CREATE TABLE {} ({})",
-        q(&t),
-        columns.join(", ")
-    )])
+    let mut out = vec![format!("CREATE TABLE {} ({})", q(&t), columns.join(", "))];
+    // Then the tables of its many-to-many fields, each with its own deferred statements.
+    for (name, f) in &m.fields {
+        if f.is_m2m() && !f.is_m2m_through() {
+            out.push(through_table(
+                state, app, m, &t, name, f, settings, deferred,
+            )?);
+        }
+    }
+    Ok(out)
+}
+
+/// The table Django creates for a many-to-many field without `through`
+/// (`create_many_to_many_intermediary_model`): an `id` of `DEFAULT_AUTO_FIELD`'s type (the
+/// historical models of migrations take the setting, not the app's `default_auto_field`),
+/// a key to each side (`from_x`/`to_x` when the model points to itself), unique together;
+/// deferred: the unique constraint, the two foreign keys, their two indexes.
+#[allow(clippy::too_many_arguments)]
+fn through_table(
+    state: &ProjectState,
+    app: &str,
+    m: &ModelState,
+    t: &str,
+    name: &str,
+    f: &FieldDef,
+    settings: &Settings,
+    deferred: &mut Vec<Deferred>,
+) -> Result<String, String> {
+    let through = f
+        .join_table(t, name)
+        .ok_or("the many-to-many table name is not known")?;
+    let id_type = match settings
+        .default_auto_field
+        .as_deref()
+        .map(|p| p.rsplit('.').next().unwrap_or(p))
+    {
+        Some("AutoField") => "integer",
+        Some("BigAutoField") => "bigint",
+        Some("SmallAutoField") => "smallint",
+        _ => {
+            return Err(format!(
+                "many-to-many field `{name}` creates a table whose `id` type is the settings' \
+                 DEFAULT_AUTO_FIELD, which migrail could not read"
+            ))
+        }
+    };
+    let key = ProjectState::resolve_target(
+        &f.target()
+            .ok_or("the many-to-many target is not known")?
+            .value,
+        app,
+        settings,
+    )
+    .ok_or("the many-to-many target is not known statically")?;
+    let target = state
+        .get(&key)
+        .ok_or("the many-to-many target is not in the replayed state")?;
+    let to_table = state
+        .table_of(target)
+        .ok_or("the target's table is not known")?;
+    let pk = |model: &ModelState| -> Result<(String, String), String> {
+        let (n, pk) = model
+            .fields
+            .iter()
+            .find(|(_, f)| f.primary_key() == Some(true))
+            .ok_or("a primary key is not known")?;
+        if pk.is_relation() {
+            return Err("a primary key that is a relation".into());
+        }
+        let column = pk.column(n).ok_or("a primary key column is not known")?;
+        let db_type = pk.db_type().ok_or("a primary key type is not known")?;
+        Ok((column, db_type.to_string()))
+    };
+    let (from_pk, from_type) = pk(m)?;
+    let (to_pk, to_type) = pk(target)?;
+    let (mut from, mut to) = (m.name.to_lowercase(), target.name.to_lowercase());
+    if from == to {
+        (from, to) = (format!("from_{from}"), format!("to_{to}"));
+    }
+    let (from_col, to_col) = (format!("{from}_id"), format!("{to}_id"));
+    deferred.push(Deferred {
+        sql: format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({}, {})",
+            q(&through),
+            q(&index_name(&through, &[&from_col, &to_col], "_uniq")),
+            q(&from_col),
+            q(&to_col)
+        ),
+        table: through.clone(),
+        columns: vec![from_col.clone(), to_col.clone()],
+    });
+    if f.db_constraint() != Some(false) {
+        for (col, table, pk) in [
+            (&from_col, t, &from_pk),
+            (&to_col, to_table.as_str(), &to_pk),
+        ] {
+            deferred.push(Deferred {
+                sql: format!(
+                    "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) DEFERRABLE INITIALLY DEFERRED",
+                    q(&through),
+                    q(&foreign_key_name(&through, col, table, pk)),
+                    q(col),
+                    q(table),
+                    q(pk)
+                ),
+                table: through.clone(),
+                columns: vec![col.clone()],
+            });
+        }
+    }
+    for col in [&from_col, &to_col] {
+        deferred.push(Deferred {
+            sql: format!(
+                "CREATE INDEX {} ON {} ({})",
+                q(&index_name(&through, &[col], "")),
+                q(&through),
+                q(col)
+            ),
+            table: through.clone(),
+            columns: vec![col.clone()],
+        });
+    }
+    Ok(format!(
+        "CREATE TABLE {} (\"id\" {id_type} NOT NULL PRIMARY KEY GENERATED BY DEFAULT AS IDENTITY, {} {from_type} NOT NULL, {} {to_type} NOT NULL)",
+        q(&through),
+        q(&from_col),
+        q(&to_col)
+    ))
 }
 
 /// The columns of `fields` (`-name`: descending).
@@ -887,7 +1007,9 @@ fn add_field(
         if f.is_m2m_through() {
             return Ok(Vec::new());
         }
-        return Err(format!("many-to-many field `{name}` creates a table"));
+        return Ok(vec![through_table(
+            state, app, m, &t, name, f, settings, deferred,
+        )?]);
     }
     let (mut definition, default) = column_definition(state, app, name, f, settings, true)?;
     let column = f.column(name).ok_or("the column name is not known")?;

@@ -24,6 +24,8 @@ pub struct ProjectSettings {
     /// `MIGRATION_MODULES`: app label -> dotted module, `None` for "no migrations".
     pub migration_modules: BTreeMap<String, Option<String>>,
     pub auth_user_model: Option<String>,
+    /// `DEFAULT_AUTO_FIELD`, the dotted class path.
+    pub default_auto_field: Option<String>,
 }
 
 /// The [`Settings`](super::migration::Settings) to read the project at `roots` with:
@@ -53,6 +55,7 @@ pub fn resolve(
         settings.auth_user_model = model.to_string();
     }
     settings.migration_modules = super::discover::MigrationModules::new(entries);
+    settings.default_auto_field = found.default_auto_field.clone();
     let project_dir = found
         .root
         .clone()
@@ -282,6 +285,12 @@ impl Reader<'_> {
                 if let Value::Str(s) = eval(value, scope, self.text).value {
                     out.auth_user_model = Some(s.to_string());
                 }
+            }
+            Expr::Name(name) if name.id.as_str() == "DEFAULT_AUTO_FIELD" => {
+                out.default_auto_field = match eval(value, scope, self.text).value {
+                    Value::Str(s) => Some(s.to_string()),
+                    _ => None,
+                };
             }
             // `MIGRATION_MODULES["app"] = "app.db_migrations"`
             Expr::Subscript(sub) => {
