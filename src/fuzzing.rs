@@ -1,6 +1,6 @@
 //! One entry point that runs an arbitrary file through everything a user's input reaches:
-//! parsing, the graph, both replays, every rule, suppressions, the deploy plan and every
-//! renderer. Used by the `cargo fuzz` target (`fuzz/`) and by the bounded property test
+//! parsing, the graph, both replays, every rule, suppressions, the deploy plan, every
+//! renderer, the SQL rendering and the fixes as suggestions. Used by the `cargo fuzz` target (`fuzz/`) and by the bounded property test
 //! (`tests/fuzz.rs`); it must never panic, whatever the bytes.
 
 use std::path::PathBuf;
@@ -59,5 +59,15 @@ pub fn lint_bytes(bytes: &[u8], deploy_phases: bool) -> usize {
         + report::sarif::render(&report).len()
         + report::plan::text(&plan).len()
         + report::plan::json(&plan).len();
+    // `migrail sql`, its JSON and the pull request's SQL section; the suggestions.
+    let sql = crate::django::schema_editor::render(&project, &|_| true);
+    let rendered = rendered
+        + report::sql::text(&sql).len()
+        + report::sql::json(&sql).len()
+        + report::sql::markdown(&sql).len();
+    let outcome = crate::fix::rounds::compute(&project, &Review::All, &options, &|_| None);
+    let suggested =
+        crate::fix::suggest::suggestions(&project, &Review::All, &report.findings, &outcome);
+    let rendered = rendered + suggested.len();
     report.findings.len() + usize::from(rendered == 0)
 }
