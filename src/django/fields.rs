@@ -247,8 +247,26 @@ impl FieldDef {
             (Some(a), Some(b)) if a == b => {}
             _ => return false,
         }
+        // A relation's target is a model label, which Django compares lowercased
+        // (`contenttypes.ContentType` is `contenttypes.contenttype`).
+        let target = |v: &Value| match v {
+            Value::Str(s) => format!("'{}'", s.to_lowercase()),
+            other => other.describe(),
+        };
+        let relation = self.is_relation() || self.is_m2m();
         let args = |f: &FieldDef| -> Vec<String> {
-            f.call.args.iter().map(|a| a.value.describe()).collect()
+            f.call
+                .args
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    if relation && i == 0 {
+                        target(&a.value)
+                    } else {
+                        a.value.describe()
+                    }
+                })
+                .collect()
         };
         let kwargs = |f: &FieldDef| -> Vec<(String, String)> {
             let mut v: Vec<(String, String)> = f
@@ -256,7 +274,14 @@ impl FieldDef {
                 .kwargs
                 .iter()
                 .filter(|(k, _)| !NON_DB_ATTRS.contains(&k.as_str()))
-                .map(|(k, v)| (k.to_string(), v.value.describe()))
+                .map(|(k, v)| {
+                    let shown = if relation && k.as_str() == "to" {
+                        target(&v.value)
+                    } else {
+                        v.value.describe()
+                    };
+                    (k.to_string(), shown)
+                })
                 .collect();
             v.sort();
             v
@@ -529,6 +554,23 @@ mod tests {
         let f = field("models.OneToOneField('app.Profile', models.CASCADE, db_column='pid')");
         assert_eq!(f.column("profile").as_deref(), Some("pid"));
         assert_eq!(f.unique(), Some(true));
+    }
+
+    #[test]
+    fn a_target_label_differing_in_case_is_the_same_column() {
+        let a = field("models.ForeignKey(to='contenttypes.ContentType', on_delete=models.CASCADE, related_name='x')");
+        let b = field("models.ForeignKey(to='contenttypes.contenttype', on_delete=models.CASCADE, related_name='y')");
+        assert!(a.same_in_database(&b, "content_type"));
+        let c = field("models.ForeignKey('contenttypes.ContentType', models.CASCADE)");
+        let d = field("models.ForeignKey('contenttypes.contenttype', models.CASCADE, null=True)");
+        assert!(
+            !c.same_in_database(&d, "content_type"),
+            "null is the database's"
+        );
+        let e = field("models.ForeignKey('contenttypes.contenttype', models.CASCADE)");
+        assert!(c.same_in_database(&e, "content_type"));
+        let f = field("models.ForeignKey('contenttypes.Other', models.CASCADE)");
+        assert!(!c.same_in_database(&f, "content_type"));
     }
 
     #[test]

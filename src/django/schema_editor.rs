@@ -1062,13 +1062,25 @@ fn alter_field(
     new: &FieldDef,
     settings: &Settings,
 ) -> Result<Vec<String>, String> {
-    let _ = (app, settings);
     let t = state
         .table_of(m)
         .ok_or_else(|| format!("the table of `{}` is not known statically", m.name))?;
     let unsupported = |what: &str| Err(format!("an AlterField that {what}"));
-    if old.is_relation() || new.is_relation() || old.is_m2m() || new.is_m2m() {
-        return unsupported("changes a relation");
+    if old.is_m2m() || new.is_m2m() || old.is_relation() != new.is_relation() {
+        return unsupported("changes a many-to-many field or turns a column into a relation");
+    }
+    // A relation to the same column keeps its type; Django drops its foreign key first
+    // and adds it again last (every row validated again).
+    let relation = old.is_relation();
+    if relation {
+        let target = |f: &FieldDef| {
+            f.target()
+                .and_then(|t| ProjectState::resolve_target(&t.value, app, settings))
+        };
+        let to_field = |f: &FieldDef| f.call.kwarg("to_field").map(|v| v.value.describe());
+        if target(old).is_none() || target(old) != target(new) || to_field(old) != to_field(new) {
+            return unsupported("points a relation elsewhere");
+        }
     }
     for k in [
         "primary_key",
@@ -1106,10 +1118,17 @@ fn alter_field(
         return unsupported("removes a unique constraint (its name is the database's)");
     }
     let column = new.column(name).ok_or("the column name is not known")?;
-    let (old_type, new_type) = (
-        old.db_type().ok_or("the old column type is not known")?,
-        new.db_type().ok_or("the new column type is not known")?,
-    );
+    let (old_type, new_type) = if relation {
+        let same = DbType::Named {
+            name: relation_type(state, app, new, settings)?,
+        };
+        (same.clone(), same)
+    } else {
+        (
+            old.db_type().ok_or("the old column type is not known")?,
+            new.db_type().ok_or("the new column type is not known")?,
+        )
+    };
     let positive = |f: &FieldDef| f.class().starts_with("Positive");
     if old_type != new_type
         && (positive(old)
@@ -1124,6 +1143,24 @@ fn alter_field(
     }
     let c = q(&column);
     let mut out = Vec::new();
+    let fk = if relation {
+        let (to_table, to_column) = referenced(state, app, new, settings)?;
+        Some((
+            foreign_key_name(&t, &column, &to_table, &to_column),
+            to_table,
+            to_column,
+        ))
+    } else {
+        None
+    };
+    let dropped = match &fk {
+        Some((name, _, _)) if old.db_constraint() != Some(false) => {
+            out.push(format!("SET CONSTRAINTS {} IMMEDIATE", q(name)));
+            out.push(format!("ALTER TABLE {} DROP CONSTRAINT {}", q(&t), q(name)));
+            true
+        }
+        _ => false,
+    };
     // Removed an index (`_like` included: it is an index on the column too).
     if old_index && !old_unique && (!new_index || new_unique) {
         out.push(format!(
@@ -1174,6 +1211,17 @@ fn alter_field(
             q(&index_name(&t, &[&column], "")),
             q(&t)
         ));
+    }
+    if let Some((name, to_table, to_column)) = &fk {
+        if new.db_constraint() != Some(false) && (dropped || old.db_constraint() == Some(false)) {
+            out.push(format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({c}) REFERENCES {} ({}) DEFERRABLE INITIALLY DEFERRED",
+                q(&t),
+                q(name),
+                q(to_table),
+                q(to_column)
+            ));
+        }
     }
     // PostgreSQL's `_like` index comes with a new index or unique constraint.
     if (!(old_index || old_unique) && new_index) || (!old_unique && new_unique) {
