@@ -138,6 +138,17 @@ const SCENARIOS: &[Scenario] = &[
         unsafe_op: r#"        migrations.AddField("book", "author", models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, to="library.author")),"#,
     },
     Scenario {
+        // Any change to a constrained key's column: Django drops the constraint and adds
+        // it back, validating every row.
+        name: "fk_alter",
+        rule: "add-foreign-key-validates",
+        setup: Some(
+            r#"        migrations.CreateModel(name="Author", fields=[("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"))]),
+        migrations.AddField("book", "author", models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, to="library.author")),"#,
+        ),
+        unsafe_op: r#"        migrations.AlterField("book", "author", models.ForeignKey(null=True, db_index=False, on_delete=django.db.models.deletion.CASCADE, to="library.author")),"#,
+    },
+    Scenario {
         name: "unique",
         rule: "add-unique",
         setup: None,

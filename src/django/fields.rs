@@ -268,12 +268,27 @@ impl FieldDef {
                 })
                 .collect()
         };
+        // An argument written with its default value is the argument left out: Django's
+        // `deconstruct` drops it (`null=False`, a foreign key's `db_index=True`, ...).
+        let is_default = |f: &FieldDef, k: &str, v: &Value| -> bool {
+            let shown = v.describe();
+            let relation = f.is_relation();
+            match k {
+                "null" | "primary_key" => shown == "False",
+                "unique" => shown == if f.is_one_to_one() { "True" } else { "False" },
+                "db_index" => shown == if relation { "True" } else { "False" },
+                "db_constraint" => shown == "True",
+                "db_column" | "db_tablespace" | "to_field" | "db_comment" => shown == "None",
+                _ => false,
+            }
+        };
         let kwargs = |f: &FieldDef| -> Vec<(String, String)> {
             let mut v: Vec<(String, String)> = f
                 .call
                 .kwargs
                 .iter()
                 .filter(|(k, _)| !NON_DB_ATTRS.contains(&k.as_str()))
+                .filter(|(k, v)| !is_default(f, k.as_str(), &v.value))
                 .map(|(k, v)| {
                     let shown = if relation && k.as_str() == "to" {
                         target(&v.value)
@@ -571,6 +586,14 @@ mod tests {
         assert!(c.same_in_database(&e, "content_type"));
         let f = field("models.ForeignKey('contenttypes.Other', models.CASCADE)");
         assert!(!c.same_in_database(&f, "content_type"));
+        // Defaults written out are defaults.
+        let g = field("models.ForeignKey('contenttypes.ContentType', models.CASCADE, null=False, db_index=True, db_constraint=True)");
+        assert!(c.same_in_database(&g, "content_type"));
+        let h = field("models.ForeignKey('contenttypes.ContentType', models.CASCADE, db_index=False)");
+        assert!(!c.same_in_database(&h, "content_type"));
+        let plain = field("models.CharField(max_length=10)");
+        let explicit = field("models.CharField(max_length=10, null=False, unique=False, db_index=False)");
+        assert!(plain.same_in_database(&explicit, "code"));
     }
 
     #[test]

@@ -21,7 +21,10 @@ static META: RuleMeta = RuleMeta {
     doc: r#"## What it catches
 On a table that already exists: `AddField` of a `ForeignKey` / `OneToOneField` with a
 database constraint (the default), an `AlterField` that turns a column into one (or sets
-`db_constraint=True`), an `AlterField` switching `on_delete` to or from Django 6.1's
+`db_constraint=True`), an `AlterField` that changes the column of a constrained foreign key
+in any way Django's schema editor acts on (`null`, `db_index`, `unique`, its target: Django
+drops the constraint first and adds it back last, validating every row again), an
+`AlterField` switching `on_delete` to or from Django 6.1's
 database-level handlers (`DB_CASCADE`, `DB_SET_NULL`, `DB_SET_DEFAULT`: the constraint's
 `ON DELETE` clause changes, so it is dropped and added again; Django's delete signals no
 longer fire for the rows the database deletes), and in `RunSQL`, `ADD CONSTRAINT ...
@@ -86,7 +89,15 @@ impl Rule for AddForeignKeyValidates {
                 let on_delete_changed = old.is_relation()
                     && field.is_relation()
                     && old.db_on_delete() != field.db_on_delete();
-                if old.is_relation() && old.db_constraint() != Some(false) && !on_delete_changed {
+                // Any change Django makes to a constrained foreign key's column (NULL, its
+                // index, its target) drops the constraint first and adds it back last.
+                let revalidated =
+                    old.is_relation() && field.is_relation() && !old.same_in_database(field, name);
+                if old.is_relation()
+                    && old.db_constraint() != Some(false)
+                    && !on_delete_changed
+                    && !revalidated
+                {
                     return;
                 }
                 (model_name, name, field)
@@ -143,6 +154,18 @@ impl Rule for AddForeignKeyValidates {
             },
             _ => false,
         };
+        // An existing constrained key whose column changes: Django re-adds its constraint.
+        let re_added = match &op.kind {
+            OpKind::AlterField { .. } => match ctx.model(model_name) {
+                ModelLookup::Known(model) => model.field(name).is_some_and(|old| {
+                    old.is_relation()
+                        && old.db_constraint() != Some(false)
+                        && !old.same_in_database(field, name)
+                }),
+                ModelLookup::Unknown => false,
+            },
+            _ => false,
+        };
         let fix = Fix::replace(
             vec![
                 format!(
@@ -187,6 +210,13 @@ impl Rule for AddForeignKeyValidates {
                             "; and Django's delete signals no longer fire for the rows the database deletes"
                         }
                     )
+                } else if re_added {
+                    format!(
+                        "AlterField changes the foreign key column {table}.{}: Django drops its constraint and \
+                         adds it again, validating every row at once, blocking writes to {table} and to the \
+                         referenced table",
+                        ident(&column)
+                    )
                 } else {
                     format!(
                         "{} adds a foreign key constraint on {table}.{} and validates every row at once, blocking \
@@ -197,8 +227,14 @@ impl Rule for AddForeignKeyValidates {
                 },
             )
             .help(format!(
-                "add the field with `db_constraint=False`, then the constraint NOT VALID, and VALIDATE it in a \
-                 later migration, telling the state the constraint is there:\n{}",
+                "{}, then the constraint NOT VALID, and VALIDATE it in a later migration, telling the \
+                 state the constraint is there:\n{}",
+                if matches!(op.kind, OpKind::AlterField { .. }) {
+                    "alter the field with `db_constraint=False` (Django drops the constraint and does not \
+                     add it back)"
+                } else {
+                    "add the field with `db_constraint=False`"
+                },
                 fix.describe()
             ))
             .with_fix_unless(ctx.migration().changes_field_after(op, model_name, name), fix),
@@ -307,6 +343,40 @@ mod tests {
         ));
         assert_eq!(findings(&files, RULE).len(), 1);
         insta::assert_snapshot!(render(&files, RULE));
+    }
+
+    /// Django's `_alter_field` drops a constrained foreign key's constraint before any
+    /// change to its column and adds it back after: every row validated again. A change
+    /// Django does not act on (`related_name`, `on_delete`, the label's case) is nothing.
+    #[test]
+    fn altering_a_constrained_foreign_key_column_re_adds_the_constraint() {
+        let mut files = with_initial(migration(
+            "0002_author",
+            "0001_initial",
+            r#"        migrations.CreateModel(name="Author", fields=[("id", models.AutoField(primary_key=True))]),
+        migrations.AddField("book", "author", models.ForeignKey("shop.Author", on_delete=models.CASCADE)),"#,
+        ));
+        files.push(migration(
+            "0003_nullable",
+            "0002_author",
+            r#"        migrations.AlterField("book", "author", models.ForeignKey("shop.author", null=True, on_delete=models.SET_NULL, related_name="books")),"#,
+        ));
+        let text = render(&files, RULE);
+        assert!(
+            text.contains("AlterField changes the foreign key column \"shop_book\".\"author_id\": Django drops its constraint and adds it again"),
+            "{text}"
+        );
+        assert!(
+            text.contains("alter the field with `db_constraint=False`"),
+            "{text}"
+        );
+        let last = files.len() - 1;
+        files[last] = migration(
+            "0003_nullable",
+            "0002_author",
+            r#"        migrations.AlterField("book", "author", models.ForeignKey("shop.author", on_delete=models.SET_NULL, related_name="books")),"#,
+        );
+        assert!(findings(&files, RULE).is_empty());
     }
 
     /// Django 6.1's database-level on_delete: switching to it changes the constraint's
