@@ -589,10 +589,12 @@ mod tests {
         // Defaults written out are defaults.
         let g = field("models.ForeignKey('contenttypes.ContentType', models.CASCADE, null=False, db_index=True, db_constraint=True)");
         assert!(c.same_in_database(&g, "content_type"));
-        let h = field("models.ForeignKey('contenttypes.ContentType', models.CASCADE, db_index=False)");
+        let h =
+            field("models.ForeignKey('contenttypes.ContentType', models.CASCADE, db_index=False)");
         assert!(!c.same_in_database(&h, "content_type"));
         let plain = field("models.CharField(max_length=10)");
-        let explicit = field("models.CharField(max_length=10, null=False, unique=False, db_index=False)");
+        let explicit =
+            field("models.CharField(max_length=10, null=False, unique=False, db_index=False)");
         assert!(plain.same_in_database(&explicit, "code"));
     }
 
