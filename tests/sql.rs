@@ -256,7 +256,7 @@ fn every_rendered_operation_equals_what_django_emits() {
     .into_iter()
     .filter(|m| m["app"] == "sqlshop")
     .collect();
-    assert_eq!(shop.len(), 5);
+    assert_eq!(shop.len(), 7);
     let fixture = repo().join("tests/sql");
     let c = compare(&shop, &rendered(&fixture));
     print("sqlshop", &c, shop.len());

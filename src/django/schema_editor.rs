@@ -203,6 +203,15 @@ fn describe(kind: &OpKind) -> String {
         }
         OpKind::AlterIndexTogether { name, .. } => format!("Alter index_together for {name}"),
         OpKind::AlterModelTable { name, .. } => format!("Rename table for {name}"),
+        OpKind::RenameIndex {
+            model_name,
+            new_name,
+            old_name,
+            ..
+        } => match old_name {
+            Some(old) => format!("Rename index {old} on {model_name} to {new_name}"),
+            None => format!("Rename unnamed index on {model_name} to {new_name}"),
+        },
         OpKind::RunSQL { .. } => "Raw SQL operation".to_string(),
         OpKind::RunPython { .. } => "Raw Python operation".to_string(),
         OpKind::SeparateDatabaseAndState { .. } => {
@@ -477,6 +486,76 @@ fn operation(
         | OpKind::AlterModelOptions { .. }
         | OpKind::IgnoreMigration => Ok(Vec::new()),
         OpKind::Unknown { reason } => Err(format!("an operation migrail does not know ({reason})")),
+        OpKind::RenameIndex {
+            model_name,
+            new_name,
+            old_name,
+            old_fields,
+        } => {
+            let m = model(model_name)?;
+            if !concrete(m) {
+                return Ok(Vec::new());
+            }
+            let old = match (old_name, old_fields) {
+                (Some(name), _) => name.clone(),
+                // An index_together entry: Django looks its name up in the database.
+                (None, Some(_)) => {
+                    return Err("an unnamed index: Django reads its name from the database".into())
+                }
+                (None, None) => return Err("the index to rename is not known".into()),
+            };
+            if old == *new_name {
+                return Ok(Vec::new());
+            }
+            Ok(vec![format!(
+                "ALTER INDEX {} RENAME TO {}",
+                q(&old),
+                q(new_name)
+            )])
+        }
+        OpKind::RenameModel { old_name, new_name } => {
+            let m = model(old_name)?;
+            if !concrete(m) {
+                return Ok(Vec::new());
+            }
+            let old_t = table(m)?;
+            let new_t = match &m.db_table {
+                Some(Some(explicit)) => explicit.clone(),
+                Some(None) => super::state::default_table(app, new_name),
+                None => return Err("the table name is not known statically".into()),
+            };
+            if m.fields.iter().any(|(_, f)| f.is_m2m()) {
+                return Err(
+                    "a model with many-to-many fields (their tables are renamed too)".into(),
+                );
+            }
+            // Keys pointing to it are altered (their constraints dropped and added again).
+            let key = super::state::model_key(app, old_name);
+            let pointed = state.models().any(|other| {
+                other.fields.iter().any(|(_, f)| {
+                    (f.is_relation() || f.is_m2m())
+                        && f.target()
+                            .and_then(|t| {
+                                ProjectState::resolve_target(&t.value, &other.app, settings)
+                            })
+                            .is_some_and(|k| k == key)
+                })
+            });
+            if pointed {
+                return Err("other models point to it (Django alters their keys)".into());
+            }
+            if deferred.iter().any(|d| d.table == old_t) {
+                return Err("a statement deferred earlier in the migration names the table".into());
+            }
+            if old_t == new_t {
+                return Ok(Vec::new());
+            }
+            Ok(vec![format!(
+                "ALTER TABLE {} RENAME TO {}",
+                q(&old_t),
+                q(&new_t)
+            )])
+        }
         _ => Err("an operation migrail does not render yet".into()),
     }
 }
