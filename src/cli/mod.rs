@@ -62,8 +62,9 @@ pub enum Command {
     /// Print the deploy plan: what runs before the rollout, what after it, what blocks.
     Plan(PlanArgs),
     /// Print the SQL Django runs for migrations (like `manage.py sqlmigrate`, without
-    /// Django or a database), each statement with the lock it takes.
-    Sql(SqlArgs),
+    /// Django or a database), each statement with the lock it takes: `migrail sql PATH...`
+    /// or `migrail sql APP NAME`.
+    Sql(PlanArgs),
     /// List every rule.
     Rules(RulesArgs),
     /// Show the documentation of one rule.
@@ -659,36 +660,11 @@ pub struct FixArgs {
     pub config: ConfigArgs,
 }
 
+/// The arguments of `plan` and `sql`: which migrations, the format, the configuration.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
-
-    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
-    pub format: TextOrJson,
-
-    #[command(flatten)]
-    pub config: ConfigArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct SqlArgs {
-    /// Migration files or folders (like `lint`), or `APP NAME` as `sqlmigrate` takes them
-    /// (NAME may be a prefix: `shop 0002`). Default: the current directory.
-    #[arg(value_name = "PATH | APP NAME")]
-    pub targets: Vec<String>,
-
-    /// Every migration found.
-    #[arg(long, conflicts_with = "base")]
-    pub all: bool,
-
-    /// Only the migrations added or modified since the merge base with REF (git).
-    #[arg(long, value_name = "REF")]
-    pub base: Option<String>,
-
-    /// Where the project's migrations live when files are named.
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
 
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
     pub format: TextOrJson,

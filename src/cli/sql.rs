@@ -1,29 +1,30 @@
 //! `migrail sql`: the SQL Django runs for migrations, rendered statically, with the lock
 //! each statement takes (like `manage.py sqlmigrate`, without Django or a database).
 
-use std::path::{Path, PathBuf};
-
 use crate::django::schema_editor;
 use crate::report;
 
 use super::resolve::resolve;
-use super::{write_stdout, CliError, ScopeArgs, SqlArgs, TextOrJson, EXIT_OK};
+use super::{write_stdout, CliError, PlanArgs, ScopeArgs, TextOrJson, EXIT_OK};
 
-pub fn run_sql(args: &SqlArgs) -> Result<u8, CliError> {
+pub fn run_sql(args: &PlanArgs) -> Result<u8, CliError> {
     // `APP NAME` as sqlmigrate takes them, when the first word is not a path.
-    let by_name = match args.targets.as_slice() {
-        [app, name] if !Path::new(app).exists() => Some((app.clone(), name.clone())),
+    let by_name = match args.scope.paths.as_slice() {
+        [app, name] if !app.exists() => Some((
+            app.to_string_lossy().into_owned(),
+            name.to_string_lossy().into_owned(),
+        )),
         _ => None,
     };
     let scope = ScopeArgs {
         paths: if by_name.is_some() {
             Vec::new()
         } else {
-            args.targets.iter().map(PathBuf::from).collect()
+            args.scope.paths.clone()
         },
-        all: args.all || by_name.is_some(),
-        base: args.base.clone(),
-        root: args.root.clone(),
+        all: args.scope.all || by_name.is_some(),
+        base: args.scope.base.clone(),
+        root: args.scope.root.clone(),
     };
     let r = resolve(&scope, &args.config, &[], &[], false)?;
     let wanted: Vec<bool> = match &by_name {

@@ -245,6 +245,12 @@ fn operation(
             .ok_or_else(|| format!("the table of `{}` is not known statically", m.name))
     };
     let concrete = |m: &ModelState| m.managed != Some(false) && m.proxy != Some(true);
+    // The model when Django manages a table for it; `None`: a proxy or unmanaged model,
+    // for which Django runs nothing.
+    let managed = |name: &str| -> Result<Option<&ModelState>, String> {
+        let m = model(name)?;
+        Ok(concrete(m).then_some(m))
+    };
     match &op.kind {
         OpKind::CreateModel { name, complete, .. } => {
             if !complete {
@@ -262,10 +268,9 @@ fn operation(
             create_model(&after, app, m, settings, deferred)
         }
         OpKind::DeleteModel { name } => {
-            let m = model(name)?;
-            if !concrete(m) {
+            let Some(m) = managed(name)? else {
                 return Ok(Vec::new());
-            }
+            };
             let t = table(m)?;
             let mut out = Vec::new();
             for (field, f) in &m.fields {
@@ -286,17 +291,15 @@ fn operation(
             name,
             field,
         } => {
-            let m = model(model_name)?;
-            if !concrete(m) {
+            let Some(m) = managed(model_name)? else {
                 return Ok(Vec::new());
-            }
+            };
             add_field(state, app, m, name, field, settings, deferred)
         }
         OpKind::RemoveField { model_name, name } => {
-            let m = model(model_name)?;
-            if !concrete(m) {
+            let Some(m) = managed(model_name)? else {
                 return Ok(Vec::new());
-            }
+            };
             let t = table(m)?;
             let f = m
                 .field(name)
@@ -316,8 +319,7 @@ fn operation(
             if f.is_relation() && f.db_constraint() != Some(false) {
                 let (to_table, to_column) = referenced(state, app, f, settings)?;
                 let fk = foreign_key_name(&t, &column, &to_table, &to_column);
-                out.push(format!("SET CONSTRAINTS {} IMMEDIATE", q(&fk)));
-                out.push(format!("ALTER TABLE {} DROP CONSTRAINT {}", q(&t), q(&fk)));
+                out.extend(drop_foreign_key(&t, &fk));
             }
             out.push(format!(
                 "ALTER TABLE {} DROP COLUMN {} CASCADE",
@@ -332,10 +334,9 @@ fn operation(
             old_name,
             new_name,
         } => {
-            let m = model(model_name)?;
-            if !concrete(m) {
+            let Some(m) = managed(model_name)? else {
                 return Ok(Vec::new());
-            }
+            };
             let t = table(m)?;
             let f = m
                 .field(old_name)
@@ -368,10 +369,9 @@ fn operation(
             name,
             field,
         } => {
-            let m = model(model_name)?;
-            if !concrete(m) {
+            let Some(m) = managed(model_name)? else {
                 return Ok(Vec::new());
-            }
+            };
             let old = m
                 .field(name)
                 .ok_or_else(|| format!("field `{name}` is not in the state"))?;
@@ -381,10 +381,9 @@ fn operation(
             alter_field(state, app, m, name, old, field, settings)
         }
         OpKind::AlterModelTable { name, table: new } => {
-            let m = model(name)?;
-            if !concrete(m) {
+            let Some(m) = managed(name)? else {
                 return Ok(Vec::new());
-            }
+            };
             let old_t = table(m)?;
             let new_t = match new {
                 Some(Some(t)) => t.clone(),
@@ -411,10 +410,9 @@ fn operation(
             index,
             concurrently,
         } => {
-            let m = model(model_name)?;
-            if !concrete(m) {
+            let Some(m) = managed(model_name)? else {
                 return Ok(Vec::new());
-            }
+            };
             Ok(vec![create_index(m, &table(m)?, index, *concurrently)?])
         }
         OpKind::RemoveIndex {
@@ -422,8 +420,7 @@ fn operation(
             name,
             concurrently,
         } => {
-            let m = model(model_name)?;
-            if !concrete(m) {
+            if managed(model_name)?.is_none() {
                 return Ok(Vec::new());
             }
             Ok(vec![format!(
@@ -437,20 +434,18 @@ fn operation(
             constraint,
             not_valid,
         } => {
-            let m = model(model_name)?;
-            if !concrete(m) {
+            let Some(m) = managed(model_name)? else {
                 return Ok(Vec::new());
-            }
+            };
             if *not_valid {
                 return Err("a constraint added NOT VALID".into());
             }
             Ok(vec![add_constraint(m, &table(m)?, constraint)?])
         }
         OpKind::RemoveConstraint { model_name, name } => {
-            let m = model(model_name)?;
-            if !concrete(m) {
+            let Some(m) = managed(model_name)? else {
                 return Ok(Vec::new());
-            }
+            };
             let c = m
                 .constraints
                 .iter()
@@ -466,17 +461,15 @@ fn operation(
             )])
         }
         OpKind::AlterUniqueTogether { name, together } => {
-            let m = model(name)?;
-            if !concrete(m) {
+            let Some(m) = managed(name)? else {
                 return Ok(Vec::new());
-            }
+            };
             together_changes(m, &table(m)?, together.as_ref(), &m.unique_together, true)
         }
         OpKind::AlterIndexTogether { name, together } => {
-            let m = model(name)?;
-            if !concrete(m) {
+            let Some(m) = managed(name)? else {
                 return Ok(Vec::new());
-            }
+            };
             together_changes(m, &table(m)?, together.as_ref(), &m.index_together, false)
         }
         OpKind::RunSQL { sql, .. } => run_sql(&sql.value),
@@ -492,8 +485,7 @@ fn operation(
             old_name,
             old_fields,
         } => {
-            let m = model(model_name)?;
-            if !concrete(m) {
+            if managed(model_name)?.is_none() {
                 return Ok(Vec::new());
             }
             let old = match (old_name, old_fields) {
@@ -514,10 +506,9 @@ fn operation(
             )])
         }
         OpKind::RenameModel { old_name, new_name } => {
-            let m = model(old_name)?;
-            if !concrete(m) {
+            let Some(m) = managed(old_name)? else {
                 return Ok(Vec::new());
-            }
+            };
             let old_t = table(m)?;
             let new_t = match &m.db_table {
                 Some(Some(explicit)) => explicit.clone(),
@@ -560,13 +551,13 @@ fn operation(
     }
 }
 
-/// The table and column a relation references.
-fn referenced(
-    state: &ProjectState,
+/// The model a relation (or a many-to-many field) points to, and its table.
+fn target_of<'s>(
+    state: &'s ProjectState,
     app: &str,
     f: &FieldDef,
     settings: &Settings,
-) -> Result<(String, String), String> {
+) -> Result<(&'s ModelState, String), String> {
     let key = ProjectState::resolve_target(
         &f.target()
             .ok_or("the relation's target is not known")?
@@ -578,9 +569,51 @@ fn referenced(
     let target = state
         .get(&key)
         .ok_or("the relation's target is not in the replayed state")?;
-    let to_table = state
+    let table = state
         .table_of(target)
         .ok_or("the target's table is not known")?;
+    Ok((target, table))
+}
+
+/// A model of Django's contrib apps the project does not ship (its migrations are in
+/// Django): its table, when its key is Django's `id` AutoField (an `integer`, whatever
+/// `DEFAULT_AUTO_FIELD` says: those apps set their own).
+fn contrib_target(
+    state: &ProjectState,
+    app: &str,
+    f: &FieldDef,
+    settings: &Settings,
+) -> Option<String> {
+    if f.call.kwarg("to_field").is_some() {
+        return None;
+    }
+    let key = ProjectState::resolve_target(&f.target()?.value, app, settings)?;
+    if state.get(&key).is_some() {
+        return None;
+    }
+    let known = matches!(
+        (key.0.as_str(), key.1.as_str()),
+        ("auth", "user" | "group" | "permission")
+            | ("contenttypes", "contenttype")
+            | ("sites", "site")
+            | ("admin", "logentry")
+            | ("redirects", "redirect")
+            | ("flatpages", "flatpage")
+    );
+    known.then(|| super::state::default_table(&key.0, &key.1))
+}
+
+/// The table and column a relation references.
+fn referenced(
+    state: &ProjectState,
+    app: &str,
+    f: &FieldDef,
+    settings: &Settings,
+) -> Result<(String, String), String> {
+    if let Some(table) = contrib_target(state, app, f, settings) {
+        return Ok((table, "id".to_string()));
+    }
+    let (target, to_table) = target_of(state, app, f, settings)?;
     let (name, field) = match f.call.kwarg("to_field").map(|v| &v.value) {
         Some(Value::Str(n)) => (
             n.to_string(),
@@ -607,6 +640,9 @@ fn relation_type(
     f: &FieldDef,
     settings: &Settings,
 ) -> Result<String, String> {
+    if contrib_target(state, app, f, settings).is_some() {
+        return Ok("integer".to_string());
+    }
     let t = state
         .column_type(app, f, settings)
         .ok_or("the type of the referenced column is not known")?;
@@ -754,28 +790,19 @@ fn field_indexes(t: &str, name: &str, f: &FieldDef) -> Result<Vec<Deferred>, Str
     let db_index = f
         .db_index()
         .ok_or_else(|| format!("whether `{name}` is indexed is not known"))?;
+    let columns = vec![column];
     if db_index && f.unique() != Some(true) && f.primary_key() != Some(true) {
         out.push(Deferred {
-            sql: format!(
-                "CREATE INDEX {} ON {} ({})",
-                q(&index_name(t, &[&column], "")),
-                q(t),
-                q(&column)
-            ),
+            sql: generated_index(t, &columns, "", None),
             table: t.to_string(),
-            columns: vec![column.clone()],
+            columns: columns.clone(),
         });
     }
     if let Some(ops) = like_opclass(f) {
         out.push(Deferred {
-            sql: format!(
-                "CREATE INDEX {} ON {} ({} {ops})",
-                q(&index_name(t, &[&column], "_like")),
-                q(t),
-                q(&column)
-            ),
+            sql: generated_index(t, &columns, "", Some(ops)),
             table: t.to_string(),
-            columns: vec![column],
+            columns,
         });
     }
     Ok(out)
@@ -795,14 +822,7 @@ fn fk_constraint(
     let column = f.column(name).ok_or("the column name is not known")?;
     let (to_table, to_column) = referenced(state, app, f, settings)?;
     Ok(Some(Deferred {
-        sql: format!(
-            "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) DEFERRABLE INITIALLY DEFERRED",
-            q(t),
-            q(&foreign_key_name(t, &column, &to_table, &to_column)),
-            q(&column),
-            q(&to_table),
-            q(&to_column)
-        ),
+        sql: add_foreign_key(t, &column, &to_table, &to_column),
         table: t.to_string(),
         columns: vec![column],
     }))
@@ -824,24 +844,11 @@ fn create_model(
     let mut columns = Vec::new();
     let mut later = Vec::new();
     for set in m.unique_together.iter().flatten() {
-        let cols = set
-            .iter()
-            .map(|n| {
-                m.field(n)
-                    .and_then(|f| f.column(n))
-                    .ok_or_else(|| format!("unique_together names `{n}`, not a known field"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let refs: Vec<&str> = cols.iter().map(String::as_str).collect();
+        let cols = columns_of(m, set)?;
         later.push(Deferred {
-            sql: format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({})",
-                q(&t),
-                q(&index_name(&t, &refs, "_uniq")),
-                cols.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ")
-            ),
+            sql: add_unique(&t, &cols),
             table: t.clone(),
-            columns: cols.clone(),
+            columns: cols,
         });
     }
     for (name, f) in &m.fields {
@@ -917,20 +924,7 @@ fn through_table(
             ))
         }
     };
-    let key = ProjectState::resolve_target(
-        &f.target()
-            .ok_or("the many-to-many target is not known")?
-            .value,
-        app,
-        settings,
-    )
-    .ok_or("the many-to-many target is not known statically")?;
-    let target = state
-        .get(&key)
-        .ok_or("the many-to-many target is not in the replayed state")?;
-    let to_table = state
-        .table_of(target)
-        .ok_or("the target's table is not known")?;
+    let (target, to_table) = target_of(state, app, f, settings)?;
     let pk = |model: &ModelState| -> Result<(String, String), String> {
         let (n, pk) = model
             .fields
@@ -951,16 +945,11 @@ fn through_table(
         (from, to) = (format!("from_{from}"), format!("to_{to}"));
     }
     let (from_col, to_col) = (format!("{from}_id"), format!("{to}_id"));
+    let both = vec![from_col.clone(), to_col.clone()];
     deferred.push(Deferred {
-        sql: format!(
-            "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({}, {})",
-            q(&through),
-            q(&index_name(&through, &[&from_col, &to_col], "_uniq")),
-            q(&from_col),
-            q(&to_col)
-        ),
+        sql: add_unique(&through, &both),
         table: through.clone(),
-        columns: vec![from_col.clone(), to_col.clone()],
+        columns: both,
     });
     if f.db_constraint() != Some(false) {
         for (col, table, pk) in [
@@ -968,29 +957,18 @@ fn through_table(
             (&to_col, to_table.as_str(), &to_pk),
         ] {
             deferred.push(Deferred {
-                sql: format!(
-                    "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) DEFERRABLE INITIALLY DEFERRED",
-                    q(&through),
-                    q(&foreign_key_name(&through, col, table, pk)),
-                    q(col),
-                    q(table),
-                    q(pk)
-                ),
+                sql: add_foreign_key(&through, col, table, pk),
                 table: through.clone(),
                 columns: vec![col.clone()],
             });
         }
     }
     for col in [&from_col, &to_col] {
+        let columns = vec![col.clone()];
         deferred.push(Deferred {
-            sql: format!(
-                "CREATE INDEX {} ON {} ({})",
-                q(&index_name(&through, &[col], "")),
-                q(&through),
-                q(col)
-            ),
+            sql: generated_index(&through, &columns, "", None),
             table: through.clone(),
-            columns: vec![col.clone()],
+            columns,
         });
     }
     Ok(format!(
@@ -1003,22 +981,18 @@ fn through_table(
 
 /// The columns of `fields` (`-name`: descending).
 fn index_columns(m: &ModelState, fields: &[String], orders: &[bool]) -> Result<String, String> {
-    fields
+    Ok(columns_of(m, fields)?
         .iter()
         .enumerate()
-        .map(|(i, n)| {
-            let c = m
-                .field(n)
-                .and_then(|f| f.column(n))
-                .ok_or_else(|| format!("the index names `{n}`, not a known field"))?;
-            Ok(if orders.get(i).copied().unwrap_or(false) {
-                format!("{} DESC", q(&c))
+        .map(|(i, c)| {
+            if orders.get(i).copied().unwrap_or(false) {
+                format!("{} DESC", q(c))
             } else {
-                q(&c)
-            })
+                q(c)
+            }
         })
-        .collect::<Result<Vec<_>, String>>()
-        .map(|v| v.join(", "))
+        .collect::<Vec<_>>()
+        .join(", "))
 }
 
 fn create_index(
@@ -1234,8 +1208,7 @@ fn alter_field(
     };
     let dropped = match &fk {
         Some((name, _, _)) if old.db_constraint() != Some(false) => {
-            out.push(format!("SET CONSTRAINTS {} IMMEDIATE", q(name)));
-            out.push(format!("ALTER TABLE {} DROP CONSTRAINT {}", q(&t), q(name)));
+            out.extend(drop_foreign_key(&t, name));
             true
         }
         _ => false,
@@ -1277,39 +1250,22 @@ fn alter_field(
     if !actions.is_empty() {
         out.push(format!("ALTER TABLE {} {}", q(&t), actions.join(", ")));
     }
+    let columns = vec![column.clone()];
     if !old_unique && new_unique {
-        out.push(format!(
-            "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({c})",
-            q(&t),
-            q(&index_name(&t, &[&column], "_uniq"))
-        ));
+        out.push(add_unique(&t, &columns));
     }
     if (!old_index || old_unique) && new_index && !new_unique {
-        out.push(format!(
-            "CREATE INDEX {} ON {} ({c})",
-            q(&index_name(&t, &[&column], "")),
-            q(&t)
-        ));
+        out.push(generated_index(&t, &columns, "", None));
     }
-    if let Some((name, to_table, to_column)) = &fk {
+    if let Some((_, to_table, to_column)) = &fk {
         if new.db_constraint() != Some(false) && (dropped || old.db_constraint() == Some(false)) {
-            out.push(format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({c}) REFERENCES {} ({}) DEFERRABLE INITIALLY DEFERRED",
-                q(&t),
-                q(name),
-                q(to_table),
-                q(to_column)
-            ));
+            out.push(add_foreign_key(&t, &column, to_table, to_column));
         }
     }
     // PostgreSQL's `_like` index comes with a new index or unique constraint.
     if (!(old_index || old_unique) && new_index) || (!old_unique && new_unique) {
         if let Some(ops) = like_opclass(new) {
-            out.push(format!(
-                "CREATE INDEX {} ON {} ({c} {ops})",
-                q(&index_name(&t, &[&column], "_like")),
-                q(&t)
-            ));
+            out.push(generated_index(&t, &columns, "", Some(ops)));
         }
     }
     Ok(out)
@@ -1335,18 +1291,9 @@ fn together_changes(
         // Django walks Python sets: the order of several changes is not fixed.
         return Err("several sets change at once (Django's order is a set's)".into());
     }
-    let columns = |set: &Vec<String>| -> Result<Vec<String>, String> {
-        set.iter()
-            .map(|n| {
-                m.field(n)
-                    .and_then(|f| f.column(n))
-                    .ok_or_else(|| format!("`{n}` is not a known field"))
-            })
-            .collect()
-    };
     let mut out = Vec::new();
     for set in removed {
-        let cols = columns(set)?;
+        let cols = columns_of(m, set)?;
         let refs: Vec<&str> = cols.iter().map(String::as_str).collect();
         out.push(if unique {
             format!(
@@ -1359,24 +1306,76 @@ fn together_changes(
         });
     }
     for set in added {
-        let cols = columns(set)?;
-        let refs: Vec<&str> = cols.iter().map(String::as_str).collect();
-        let list = cols.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ");
+        let cols = columns_of(m, set)?;
         out.push(if unique {
-            format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({list})",
-                q(t),
-                q(&index_name(t, &refs, "_uniq"))
-            )
+            add_unique(t, &cols)
         } else {
-            format!(
-                "CREATE INDEX {} ON {} ({list})",
-                q(&index_name(t, &refs, "_idx")),
-                q(t)
-            )
+            generated_index(t, &cols, "_idx", None)
         });
     }
     Ok(out)
+}
+
+/// `"a", "b"`.
+fn quoted_list(columns: &[String]) -> String {
+    columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ")
+}
+
+/// The columns of the fields `names` of `m`.
+fn columns_of(m: &ModelState, names: &[String]) -> Result<Vec<String>, String> {
+    names
+        .iter()
+        .map(|n| {
+            m.field(n)
+                .and_then(|f| f.column(n))
+                .ok_or_else(|| format!("`{n}` is not a known field of `{}`", m.name))
+        })
+        .collect()
+}
+
+/// `_create_unique_sql`: a unique constraint of `columns` with Django's generated name.
+fn add_unique(t: &str, columns: &[String]) -> String {
+    let refs: Vec<&str> = columns.iter().map(String::as_str).collect();
+    format!(
+        "ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({})",
+        q(t),
+        q(&index_name(t, &refs, "_uniq")),
+        quoted_list(columns)
+    )
+}
+
+/// `_create_index_sql` with Django's generated name (`suffix`: `""` for a field's index,
+/// `"_idx"` for `index_together`); with `opclass`, PostgreSQL's `_like` index.
+fn generated_index(t: &str, columns: &[String], suffix: &str, opclass: Option<&str>) -> String {
+    let refs: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let (name, list) = match opclass {
+        Some(ops) => (
+            index_name(t, &refs, "_like"),
+            format!("{} {ops}", quoted_list(columns)),
+        ),
+        None => (index_name(t, &refs, suffix), quoted_list(columns)),
+    };
+    format!("CREATE INDEX {} ON {} ({list})", q(&name), q(t))
+}
+
+/// `_create_fk_sql`: the deferrable foreign key of `t.column` with Django's generated name.
+fn add_foreign_key(t: &str, column: &str, to_table: &str, to_column: &str) -> String {
+    format!(
+        "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) DEFERRABLE INITIALLY DEFERRED",
+        q(t),
+        q(&foreign_key_name(t, column, to_table, to_column)),
+        q(column),
+        q(to_table),
+        q(to_column)
+    )
+}
+
+/// `_delete_fk_sql` on PostgreSQL: the pending checks first, then the constraint.
+fn drop_foreign_key(t: &str, name: &str) -> [String; 2] {
+    [
+        format!("SET CONSTRAINTS {} IMMEDIATE", q(name)),
+        format!("ALTER TABLE {} DROP CONSTRAINT {}", q(t), q(name)),
+    ]
 }
 
 /// `RunSQL`'s statements as Django runs them: a string split into statements, its

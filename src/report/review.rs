@@ -52,6 +52,14 @@ pub fn id(path: &str, findings: &[&Finding], part_of: &[&Finding]) -> String {
     )
 }
 
+/// A collapsed block titled `what` and the file's path.
+fn details(what: &str, path: &str, block: &str) -> String {
+    format!(
+        "<details><summary>{what} <code>{}</code></summary>\n\n{block}</details>\n\n",
+        html(path)
+    )
+}
+
 /// The body of the review comment for `s` (the marker goes before it), `None` when the
 /// code cannot travel as a suggestion (control characters) or does not fit.
 pub fn body(
@@ -103,19 +111,11 @@ pub fn body(
         match e {
             Elsewhere::Created { path, text } => {
                 rest.push(format!("a new migration `{}` (below)", show(path)));
-                shown.push_str(&format!(
-                    "<details><summary>New file <code>{}</code></summary>\n\n{}</details>\n\n",
-                    html(&show(path)),
-                    fenced("python", text)
-                ));
+                shown.push_str(&details("New file", &show(path), &fenced("python", text)));
             }
             Elsewhere::Edited { path, diff } => {
                 rest.push(format!("an edit of `{}` (below)", show(path)));
-                shown.push_str(&format!(
-                    "<details><summary>Edit of <code>{}</code></summary>\n\n{}</details>\n\n",
-                    html(&show(path)),
-                    fenced("diff", diff)
-                ));
+                shown.push_str(&details("Edit of", &show(path), &fenced("diff", diff)));
             }
             Elsewhere::Note(note) => {
                 // A note's first line says what; an indented block under it is code.

@@ -1,5 +1,5 @@
 """What `manage.py sqlmigrate` prints for every migration of the corpus apps (the list of
-tests/preflight/corpus.py, or MIGRAIL_APPS), in plan order on an empty PostgreSQL database:
+tests/django/corpus_setup.py, or MIGRAIL_APPS), in plan order on an empty PostgreSQL database:
 before each migration is applied, its SQL is collected exactly as sqlmigrate collects it
 (`schema_editor(collect_sql=True)` on the state Django applies it to); then it is applied,
 so that the next one's introspection sees the database it would see. Prints one JSON
@@ -9,25 +9,11 @@ import json
 import os
 import sys
 
-import django
-from django.conf import settings
 
 # The fixture app of every operation type (tests/sql/sqlshop).
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-APPS = ["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sites", "django.contrib.admin",
-        "django.contrib.sessions", "django.contrib.messages",
-        "rest_framework", "rest_framework.authtoken", "allauth", "allauth.account", "allauth.socialaccount", "allauth.mfa",
-        "django_celery_beat", "django_celery_results", "reversion", "guardian", "axes", "taggit",
-        "django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static", "django_otp.plugins.otp_hotp",
-        "django_otp.plugins.otp_email", "oauth2_provider", "post_office", "auditlog", "easy_thumbnails"]
-if os.environ.get("MIGRAIL_APPS"):
-    APPS = os.environ["MIGRAIL_APPS"].split(",")
-settings.configure(INSTALLED_APPS=APPS, MIDDLEWARE=["allauth.account.middleware.AccountMiddleware"] if "allauth" in APPS else [],
-    DATABASES={"default": {"ENGINE": "django.db.backends.postgresql", "NAME": os.environ["PGDATABASE"],
-                           "HOST": "127.0.0.1", "PORT": os.environ["PGPORT"], "USER": "postgres"}},
-    DEFAULT_AUTO_FIELD="django.db.models.AutoField", SITE_ID=1, USE_TZ=True, SECRET_KEY="x",
-    AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.ModelBackend"])
-django.setup()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "django"))
+import corpus_setup  # noqa: E402,F401  (configures Django)
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 

@@ -1,8 +1,13 @@
+import django.db.models.deletion
+from django.conf import settings
 from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("sqlshop", "0005_concurrently")]
+    dependencies = [
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        ("sqlshop", "0005_concurrently"),
+    ]
 
     operations = [
         migrations.CreateModel(
@@ -13,4 +18,10 @@ class Migration(migrations.Migration):
             ],
         ),
         migrations.RenameIndex("book", new_name="book_price_index", old_name="book_price_idx"),
+        # A key to a contrib model the project does not ship.
+        migrations.AddField(
+            "book",
+            "owner",
+            models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL),
+        ),
     ]
