@@ -239,11 +239,7 @@ fn operation(
             .model(app, name)
             .ok_or_else(|| format!("model `{name}` is not in the replayed state"))
     };
-    let table = |m: &ModelState| -> Result<String, String> {
-        state
-            .table_of(m)
-            .ok_or_else(|| format!("the table of `{}` is not known statically", m.name))
-    };
+    let table = |m: &ModelState| table_of(state, m);
     let concrete = |m: &ModelState| m.managed != Some(false) && m.proxy != Some(true);
     // The model when Django manages a table for it; `None`: a proxy or unmanaged model,
     // for which Django runs nothing.
@@ -551,6 +547,13 @@ fn operation(
     }
 }
 
+/// The table of `m` (following proxies).
+fn table_of(state: &ProjectState, m: &ModelState) -> Result<String, String> {
+    state
+        .table_of(m)
+        .ok_or_else(|| format!("the table of `{}` is not known statically", m.name))
+}
+
 /// The model a relation (or a many-to-many field) points to, and its table.
 fn target_of<'s>(
     state: &'s ProjectState,
@@ -835,9 +838,7 @@ fn create_model(
     settings: &Settings,
     deferred: &mut Vec<Deferred>,
 ) -> Result<Vec<String>, String> {
-    let t = state
-        .table_of(m)
-        .ok_or_else(|| format!("the table of `{}` is not known statically", m.name))?;
+    let t = table_of(state, m)?;
     if m.index_together.as_ref().is_some_and(|s| !s.is_empty()) {
         return Err("index_together".into());
     }
@@ -1053,9 +1054,7 @@ fn add_field(
     settings: &Settings,
     deferred: &mut Vec<Deferred>,
 ) -> Result<Vec<String>, String> {
-    let t = state
-        .table_of(m)
-        .ok_or_else(|| format!("the table of `{}` is not known statically", m.name))?;
+    let t = table_of(state, m)?;
     if f.is_m2m() {
         if f.is_m2m_through() {
             return Ok(Vec::new());
@@ -1115,9 +1114,7 @@ fn alter_field(
     new: &FieldDef,
     settings: &Settings,
 ) -> Result<Vec<String>, String> {
-    let t = state
-        .table_of(m)
-        .ok_or_else(|| format!("the table of `{}` is not known statically", m.name))?;
+    let t = table_of(state, m)?;
     let unsupported = |what: &str| Err(format!("an AlterField that {what}"));
     if old.is_m2m() || new.is_m2m() || old.is_relation() != new.is_relation() {
         return unsupported("changes a many-to-many field or turns a column into a relation");
