@@ -31,8 +31,11 @@ pub struct FileConfig {
     pub warnings_as_errors: Option<bool>,
     /// The pipeline runs `pre` migrations before the rollout and `post` ones after it.
     pub deploy_phases: Option<bool>,
-    /// The database the rules judge locking for. Only `postgresql` for now.
+    /// The database the rules judge for: `postgresql`, `mysql` or `mariadb` (default: what
+    /// the settings' `DATABASES["default"]["ENGINE"]` names, else PostgreSQL).
     pub database: Option<String>,
+    /// Its server version: `8.0.36`, `8.4`, `5.7`, `10.11`, `aurora-mysql-3.08`.
+    pub database_version: Option<String>,
     /// `settings.AUTH_USER_MODEL`.
     pub auth_user_model: Option<String>,
     /// `migrail run`/`deploy`: PostgreSQL's `lock_timeout` for the migrations (`5s`,
@@ -85,7 +88,8 @@ pub const KEYS: &[KeyDoc] = &[
     KeyDoc { name: "exclude", example: r#"["legacy/**"]"#, meaning: "globs, relative to the file's folder: migrations loaded for history, never reported" },
     KeyDoc { name: "warnings-as-errors", example: "false", meaning: "exit 1 on warnings too" },
     KeyDoc { name: "deploy-phases", example: "true", meaning: "the pipeline runs `pre` migrations before the rollout and `post` ones after it (`migrail deploy`, `migrail run --phase`)" },
-    KeyDoc { name: "database", example: r#""postgresql""#, meaning: "the database the rules judge locking for; only `postgresql` for now" },
+    KeyDoc { name: "database", example: r#""mysql""#, meaning: "the database the rules judge for: `postgresql`, `mysql` or `mariadb`; default: what the settings' `DATABASES[\"default\"][\"ENGINE\"]` names, else PostgreSQL" },
+    KeyDoc { name: "database-version", example: r#""8.0.36""#, meaning: "its server version (`8.4`, `5.7`, `10.11`, or an Aurora version: `aurora-mysql-3.08` is MySQL 8.0.39); default for MySQL 8.0, for MariaDB 10.11, said in the summary" },
     KeyDoc { name: "auth-user-model", example: r#""accounts.User""#, meaning: "`settings.AUTH_USER_MODEL`, when migrail cannot read it from the settings" },
     KeyDoc { name: "lock-timeout", example: r#""5s""#, meaning: "`migrail run`/`deploy`: PostgreSQL's `lock_timeout` for each lock wait of the migrations (`\"0\"`: off)" },
     KeyDoc { name: "lock-retries", example: "5", meaning: "retries of an atomic migration that hit the lock timeout" },
@@ -334,13 +338,12 @@ fn check(path: &Path, values: FileConfig) -> Result<Config, ConfigError> {
             )));
         }
     }
-    if let Some(db) = &values.database {
-        if db != "postgresql" {
-            return Err(ConfigError(format!(
-                "{here}: `database = \"{db}\"`: migrail judges locking for PostgreSQL only \
-                 (`database = \"postgresql\"`); remove the key or set it to \"postgresql\""
-            )));
-        }
+    if values.database.is_some() || values.database_version.is_some() {
+        crate::django::database::Database::configured(
+            values.database.as_deref(),
+            values.database_version.as_deref(),
+        )
+        .map_err(|e| ConfigError(format!("{here}: {e}")))?;
     }
     for (key, text) in [
         ("lock-timeout", &values.lock_timeout),
@@ -471,10 +474,18 @@ add-index-not-concurrently = "error"
         let e = load(&p).expect_err("bad severity").0;
         assert!(e.contains("fatal"), "{e}");
 
-        let p = write(dir.path(), "migrail.toml", "database = \"mysql\"\n");
+        let p = write(dir.path(), "migrail.toml", "database = \"oracle\"\n");
         assert!(load(&p)
             .expect_err("unsupported db")
             .0
-            .contains("PostgreSQL only"));
+            .contains("expected \"postgresql\", \"mysql\" or \"mariadb\""));
+        let p = write(
+            dir.path(),
+            "migrail.toml",
+            "database = \"mysql\"\ndatabase-version = \"aurora-mysql-3.08\"\n",
+        );
+        assert!(load(&p).is_ok());
+        let p = write(dir.path(), "migrail.toml", "database-version = \"eight\"\n");
+        assert!(load(&p).expect_err("bad version").0.contains("eight"));
     }
 }

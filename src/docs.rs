@@ -67,15 +67,20 @@ fn rules_index() -> String {
         "{GENERATED}# Rules\n\n\
          `migrail rules` lists them; `migrail rule NAME` prints a rule's page in the terminal. \
          Each finding's SARIF `helpUri` points at its page here.\n\n\
-         | rule | severity | axis | summary |\n|---|---|---|---|\n"
+         | rule | severity | axis | engines | summary |\n|---|---|---|---|---|\n"
     );
     for r in registry::all() {
         let m = r.meta();
         out.push_str(&format!(
-            "| [`{0}`]({0}.md) | {1} | {2} | {3} |\n",
+            "| [`{0}`]({0}.md) | {1} | {2} | {3} | {4} |\n",
             m.name,
             m.severity.as_str(),
             m.axis.as_str(),
+            match m.engines {
+                crate::lint::rule::Engines::All => "all",
+                crate::lint::rule::Engines::Postgresql => "PostgreSQL",
+                crate::lint::rule::Engines::Mysql => "MySQL, MariaDB",
+            },
             m.summary
         ));
     }
@@ -93,12 +98,13 @@ Whether it succeeds depends on the rows: before the \
         )
     });
     format!(
-        "{GENERATED}# {0}\n\nSeverity: {1}. Axis: {2}.\n\n{3}\n\n{4}{preflight}\n",
+        "{GENERATED}# {0}\n\nSeverity: {1}. Axis: {2}. Engines: {5}.\n\n{3}\n\n{4}{preflight}\n",
         m.name,
         m.severity.as_str(),
         m.axis.as_str(),
         m.summary,
-        m.doc.trim()
+        m.doc.trim(),
+        m.engines.describe()
     )
 }
 

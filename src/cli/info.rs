@@ -18,6 +18,7 @@ pub fn run_rules(args: &RulesArgs) -> Result<u8, CliError> {
                         "name": m.name,
                         "severity": m.severity,
                         "axis": m.axis,
+                        "engines": m.engines,
                         "summary": m.summary,
                     })
                 })
@@ -58,10 +59,11 @@ pub fn run_rule(name: &str) -> Result<u8, CliError> {
     };
     let m = rule.meta();
     let out = format!(
-        "# {}\n\nSeverity: {}. Axis: {}.\n\n{}\n\n{}\n",
+        "# {}\n\nSeverity: {}. Axis: {}. Engines: {}.\n\n{}\n\n{}\n",
         m.name,
         m.severity.as_str(),
         m.axis.as_str(),
+        m.engines.describe(),
         m.summary,
         m.doc.trim()
     );

@@ -538,6 +538,32 @@ impl ProjectArgs {
         {
             settings.django_version = Some(v);
         }
+        // The configuration's engine over the settings'; a version alone refines the
+        // settings' engine.
+        if let Some(values) = config.map(|c| &c.values) {
+            let here = config.map(|c| c.describe()).unwrap_or_default();
+            let bad = |e: String| CliError::usage(format!("{here}: {e}"));
+            match (&values.database, &values.database_version) {
+                (Some(_), _) => {
+                    settings.database = crate::django::database::Database::configured(
+                        values.database.as_deref(),
+                        values.database_version.as_deref(),
+                    )
+                    .map_err(bad)?;
+                }
+                (None, Some(v)) if !settings.database.is_postgresql() => {
+                    settings.database.set_version(v).map_err(bad)?;
+                }
+                (None, Some(v)) => {
+                    settings.database = crate::django::database::Database::configured(
+                        None,
+                        Some(v),
+                    )
+                    .map_err(bad)?;
+                }
+                (None, None) => {}
+            }
+        }
         Ok(settings)
     }
 }

@@ -203,6 +203,8 @@ pub struct Settings {
     /// `DEFAULT_AUTO_FIELD` as the settings module sets it (dotted path); `None`: not
     /// read (no settings found, or computed).
     pub default_auto_field: Option<String>,
+    /// The database the migrations run on (engine, version), for the rules.
+    pub database: super::database::Database,
 }
 
 impl Default for Settings {
@@ -212,6 +214,7 @@ impl Default for Settings {
             migration_modules: Default::default(),
             django_version: None,
             default_auto_field: None,
+            database: Default::default(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! parallel and builds the [`graph::MigrationGraph`]; [`Project::replay`] walks the plan
 //! in Django's order, handing each operation with the state just before it to a visitor.
 
+pub mod database;
 pub mod discover;
 pub mod fields;
 pub mod graph;

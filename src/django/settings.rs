@@ -26,6 +26,8 @@ pub struct ProjectSettings {
     pub auth_user_model: Option<String>,
     /// `DEFAULT_AUTO_FIELD`, the dotted class path.
     pub default_auto_field: Option<String>,
+    /// The engine `DATABASES["default"]` names (its `ENGINE`, or a database URL).
+    pub database_engine: Option<super::database::Engine>,
 }
 
 /// The [`Settings`](super::migration::Settings) to read the project at `roots` with:
@@ -56,6 +58,12 @@ pub fn resolve(
     }
     settings.migration_modules = super::discover::MigrationModules::new(entries);
     settings.default_auto_field = found.default_auto_field.clone();
+    if let (Some(engine), Some(file)) = (found.database_engine, &found.module) {
+        settings.database = super::database::Database::from_settings(
+            engine,
+            crate::lint::display_path(file),
+        );
+    }
     let project_dir = found
         .root
         .clone()
@@ -198,6 +206,47 @@ fn resolve_relative(module: &str, is_package: bool, level: u32, name: &str) -> O
     (!parts.is_empty()).then(|| parts.join("."))
 }
 
+/// The name a subscript chain starts from: `DATABASES` in `DATABASES["default"]["ENGINE"]`.
+fn subscript_root(sub: &ruff_python_ast::ExprSubscript) -> Option<&str> {
+    match &*sub.value {
+        Expr::Name(n) => Some(n.id.as_str()),
+        Expr::Subscript(inner) => subscript_root(inner),
+        _ => None,
+    }
+}
+
+/// The engine a `DATABASES` value names: `["default"]["ENGINE"]` when it is a literal,
+/// else the first engine path or database URL among the strings of the default alias's
+/// value (`dj_database_url.config(default="mysql://...")`, `env.db(default=...)`,
+/// `os.environ.get("DB_ENGINE", "django.db.backends.mysql")`).
+fn engine_in(value: &Value, depth: usize) -> Option<super::database::Engine> {
+    use super::database::Engine;
+    if depth > 8 {
+        return None;
+    }
+    let key_is = |k: &Value, name: &str| matches!(k, Value::Str(s) if s.as_str() == name);
+    match value {
+        Value::Str(s) => Engine::from_backend(s.as_str()),
+        Value::Dict(items) => {
+            for wanted in ["default", "ENGINE"] {
+                if let Some((_, v)) = items.iter().find(|(k, _)| key_is(&k.value, wanted)) {
+                    return engine_in(&v.value, depth + 1);
+                }
+            }
+            items.iter().find_map(|(_, v)| engine_in(&v.value, depth + 1))
+        }
+        Value::List(items) | Value::Tuple(items) => {
+            items.iter().find_map(|v| engine_in(&v.value, depth + 1))
+        }
+        Value::Call(call) => call
+            .args
+            .iter()
+            .chain(call.kwargs.iter().map(|(_, v)| v))
+            .find_map(|v| engine_in(&v.value, depth + 1)),
+        _ => None,
+    }
+}
+
 fn read_module(root: &Path, file: &Path, module: &str, depth: usize, out: &mut ProjectSettings) {
     let Ok(text) = std::fs::read_to_string(file) else {
         return;
@@ -286,11 +335,27 @@ impl Reader<'_> {
                     out.auth_user_model = Some(s.to_string());
                 }
             }
+            Expr::Name(name) if name.id.as_str() == "DATABASES" => {
+                if let Some(engine) = engine_in(&eval(value, scope, self.text).value, 0) {
+                    out.database_engine = Some(engine);
+                }
+            }
             Expr::Name(name) if name.id.as_str() == "DEFAULT_AUTO_FIELD" => {
                 out.default_auto_field = match eval(value, scope, self.text).value {
                     Value::Str(s) => Some(s.to_string()),
                     _ => None,
                 };
+            }
+            // `DATABASES["default"] = {...}`, `DATABASES["default"]["ENGINE"] = "..."`
+            Expr::Subscript(sub) if subscript_root(sub) == Some("DATABASES") => {
+                let key = eval(&sub.slice, scope, self.text).value;
+                let default = matches!(&key, Value::Str(k) if k.as_str() == "default")
+                    || matches!(&key, Value::Str(k) if k.as_str() == "ENGINE");
+                if default {
+                    if let Some(engine) = engine_in(&eval(value, scope, self.text).value, 0) {
+                        out.database_engine = Some(engine);
+                    }
+                }
             }
             // `MIGRATION_MODULES["app"] = "app.db_migrations"`
             Expr::Subscript(sub) => {
@@ -431,5 +496,27 @@ mod tests {
         let got = read(&[dir.path().to_path_buf()]);
         assert!(got.migration_modules.is_empty());
         assert_eq!(got.auth_user_model, None);
+    }
+
+    #[test]
+    fn reads_the_database_engine() {
+        use crate::django::database::Engine;
+        let cases = [
+            ("DATABASES = {'default': {'ENGINE': 'django.db.backends.mysql', 'NAME': 'shop'}}", Some(Engine::Mysql)),
+            ("DATABASES = {'replica': {'ENGINE': 'django.db.backends.mysql'}, 'default': {'ENGINE': 'django.db.backends.postgresql'}}", Some(Engine::Postgresql)),
+            ("import dj_database_url\nDATABASES = {'default': dj_database_url.config(default='mysql://u:p@db/shop')}", Some(Engine::Mysql)),
+            ("import os\nDATABASES = {'default': {'ENGINE': os.environ.get('DB_ENGINE', 'django_prometheus.db.backends.mysql')}}", Some(Engine::Mysql)),
+            ("DATABASES = {'default': {}}\nDATABASES['default']['ENGINE'] = 'django.contrib.gis.db.backends.postgis'", Some(Engine::Postgresql)),
+            ("DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3'}}", None),
+        ];
+        for (text, engine) in cases {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let root = dir.path();
+            write(root, "manage.py", "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'site.settings')\n");
+            write(root, "site/__init__.py", "");
+            write(root, "site/settings.py", text);
+            let got = read(&[root.to_path_buf()]);
+            assert_eq!(got.database_engine, engine, "{text}");
+        }
     }
 }

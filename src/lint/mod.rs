@@ -124,6 +124,8 @@ pub struct MigrationSummary {
 pub struct LintReport {
     pub migrations: Vec<MigrationSummary>,
     pub findings: Vec<Finding>,
+    /// The database the rules judged for.
+    pub database: crate::django::database::Database,
 }
 
 impl LintReport {
@@ -169,7 +171,9 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
     let rules: Vec<&'static dyn Rule> = registry::all()
         .iter()
         .copied()
-        .filter(|r| options.enabled(r.meta().name))
+        .filter(|r| {
+            options.enabled(r.meta().name) && r.meta().engines.includes(&project.settings.database)
+        })
         .collect();
     let (mut findings, mut migrations) = collect(project, review, options, &rules, true);
 
@@ -289,6 +293,7 @@ fn finish(
     LintReport {
         migrations,
         findings,
+        database: project.settings.database.clone(),
     }
 }
 

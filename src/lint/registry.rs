@@ -18,6 +18,8 @@ static RULES: &[&dyn Rule] = &[
     &rules::concurrent_in_atomic_migration::ConcurrentInAtomicMigration,
     &rules::add_foreign_key_validates::AddForeignKeyValidates,
     &rules::add_check_constraint::AddCheckConstraint,
+    &rules::mysql_table_copy::MysqlTableCopy,
+    &rules::mysql_partial_migration::MysqlPartialMigration,
     &rules::runsql_unparsed::RunsqlUnparsed,
     &rules::runsql_irreversible::RunsqlIrreversible,
     &rules::runpython_irreversible::RunpythonIrreversible,

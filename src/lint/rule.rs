@@ -82,6 +82,38 @@ pub struct RuleMeta {
     /// What `migrail run`'s preflight looks for before the operation takes its lock, when
     /// its success depends on the rows (`"NULL rows"`): the help says so.
     pub preflight: Option<&'static str>,
+    /// The engines the rule judges for: a rule about PostgreSQL's locks says nothing on
+    /// MySQL, where other rules judge the same operations.
+    pub engines: Engines,
+}
+
+/// Which databases a rule applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engines {
+    All,
+    Postgresql,
+    /// MySQL and MariaDB.
+    Mysql,
+}
+
+impl Engines {
+    pub fn includes(self, database: &crate::django::database::Database) -> bool {
+        match self {
+            Engines::All => true,
+            Engines::Postgresql => database.is_postgresql(),
+            Engines::Mysql => database.is_mysql(),
+        }
+    }
+
+    /// For the documentation: "all", "PostgreSQL", "MySQL and MariaDB".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Engines::All => "PostgreSQL, MySQL and MariaDB",
+            Engines::Postgresql => "PostgreSQL only (on MySQL and MariaDB, `mysql-table-copy` and `mysql-partial-migration` judge these operations)",
+            Engines::Mysql => "MySQL and MariaDB only",
+        }
+    }
 }
 
 /// One problem a rule found, before it is placed in a file.
@@ -399,6 +431,16 @@ impl<'a> OpContext<'a> {
         }
     }
 
+    /// A table or column name quoted for the project's database, for SQL in helps and
+    /// fixes: `"shop_book"` on PostgreSQL, `` `shop_book` `` on MySQL and MariaDB.
+    pub fn quote(&self, name: &str) -> String {
+        if self.settings.database.is_mysql() {
+            crate::lint::rules::mysql_ident(name)
+        } else {
+            crate::lint::rules::ident(name)
+        }
+    }
+
     /// The model was created earlier in this same migration: no old code can use its table.
     pub fn is_new_table(&self, name: &str) -> bool {
         let app = self.app();
@@ -509,6 +551,11 @@ impl<'a> SqlContext<'_, 'a> {
     /// No old code can use this table: created in the same migration.
     pub fn is_new_table(&self, table: &str) -> bool {
         self.new_tables.contains(table)
+    }
+
+    /// [`OpContext::quote`].
+    pub fn quote(&self, name: &str) -> String {
+        self.op.quote(name)
     }
 
     /// The name the state knows `table` by: itself, or what it was before an earlier

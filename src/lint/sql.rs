@@ -16,7 +16,7 @@ use sqlparser::ast::{
     AlterColumnOperation, AlterTable, AlterTableOperation, ColumnOption, Expr, Ident, ObjectName,
     ObjectNamePart, ObjectType, RenameTableNameKind, Statement, TableConstraint,
 };
-use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect};
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
@@ -171,13 +171,14 @@ pub struct SqlCache {
 
 impl SqlCache {
     pub fn build(project: &Project) -> SqlCache {
+        let mysql = project.settings.database.is_mysql();
         let by_op = project
             .migrations
             .par_iter()
             .flat_map_iter(|m| {
                 let mut found = Vec::new();
                 for op in &m.operations {
-                    walk(m, op, &mut found);
+                    walk(m, op, &mut found, mysql);
                 }
                 found
             })
@@ -195,15 +196,20 @@ fn cache_key(m: &MigrationFile, op: &Operation) -> (usize, u32) {
     (Arc::as_ptr(&m.source) as usize, op.range().start().into())
 }
 
-fn walk(m: &MigrationFile, op: &Operation, found: &mut Vec<((usize, u32), Vec<SqlStatement>)>) {
+fn walk(
+    m: &MigrationFile,
+    op: &Operation,
+    found: &mut Vec<((usize, u32), Vec<SqlStatement>)>,
+    mysql: bool,
+) {
     match &op.kind {
-        OpKind::RunSQL { sql, .. } => found.push((cache_key(m, op), analyse(sql, &m.source))),
+        OpKind::RunSQL { sql, .. } => found.push((cache_key(m, op), analyse_for(sql, &m.source, mysql))),
         OpKind::SeparateDatabaseAndState {
             database_operations,
             ..
         } => {
             for inner in database_operations {
-                walk(m, inner, found);
+                walk(m, inner, found, mysql);
             }
         }
         _ => {}
@@ -212,14 +218,25 @@ fn walk(m: &MigrationFile, op: &Operation, found: &mut Vec<((usize, u32), Vec<Sq
 
 /// Split and classify the `sql` (or `reverse_sql`) argument of a `RunSQL`.
 pub fn analyse(sql: &Spanned, source: &SourceFile) -> Vec<SqlStatement> {
+    analyse_for(sql, source, false)
+}
+
+/// [`analyse`] in MySQL's dialect (backquoted names, `MODIFY`, `ALGORITHM=`) when `mysql`.
+pub fn analyse_for(sql: &Spanned, source: &SourceFile, mysql: bool) -> Vec<SqlStatement> {
     let mut out = Vec::new();
-    collect(sql, source, false, &mut out);
+    collect(sql, source, false, mysql, &mut out);
     out
 }
 
-fn collect(v: &Spanned, source: &SourceFile, has_params: bool, out: &mut Vec<SqlStatement>) {
+fn collect(
+    v: &Spanned,
+    source: &SourceFile,
+    has_params: bool,
+    mysql: bool,
+    out: &mut Vec<SqlStatement>,
+) {
     match &v.value {
-        Value::Str(s) => out.extend(statements(s, v.range, source, has_params)),
+        Value::Str(s) => out.extend(statements(s, v.range, source, has_params, mysql)),
         _ if is_noop(&v.value) => {}
         // Django runs a list or tuple item by item; an item that is itself a pair is
         // `(sql, params)`, whose placeholders are `%s`.
@@ -227,9 +244,9 @@ fn collect(v: &Spanned, source: &SourceFile, has_params: bool, out: &mut Vec<Sql
             for item in items {
                 match &item.value {
                     Value::List(pair) | Value::Tuple(pair) if pair.len() == 2 => {
-                        collect(&pair[0], source, !pair[1].value.is_none(), out)
+                        collect(&pair[0], source, !pair[1].value.is_none(), mysql, out)
                     }
-                    _ => collect(item, source, false, out),
+                    _ => collect(item, source, false, mysql, out),
                 }
             }
         }
@@ -320,15 +337,20 @@ fn statements(
     literal: TextRange,
     source: &SourceFile,
     has_params: bool,
+    mysql: bool,
 ) -> Vec<SqlStatement> {
     let readable = if has_params {
         neutralise_placeholders(sql)
     } else {
         sql.to_string()
     };
-    let dialect = PostgreSqlDialect {};
+    let dialect: &dyn Dialect = if mysql {
+        &MySqlDialect {}
+    } else {
+        &PostgreSqlDialect {}
+    };
     let map = LiteralMap::new(literal, sql, source);
-    let tokens = match Tokenizer::new(&dialect, &readable).tokenize_with_location() {
+    let tokens = match Tokenizer::new(dialect, &readable).tokenize_with_location() {
         Ok(tokens) => tokens,
         Err(e) => {
             return vec![SqlStatement {
@@ -355,7 +377,7 @@ fn statements(
             .offset(last.span.end.line, last.span.end.column)
             .max(start);
         let text = &readable[start..end];
-        let actions = classify(text, &meaningful);
+        let actions = classify(text, &meaningful, dialect);
         out.push(SqlStatement {
             actions,
             range: map.range(start, end),
@@ -418,8 +440,8 @@ fn one_line(sql: &str) -> String {
     }
 }
 
-fn classify(text: &str, tokens: &[&TokenWithSpan]) -> Vec<SqlAction> {
-    match Parser::parse_sql(&PostgreSqlDialect {}, text) {
+fn classify(text: &str, tokens: &[&TokenWithSpan], dialect: &dyn Dialect) -> Vec<SqlAction> {
+    match Parser::parse_sql(dialect, text) {
         Ok(statements) => statements.iter().flat_map(classify_statement).collect(),
         Err(e) => vec![recognise(tokens).unwrap_or_else(|| {
             // sqlparser's position is within the statement; the finding already points there.

@@ -80,6 +80,37 @@ pub fn findings_with(files: &[(String, String)], rule: &str, deploy_phases: bool
     report.findings
 }
 
+/// The messages of `rule`'s findings on the last file of `files`, for a project on
+/// `engine` (`"mysql"`, `"mariadb"`, `"postgresql"`) at `version`.
+pub fn findings_on(
+    files: &[(String, String)],
+    rule: &str,
+    engine: &str,
+    version: Option<&str>,
+) -> Vec<String> {
+    let mut project = project(files);
+    project.settings.database =
+        crate::django::database::Database::configured(Some(engine), version)
+            .expect("a valid engine");
+    let last = files
+        .last()
+        .map(|(p, _)| PathBuf::from(p))
+        .unwrap_or_default();
+    let review = Review::Files([last].into_iter().collect());
+    let options = LintOptions {
+        select: vec![rule.to_string()],
+        ..LintOptions::default()
+    };
+    lint(&project, &review, &options)
+        .findings
+        .into_iter()
+        .map(|f| match &f.help {
+            Some(h) => format!("{}\nhelp: {h}", f.message),
+            None => f.message.clone(),
+        })
+        .collect()
+}
+
 /// `findings`, rendered as plain text (for snapshots).
 pub fn render(files: &[(String, String)], rule: &str) -> String {
     let found = findings(files, rule);

@@ -13,6 +13,8 @@ use crate::lint::{Finding, LintReport};
 pub struct JsonReport<'a> {
     pub version: u32,
     pub tool: Tool,
+    /// The database the rules judged for: engine, version (assumed or given), source.
+    pub database: &'a crate::django::database::Database,
     pub migrations: Vec<JsonMigration<'a>>,
     pub findings: JsonFindings<'a>,
     pub summary: Summary,
@@ -102,6 +104,7 @@ fn document(report: &LintReport, warnings_as_errors: bool) -> JsonReport<'_> {
             name: "migrail",
             version: env!("CARGO_PKG_VERSION"),
         },
+        database: &report.database,
         migrations: report
             .migrations
             .iter()
@@ -143,6 +146,7 @@ pub fn write(
     let JsonReport {
         version,
         tool,
+        database,
         migrations,
         findings,
         summary,
@@ -151,6 +155,7 @@ pub fn write(
     let skeleton = JsonReport {
         version,
         tool,
+        database,
         migrations: Vec::new(),
         findings: JsonFindings(&[]),
         summary,
@@ -272,6 +277,7 @@ mod tests {
         let report = LintReport {
             migrations: Vec::new(),
             findings: Vec::new(),
+            database: Default::default(),
         };
         assert_eq!(written(&report), render(&report, false) + "\n");
     }

@@ -109,6 +109,7 @@ pub fn render(report: &LintReport) -> String {
                 }
             },
             "columnKind": "unicodeCodePoints",
+            "properties": { "database": &report.database },
             "results": results,
         }]
     });

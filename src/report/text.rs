@@ -67,17 +67,19 @@ pub fn summary(report: &LintReport, notes_hidden: usize) -> String {
     };
     let mut line = if errors + warnings == 0 {
         format!(
-            "All checks passed: {} reviewed of {} loaded.",
+            "All checks passed: {} reviewed of {} loaded ({}).",
             plural(reviewed, "migration"),
-            total
+            total,
+            report.database.describe()
         )
     } else {
         format!(
-            "Found {} and {} in {} reviewed of {} loaded.",
+            "Found {} and {} in {} reviewed of {} loaded ({}).",
             plural(errors, "error"),
             plural(warnings, "warning"),
             plural(reviewed, "migration"),
-            total
+            total,
+            report.database.describe()
         )
     };
     if notes_hidden > 0 {

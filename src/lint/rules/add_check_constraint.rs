@@ -43,6 +43,7 @@ operations = [ValidateConstraint("book", "pages_gte_0")]
 ```
 "#,
     preflight: Some("rows that break the CHECK"),
+    engines: crate::lint::rule::Engines::Postgresql,
 };
 
 impl Rule for AddCheckConstraint {

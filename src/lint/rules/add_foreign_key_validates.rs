@@ -57,6 +57,7 @@ operations = [migrations.RunSQL('ALTER TABLE "shop_book" VALIDATE CONSTRAINT "sh
 ```
 "#,
     preflight: Some("rows that point to no row"),
+    engines: crate::lint::rule::Engines::Postgresql,
 };
 
 impl Rule for AddForeignKeyValidates {

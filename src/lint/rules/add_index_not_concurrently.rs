@@ -52,6 +52,7 @@ concurrently, and finally set `db_index=True` for the state only
 (`SeparateDatabaseAndState(state_operations=[AlterField(...)])`).
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::Postgresql,
 };
 
 impl Rule for AddIndexNotConcurrently {

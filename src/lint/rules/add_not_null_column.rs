@@ -5,7 +5,7 @@ use crate::fix::Fix;
 use crate::lint::rule::{Axis, Diagnostic, OpContext, Rule, RuleMeta, Severity, SqlContext};
 use crate::lint::sql::SqlAction;
 
-use super::{field_code, ident, lower};
+use super::{field_code, lower};
 
 pub struct AddNotNullColumn;
 
@@ -44,6 +44,7 @@ migrations.AddField("book", "format", models.CharField(max_length=20, db_default
 or add it nullable, backfill, and make it NOT NULL in a later release (see `set-not-null`).
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::All,
 };
 
 impl Rule for AddNotNullColumn {
@@ -69,8 +70,8 @@ impl Rule for AddNotNullColumn {
             ctx.diagnostic(format!(
                 "RunSQL adds NOT NULL column {} to {} without a DEFAULT: it fails on a table with rows, and the old \
                  release's INSERTs, which do not name the column, fail",
-                ident(column),
-                ident(table)
+                ctx.quote(column),
+                ctx.quote(table)
             ))
             .help("add a `DEFAULT` (PostgreSQL 11+ fills old rows without a rewrite), or add it nullable, backfill, then SET NOT NULL safely"),
         );
@@ -108,8 +109,8 @@ impl Rule for AddNotNullColumn {
                             "AddField adds stored generated column {} to {}: PostgreSQL computes it for every \
                              existing row, rewriting the whole table under an ACCESS EXCLUSIVE lock that blocks \
                              reads and writes until it ends",
-                            ident(&column),
-                            ident(&table)
+                            ctx.quote(&column),
+                            ctx.quote(&table)
                         ),
                     )
                     .help(
@@ -167,8 +168,8 @@ impl Rule for AddNotNullColumn {
             format!(
                 "AddField {verb} NOT NULL column {} to {} without a database default{default_note}: the old release's \
                  INSERTs leave it out and fail{class_note}",
-                ident(&column),
-                ident(&table)
+                ctx.quote(&column),
+                ctx.quote(&table)
             ),
         );
         if uncertain {
@@ -199,8 +200,8 @@ impl Rule for AddNotNullColumn {
                 &as_written[end..]
             )
         });
-        let table_q = ident(&table);
-        let column_q = ident(&column);
+        let table_q = ctx.quote(&table);
+        let column_q = ctx.quote(&column);
         let keep_default = Fix::replace(
             vec![crate::fix::separate(
                 &[super::one_line(as_written)],

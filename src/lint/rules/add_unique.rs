@@ -54,6 +54,7 @@ operations = [
 ```
 "#,
     preflight: Some("duplicate values"),
+    engines: crate::lint::rule::Engines::Postgresql,
 };
 
 impl Rule for AddUnique {

@@ -44,6 +44,7 @@ Add a new column of the new type, write to both from the application, backfill i
 batches, switch the reads, and drop the old column in a later release.
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::Postgresql,
 };
 
 impl Rule for AlterColumnType {

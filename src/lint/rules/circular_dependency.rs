@@ -21,6 +21,7 @@ Break the cycle: usually one cross-app migration must be split so that the forei
 is added in a later migration of one of the apps.
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::All,
 };
 
 impl Rule for CircularDependency {

@@ -36,6 +36,7 @@ class Migration(migrations.Migration):
 ```
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::Postgresql,
 };
 
 const HELP: &str =

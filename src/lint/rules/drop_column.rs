@@ -8,7 +8,7 @@ use crate::lint::rule::{
 };
 use crate::lint::sql::SqlAction;
 
-use super::{field_code, ident, lower};
+use super::{field_code, lower};
 
 pub struct DropColumn;
 
@@ -63,6 +63,7 @@ operations = [
 ```
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::All,
 };
 
 impl Rule for DropColumn {
@@ -89,8 +90,8 @@ impl Rule for DropColumn {
                 ctx.diagnostic(format!(
                     "RunSQL drops column {} of {} while `{}.{}.{name}` still has it: the old release's queries \
                      on the model fail until the rollout ends",
-                    ident(column),
-                    ident(table),
+                    ctx.quote(column),
+                    ctx.quote(table),
                     model.app,
                     model.name
                 ))
@@ -179,8 +180,8 @@ impl Rule for DropColumn {
                     format!(
                         "`{label}.{name}` leaves Django's state but column {} of {} stays NOT NULL without a \
                          database default: the new release's INSERTs omit it and fail",
-                        ident(&column),
-                        ident(&table)
+                        ctx.quote(&column),
+                        ctx.quote(&table)
                     ),
                 )
                 .help(format!(
@@ -199,17 +200,17 @@ impl Rule for DropColumn {
             (
                 format!("drops the join table of many-to-many field `{label}.{name}`"),
                 match field.join_table(&table, name) {
-                    Some(join) => format!("DROP TABLE {};", ident(&join)),
+                    Some(join) => format!("DROP TABLE {};", ctx.quote(&join)),
                     None => "DROP TABLE the join table;".to_string(),
                 },
             )
         } else {
             (
-                format!("drops column {} of {}", ident(&column), ident(&table)),
+                format!("drops column {} of {}", ctx.quote(&column), ctx.quote(&table)),
                 format!(
                     "ALTER TABLE {} DROP COLUMN {};",
-                    ident(&table),
-                    ident(&column)
+                    ctx.quote(&table),
+                    ctx.quote(&column)
                 ),
             )
         };
@@ -291,8 +292,14 @@ fn two_release_fix(
         &[format!("migrations.RemoveField(\"{m}\", \"{name}\")")],
         &[],
     ));
-    let (t, c) = (ident(table), ident(column));
-    let reverse = match field.db_type() {
+    let (t, c) = (ctx.quote(table), ctx.quote(column));
+    // MySQL reads the portable type names only (not `timestamp with time zone`, `uuid`).
+    let portable = |t: &crate::django::fields::DbType| {
+        !ctx.settings.database.is_mysql()
+            || !matches!(t, crate::django::fields::DbType::Named { name }
+                if !matches!(name.as_str(), "integer" | "bigint" | "smallint" | "boolean" | "date" | "double precision"))
+    };
+    let reverse = match field.db_type().filter(portable) {
         Some(db_type) => format!("'ALTER TABLE {t} ADD COLUMN {c} {db_type} NULL;'"),
         None => "migrations.RunSQL.noop".to_string(),
     };

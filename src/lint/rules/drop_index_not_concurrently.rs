@@ -52,6 +52,7 @@ class Migration(migrations.Migration):
 ```
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::Postgresql,
 };
 
 impl Rule for DropIndexNotConcurrently {

@@ -6,7 +6,6 @@ use crate::lint::rule::{
 };
 use crate::lint::sql::SqlAction;
 
-use super::ident;
 
 pub struct DropTable;
 
@@ -46,6 +45,7 @@ operations = [
 ```
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::All,
 };
 
 impl Rule for DropTable {
@@ -71,7 +71,7 @@ impl Rule for DropTable {
                         ctx.diagnostic(format!(
                             "RunSQL drops table {}, the join table of many-to-many field `{}.{}.{field}` the old \
                              release still queries",
-                            ident(table),
+                            ctx.quote(table),
                             owner.app,
                             owner.name
                         ))
@@ -85,7 +85,7 @@ impl Rule for DropTable {
             out.push(
                 ctx.diagnostic(format!(
                     "RunSQL drops table {} while the old release still queries `{}.{}`",
-                    ident(table),
+                    ctx.quote(table),
                     model.app,
                     model.name
                 ))
@@ -110,14 +110,14 @@ impl Rule for DropTable {
         let mut unknown = "";
         let table = match ctx.model(name) {
             ModelLookup::Known(m) => match m.table() {
-                Some(t) => ident(&t),
+                Some(t) => ctx.quote(&t),
                 None => format!("the table of `{}`", ctx.model_label(name)),
             },
             // Not in the state after an operation migrail cannot read: never silent.
             ModelLookup::Unknown if !ctx.visit.state.app_is_complete(ctx.app()) => {
                 unknown = " (migrail lost track of this app's models after an operation it \
                            cannot read: the table name is Django's default)";
-                ident(&ctx.table_name(name))
+                ctx.quote(&ctx.table_name(name))
             }
             // Not in the state: removed by an earlier migration, so this is the database
             // half of a two-release drop.

@@ -23,6 +23,7 @@ Set a distinct `label` on one app's AppConfig, or point migrail at the project t
 really installs them (`migrail lint path/to/project`).
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::All,
 };
 
 impl Rule for DuplicateAppLabel {

@@ -53,6 +53,7 @@ Leave the applied migration as it is and write a new migration with the change
 (`python manage.py squashmigrations`), ship the squash, then delete what it replaces.
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::All,
 };
 
 /// What the base branch holds of the migrations this change touches.

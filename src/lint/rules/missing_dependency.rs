@@ -25,6 +25,7 @@ Fix the name: `ls <app>/migrations/` shows the real ones. Scan the other app too
 (`migrail lint path/to/project`) so migrail can check the dependency.
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::All,
 };
 
 impl Rule for MissingDependency {

@@ -27,6 +27,7 @@ Split it: one migration with the additive operations, applied before the rollout
 (`migrail run --phase post`) or in the next release.
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::All,
 };
 
 impl Rule for MixedDeployPhase {

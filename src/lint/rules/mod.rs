@@ -17,6 +17,8 @@ pub mod edited_applied_migration;
 pub mod missing_dependency;
 pub mod mixed_deploy_phase;
 pub mod multiple_leaf_nodes;
+pub mod mysql_partial_migration;
+pub mod mysql_table_copy;
 pub mod rename_as_remove_add;
 pub mod rename_column;
 pub mod rename_table;
@@ -82,6 +84,11 @@ pub fn ident(name: &str) -> String {
 }
 
 /// Lower-case model name as migrations write it (`model_name="book"`).
+/// A MySQL identifier, backquoted: `` `shop_book` ``.
+pub fn mysql_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
 pub fn lower(name: &str) -> String {
     name.to_lowercase()
 }

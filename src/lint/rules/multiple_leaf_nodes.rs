@@ -26,6 +26,7 @@ python manage.py makemigrations --merge
 ```
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::All,
 };
 
 impl Rule for MultipleLeafNodes {

@@ -47,6 +47,7 @@ operations = [
 and keep `db_column="title"` on the renamed field in `models.py`.
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::All,
 };
 
 /// The `AddField` of the same migration that re-adds `removed` (of `model`) under

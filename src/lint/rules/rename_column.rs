@@ -7,7 +7,7 @@ use crate::lint::rule::{
 };
 use crate::lint::sql::SqlAction;
 
-use super::{field_code, ident, lower};
+use super::{field_code, lower};
 
 pub struct RenameColumn;
 
@@ -50,6 +50,7 @@ To really rename the column: add the new column, write both, backfill, switch th
 then drop the old column in a later release.
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::All,
 };
 
 impl Rule for RenameColumn {
@@ -70,9 +71,9 @@ impl Rule for RenameColumn {
         out.push(
             ctx.diagnostic(format!(
                 "RunSQL renames column {} of {} to {} while the old release still uses it as `{}.{}.{name}`",
-                ident(old),
-                ident(table),
-                ident(new),
+                ctx.quote(old),
+                ctx.quote(table),
+                ctx.quote(new),
                 model.app,
                 model.name
             ))
@@ -188,7 +189,7 @@ impl Rule for RenameColumn {
             _ => format!(
                 "keep db_column={old_column:?} on the field; to really move the data, add the new column, write both, \
                  backfill, switch reads, and drop {} in a later release",
-                ident(&old_column)
+                ctx.quote(&old_column)
             ),
         };
         let message = if ctx.accepted_post() {
@@ -196,19 +197,19 @@ impl Rule for RenameColumn {
                 "{} renames column {} of {} to {} after the rollout: until it runs, the new release, which \
                  reads and writes {}, fails on every query on the model",
                 op.name(),
-                ident(&old_column),
-                ident(&table),
-                ident(&new_column),
-                ident(&new_column)
+                ctx.quote(&old_column),
+                ctx.quote(&table),
+                ctx.quote(&new_column),
+                ctx.quote(&new_column)
             )
         } else {
             format!(
                 "{} renames column {} of {} to {} while the old release still reads and writes {}",
                 op.name(),
-                ident(&old_column),
-                ident(&table),
-                ident(&new_column),
-                ident(&old_column)
+                ctx.quote(&old_column),
+                ctx.quote(&table),
+                ctx.quote(&new_column),
+                ctx.quote(&old_column)
             )
         };
         let diagnostic = Diagnostic::at_operation(op, message).help(help);
@@ -264,10 +265,10 @@ fn m2m_retarget(
                  of its join table {} to {} while the old release still reads and writes {}",
                 model.app,
                 model.name,
-                ident(&old_column),
-                ident(&join),
-                ident(&new_column),
-                ident(&old_column)
+                ctx.quote(&old_column),
+                ctx.quote(&join),
+                ctx.quote(&new_column),
+                ctx.quote(&old_column)
             ),
         )
         .help(

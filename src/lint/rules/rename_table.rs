@@ -7,7 +7,7 @@ use crate::lint::rule::{
 };
 use crate::lint::sql::SqlAction;
 
-use super::{field_code, ident, lower};
+use super::{field_code, lower};
 
 pub struct RenameTable;
 
@@ -46,6 +46,7 @@ operations = [
 the new table, write to both, backfill, switch reads, and drop the old table later.
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::All,
 };
 
 impl Rule for RenameTable {
@@ -66,8 +67,8 @@ impl Rule for RenameTable {
                     ctx.diagnostic(format!(
                         "RunSQL renames table {} to {}, the join table of many-to-many field `{}.{}.{field}`, \
                          while the old release still queries it",
-                        ident(table),
-                        ident(new_name),
+                        ctx.quote(table),
+                        ctx.quote(new_name),
                         owner.app,
                         owner.name
                     ))
@@ -82,8 +83,8 @@ impl Rule for RenameTable {
         out.push(
             ctx.diagnostic(format!(
                 "RunSQL renames table {} to {} while the old release still queries `{}.{}`",
-                ident(table),
-                ident(new_name),
+                ctx.quote(table),
+                ctx.quote(new_name),
                 model.app,
                 model.name
             ))
@@ -170,7 +171,7 @@ impl Rule for RenameTable {
             _ => format!(
                 "keep `db_table = {old_table:?}`; to move the data, create {} and write to both tables before \
                  switching reads",
-                ident(&new_table)
+                ctx.quote(&new_table)
             ),
         };
         // The auto-created join tables of its many-to-many fields follow the table's name.
@@ -178,7 +179,7 @@ impl Rule for RenameTable {
             .fields
             .iter()
             .filter_map(|(f, def)| def.join_table(&old_table, f))
-            .map(|t| ident(&t))
+            .map(|t| ctx.quote(&t))
             .collect();
         let joins = if joins.is_empty() {
             String::new()
@@ -193,9 +194,9 @@ impl Rule for RenameTable {
             format!(
                 "{} renames table {} to {}{joins} while the old release still queries {}",
                 op.name(),
-                ident(&old_table),
-                ident(&new_table),
-                ident(&old_table)
+                ctx.quote(&old_table),
+                ctx.quote(&new_table),
+                ctx.quote(&old_table)
             ),
         )
         .help(help);
@@ -253,9 +254,9 @@ fn m2m_rename(
                  the old release still queries {}",
                 model.app,
                 model.name,
-                ident(&old_join),
-                ident(&new_join),
-                ident(&old_join)
+                ctx.quote(&old_join),
+                ctx.quote(&new_join),
+                ctx.quote(&old_join)
             ),
         )
         .help(format!(

@@ -26,6 +26,7 @@ migrations.RunPython(backfill_slugs, reverse_code=migrations.RunPython.noop)
 ```
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::All,
 };
 
 impl Rule for RunpythonIrreversible {

@@ -36,6 +36,7 @@ class Migration(migrations.Migration):
 ```
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::Postgresql,
 };
 
 /// True when the operation runs DDL on a table that existed before the migration (not

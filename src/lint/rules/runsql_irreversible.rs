@@ -29,6 +29,7 @@ migrations.RunSQL(
 ```
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::All,
 };
 
 impl Rule for RunsqlIrreversible {

@@ -30,6 +30,7 @@ Review the statement by hand, then suppress the finding with the reason:
 Prefer literal SQL strings over SQL assembled at run time.
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::All,
 };
 
 impl Rule for RunsqlUnparsed {
@@ -59,7 +60,11 @@ impl Rule for RunsqlUnparsed {
         if !ctx.touches_database() {
             return;
         }
-        for statement in sql::analyse(reverse, &ctx.migration().source) {
+        for statement in sql::analyse_for(
+            reverse,
+            &ctx.migration().source,
+            ctx.settings.database.is_mysql(),
+        ) {
             for action in &statement.actions {
                 if let SqlAction::Unparsed { reason } = action {
                     out.push(

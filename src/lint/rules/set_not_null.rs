@@ -29,6 +29,12 @@ An `AlterField` that turns `null=True` into `null=False` on an existing table.
 - the table is created in the same migration, or Django manages no table for it;
 - the previous nullability is not statically known.
 
+## On MySQL and MariaDB
+No lock to avoid (`MODIFY ... NOT NULL` rebuilds the table in place, writes allowed), but
+the old release's NULL writes fail in strict mode and the `ALTER` fails on NULL rows: the
+same two halves, the second one a `RunSQL` with `ALTER TABLE ... MODIFY ... NOT NULL,
+ALGORITHM=INPLACE, LOCK=NONE`. `migrail fix` writes the PostgreSQL recipe only.
+
 ## Safe alternative
 Two halves. Before the rollout, fill the NULL rows (the value Django would give them: its
 default) and make the field NOT NULL in the state only: the old release may still write
@@ -62,6 +68,7 @@ operations = [
 ```
 "#,
     preflight: Some("NULL rows"),
+    engines: crate::lint::rule::Engines::All,
 };
 
 impl Rule for SetNotNull {
@@ -73,6 +80,9 @@ impl Rule for SetNotNull {
         let SqlAction::SetNotNull { table, column } = action else {
             return;
         };
+        if ctx.op.settings.database.is_mysql() {
+            return;
+        }
         if ctx.is_new_table(table) || ctx.op.not_null_proven(table, column) {
             return;
         }
@@ -112,6 +122,10 @@ impl Rule for SetNotNull {
         }
         let table = ctx.table_name(model_name);
         let column = field.column(name).unwrap_or_else(|| name.clone());
+        if ctx.settings.database.is_mysql() {
+            out.push(on_mysql(ctx, &table, &column, model_name, name, field));
+            return;
+        }
         // A validated CHECK (col IS NOT NULL) lets PostgreSQL skip the scan, and NULL
         // writes already fail: the recipe's last step.
         if ctx.not_null_proven(&table, &column) {
@@ -188,6 +202,38 @@ impl Rule for SetNotNull {
             diagnostic
         });
     }
+}
+
+/// MySQL and MariaDB: no lock to avoid (`MODIFY ... NOT NULL` rebuilds in place, writes
+/// allowed), but the old release's NULL writes fail in strict mode and the ALTER fails on
+/// NULL rows: the same two halves, with MySQL's statements. No automatic fix yet.
+fn on_mysql(
+    ctx: &OpContext<'_>,
+    table: &str,
+    column: &str,
+    model_name: &str,
+    name: &str,
+    field: &crate::django::fields::FieldDef,
+) -> Diagnostic {
+    let (t, c) = (super::mysql_ident(table), super::mysql_ident(column));
+    let db = ctx.settings.database.label();
+    // MySQL has no gen_random_uuid(); a literal, now() and CURRENT_DATE read the same.
+    let value = backfill_sql(field).filter(|v| !v.contains("gen_random_uuid"));
+    let update = match &value {
+        Some(v) => format!("UPDATE {t} SET {c} = {v} WHERE {c} IS NULL LIMIT 10000; -- repeat until no row changes"),
+        None => format!("UPDATE {t} SET {c} = <the value you choose> WHERE {c} IS NULL LIMIT 10000; -- repeat until no row changes"),
+    };
+    let m = lower(model_name);
+    Diagnostic::at_operation(
+        ctx.op(),
+        format!(
+            "AlterField makes column {c} of {t} NOT NULL: the old release may still write NULL, which {db} rejects in              strict mode, and the ALTER fails if any row still holds NULL"
+        ),
+    )
+    .help(format!(
+        "two halves. Before the rollout: fill the NULL rows (`{update}`) and make the field NOT NULL in the state only:          `migrations.SeparateDatabaseAndState(state_operations=[migrations.AlterField(\"{m}\", \"{name}\", {}),])`.          After the rollout (the post phase, or the next release): fill again what the old release wrote, then          `ALTER TABLE {t} MODIFY {c} <its column type> NOT NULL, ALGORITHM=INPLACE, LOCK=NONE` in a RunSQL (an          in-place rebuild, writes allowed)",
+        field_code(field, &[])
+    ))
 }
 
 /// The SQL value Django's `effective_default` gives the NULL rows, escaped to stand in a

@@ -22,6 +22,7 @@ the deploy fails. migrail reads whatever it can of the file and goes on with the
 Fix the file; `python -m py_compile <file>` shows the same errors.
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::All,
 };
 
 impl Rule for SyntaxError {

@@ -32,6 +32,7 @@ Review it by hand, then suppress the warning with the reason, or write the opera
 as a literal list so that migrail can read them.
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::All,
 };
 
 impl Rule for UnknownOperation {

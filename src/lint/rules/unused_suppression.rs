@@ -30,6 +30,7 @@ migrations.RemoveField("book", "isbn"),  # migrail: ignore[drop-column] -- no re
 ```
 "#,
     preflight: None,
+    engines: crate::lint::rule::Engines::All,
 };
 
 impl Rule for UnusedSuppression {
