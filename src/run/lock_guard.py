@@ -23,8 +23,10 @@ ALIAS = DEFAULT_DB_ALIAS
 # builds (they cannot run in a transaction; a timeout mid-build leaves an INVALID index).
 NOTX = re.compile(r"\s*(BEGIN|START|COMMIT|END|ROLLBACK|ABORT)\b|\s*(CREATE\s+(UNIQUE\s+)?INDEX|DROP\s+INDEX|REINDEX|ALTER\s+TABLE)\b[^;]*\bCONCURRENTLY\b", re.I)
 BEGIN = re.compile(r"^\s*(BEGIN|START\s+TRANSACTION)\b[^;]*", re.I)
-TABLE = re.compile(r'\b(?:ALTER\s+TABLE(?:\s+IF\s+EXISTS)?(?:\s+ONLY)?|\bON|INTO|UPDATE|FROM|TABLE|REFERENCES)\s+"?([A-Za-z0-9_.]+)"?', re.I)
-SEEN = {"migration": None, "sql": "", "done": [], "invalid": set()}
+TABLE = re.compile(r'\b(?:ALTER\s+TABLE(?:\s+IF\s+EXISTS)?(?:\s+ONLY)?|\bON|INTO|UPDATE|FROM|TABLE|REFERENCES)\s+["`]?([A-Za-z0-9_.]+)["`]?', re.I)
+SEEN = {"migration": None, "sql": "", "done": [], "invalid": set(), "ddl": []}
+# MySQL and MariaDB: no transactional DDL; each statement that changes the schema commits.
+READS = re.compile(r"\s*(SELECT|SHOW|SET|SAVEPOINT|RELEASE|ROLLBACK|BEGIN|START|COMMIT|DESCRIBE|EXPLAIN|INSERT\s+INTO\s+`?django_migrations)\b", re.I)
 # The preflight's check, run before each migration is applied (preflight.py sets it).
 mg_check = None
 # `--lock-timeout 0`: the project's own lock_timeout, if any, is left as it is.
@@ -40,6 +42,13 @@ def mg_run(raw, sql):
 def mg_wrapper(execute, sql, params, many, context):
     SEEN["sql"] = sql
     conn = context["connection"]
+    if conn.vendor == "mysql":
+        # Session settings (set on every connection); each DDL statement that ran is
+        # recorded: MySQL commits it at once, whatever happens to the migration after.
+        result = execute(sql, params, many, context)
+        if SEEN["migration"] is not None and not READS.match(sql or ""):
+            SEEN["ddl"].append(" ".join((sql or "").split())[:200])
+        return result
     # The server's transaction status (psycopg 2 and 3): 0 idle, else in a transaction,
     # and SET LOCAL ran first in it.
     busy = conn.vendor != "postgresql" or conn.connection.info.transaction_status
@@ -77,8 +86,9 @@ def mg_apply(self, state, migration, fake=False, fake_initial=False):
     SEEN["migration"] = None
     if mg_check and not fake:
         mg_check(self, state, migration)
-    SEEN["migration"], SEEN["done"] = migration, []
-    if not migration.atomic and not fake:
+    SEEN["migration"], SEEN["done"], SEEN["ddl"] = migration, [], []
+    mysql = connections[ALIAS].vendor == "mysql"
+    if (mysql or not migration.atomic) and not fake:
         SEEN["invalid"] = mg_invalid(connections[ALIAS])
         for i, op in enumerate(migration.operations):
             def forwards(*a, _f=op.database_forwards, _i=i, **k):
@@ -90,13 +100,32 @@ def mg_apply(self, state, migration, fake=False, fake_initial=False):
 
 
 def mg_code(e, code="55P03"):
+    # PostgreSQL's SQLSTATE, or for MySQL/MariaDB the error number: 1205 lock wait
+    # timeout (metadata and row locks alike), 3572 NOWAIT.
+    mysql = code == "55P03" and connections[ALIAS].vendor == "mysql"
     seen = set()
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if code in (getattr(e, "pgcode", None), getattr(e, "sqlstate", None)):
             return True
+        args = getattr(e, "args", ())
+        if mysql and args and args[0] in (1205, 3572):
+            return True
         e = e.__cause__ or e.__context__
     return False
+
+
+def mg_partial(m, e):
+    # MySQL/MariaDB: the statements that ran are committed; the migration is not recorded.
+    ran = [m.operations[i].describe() for i in SEEN["done"]]
+    print("\nmigrail: %s failed part way: %s commits each DDL statement, so what ran before the failure stays "
+          "applied and the migration is NOT recorded in django_migrations.\nmigrail: operations completed: %s"
+          % (mg_label(m), connections[ALIAS].display_name, "; ".join(ran) or "none"), file=sys.stderr)
+    for sql in SEEN["ddl"]:
+        print("migrail: applied: %s" % sql, file=sys.stderr)
+    print("migrail: failed on: %s\nmigrail: error: %s\nmigrail: before the next migrate, either undo the statements "
+          "above, or finish the migration by hand and record it with `manage.py migrate --fake %s %s`"
+          % (" ".join((SEEN["sql"] or "").split())[:200], e, m.app_label, m.name), file=sys.stderr)
 
 
 def mg_label(m):
@@ -165,17 +194,26 @@ def migrail_migrate(*args, **kwargs):
             except Exception as e:
                 m, found = SEEN["migration"], TABLE.search(SEEN["sql"] or "")
                 on = " on %s" % found.group(1) if found else ""
-                if m is not None and not m.atomic:
+                mysql = connections[ALIAS].vendor == "mysql"
+                if mysql and m is not None and SEEN["ddl"]:
+                    if mg_code(e):
+                        print("\nmigrail: lock timeout%s while applying %s: not retried, part of it is applied"
+                              % (on, mg_label(m)), file=sys.stderr)
+                    mg_partial(m, e)
+                    raise
+                if not mysql and m is not None and not m.atomic:
                     mg_nonatomic(m)
                     raise
                 if not mg_code(e):
                     raise
                 if attempt >= RETRIES:
+                    setting = "lock_wait_timeout %d s" % MY_SECONDS if mysql else "lock_timeout %d ms" % LOCK_MS
                     print("\nmigrail: lock timeout%s while applying %s: gave up after %d retries "
-                          "(lock_timeout %d ms)" % (on, mg_label(m), RETRIES, LOCK_MS), file=sys.stderr)
+                          "(%s)" % (on, mg_label(m), RETRIES, setting), file=sys.stderr)
                     raise
                 attempt += 1
-                wait = min(60.0, LOCK_MS / 1000.0 * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+                base = MY_SECONDS if mysql else LOCK_MS / 1000.0
+                wait = min(60.0, base * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
                 print("\nmigrail: lock timeout%s while applying %s, retry %d/%d in %.1f s"
                       % (on, mg_label(m), attempt, RETRIES, wait), flush=True)
                 time.sleep(wait)
@@ -183,11 +221,51 @@ def migrail_migrate(*args, **kwargs):
         mg_reset()
 
 
+# MySQL and MariaDB take whole seconds: the timeout rounded up.
+MY_SECONDS = max(1, -(-LOCK_MS // 1000)) if LOCK_MS else 0
+
+
+def mg_mysql_session(sender=None, connection=None, **kwargs):
+    # Every connection Django opens to the database: the bounded waits, per session (a
+    # setting of this session only; it ends with the connection).
+    if connection is None or connection.vendor != "mysql" or connection.alias != ALIAS:
+        return
+    sets = []
+    if MY_SECONDS:
+        sets += ["lock_wait_timeout = %d" % MY_SECONDS, "innodb_lock_wait_timeout = %d" % MY_SECONDS]
+    if STATEMENT_MS and connection.mysql_is_mariadb:
+        sets.append("max_statement_time = %.3f" % (STATEMENT_MS / 1000.0))
+    if sets:
+        with connection.connection.cursor() as c:
+            c.execute("SET SESSION " + ", SESSION ".join(sets))
+
+
+def mg_mysql_guard(conn):
+    from django.db.backends.signals import connection_created
+    connection_created.connect(mg_mysql_session, weak=False)
+    conn.ensure_connection()
+    mg_mysql_session(connection=conn)
+    if not MY_SECONDS:
+        print("migrail: --lock-timeout 0: the server's lock_wait_timeout is left as it is", flush=True)
+        return
+    (lock, row), = mg_run(conn.connection, "SELECT @@SESSION.lock_wait_timeout, @@SESSION.innodb_lock_wait_timeout")
+    rounded = "" if LOCK_MS % 1000 == 0 else " (whole seconds: --lock-timeout %d ms rounded up)" % LOCK_MS
+    statement = ""
+    if STATEMENT_MS:
+        statement = (", max_statement_time %.3f s" % (STATEMENT_MS / 1000.0) if conn.mysql_is_mariadb
+                     else ", no statement timeout (MySQL has none for DDL)")
+    print("migrail: lock_wait_timeout %s s in effect on database %r (%s, SET SESSION on each connection, "
+          "SELECT @@SESSION.lock_wait_timeout)%s, innodb_lock_wait_timeout %s s%s, up to %d retries of a migration "
+          "nothing of which was applied" % (lock, ALIAS, conn.display_name, rounded, row, statement, RETRIES), flush=True)
+
+
 def migrail_guard():
     MigrationExecutor.apply_migration = mg_apply
     conn = connections[ALIAS]
+    if conn.vendor == "mysql":
+        return mg_mysql_guard(conn)
     if conn.vendor != "postgresql":
-        print("migrail: warning: database %r is %s, not PostgreSQL: lock_timeout is not set"
+        print("migrail: warning: database %r is %s, not PostgreSQL, MySQL or MariaDB: no lock timeout is set"
               % (ALIAS, conn.vendor), file=sys.stderr)
         return
     conn.ensure_connection()

@@ -99,7 +99,7 @@ impl Rule for AddNotNullColumn {
                 .kwarg("db_persist")
                 .and_then(|v| v.value.as_bool())
                 .unwrap_or(false);
-            if stored {
+            if stored && !ctx.settings.database.is_mysql() {
                 let column = field.column(name).unwrap_or_else(|| name.clone());
                 let table = ctx.table_name(model_name);
                 out.push(

@@ -227,11 +227,11 @@ fn on_mysql(
     Diagnostic::at_operation(
         ctx.op(),
         format!(
-            "AlterField makes column {c} of {t} NOT NULL: the old release may still write NULL, which {db} rejects in              strict mode, and the ALTER fails if any row still holds NULL"
+            "AlterField makes column {c} of {t} NOT NULL: the old release may still write NULL, which {db} rejects in strict mode, and the ALTER fails if any row still holds NULL"
         ),
     )
     .help(format!(
-        "two halves. Before the rollout: fill the NULL rows (`{update}`) and make the field NOT NULL in the state only:          `migrations.SeparateDatabaseAndState(state_operations=[migrations.AlterField(\"{m}\", \"{name}\", {}),])`.          After the rollout (the post phase, or the next release): fill again what the old release wrote, then          `ALTER TABLE {t} MODIFY {c} <its column type> NOT NULL, ALGORITHM=INPLACE, LOCK=NONE` in a RunSQL (an          in-place rebuild, writes allowed)",
+        "two halves. Before the rollout: fill the NULL rows (`{update}`) and make the field NOT NULL in the state only: `migrations.SeparateDatabaseAndState(state_operations=[migrations.AlterField(\"{m}\", \"{name}\", {}),])`. After the rollout (the post phase, or the next release): fill again what the old release wrote, then `ALTER TABLE {t} MODIFY {c} <its column type> NOT NULL, ALGORITHM=INPLACE, LOCK=NONE` in a RunSQL (an in-place rebuild, writes allowed)",
         field_code(field, &[])
     ))
 }
