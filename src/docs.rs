@@ -48,7 +48,8 @@ fn summary() -> String {
         out.push_str(&format!("    - [{name}](rules/{name}.md)\n"));
     }
     out.push_str(
-        "- [What runs: `migrail sql`](sql.md)\n\
+        "- [MySQL, MariaDB and Aurora MySQL](mysql.md)\n\
+         - [What runs: `migrail sql`](sql.md)\n\
          - [Fixing migrations](fix.md)\n\
          - [Running migrations](run.md)\n\
          - [Deploying](deploy.md)\n\

@@ -88,8 +88,7 @@ fn manage(work: &Path, db: &str, args: &[&str]) -> (bool, String) {
         .expect("manage.py runs");
     (
         out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
     )
 }
 
@@ -149,7 +148,9 @@ fn asserted(statement: &str) -> Option<String> {
         // `DROP INDEX i ON t`, as the equivalent ALTER TABLE.
         let (index, table) = rest.split_once(" ON ")?;
         let (index, table) = (&s[11..11 + index.len()], &s[s.len() - table.len()..]);
-        Some(format!("ALTER TABLE {table} DROP INDEX {index}, ALGORITHM=INPLACE, LOCK=NONE"))
+        Some(format!(
+            "ALTER TABLE {table} DROP INDEX {index}, ALGORITHM=INPLACE, LOCK=NONE"
+        ))
     } else {
         None
     }
@@ -160,7 +161,11 @@ fn verdicts_agree_with_what_mariadb_accepts_online() {
     let db = "verdicts";
     server().database(db);
     let work = project();
-    let (ok, text) = manage(work.path(), db, &["migrate", "verdicts", "0001", "--noinput"]);
+    let (ok, text) = manage(
+        work.path(),
+        db,
+        &["migrate", "verdicts", "0001", "--noinput"],
+    );
     assert!(ok, "{text}");
 
     // migrail, with no configuration: the settings say MySQL; the server is MariaDB 10.11.
@@ -175,8 +180,7 @@ fn verdicts_agree_with_what_mariadb_accepts_online() {
         .env_remove("DJANGO_SETTINGS_MODULE")
         .output()
         .expect("lint runs");
-    let report: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("JSON report");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     assert_eq!(report["database"]["engine"], "mariadb", "{report:#}");
     let copies: BTreeSet<String> = report["findings"]
         .as_array()
@@ -202,7 +206,9 @@ fn verdicts_agree_with_what_mariadb_accepts_online() {
         );
         let text = format!("{}{}", f["message"], f["help"]);
         assert!(
-            !text.contains("CONCURRENTLY") && !text.contains("NOT VALID\"") && !text.contains("ACCESS EXCLUSIVE"),
+            !text.contains("CONCURRENTLY")
+                && !text.contains("NOT VALID\"")
+                && !text.contains("ACCESS EXCLUSIVE"),
             "PostgreSQL advice on MySQL: {f:#}"
         );
     }
@@ -222,7 +228,10 @@ fn verdicts_agree_with_what_mariadb_accepts_online() {
         let (ok, sql) = manage(work.path(), db, &["sqlmigrate", "verdicts", name]);
         assert!(ok, "{sql}");
         let mut needs_copy = Vec::new();
-        for statement in sql.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("--")) {
+        for statement in sql
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with("--"))
+        {
             let done = match asserted(statement) {
                 Some(online) => match server().try_sql(&format!("USE `{db}`; {online}")) {
                     Ok(_) => true,
@@ -238,7 +247,11 @@ fn verdicts_agree_with_what_mariadb_accepts_online() {
                 server().sql(&format!("USE `{db}`; {statement}"));
             }
         }
-        let (ok, text) = manage(work.path(), db, &["migrate", "verdicts", name, "--fake", "--noinput"]);
+        let (ok, text) = manage(
+            work.path(),
+            db,
+            &["migrate", "verdicts", name, "--fake", "--noinput"],
+        );
         assert!(ok, "{text}");
         let server_says = !needs_copy.is_empty();
         server_copies += usize::from(server_says);
@@ -246,14 +259,26 @@ fn verdicts_agree_with_what_mariadb_accepts_online() {
             disagreements.push(format!(
                 "{name}: MariaDB {} a copy{}; migrail {}",
                 if server_says { "needs" } else { "needs no" },
-                if server_says { format!(" ({})", needs_copy.join("; ")) } else { String::new() },
-                if copies.contains(name) { "reports one" } else { "reports none" }
+                if server_says {
+                    format!(" ({})", needs_copy.join("; "))
+                } else {
+                    String::new()
+                },
+                if copies.contains(name) {
+                    "reports one"
+                } else {
+                    "reports none"
+                }
             ));
         }
     }
     assert!(disagreements.is_empty(), "{disagreements:#?}");
     // Both kinds were exercised.
-    assert!(server_copies >= 6 && server_copies < names.len(), "{server_copies} of {}", names.len());
+    assert!(
+        server_copies >= 6 && server_copies < names.len(),
+        "{server_copies} of {}",
+        names.len()
+    );
     println!(
         "{} operations on a populated table: {server_copies} need ALGORITHM=COPY on MariaDB 10.11, all as migrail said",
         names.len()
@@ -292,7 +317,8 @@ fn at_0001(db: &str) -> tempfile::TempDir {
     let r = migrail_run(work.path(), db, &[], &["shop", "0001"]);
     assert_eq!(r.code, 0, "{}", r.text);
     assert!(
-        r.text.contains("migrail: lock_wait_timeout 5 s in effect on database 'default' (MariaDB"),
+        r.text
+            .contains("migrail: lock_wait_timeout 5 s in effect on database 'default' (MariaDB"),
         "{}",
         r.text
     );
@@ -337,11 +363,16 @@ fn the_lock_guard_bounds_the_metadata_lock_wait_and_retries() {
         r.text
     );
     assert!(
-        r.text.contains("migrail: lock timeout on shop_book while applying shop.0002_book_subtitle, retry 1/5"),
+        r.text.contains(
+            "migrail: lock timeout on shop_book while applying shop.0002_book_subtitle, retry 1/5"
+        ),
         "{}",
         r.text
     );
-    assert!(started.elapsed() >= Duration::from_secs(2), "it never waited");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "it never waited"
+    );
     assert!(columns(db, "shop_book").contains(&"subtitle".to_string()));
     assert_eq!(recorded(db, "shop"), ["0001_initial", "0002_book_subtitle"]);
 }
@@ -401,5 +432,8 @@ fn a_migration_that_fails_half_way_says_exactly_what_was_applied() {
         text.contains("warning[mysql-partial-migration]: AlterField can fail on the rows (NULL values in `shop_book`.`note`)"),
         "{text}"
     );
-    assert!(text.contains("(MySQL 8.0, assumed: set `database-version`, from the settings)"), "{text}");
+    assert!(
+        text.contains("(MySQL 8.0, assumed: set `database-version`, from the settings)"),
+        "{text}"
+    );
 }

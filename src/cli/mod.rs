@@ -555,11 +555,9 @@ impl ProjectArgs {
                     settings.database.set_version(v).map_err(bad)?;
                 }
                 (None, Some(v)) => {
-                    settings.database = crate::django::database::Database::configured(
-                        None,
-                        Some(v),
-                    )
-                    .map_err(bad)?;
+                    settings.database =
+                        crate::django::database::Database::configured(None, Some(v))
+                            .map_err(bad)?;
                 }
                 (None, None) => {}
             }

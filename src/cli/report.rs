@@ -69,9 +69,14 @@ impl PrReport {
             plan: serde_json::from_value(plan).map_err(|e| CliError::usage(e.to_string()))?,
             diff: report::schema::diff(&r.project, &r.review),
             fix_diff: outcome.diff(),
-            sql: report::sql::markdown(&crate::django::schema_editor::render(&r.project, &|i| {
-                r.review.includes(&r.project.migrations[i])
-            })),
+            // The rendered SQL is PostgreSQL's: none on MySQL rather than the wrong one.
+            sql: if r.project.settings.database.is_postgresql() {
+                report::sql::markdown(&crate::django::schema_editor::render(&r.project, &|i| {
+                    r.review.includes(&r.project.migrations[i])
+                }))
+            } else {
+                String::new()
+            },
             #[cfg(feature = "github")]
             suggestions: suggestions(r, report, &outcome),
         })

@@ -27,6 +27,13 @@ pub fn run_sql(args: &PlanArgs) -> Result<u8, CliError> {
         root: args.scope.root.clone(),
     };
     let r = resolve(&scope, &args.config, &[], &[], false)?;
+    if !r.project.settings.database.is_postgresql() {
+        return Err(CliError::usage(format!(
+            "the database is {}: `migrail sql` renders PostgreSQL's SQL only; `python manage.py \
+             sqlmigrate APP NAME` prints what Django runs on it",
+            r.project.settings.database.label()
+        )));
+    }
     let wanted: Vec<bool> = match &by_name {
         Some((app, name)) => {
             let exact: Vec<usize> = (0..r.project.migrations.len())

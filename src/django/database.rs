@@ -105,7 +105,10 @@ impl ServerVersion {
             Some(p) => p.parse().ok()?,
             None => ANY_PATCH,
         };
-        parts.next().is_none().then_some(ServerVersion::new(major, minor, patch))
+        parts
+            .next()
+            .is_none()
+            .then_some(ServerVersion::new(major, minor, patch))
     }
 }
 
@@ -149,7 +152,9 @@ pub enum Source {
     Default,
     Configuration,
     /// `DATABASES["default"]["ENGINE"]` of this settings file.
-    Settings { file: String },
+    Settings {
+        file: String,
+    },
 }
 
 /// The engine and version the rules judge for.
@@ -222,7 +227,10 @@ impl Database {
     /// (mapped to the MySQL version that Aurora release follows).
     pub fn set_version(&mut self, text: &str) -> Result<(), String> {
         let lower = text.trim().to_ascii_lowercase();
-        if let Some(rest) = lower.strip_prefix("aurora-mysql-").or(lower.strip_prefix("aurora-")) {
+        if let Some(rest) = lower
+            .strip_prefix("aurora-mysql-")
+            .or(lower.strip_prefix("aurora-"))
+        {
             if self.engine != Engine::Mysql {
                 return Err(format!(
                     "`database-version = \"{text}\"`: an Aurora MySQL version needs \
@@ -326,12 +334,21 @@ mod tests {
     fn backends_and_urls() {
         for (path, engine) in [
             ("django.db.backends.postgresql", Some(Engine::Postgresql)),
-            ("django.db.backends.postgresql_psycopg2", Some(Engine::Postgresql)),
-            ("django.contrib.gis.db.backends.postgis", Some(Engine::Postgresql)),
+            (
+                "django.db.backends.postgresql_psycopg2",
+                Some(Engine::Postgresql),
+            ),
+            (
+                "django.contrib.gis.db.backends.postgis",
+                Some(Engine::Postgresql),
+            ),
             ("django.db.backends.mysql", Some(Engine::Mysql)),
             ("django.contrib.gis.db.backends.mysql", Some(Engine::Mysql)),
             ("django_prometheus.db.backends.mysql", Some(Engine::Mysql)),
-            ("django_prometheus.db.backends.postgresql", Some(Engine::Postgresql)),
+            (
+                "django_prometheus.db.backends.postgresql",
+                Some(Engine::Postgresql),
+            ),
             ("dj_db_conn_pool.backends.mysql", Some(Engine::Mysql)),
             ("mysql://user:pw@db/shop", Some(Engine::Mysql)),
             ("postgres://db/shop", Some(Engine::Postgresql)),
@@ -353,8 +370,15 @@ mod tests {
         assert_eq!(db.version, Some(ServerVersion::new(8, 0, 36)));
         assert!(db.mysql_at_least(8, 0, 29));
         assert!(!db.mysql_at_least(8, 0, 37));
-        assert!(Database::configured(Some("mysql"), Some("8.0")).unwrap().mysql_at_least(8, 0, 16));
-        assert_eq!(Database::configured(Some("mysql"), Some("8.4")).unwrap().label(), "MySQL 8.4");
+        assert!(Database::configured(Some("mysql"), Some("8.0"))
+            .unwrap()
+            .mysql_at_least(8, 0, 16));
+        assert_eq!(
+            Database::configured(Some("mysql"), Some("8.4"))
+                .unwrap()
+                .label(),
+            "MySQL 8.4"
+        );
         let db = Database::configured(None, Some("aurora-mysql-3.08")).unwrap();
         assert_eq!(db.engine, Engine::Mysql);
         assert_eq!(db.version, Some(ServerVersion::new(8, 0, 39)));

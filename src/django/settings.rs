@@ -59,10 +59,8 @@ pub fn resolve(
     settings.migration_modules = super::discover::MigrationModules::new(entries);
     settings.default_auto_field = found.default_auto_field.clone();
     if let (Some(engine), Some(file)) = (found.database_engine, &found.module) {
-        settings.database = super::database::Database::from_settings(
-            engine,
-            crate::lint::display_path(file),
-        );
+        settings.database =
+            super::database::Database::from_settings(engine, crate::lint::display_path(file));
     }
     let project_dir = found
         .root
@@ -233,7 +231,9 @@ fn engine_in(value: &Value, depth: usize) -> Option<super::database::Engine> {
                     return engine_in(&v.value, depth + 1);
                 }
             }
-            items.iter().find_map(|(_, v)| engine_in(&v.value, depth + 1))
+            items
+                .iter()
+                .find_map(|(_, v)| engine_in(&v.value, depth + 1))
         }
         Value::List(items) | Value::Tuple(items) => {
             items.iter().find_map(|v| engine_in(&v.value, depth + 1))
@@ -512,7 +512,11 @@ mod tests {
         for (text, engine) in cases {
             let dir = tempfile::tempdir().expect("tempdir");
             let root = dir.path();
-            write(root, "manage.py", "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'site.settings')\n");
+            write(
+                root,
+                "manage.py",
+                "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'site.settings')\n",
+            );
             write(root, "site/__init__.py", "");
             write(root, "site/settings.py", text);
             let got = read(&[root.to_path_buf()]);

@@ -203,7 +203,9 @@ fn walk(
     mysql: bool,
 ) {
     match &op.kind {
-        OpKind::RunSQL { sql, .. } => found.push((cache_key(m, op), analyse_for(sql, &m.source, mysql))),
+        OpKind::RunSQL { sql, .. } => {
+            found.push((cache_key(m, op), analyse_for(sql, &m.source, mysql)))
+        }
         OpKind::SeparateDatabaseAndState {
             database_operations,
             ..

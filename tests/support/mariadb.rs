@@ -89,8 +89,14 @@ impl MariaDb {
     /// The client on `database` (none: the server), running `sql`.
     pub fn client(&self, database: Option<&str>) -> Command {
         let mut c = Command::new("mariadb");
-        c.args(["--no-defaults", "-h127.0.0.1", "-uroot", "--batch", "--skip-column-names"])
-            .arg(format!("-P{}", self.port));
+        c.args([
+            "--no-defaults",
+            "-h127.0.0.1",
+            "-uroot",
+            "--batch",
+            "--skip-column-names",
+        ])
+        .arg(format!("-P{}", self.port));
         if let Some(d) = database {
             c.arg(d);
         }
@@ -111,8 +117,7 @@ impl MariaDb {
     }
 
     pub fn sql(&self, sql: &str) -> String {
-        self.try_sql(sql)
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        self.try_sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// A fresh database `name`.

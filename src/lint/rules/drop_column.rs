@@ -206,7 +206,11 @@ impl Rule for DropColumn {
             )
         } else {
             (
-                format!("drops column {} of {}", ctx.quote(&column), ctx.quote(&table)),
+                format!(
+                    "drops column {} of {}",
+                    ctx.quote(&column),
+                    ctx.quote(&table)
+                ),
                 format!(
                     "ALTER TABLE {} DROP COLUMN {};",
                     ctx.quote(&table),

@@ -6,7 +6,6 @@ use crate::lint::rule::{
 };
 use crate::lint::sql::SqlAction;
 
-
 pub struct DropTable;
 
 static META: RuleMeta = RuleMeta {

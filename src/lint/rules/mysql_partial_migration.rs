@@ -13,7 +13,8 @@ static META: RuleMeta = RuleMeta {
     name: "mysql-partial-migration",
     severity: Severity::Warning,
     axis: Axis::Runtime,
-    summary: "On MySQL, a later operation can fail on the rows after earlier schema changes took effect",
+    summary:
+        "On MySQL, a later operation can fail on the rows after earlier schema changes took effect",
     doc: r#"## What it catches
 On MySQL and MariaDB, a migration with more than one schema-changing operation where an
 operation after the first can fail on the existing rows: a unique constraint or
@@ -171,7 +172,10 @@ mod tests {
         ));
         let found = findings_on(&m, RULE, "mysql", None);
         assert_eq!(found.len(), 1, "{found:#?}");
-        assert!(found[0].contains("NULL values in `shop_book`.`subtitle`"), "{found:?}");
+        assert!(
+            found[0].contains("NULL values in `shop_book`.`subtitle`"),
+            "{found:?}"
+        );
         assert!(found[0].contains("(AddField \"note\")"), "{found:?}");
         assert!(findings_on(&m, RULE, "postgresql", None).is_empty());
     }

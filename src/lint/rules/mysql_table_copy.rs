@@ -16,7 +16,8 @@ static META: RuleMeta = RuleMeta {
     name: "mysql-table-copy",
     severity: Severity::Error,
     axis: Axis::Locking,
-    summary: "MySQL or MariaDB copies the whole table (ALGORITHM=COPY), blocking writes for the copy",
+    summary:
+        "MySQL or MariaDB copies the whole table (ALGORITHM=COPY), blocking writes for the copy",
     doc: r#"## What it catches
 On MySQL and MariaDB (InnoDB), the operations the server can only run with
 `ALGORITHM=COPY`, on a table that already exists:
@@ -324,7 +325,6 @@ mod tests {
     use super::*;
     use crate::lint::testing::{findings_on, migration, with_initial};
 
-
     const RULE: &str = "mysql-table-copy";
 
     #[test]
@@ -350,7 +350,10 @@ mod tests {
         ));
         let found = findings_on(&m, RULE, "mysql", None);
         assert_eq!(found.len(), 3, "{found:#?}");
-        assert!(found[0].contains("copies `shop_book` with ALGORITHM=COPY"), "{found:?}");
+        assert!(
+            found[0].contains("copies `shop_book` with ALGORITHM=COPY"),
+            "{found:?}"
+        );
         assert!(found[0].contains("from integer to bigint"), "{found:?}");
         assert!(found[1].contains("foreign_key_checks"), "{found:?}");
         assert!(found[2].contains("CHECK `pages_ok`"), "{found:?}");
