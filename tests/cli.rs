@@ -84,7 +84,7 @@ fn clean_project_exit_0() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(
         r.stdout.trim(),
-        "All checks passed: 10 migrations reviewed of 10 loaded."
+        "All checks passed: 10 migrations reviewed of 10 loaded (PostgreSQL)."
     );
 }
 
