@@ -1,6 +1,12 @@
 //! Bounded lock waits: `--lock-timeout` (default 5 s), `--lock-retries` (default 5) and
 //! `--statement-timeout` (default off), on both backends and with every `--phase`.
 //!
+//! On MySQL and MariaDB (the guard sees Django's connection vendor) the timeout is the
+//! session's `lock_wait_timeout` and `innodb_lock_wait_timeout`, in whole seconds, set on
+//! every connection Django opens; DDL is not transactional there, so a migration is retried
+//! only when none of its statements ran, and one that fails part way is reported statement
+//! by statement.
+//!
 //! The most common migration outage on PostgreSQL is a queue: an `ALTER TABLE` waits for
 //! its ACCESS EXCLUSIVE lock behind one long transaction, and every query on the table
 //! queues behind the `ALTER`. migrail bounds the wait where the migrations run: a
@@ -228,8 +234,9 @@ pub fn guard(
             format!(
                 "the command is not `manage.py migrate`: {} set through PGOPTIONS only (libpq \
                  ignores it when the settings pass OPTIONS[\"options\"], and nothing is \
-                 retried; a session setting, so never behind a pooler); run `python \
-                 manage.py migrate` for the full guard",
+                 retried; a session setting, so never behind a pooler; PostgreSQL only: on \
+                 MySQL and MariaDB the command keeps the server's lock_wait_timeout); run \
+                 `python manage.py migrate` for the full guard",
                 g.describe()
             ),
         );

@@ -136,6 +136,22 @@ impl Rule for MysqlTableCopy {
                         out.push(type_change(ctx, &copy, &column, &a, &b, old, field));
                         return;
                     }
+                    // `Positive...Field` is UNSIGNED on MySQL (a CHECK on PostgreSQL): the
+                    // same PostgreSQL type, another MySQL one.
+                    if unsigned(old) != unsigned(field) {
+                        let (a, b) = (mysql_integer(&a, old), mysql_integer(&b, field));
+                        out.push(
+                            Diagnostic::at_operation(
+                                op,
+                                copy(format!(
+                                    "AlterField changes the type of {} from {a} to {b}",
+                                    q(&column)
+                                )),
+                            )
+                            .help(EXPAND_CONTRACT),
+                        );
+                        return;
+                    }
                 }
                 let adds_key = field.is_relation()
                     && field.db_constraint() == Some(true)
@@ -144,13 +160,23 @@ impl Rule for MysqlTableCopy {
                         || !old.same_in_database(field, name)
                         || old.db_on_delete() != field.db_on_delete());
                 if adds_key {
-                    out.push(foreign_key(ctx, &copy, &column, "AlterField"));
+                    let readded = old.is_relation() && old.db_constraint() != Some(false);
+                    let what = if readded {
+                        format!(
+                            "AlterField changes the foreign key column {}: Django drops its constraint first and \
+                             adds it back last, and InnoDB adds foreign keys in place only with foreign_key_checks = 0",
+                            q(&column)
+                        )
+                    } else {
+                        adds_constraint("AlterField", &column)
+                    };
+                    out.push(foreign_key(ctx, &copy, what, false));
                 }
             }
             OpKind::AddField { name, field, .. } => {
                 let column = field.column(name).unwrap_or_else(|| format!("{name}_id"));
                 if field.is_relation() && field.db_constraint() == Some(true) {
-                    out.push(foreign_key(ctx, &copy, &column, "AddField"));
+                    out.push(foreign_key(ctx, &copy, adds_constraint("AddField", &column), true));
                 } else if field.class() == "GeneratedField"
                     && field
                         .call
@@ -198,6 +224,22 @@ impl Rule for MysqlTableCopy {
             }
             _ => {}
         }
+    }
+}
+
+/// The help for a type change.
+const EXPAND_CONTRACT: &str = "expand and contract: add a new column of the new type (instant), write both from the application, backfill in batches, switch the reads, drop the old column in a later release; on a big table an online schema-change tool (gh-ost, pt-online-schema-change) can do the change outside the migration, the migration then only telling Django's state (`SeparateDatabaseAndState`)";
+
+/// Django's `Positive...Field`s are `UNSIGNED` on MySQL.
+fn unsigned(field: &FieldDef) -> bool {
+    field.class().starts_with("Positive")
+}
+
+fn mysql_integer(t: &DbType, field: &FieldDef) -> String {
+    if unsigned(field) {
+        format!("{t} UNSIGNED")
+    } else {
+        t.to_string()
     }
 }
 
@@ -255,30 +297,35 @@ fn type_change(
     let help = if auto_upgrade {
         "keep the type: set `DEFAULT_AUTO_FIELD = \"django.db.models.AutoField\"` (or `default_auto_field` on the app's AppConfig) and drop this migration; if the table needs bigint ids, change it table by table with an online schema-change tool (gh-ost, pt-online-schema-change), the referencing tables first"
     } else {
-        "expand and contract: add a new column of the new type (instant), write both from the application, backfill in batches, switch the reads, drop the old column in a later release; on a big table an online schema-change tool (gh-ost, pt-online-schema-change) can do the change outside the migration, the migration then only telling Django's state (`SeparateDatabaseAndState`)"
+        EXPAND_CONTRACT
     };
     Diagnostic::at_operation(op, message).help(help)
+}
+
+fn adds_constraint(op_name: &str, column: &str) -> String {
+    format!(
+        "{op_name} adds a foreign key constraint on {} (InnoDB adds foreign keys in place only with foreign_key_checks = 0)",
+        q(column)
+    )
 }
 
 fn foreign_key(
     ctx: &OpContext<'_>,
     copy: &dyn Fn(String) -> String,
-    column: &str,
-    op_name: &str,
+    what: String,
+    added: bool,
 ) -> Diagnostic {
-    Diagnostic::at_operation(
-        ctx.op(),
-        copy(format!(
-            "{op_name} adds a foreign key constraint on {} (InnoDB adds foreign keys in place only with foreign_key_checks = 0)",
-            q(column)
-        )),
-    )
+    Diagnostic::at_operation(ctx.op(), copy(what))
     .help(format!(
         "{} the field with `db_constraint=False` (no copy); if you want the constraint, add it in a later `RunSQL` \
          with `SET foreign_key_checks = 0;` before the `ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY ..., \
          ALGORITHM=INPLACE, LOCK=NONE` (writes allowed) and `SET foreign_key_checks = 1;` after: MySQL then does \
          not check the existing rows, so look for orphans first (a LEFT JOIN to the referenced table)",
-        if op_name == "AddField" { "add" } else { "alter" }
+        if added {
+            "add"
+        } else {
+            "alter"
+        }
     ))
 }
 
@@ -289,12 +336,24 @@ fn run_sql(ctx: &OpContext<'_>, sql: &Value) -> Option<Diagnostic> {
     for text in texts {
         let upper = text.to_ascii_uppercase();
         let squeezed: String = upper.chars().filter(|c| !c.is_whitespace()).collect();
+        let online = squeezed.contains("ALGORITHM=INPLACE") || squeezed.contains("ALGORITHM=INSTANT");
+        let words: Vec<&str> = upper.split_whitespace().collect();
+        let adds = |what: &str| {
+            words.windows(2).any(|w| w[0] == "ADD" && w[1].starts_with(what))
+                || words
+                    .windows(4)
+                    .any(|w| w[0] == "ADD" && w[1] == "CONSTRAINT" && w[3].starts_with(what))
+        };
         let asked = if squeezed.contains("ALGORITHM=COPY") {
             Some("ALGORITHM=COPY: the table is copied, writes blocked for the whole copy")
         } else if squeezed.contains("LOCK=EXCLUSIVE") {
             Some("LOCK=EXCLUSIVE: no reads or writes on the table until the statement is done")
         } else if squeezed.contains("LOCK=SHARED") {
             Some("LOCK=SHARED: writes blocked until the statement is done")
+        } else if !online && adds("FOREIGN") && !squeezed.contains("FOREIGN_KEY_CHECKS=0") {
+            Some("a foreign key with foreign_key_checks on: the table is copied (ALGORITHM=COPY), writes blocked for the whole copy")
+        } else if !online && adds("CHECK") {
+            Some("a CHECK constraint: every row is checked in a copy of the table (ALGORITHM=COPY), writes blocked")
         } else {
             None
         };
@@ -377,8 +436,15 @@ mod tests {
         let sql = with_initial(migration(
             "0002_x",
             "0001_initial",
-            "        migrations.RunSQL('ALTER TABLE shop_book ADD COLUMN x int, ALGORITHM=COPY'),",
+            "        migrations.RunSQL('ALTER TABLE shop_book ADD COLUMN x int, ALGORITHM=COPY'),\n        \
+             migrations.RunSQL('ALTER TABLE shop_book ADD CONSTRAINT fk FOREIGN KEY (x) REFERENCES shop_book (id)'),\n        \
+             migrations.RunSQL('SET foreign_key_checks = 0; ALTER TABLE shop_book ADD CONSTRAINT fk2 FOREIGN KEY (x) REFERENCES shop_book (id)'),\n        \
+             migrations.RunSQL('ALTER TABLE shop_book ADD CONSTRAINT ck CHECK (x > 0)'),\n        \
+             migrations.RunSQL('ALTER TABLE shop_book ADD COLUMN y int, ALGORITHM=INSTANT'),",
         ));
-        assert_eq!(findings_on(&sql, RULE, "mariadb", None).len(), 1);
+        let found = findings_on(&sql, RULE, "mariadb", None);
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(found[1].contains("a foreign key with foreign_key_checks on"), "{found:?}");
+        assert!(found[2].contains("a CHECK constraint"), "{found:?}");
     }
 }
