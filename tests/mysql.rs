@@ -437,3 +437,89 @@ fn a_migration_that_fails_half_way_says_exactly_what_was_applied() {
         "{text}"
     );
 }
+
+/// The old release's INSERT into `verdicts_item`, naming only the columns it knows.
+fn old_release_insert(db: &str, name: &str, extra: &[(&str, &str)]) -> Result<String, String> {
+    let mut columns = vec!["name", "pages", "price", "note", "shelf_ref"];
+    let mut values = vec![format!("'{name}'"), "4".into(), "1.00".into(), "'y'".into(), "1".into()];
+    for (c, v) in extra {
+        columns.push(c);
+        values.push((*v).to_string());
+    }
+    server().try_sql(&format!(
+        "INSERT INTO `{db}`.verdicts_item ({}) VALUES ({})",
+        columns.join(", "),
+        values.join(", ")
+    ))
+}
+
+#[test]
+fn the_fixes_apply_on_mariadb_while_the_old_release_writes() {
+    // Control: without the fix, the old release's INSERT fails once 0003 ran (Django drops
+    // the column default it used to fill the rows).
+    let control = "fixes_control";
+    server().database(control);
+    let work = project();
+    let (ok, text) = manage(work.path(), control, &["migrate", "verdicts", "0003", "--noinput"]);
+    assert!(ok, "{text}");
+    let e = old_release_insert(control, "z", &[]).expect_err("the unfixed column has no default");
+    assert!(e.contains("doesn't have a default value"), "{e}");
+
+    let db = "fixes";
+    server().database(db);
+    let work = project();
+    let files = [
+        "verdicts/migrations/0003_add_literal_default.py",
+        "verdicts/migrations/0013_remove_field.py",
+        "verdicts/migrations/0014_rename_field.py",
+    ];
+    let out = env(
+        Command::new(env!("CARGO_BIN_EXE_migrail")).current_dir(work.path()),
+        db,
+    )
+    .arg("fix")
+    .args(files)
+    .output()
+    .expect("fix runs");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("Fixed 3 findings in 3 migrations"), "{said}");
+    for f in files {
+        let text = std::fs::read_to_string(work.path().join(f)).expect("fixed file");
+        assert!(!text.contains("ALTER TABLE \""), "PostgreSQL quoting in {f}:\n{text}");
+    }
+    // The new release's migrations, the old release writing between them.
+    let step = |target: &str| {
+        let (ok, text) = manage(work.path(), db, &["migrate", "verdicts", target, "--noinput"]);
+        assert!(ok, "{target}: {text}");
+    };
+    step("0003");
+    old_release_insert(db, "d", &[]).expect("the old release leaves out `stock`: its database default fills it");
+    assert_eq!(
+        server().sql(&format!("SELECT stock FROM `{db}`.verdicts_item WHERE name = 'd'")).trim(),
+        "3"
+    );
+    step("0013");
+    old_release_insert(db, "e", &[("gone", "5")]).expect("the old release still writes `gone`");
+    step("0014");
+    old_release_insert(db, "f", &[("gone", "5"), ("old_name", "6")])
+        .expect("the old release still writes `old_name`");
+    // And the rest of the history applies on top.
+    let (ok, text) = manage(work.path(), db, &["migrate", "verdicts", "--noinput"]);
+    assert!(ok, "{text}");
+    // Nothing left for migrail to fix in them.
+    let out = Command::new(env!("CARGO_BIN_EXE_migrail"))
+        .current_dir(work.path())
+        .args(["lint", "--format", "json"])
+        .args(files)
+        .env_remove("DJANGO_SETTINGS_MODULE")
+        .output()
+        .expect("lint runs");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let left: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["severity"] != "info")
+        .collect();
+    assert!(left.is_empty(), "{left:#?}");
+}

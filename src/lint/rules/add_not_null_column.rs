@@ -258,12 +258,16 @@ fn default_kept_by_sql(ctx: &OpContext<'_>, column: &str) -> bool {
     else {
         return false;
     };
-    let wanted = format!("alter column \"{}\" set default", column.to_lowercase());
-    let bare = format!("alter column {} set default", column.to_lowercase());
+    let lower = column.to_lowercase();
+    let wanted = [
+        format!("alter column \"{lower}\" set default"),
+        format!("alter column `{lower}` set default"),
+        format!("alter column {lower} set default"),
+    ];
     database_operations.iter().any(|op| match &op.kind {
         OpKind::RunSQL { sql, .. } => sql.value.as_str().is_some_and(|s| {
             let s = s.to_lowercase();
-            s.contains(&wanted) || s.contains(&bare)
+            wanted.iter().any(|w| s.contains(w))
         }),
         _ => false,
     })
