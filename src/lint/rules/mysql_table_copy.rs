@@ -447,4 +447,21 @@ mod tests {
         assert!(found[1].contains("a foreign key with foreign_key_checks on"), "{found:?}");
         assert!(found[2].contains("a CHECK constraint"), "{found:?}");
     }
+
+    /// MySQL 8.0 copies the table to add a column with an expression default (the MySQL
+    /// manual, "Online DDL Operations", column operations); MariaDB adds it instantly
+    /// (checked in tests/mysql.rs's probe of the server).
+    #[test]
+    fn expression_default_copies_on_mysql_only() {
+        let m = with_initial(migration(
+            "0002_x",
+            "0001_initial",
+            "        migrations.AddField('book', 'stamped', models.DateTimeField(db_default=models.functions.Now())),\n        \
+             migrations.AddField('book', 'flag', models.IntegerField(db_default=1)),",
+        ));
+        let found = findings_on(&m, RULE, "mysql", Some("8.4"));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].contains("with an expression `db_default`"), "{found:?}");
+        assert!(findings_on(&m, RULE, "mariadb", Some("10.11")).is_empty());
+    }
 }
