@@ -441,7 +441,13 @@ fn a_migration_that_fails_half_way_says_exactly_what_was_applied() {
 /// The old release's INSERT into `verdicts_item`, naming only the columns it knows.
 fn old_release_insert(db: &str, name: &str, extra: &[(&str, &str)]) -> Result<String, String> {
     let mut columns = vec!["name", "pages", "price", "note", "shelf_ref"];
-    let mut values = vec![format!("'{name}'"), "4".into(), "1.00".into(), "'y'".into(), "1".into()];
+    let mut values = vec![
+        format!("'{name}'"),
+        "4".into(),
+        "1.00".into(),
+        "'y'".into(),
+        "1".into(),
+    ];
     for (c, v) in extra {
         columns.push(c);
         values.push((*v).to_string());
@@ -460,7 +466,11 @@ fn the_fixes_apply_on_mariadb_while_the_old_release_writes() {
     let control = "fixes_control";
     server().database(control);
     let work = project();
-    let (ok, text) = manage(work.path(), control, &["migrate", "verdicts", "0003", "--noinput"]);
+    let (ok, text) = manage(
+        work.path(),
+        control,
+        &["migrate", "verdicts", "0003", "--noinput"],
+    );
     assert!(ok, "{text}");
     let e = old_release_insert(control, "z", &[]).expect_err("the unfixed column has no default");
     assert!(e.contains("doesn't have a default value"), "{e}");
@@ -481,21 +491,34 @@ fn the_fixes_apply_on_mariadb_while_the_old_release_writes() {
     .args(files)
     .output()
     .expect("fix runs");
-    let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("Fixed 3 findings in 3 migrations"), "{said}");
     for f in files {
         let text = std::fs::read_to_string(work.path().join(f)).expect("fixed file");
-        assert!(!text.contains("ALTER TABLE \""), "PostgreSQL quoting in {f}:\n{text}");
+        assert!(
+            !text.contains("ALTER TABLE \""),
+            "PostgreSQL quoting in {f}:\n{text}"
+        );
     }
     // The new release's migrations, the old release writing between them.
     let step = |target: &str| {
-        let (ok, text) = manage(work.path(), db, &["migrate", "verdicts", target, "--noinput"]);
+        let (ok, text) = manage(
+            work.path(),
+            db,
+            &["migrate", "verdicts", target, "--noinput"],
+        );
         assert!(ok, "{target}: {text}");
     };
     step("0003");
-    old_release_insert(db, "d", &[]).expect("the old release leaves out `stock`: its database default fills it");
+    old_release_insert(db, "d", &[])
+        .expect("the old release leaves out `stock`: its database default fills it");
     assert_eq!(
-        server().sql(&format!("SELECT stock FROM `{db}`.verdicts_item WHERE name = 'd'")).trim(),
+        server()
+            .sql(&format!(
+                "SELECT stock FROM `{db}`.verdicts_item WHERE name = 'd'"
+            ))
+            .trim(),
         "3"
     );
     step("0013");

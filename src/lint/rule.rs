@@ -226,6 +226,9 @@ pub struct ReplayMemo {
     dependents: RefCell<HashMap<String, Rc<BTreeSet<String>>>>,
     /// [`OpContext::columns_pointing_to`]'s scan for one migration (its index) and app.
     relations_to: RefCell<Option<(usize, String, RelationsTo)>>,
+    /// [`OpContext::schema_changes_before`]: the migration (its index) and what of its
+    /// operations so far changed the schema.
+    schema_changes: RefCell<Option<(usize, Vec<String>)>>,
 }
 
 /// Foreign key columns `(table, column)` by the model they point at.
@@ -439,6 +442,23 @@ impl<'a> OpContext<'a> {
         } else {
             crate::lint::rules::ident(name)
         }
+    }
+
+    /// The operations of this migration before this one that changed the schema (as
+    /// `record`ed by the caller for each operation, in order), then `record` for this one.
+    /// The earlier operations' states are gone by now: each is judged on its own turn.
+    pub fn schema_changes_before(&self, record: Option<String>) -> Vec<String> {
+        let mut memo = self.memo.schema_changes.borrow_mut();
+        let index = self.visit.index;
+        if memo.as_ref().is_none_or(|(i, _)| *i != index) {
+            *memo = Some((index, Vec::new()));
+        }
+        let Some((_, seen)) = memo.as_mut() else {
+            return Vec::new();
+        };
+        let before = seen.clone();
+        seen.extend(record);
+        before
     }
 
     /// The model was created earlier in this same migration: no old code can use its table.

@@ -3,6 +3,7 @@
 //! transactional there, so a failure leaves the migration half applied and unrecorded.
 
 use crate::django::operations::{OpKind, Operation};
+
 use crate::lint::rule::{Axis, Diagnostic, ModelLookup, OpContext, Rule, RuleMeta, Severity};
 
 use super::mysql_ident as q;
@@ -45,24 +46,17 @@ impl Rule for MysqlPartialMigration {
 
     fn check_operation(&self, ctx: &OpContext<'_>, out: &mut Vec<Diagnostic>) {
         let op = ctx.op();
-        if !ctx.touches_database() || ctx.visit.parent.is_some() {
+        if ctx.visit.parent.is_some() {
+            return;
+        }
+        let here = changes_schema(ctx).then(|| describe(op));
+        let before = ctx.schema_changes_before(here);
+        if before.is_empty() || !ctx.touches_database() {
             return;
         }
         let Some(reason) = fails_on_rows(ctx) else {
             return;
         };
-        let operations = &ctx.migration().operations;
-        let Some(position) = operations.iter().position(|o| std::ptr::eq(o, op)) else {
-            return;
-        };
-        let before: Vec<String> = operations[..position]
-            .iter()
-            .filter(|o| changes_schema(o))
-            .map(describe)
-            .collect();
-        if before.is_empty() {
-            return;
-        }
         let db = ctx.settings.database.engine.name();
         out.push(
             Diagnostic::at_operation(
@@ -87,12 +81,32 @@ impl Rule for MysqlPartialMigration {
     }
 }
 
-/// The operations that change the schema (a `RunPython` alone changes rows, not DDL).
-fn changes_schema(op: &Operation) -> bool {
-    !matches!(
-        op.kind,
-        OpKind::RunPython { .. } | OpKind::IgnoreMigration | OpKind::Unknown { .. }
-    ) && !matches!(op.kind, OpKind::SeparateDatabaseAndState { ref database_operations, .. } if database_operations.is_empty())
+/// The operation runs DDL: it touches the database, is not a `RunPython` (rows, not the
+/// schema), and an `AlterField` changes what the database holds (not `choices`, `blank`,
+/// a many-to-many's `null`).
+fn changes_schema(ctx: &OpContext<'_>) -> bool {
+    let op = ctx.op();
+    if !ctx.touches_database() {
+        return false;
+    }
+    match &op.kind {
+        OpKind::RunPython { .. } | OpKind::IgnoreMigration | OpKind::Unknown { .. } => false,
+        OpKind::SeparateDatabaseAndState {
+            database_operations,
+            ..
+        } => !database_operations.is_empty(),
+        OpKind::AlterField {
+            model_name,
+            name,
+            field,
+        } => match ctx.model(model_name) {
+            ModelLookup::Known(model) => model.field(name).is_none_or(|old| {
+                !(old.is_m2m() && field.is_m2m()) && !old.same_in_database(field, name)
+            }),
+            ModelLookup::Unknown => true,
+        },
+        _ => true,
+    }
 }
 
 fn describe(op: &Operation) -> String {
@@ -123,6 +137,7 @@ fn fails_on_rows(ctx: &OpContext<'_>) -> Option<String> {
         OpKind::AddConstraint { constraint, .. } if constraint.class == "CheckConstraint" => {
             Some(format!("rows of {table} breaking the CHECK"))
         }
+        OpKind::AddField { field, .. } if !field.has_column() => None,
         OpKind::AddField { field, .. } if field.is_relation() => {
             (field.db_constraint() == Some(true) && field.null() != Some(true))
                 .then(|| format!("rows of {table} whose new key points nowhere"))
@@ -135,6 +150,9 @@ fn fails_on_rows(ctx: &OpContext<'_>) -> Option<String> {
                 return None;
             };
             let old = model.field(name)?;
+            if !field.has_column() || !old.has_column() {
+                return None;
+            }
             let column = q(&field.column(name).unwrap_or_else(|| name.clone()));
             if old.null() == Some(true) && field.null() == Some(false) {
                 return Some(format!("NULL values in {table}.{column}"));
@@ -149,8 +167,12 @@ fn fails_on_rows(ctx: &OpContext<'_>) -> Option<String> {
                 return Some(format!("values of {table}.{column} that point nowhere"));
             }
             let (a, b) = (old.db_type()?, field.db_type()?);
-            (!crate::django::fields::DbType::holds_every_value_of(&b, &a))
-                .then(|| format!("values of {table}.{column} that do not fit {b}"))
+            (!crate::django::fields::DbType::holds_every_value_of(&b, &a)).then(|| {
+                format!(
+                    "values of {table}.{column} that do not fit {}",
+                    super::mysql_table_copy::mysql_type(&b)
+                )
+            })
         }
         _ => None,
     }
@@ -189,5 +211,25 @@ mod tests {
              migrations.AddField('book', 'note', models.CharField(max_length=20, null=True)),",
         ));
         assert!(findings_on(&m, RULE, "mariadb", None).is_empty());
+    }
+
+    /// A many-to-many's `null` and `choices` changes run no DDL, and have no column.
+    #[test]
+    fn ok_after_changes_that_run_no_ddl() {
+        let m = with_initial(migration(
+            "0002_x",
+            "0001_initial",
+            "        migrations.AddField('book', 'tags', models.ManyToManyField('shop.Book', null=True)),\n",
+        ));
+        let next = migration(
+            "0003_y",
+            "0002_x",
+            "        migrations.AlterField('book', 'tags', models.ManyToManyField('shop.Book')),\n        \
+             migrations.AlterField('book', 'pages', models.IntegerField(default=0, choices=[(0, 'none')])),\n        \
+             migrations.AlterField('book', 'subtitle', models.CharField(max_length=200)),",
+        );
+        let mut files = m;
+        files.push(next);
+        assert!(findings_on(&files, RULE, "mysql", None).is_empty());
     }
 }

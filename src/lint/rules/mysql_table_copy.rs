@@ -74,6 +74,33 @@ the table while new queries queue behind it (`migrail run` bounds that wait).
 /// 255 bytes.
 const BYTES_PER_CHAR: i64 = 4;
 
+/// A column type as MySQL names it, for messages (`DbType` holds PostgreSQL's names).
+pub fn mysql_type(t: &DbType) -> String {
+    match t {
+        DbType::Varchar { max_length: None } => "varchar".into(),
+        DbType::Varchar {
+            max_length: Some(n),
+        } => format!("varchar({n})"),
+        DbType::Text => "longtext".into(),
+        DbType::Numeric {
+            max_digits,
+            decimal_places,
+        } => format!("decimal({max_digits}, {decimal_places})"),
+        DbType::Named { name } => match name.as_str() {
+            "timestamp with time zone" => "datetime(6)".into(),
+            "time" => "time(6)".into(),
+            "boolean" => "bool".into(),
+            "double precision" => "double precision".into(),
+            "uuid" => "char(32)".into(),
+            "jsonb" => "json".into(),
+            "bytea" => "longblob".into(),
+            "inet" => "char(39)".into(),
+            "interval" => "bigint".into(),
+            other => other.to_string(),
+        },
+    }
+}
+
 /// True when the server copies the table to change a column of type `from` to `to`
 /// (MySQL and MariaDB alike; checked against MariaDB 10.11).
 pub fn type_change_copies(from: &DbType, to: &DbType) -> bool {
@@ -176,7 +203,12 @@ impl Rule for MysqlTableCopy {
             OpKind::AddField { name, field, .. } => {
                 let column = field.column(name).unwrap_or_else(|| format!("{name}_id"));
                 if field.is_relation() && field.db_constraint() == Some(true) {
-                    out.push(foreign_key(ctx, &copy, adds_constraint("AddField", &column), true));
+                    out.push(foreign_key(
+                        ctx,
+                        &copy,
+                        adds_constraint("AddField", &column),
+                        true,
+                    ));
                 } else if field.class() == "GeneratedField"
                     && field
                         .call
@@ -237,9 +269,9 @@ fn unsigned(field: &FieldDef) -> bool {
 
 fn mysql_integer(t: &DbType, field: &FieldDef) -> String {
     if unsigned(field) {
-        format!("{t} UNSIGNED")
+        format!("{} UNSIGNED", mysql_type(t))
     } else {
-        t.to_string()
+        mysql_type(t)
     }
 }
 
@@ -274,8 +306,10 @@ fn type_change(
             q(column)
         ),
         _ => format!(
-            "AlterField changes the type of {} from {from} to {to}",
-            q(column)
+            "AlterField changes the type of {} from {} to {}",
+            q(column),
+            mysql_type(from),
+            mysql_type(to)
         ),
     };
     let mut message = copy(what);
@@ -336,10 +370,13 @@ fn run_sql(ctx: &OpContext<'_>, sql: &Value) -> Option<Diagnostic> {
     for text in texts {
         let upper = text.to_ascii_uppercase();
         let squeezed: String = upper.chars().filter(|c| !c.is_whitespace()).collect();
-        let online = squeezed.contains("ALGORITHM=INPLACE") || squeezed.contains("ALGORITHM=INSTANT");
+        let online =
+            squeezed.contains("ALGORITHM=INPLACE") || squeezed.contains("ALGORITHM=INSTANT");
         let words: Vec<&str> = upper.split_whitespace().collect();
         let adds = |what: &str| {
-            words.windows(2).any(|w| w[0] == "ADD" && w[1].starts_with(what))
+            words
+                .windows(2)
+                .any(|w| w[0] == "ADD" && w[1].starts_with(what))
                 || words
                     .windows(4)
                     .any(|w| w[0] == "ADD" && w[1] == "CONSTRAINT" && w[3].starts_with(what))
@@ -444,7 +481,10 @@ mod tests {
         ));
         let found = findings_on(&sql, RULE, "mariadb", None);
         assert_eq!(found.len(), 3, "{found:#?}");
-        assert!(found[1].contains("a foreign key with foreign_key_checks on"), "{found:?}");
+        assert!(
+            found[1].contains("a foreign key with foreign_key_checks on"),
+            "{found:?}"
+        );
         assert!(found[2].contains("a CHECK constraint"), "{found:?}");
     }
 
@@ -461,7 +501,10 @@ mod tests {
         ));
         let found = findings_on(&m, RULE, "mysql", Some("8.4"));
         assert_eq!(found.len(), 1, "{found:#?}");
-        assert!(found[0].contains("with an expression `db_default`"), "{found:?}");
+        assert!(
+            found[0].contains("with an expression `db_default`"),
+            "{found:?}"
+        );
         assert!(findings_on(&m, RULE, "mariadb", Some("10.11")).is_empty());
     }
 }
