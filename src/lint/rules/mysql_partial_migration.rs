@@ -101,7 +101,8 @@ fn changes_schema(ctx: &OpContext<'_>) -> bool {
             field,
         } => match ctx.model(model_name) {
             ModelLookup::Known(model) => model.field(name).is_none_or(|old| {
-                !(old.is_m2m() && field.is_m2m()) && !old.same_in_database(field, name)
+                let m2m = old.is_m2m() && field.is_m2m();
+                !(m2m || old.same_in_database(field, name))
             }),
             ModelLookup::Unknown => true,
         },
