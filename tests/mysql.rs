@@ -406,7 +406,8 @@ fn with_no_retry_the_lock_timeout_fails_the_migration_unrecorded() {
 fn a_migration_that_fails_half_way_says_exactly_what_was_applied() {
     let db = "partial";
     let work = at_0001(db);
-    let r = migrail_run(work.path(), db, &[], &["shop", "0003"]);
+    // Without the preflight, which would have refused it (the next test).
+    let r = migrail_run(work.path(), db, &["--preflight", "off"], &["shop", "0003"]);
     assert_ne!(r.code, 0, "{}", r.text);
     assert!(
         r.text.contains(
@@ -436,6 +437,47 @@ fn a_migration_that_fails_half_way_says_exactly_what_was_applied() {
         text.contains("(MySQL 8.0, assumed: set `database-version`, from the settings)"),
         "{text}"
     );
+}
+
+#[test]
+fn the_preflight_refuses_a_migration_the_rows_would_fail_before_anything_runs() {
+    let db = "preflight";
+    let work = at_0001(db);
+    let r = migrail_run(work.path(), db, &[], &["shop", "0003"]);
+    assert_eq!(r.code, 133, "{}", r.text);
+    assert!(
+        r.text.contains("migrail: preflight refused shop.0003_book_code_note_required: 1 check(s) failed; it was not started and nothing was recorded"),
+        "{}",
+        r.text
+    );
+    let check = r
+        .text
+        .lines()
+        .filter_map(|l| l.strip_prefix("migrail: preflight: "))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["check"] == "null")
+        .unwrap_or_else(|| panic!("no null check:\n{}", r.text));
+    assert_eq!(check["verdict"], "violation", "{check:#}");
+    assert_eq!(check["count"], 2, "{check:#}");
+    assert_eq!(check["table"], "shop_book", "{check:#}");
+    // Nothing of it ran: not the column 0003 adds first either.
+    assert!(!columns(db, "shop_book").contains(&"code".to_string()));
+    assert_eq!(recorded(db, "shop"), ["0001_initial", "0002_book_subtitle"]);
+
+    // Fixed data: it passes, and a unique index over duplicates is refused the same way.
+    server().sql(&format!("UPDATE `{db}`.shop_book SET note = 'n' WHERE note IS NULL"));
+    let r = migrail_run(work.path(), db, &[], &["shop", "0003"]);
+    assert_eq!(r.code, 0, "{}", r.text);
+    std::fs::write(
+        work.path().join("shop/migrations/0004_book_note_unique.py"),
+        "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    \
+         dependencies = [(\"shop\", \"0003_book_code_note_required\")]\n\n    operations = [\n        \
+         migrations.AlterField(\"book\", \"note\", models.CharField(max_length=20, unique=True)),\n    ]\n",
+    )
+    .expect("write 0004");
+    let r = migrail_run(work.path(), db, &[], &["shop", "0004"]);
+    assert_eq!(r.code, 133, "{}", r.text);
+    assert!(r.text.contains("\"check\": \"unique\"") && r.text.contains("\"verdict\": \"violation\""), "{}", r.text);
 }
 
 /// The old release's INSERT into `verdicts_item`, naming only the columns it knows.

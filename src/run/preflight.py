@@ -18,7 +18,7 @@ PF = {"done": set(), "data": None, "refused": None, "note": False}
 PF_SECRET = re.compile(r"pass(word|wd|phrase)|token|secret|salt|private|credential|(^|_)(api_?)?keys?($|_)", re.I)
 PF_OPS = (pf_ops.AddField, pf_ops.AlterField, pf_ops.AddConstraint, pf_ops.AlterUniqueTogether)
 PF_DDL = re.compile(r"(ALTER|CREATE|DROP|COMMENT|SET|RESET|ANALYZE|--)\b|$", re.I)
-N = r'("?[\w.$]+"?)'
+N = r'(["`]?[\w.$]+["`]?)'
 
 
 class MgRefused(Exception):
@@ -28,13 +28,42 @@ class MgRefused(Exception):
 def pf_ro(c):
     # First in each of the preflight's transactions.
     c.ensure_connection()
+    if c.vendor == "mysql":
+        # The next transaction only (Django's atomic has not started it yet); each query
+        # gets the time limit (pf_q), lock waits have the guard's lock_wait_timeout.
+        mg_run(c.connection, "SET TRANSACTION READ ONLY")
+        return
     mg_run(c.connection, "SET TRANSACTION READ ONLY;SET LOCAL statement_timeout = %d;SET LOCAL lock_timeout = %d" % (PF_MS, min(PF_MS, LOCK_MS or PF_MS)))
 
 
 def pf_q(c, sql, p=None):
+    if c.vendor == "mysql" and sql.lstrip().upper().startswith("SELECT"):
+        # MariaDB: SET STATEMENT max_statement_time; MySQL: the MAX_EXECUTION_TIME hint.
+        if c.mysql_is_mariadb:
+            sql = "SET STATEMENT max_statement_time = %.3f FOR %s" % (PF_MS / 1000.0, sql)
+        else:
+            sql = re.sub(r"^\s*SELECT", "SELECT /*+ MAX_EXECUTION_TIME(%d) */" % PF_MS, sql, 1, flags=re.I)
     with c.cursor() as k:
         k.execute(sql, p)
         return k.fetchall()
+
+
+def pf_unq(name):
+    return name.strip('"`')
+
+
+def pf_err(e, pg, my):
+    # The error's PostgreSQL SQLSTATE is one of `pg`, or its MySQL/MariaDB number one of `my`.
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if getattr(e, "pgcode", None) in pg or getattr(e, "sqlstate", None) in pg:
+            return True
+        args = getattr(e, "args", ())
+        if args and args[0] in my:
+            return True
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def pf_split(s, sep=","):
@@ -65,6 +94,9 @@ def pf_paren(s):
 
 
 def pf_pk(c, t):
+    if c.vendor == "mysql":
+        return [c.ops.quote_name(r[0]) for r in pf_q(c, "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = DATABASE() "
+                                                      "AND TABLE_NAME = %s AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION", [pf_unq(t)])] or ["1"]
     return [c.ops.quote_name(r[0]) for r in pf_q(c, "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass(%s) AND i.indisprimary", [t])] or ["ctid"]
 
 
@@ -87,12 +119,17 @@ def pf_plan(c, t, a):
         if not r:
             return []
         cols = pf_split(cols)
+        if c.vendor == "mysql":
+            return [pf_orphans(t, cols, r.group(1), pf_split(pf_paren(r.group(2))[0]))]
         # Re-created (Django drops and adds it again around a type change): the validated
         # constraint it replaces proves every row already.
         proven = pf_q(c, "SELECT 1 FROM pg_constraint k WHERE k.contype = 'f' AND k.convalidated AND k.conrelid = to_regclass(%s) "
                       "AND k.confrelid = to_regclass(%s) AND k.conkey = ARRAY(SELECT a.attnum FROM unnest(%s::text[]) WITH ORDINALITY u(n, i) "
                       "JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attname = u.n ORDER BY u.i)::int2[]", [t, r.group(1), [k.strip('"') for k in cols]])
         return [] if proven else [pf_orphans(t, cols, r.group(1), pf_split(pf_paren(r.group(2))[0]))]
+    m = re.match(r"MODIFY\s+(?:COLUMN\s+)?%s\s+(.*)$" % N, a, re.I | re.S)
+    if m and c.vendor == "mysql":
+        return pf_modify(c, t, m.group(1), m.group(2))
     m = re.match(r"VALIDATE\s+CONSTRAINT\s+%s" % N, a, re.I)
     if m:
         d = pf_q(c, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = to_regclass(%s) AND conname = %s AND NOT convalidated", [t, m.group(1).strip('"')])
@@ -138,6 +175,34 @@ def pf_plan(c, t, a):
     return []
 
 
+def pf_modify(c, t, col, rest):
+    # MySQL's `MODIFY col <definition>`: NOT NULL over NULL rows, a narrower type.
+    old = pf_q(c, "SELECT IS_NULLABLE, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s "
+                  "AND COLUMN_NAME = %s", [pf_unq(t), pf_unq(col)])
+    if not old:
+        return []
+    nullable, was = old[0][0] == "YES", old[0][1].lower()
+    ty = (re.match(r"\s*([a-z]+(?:\s*\([^)]*\))?(?:\s+unsigned)?)", rest, re.I) or re.match(r"", "")).group(0).strip().lower()
+    pk, out = pf_pk(c, t), []
+    if nullable and re.search(r"\bNOT\s+NULL\b", rest, re.I):
+        out.append(("null", col, "SELECT %s FROM %s WHERE %s IS NULL" % (", ".join(pk), t, col), pk, 0))
+    size = re.match(r"(varchar|char)\s*\((\d+)\)", ty)
+    before = re.match(r"(varchar|char)\s*\((\d+)\)", was)
+    ranks = {"tinyint": 7, "smallint": 15, "mediumint": 23, "int": 31, "integer": 31, "bigint": 63}
+    new_int, old_int = re.match(r"(\w+)(\s*\(\d+\))?(\s+unsigned)?$", ty), re.match(r"(\w+)(\s*\(\d+\))?(\s+unsigned)?$", was)
+    cond = None
+    if size and (not before or int(before.group(2)) > int(size.group(2))) and (before or re.match(r"(text|longtext|mediumtext)", was)):
+        cond = "CHAR_LENGTH(%s) > %s" % (col, size.group(2))
+    elif new_int and old_int and new_int.group(1) in ranks and old_int.group(1) in ranks:
+        bits, unsigned = ranks[new_int.group(1)], bool(new_int.group(3))
+        low, high = (0, 2 ** (bits + 1) - 1) if unsigned else (-2 ** bits, 2 ** bits - 1)
+        if ranks[old_int.group(1)] > bits or bool(old_int.group(3)) != unsigned:
+            cond = "%s NOT BETWEEN %d AND %d" % (col, low, high)
+    if cond:
+        out.append(("fit", col, "SELECT %s, %s FROM %s WHERE %s IS NOT NULL AND %s" % (", ".join(pk), col, t, col, cond), pk + [col], 0))
+    return out
+
+
 def pf_dups(t, keys, nulls_too, where):
     keys = [re.sub(r"\s+(ASC|DESC|NULLS\s+(FIRST|LAST)|COLLATE\s+\S+|\w+_ops)\b.*$", "", k, flags=re.I | re.S) for k in keys]
     conds = ([] if nulls_too else ["(%s) IS NOT NULL" % k for k in keys]) + (["(%s)" % where] if where else [])
@@ -157,7 +222,7 @@ def pf_statement(c, s):
     if m:
         return m.group(1), [p for a in pf_split(m.group(2)) for p in pf_plan(c, m.group(1), a)]
     m = re.match(r"CREATE\s+UNIQUE\s+INDEX\s+(?:CONCURRENTLY\s+)?(IF\s+NOT\s+EXISTS\s+)?(\S+\s+)?ON\s+(?:ONLY\s+)?%s\s*(?:USING\s+\w+\s*)?(\(.*)$" % N, s, re.I | re.S)
-    if m and not (m.group(1) and pf_q(c, "SELECT to_regclass(%s) IS NOT NULL", [m.group(2).strip()])[0][0]):
+    if m and not (m.group(1) and c.vendor == "postgresql" and pf_q(c, "SELECT to_regclass(%s) IS NOT NULL", [m.group(2).strip()])[0][0]):
         keys, tail = pf_paren(m.group(4))
         w = re.search(r"\bWHERE\s+(.*)$", tail, re.I | re.S)
         return m.group(3), [pf_dups(m.group(3), pf_split(keys), bool(re.search(r"NULLS\s+NOT\s+DISTINCT", tail, re.I)), w and w.group(1))]
@@ -171,7 +236,7 @@ def pf_cut(v):
 
 def pf_check(c, label, op, t, plan, bad):
     check, target, sql, names, least = plan
-    r = {"migration": label, "operation": op, "check": check, "table": t.strip('"'), "target": target.replace('"', "")}
+    r = {"migration": label, "operation": op, "check": check, "table": pf_unq(t), "target": target.replace('"', "").replace("`", "")}
     start = time.monotonic()
     try:
         if PF["data"] or not sql:
@@ -181,12 +246,12 @@ def pf_check(c, label, op, t, plan, bad):
                 pf_ro(c)
                 n = pf_q(c, "SELECT count(*) FROM (%s) x" % sql)[0][0]
                 n = n if n > least else 0
-                ex = [", ".join("%s=%s" % (k.strip('"'), "***" if PF_SECRET.search(k) else pf_cut(v)) for k, v in zip(names, row)) for row in pf_q(c, sql + " LIMIT 5")] if n and names else []
+                ex = [", ".join("%s=%s" % (pf_unq(k), "***" if PF_SECRET.search(k) else pf_cut(v)) for k, v in zip(names, row)) for row in pf_q(c, sql + " LIMIT 5")] if n and names else []
             r.update(verdict="violation" if n else "ok", count=n, examples=ex, query=sql, ms=round((time.monotonic() - start) * 1000, 1))
     except Exception as e:
-        if mg_code(e, "42P01") or mg_code(e, "42703"):
+        if pf_err(e, ("42P01", "42703"), (1146, 1054)):
             return
-        r.update(verdict="timeout" if mg_code(e, "57014") or mg_code(e) else "error", reason=pf_cut((str(e).strip().splitlines() or [type(e).__name__])[0]), ms=round((time.monotonic() - start) * 1000, 1))
+        r.update(verdict="timeout" if pf_err(e, ("57014",), (3024, 1969)) or mg_code(e) else "error", reason=pf_cut((str(e).strip().splitlines() or [type(e).__name__])[0]), ms=round((time.monotonic() - start) * 1000, 1))
     print("migrail: preflight: " + json.dumps(r, default=str), flush=True)
     if r["verdict"] == "violation" or PF_STRICT and r["verdict"] == "timeout":
         bad.append(r)
@@ -214,7 +279,7 @@ def pf_rows(c, state, migration):
                     if pf_q(c, "SELECT EXISTS (SELECT 1 FROM %s)" % c.ops.quote_name(M._meta.db_table))[0][0]:
                         return True
             except Exception as e:
-                if not mg_code(e, "42P01"):
+                if not pf_err(e, ("42P01",), (1146,)):
                     return True
     return False
 
@@ -249,10 +314,10 @@ def mg_preflight(executor, state, migration):
 
 def pf_migration(executor, state, migration):
     c, label = executor.connection, mg_label(migration)
-    if c.vendor != "postgresql":
+    if c.vendor not in ("postgresql", "mysql"):
         if not PF["note"]:
             PF["note"] = True
-            print("migrail: preflight: database %r is %s: not checked (PostgreSQL only)" % (c.alias, c.vendor), file=sys.stderr)
+            print("migrail: preflight: database %r is %s: not checked (PostgreSQL, MySQL and MariaDB only)" % (c.alias, c.vendor), file=sys.stderr)
         return
     if PF_MODE != "only":
         PF["data"] = None
