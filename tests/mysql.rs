@@ -588,3 +588,73 @@ fn the_fixes_apply_on_mariadb_while_the_old_release_writes() {
         .collect();
     assert!(left.is_empty(), "{left:#?}");
 }
+
+/// The fixture with only the `shop` app, its 0003 replaced by `subtitle` made NOT NULL
+/// (the rows 0001 inserted hold NULL there).
+fn shop_with_required_subtitle() -> tempfile::TempDir {
+    let work = project();
+    let settings = work.path().join("mysite/settings.py");
+    let text = std::fs::read_to_string(&settings).expect("settings");
+    std::fs::write(&settings, text.replace(", \"verdicts\"]", "]")).expect("settings");
+    std::fs::remove_dir_all(work.path().join("verdicts")).expect("rm verdicts");
+    std::fs::remove_file(work.path().join("shop/migrations/0003_book_code_note_required.py"))
+        .expect("rm 0003");
+    std::fs::write(
+        work.path().join("shop/migrations/0003_book_subtitle_required.py"),
+        "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    \
+         dependencies = [(\"shop\", \"0002_book_subtitle\")]\n\n    operations = [\n        \
+         migrations.AlterField(\"book\", \"subtitle\", models.CharField(max_length=20, default=\"-\")),\n    ]\n",
+    )
+    .expect("write 0003");
+    work
+}
+
+fn column_definition(db: &str, table: &str, column: &str) -> String {
+    server().sql(&format!(
+        "SELECT COLUMN_TYPE, IS_NULLABLE, COALESCE(COLUMN_DEFAULT, 'none'), COALESCE(COLLATION_NAME, 'none'), \
+         COLUMN_COMMENT, EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME = '{table}' \
+         AND COLUMN_NAME = '{column}'"
+    ))
+}
+
+#[test]
+fn the_set_not_null_fix_ends_where_django_ends_and_the_old_release_writes_null_between() {
+    // What Django's own AlterField leaves on MariaDB.
+    let control = "notnull_control";
+    server().database(control);
+    let work = shop_with_required_subtitle();
+    let (ok, text) = manage(work.path(), control, &["migrate", "--noinput"]);
+    assert!(ok, "{text}");
+    let django = column_definition(control, "shop_book", "subtitle");
+    assert!(django.contains("varchar(20)\tNO"), "{django}");
+
+    // The fixed project, deploying in phases.
+    let db = "notnull";
+    server().database(db);
+    let work = shop_with_required_subtitle();
+    std::fs::write(work.path().join("migrail.toml"), "deploy-phases = true\n").expect("config");
+    let out = env(Command::new(env!("CARGO_BIN_EXE_migrail")).current_dir(work.path()), db)
+        .args(["fix", "shop/migrations/0003_book_subtitle_required.py"])
+        .output()
+        .expect("fix runs");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("Fixed 1 finding in 1 migration, 1 new file"), "{said}");
+    let r = migrail_run(work.path(), db, &["--phase", "pre"], &[]);
+    assert_eq!(r.code, 0, "{}", r.text);
+    assert_eq!(
+        server().sql(&format!("SELECT COUNT(*) FROM `{db}`.shop_book WHERE subtitle IS NULL")).trim(),
+        "0",
+        "the rows are filled before the rollout"
+    );
+    // The old release, during the rollout, still writes NULL: the column takes it.
+    server().sql(&format!("INSERT INTO `{db}`.shop_book (title, note, subtitle) VALUES ('old', 'x', NULL)"));
+    let r = migrail_run(work.path(), db, &["--phase", "post"], &[]);
+    assert_eq!(r.code, 0, "{}", r.text);
+    assert!(r.text.contains("0004"), "the MODIFY ran after the rollout:\n{}", r.text);
+    assert_eq!(
+        server().sql(&format!("SELECT subtitle FROM `{db}`.shop_book WHERE title = 'old'")).trim(),
+        "-"
+    );
+    // Where Django's own migration ends: the same column definition.
+    assert_eq!(column_definition(db, "shop_book", "subtitle"), django);
+}

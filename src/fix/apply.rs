@@ -355,7 +355,7 @@ fn plan_migration(
     let mut chain: Vec<(String, Step)> = Vec::new();
     if !moved.is_empty() {
         chain.push((
-            format!("{}_concurrently", m.name),
+            "concurrently".to_string(),
             Step {
                 operations: moved,
                 atomic: false,
@@ -363,11 +363,12 @@ fn plan_migration(
         ));
     }
     for (k, step) in later.into_iter().enumerate() {
-        chain.push((format!("{}_step{}", m.name, k + 2), step));
+        chain.push((format!("step{}", k + 2), step));
     }
     let mut previous = m.name.clone();
-    for (name, step) in &chain {
-        let path = unused_path(&dir, name, &out.files, project);
+    for (suffix, step) in &chain {
+        let path = new_migration_path(&dir, &m.name, suffix, &out.files, project);
+        let name = &format!("{}_{suffix}", m.name);
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -626,6 +627,62 @@ fn module_imports(text: &str) -> String {
 }
 
 /// A path for a new migration named `name` in `dir` that neither exists nor is planned.
+/// The file of a new migration split from `original` (`0003_gift_wrap`): the next
+/// number free in its folder, then the original's name and `suffix`
+/// (`0004_gift_wrap_step2`). Never a name another migration's starts with, nor one that
+/// starts with another's: `manage.py migrate APP NAME` takes a prefix, and Django refuses
+/// a name that is the prefix of two ("More than one migration matches").
+fn new_migration_path(
+    dir: &Path,
+    original: &str,
+    suffix: &str,
+    planned: &BTreeMap<PathBuf, String>,
+    project: &Project,
+) -> PathBuf {
+    let numbered = original
+        .split_once('_')
+        .filter(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let Some((number, rest)) = numbered else {
+        return unused_path(dir, &format!("{original}_{suffix}"), planned, project);
+    };
+    let stem = |p: &Path| -> Option<String> {
+        (p.parent() == Some(dir) && p.extension().is_some_and(|e| e == "py"))
+            .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .flatten()
+    };
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| stem(&e.path()))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.extend(planned.keys().filter_map(|p| stem(p)));
+    names.extend(project.migrations.iter().filter_map(|m| stem(&m.source.path)));
+    names.retain(|n| n != "__init__");
+    let number_of = |n: &str| -> Option<u64> { n.split('_').next()?.parse().ok() };
+    let width = number.len().max(4);
+    let mut next = names
+        .iter()
+        .filter_map(|n| number_of(n))
+        .chain(number.parse().ok())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    loop {
+        let candidate = format!("{next:0width$}_{rest}_{suffix}");
+        let clash = names
+            .iter()
+            .any(|n| n.starts_with(&candidate) || candidate.starts_with(n.as_str()));
+        let path = dir.join(format!("{candidate}.py"));
+        if !clash && !planned.contains_key(&path) && !path.exists() {
+            return path;
+        }
+        next += 1;
+    }
+}
+
 fn unused_path(
     dir: &Path,
     name: &str,
@@ -988,12 +1045,14 @@ mod tests {
             r#"        migrations.AddField("book", "note", models.TextField(null=True)),"#,
         ));
         let out = fixed(&files);
-        let new = PathBuf::from("shop/migrations/0002_check_step2.py");
+        // The next free number: `0002_check_step2` would make `migrate shop 0002_check`
+        // ambiguous to Django (it takes a prefix).
+        let new = PathBuf::from("shop/migrations/0004_check_step2.py");
         assert!(out.created.contains_key(&new), "{:?}", out.created);
         assert!(out.files[&new].contains(r#"("shop", "0002_check"),"#));
         assert!(out.files[&new].contains(r#"ValidateConstraint("book", "pages_gte_0"),"#));
         let next = &out.files[&PathBuf::from("shop/migrations/0003_next.py")];
-        assert!(next.contains(r#"[("shop", "0002_check_step2")]"#), "{next}");
+        assert!(next.contains(r#"[("shop", "0004_check_step2")]"#), "{next}");
     }
 
     #[test]

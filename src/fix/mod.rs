@@ -168,7 +168,7 @@ pub fn no_fix_reason(rule: &str) -> &'static str {
             "a rename through db_column/db_table: keep the database name as the help shows"
         }
         "set-not-null" => {
-            "the AlterField changes more than `null`, its default is not a literal, or the database is MySQL/MariaDB (no automatic fix there yet): follow the help"
+            "the AlterField changes more than `null`, its default is not a literal, or (MySQL) its column type is not one migrail restates exactly: follow the help"
         }
         "runpython-irreversible" | "runsql-irreversible" => {
             "only you know how to undo it: write the reverse code, or `RunPython.noop`/`RunSQL.noop` if nothing is to undo"

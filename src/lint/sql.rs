@@ -650,6 +650,15 @@ fn alter_table(alter: &AlterTable) -> Vec<SqlAction> {
                 }
                 _ => SqlAction::Other,
             },
+            // MySQL's `MODIFY col type NOT NULL`: what its SET NOT NULL is.
+            AlterTableOperation::ModifyColumn {
+                col_name, options, ..
+            } if options.iter().any(|o| matches!(o, ColumnOption::NotNull)) => {
+                SqlAction::SetNotNull {
+                    table: table.clone(),
+                    column: ident(col_name),
+                }
+            }
             _ => SqlAction::Other,
         })
         .collect()

@@ -33,7 +33,9 @@ An `AlterField` that turns `null=True` into `null=False` on an existing table.
 No lock to avoid (`MODIFY ... NOT NULL` rebuilds the table in place, writes allowed), but
 the old release's NULL writes fail in strict mode and the `ALTER` fails on NULL rows: the
 same two halves, the second one a `RunSQL` with `ALTER TABLE ... MODIFY ... NOT NULL,
-ALGORITHM=INPLACE, LOCK=NONE`. `migrail fix` writes the PostgreSQL recipe only.
+ALGORITHM=INPLACE, LOCK=NONE` restating the column type Django's MySQL backend gives the
+field. `migrail fix` writes it when that type is known and a `MODIFY` changes nothing else
+(no `db_default`, `db_comment`, `db_collation`, relation, JSON or UUID field).
 
 ## Safe alternative
 Two halves. Before the rollout, fill the NULL rows (the value Django would give them: its
@@ -123,7 +125,7 @@ impl Rule for SetNotNull {
         let table = ctx.table_name(model_name);
         let column = field.column(name).unwrap_or_else(|| name.clone());
         if ctx.settings.database.is_mysql() {
-            out.push(on_mysql(ctx, &table, &column, model_name, name, field));
+            out.push(on_mysql(ctx, &table, &column, model_name, name, old, field));
             return;
         }
         // A validated CHECK (col IS NOT NULL) lets PostgreSQL skip the scan, and NULL
@@ -206,34 +208,127 @@ impl Rule for SetNotNull {
 
 /// MySQL and MariaDB: no lock to avoid (`MODIFY ... NOT NULL` rebuilds in place, writes
 /// allowed), but the old release's NULL writes fail in strict mode and the ALTER fails on
-/// NULL rows: the same two halves, with MySQL's statements. No automatic fix yet.
+/// NULL rows: the same two halves, with MySQL's statements. The fix when the column's
+/// MySQL definition is exactly what Django would restate (`mysql_column_type`).
 fn on_mysql(
     ctx: &OpContext<'_>,
     table: &str,
     column: &str,
     model_name: &str,
     name: &str,
+    old: &crate::django::fields::FieldDef,
     field: &crate::django::fields::FieldDef,
 ) -> Diagnostic {
     let (t, c) = (super::mysql_ident(table), super::mysql_ident(column));
     let db = ctx.settings.database.label();
     // MySQL has no gen_random_uuid(); a literal, now() and CURRENT_DATE read the same.
     let value = backfill_sql(field).filter(|v| !v.contains("gen_random_uuid"));
-    let update = match &value {
-        Some(v) => format!("UPDATE {t} SET {c} = {v} WHERE {c} IS NULL LIMIT 10000; -- repeat until no row changes"),
-        None => format!("UPDATE {t} SET {c} = <the value you choose> WHERE {c} IS NULL LIMIT 10000; -- repeat until no row changes"),
-    };
     let m = lower(model_name);
-    Diagnostic::at_operation(
+    let state_field = field_code(field, &[]);
+    let column_type = mysql_column_type(field);
+    let shown_type = column_type.clone().unwrap_or_else(|| "<its column type>".to_string());
+    // `value` is escaped for a single-quoted Python string already.
+    let update = value.as_ref().map(|v| {
+        format!(
+            "migrations.RunSQL(\n    'UPDATE {t} SET {c} = {v} WHERE {c} IS NULL;',\n    reverse_sql=migrations.RunSQL.noop,\n)"
+        )
+    });
+    let mut before: Vec<String> = update.iter().cloned().collect();
+    before.push(format!(
+        "migrations.SeparateDatabaseAndState(state_operations=[\n    migrations.AlterField(\"{m}\", \"{name}\", {state_field}),\n])"
+    ));
+    let mut after: Vec<String> = update.iter().cloned().collect();
+    after.push(format!(
+        "migrations.RunSQL(\n    'ALTER TABLE {t} MODIFY {c} {shown_type} NOT NULL, ALGORITHM=INPLACE, LOCK=NONE;',\n    \
+         reverse_sql='ALTER TABLE {t} MODIFY {c} {shown_type} NULL, ALGORITHM=INPLACE, LOCK=NONE;',\n)"
+    ));
+    let shown_after = Fix::replace(after.clone(), true).describe();
+    let fix = Fix::replace(before, true);
+    let fix = if ctx.deploy_phases {
+        fix.then(after, true)
+    } else {
+        fix.next_release(after, true)
+    };
+    let fill_note = if value.is_some() {
+        ""
+    } else {
+        " (the field has no default migrail can write as SQL: fill the NULL rows with the value you choose, with an \
+         UPDATE before each half)"
+    };
+    let diagnostic = Diagnostic::at_operation(
         ctx.op(),
         format!(
-            "AlterField makes column {c} of {t} NOT NULL: the old release may still write NULL, which {db} rejects in strict mode, and the ALTER fails if any row still holds NULL"
+            "AlterField makes column {c} of {t} NOT NULL: the old release may still write NULL, which {db} rejects \
+             in strict mode, and the ALTER fails if any row still holds NULL"
         ),
     )
     .help(format!(
-        "two halves. Before the rollout: fill the NULL rows (`{update}`) and make the field NOT NULL in the state only: `migrations.SeparateDatabaseAndState(state_operations=[migrations.AlterField(\"{m}\", \"{name}\", {}),])`. After the rollout (the post phase, or the next release): fill again what the old release wrote, then `ALTER TABLE {t} MODIFY {c} <its column type> NOT NULL, ALGORITHM=INPLACE, LOCK=NONE` in a RunSQL (an in-place rebuild, writes allowed)",
-        field_code(field, &[])
-    ))
+        "two halves. Before the rollout: fill the NULL rows and make the field NOT NULL in the state only (the old \
+         release may still write NULL, and the column still takes it). After the rollout (the post phase, or the \
+         next release without deploy phases): fill again what the old release wrote, then MODIFY the column NOT \
+         NULL in place (an in-place rebuild, writes allowed; MySQL refuses rather than copy){fill_note}. On a \
+         large table run the UPDATE in batches (`... LIMIT 10000`, repeated):\n{}{}",
+        fix.describe(),
+        if ctx.deploy_phases {
+            String::new()
+        } else {
+            format!("\nthen, in the next release (once no old code runs):\n{shown_after}")
+        }
+    ));
+    let only_null = super::same_field_except(old, field, &["null", "default"]);
+    if only_null && value.is_some() && column_type.is_some() {
+        diagnostic.with_fix(fix)
+    } else {
+        diagnostic
+    }
+}
+
+/// The column definition Django's MySQL backend gives `field` (its `data_types`), when
+/// a `MODIFY` restating it changes nothing else: no `db_default`, `db_comment` or
+/// `db_collation` (a MODIFY would drop them), no relation, JSON or UUID (MariaDB's own
+/// types and checks).
+fn mysql_column_type(field: &crate::django::fields::FieldDef) -> Option<String> {
+    use crate::django::fields::DbType;
+    if ["db_default", "db_comment", "db_collation"]
+        .iter()
+        .any(|k| field.call.kwarg(k).is_some())
+        || field.call.has_unpacked
+    {
+        return None;
+    }
+    let unsigned = if field.class().starts_with("Positive") {
+        " UNSIGNED"
+    } else {
+        ""
+    };
+    Some(match (field.class(), field.db_type()?) {
+        (
+            "CharField" | "SlugField" | "EmailField" | "URLField" | "FileField" | "ImageField"
+            | "FilePathField",
+            DbType::Varchar {
+                max_length: Some(n),
+            },
+        ) => format!("varchar({n})"),
+        ("TextField", _) => "longtext".into(),
+        ("IntegerField" | "PositiveIntegerField", _) => format!("integer{unsigned}"),
+        ("BigIntegerField" | "PositiveBigIntegerField", _) => format!("bigint{unsigned}"),
+        ("SmallIntegerField" | "PositiveSmallIntegerField", _) => format!("smallint{unsigned}"),
+        ("BooleanField", _) => "bool".into(),
+        ("DateField", _) => "date".into(),
+        ("DateTimeField", _) => "datetime(6)".into(),
+        ("TimeField", _) => "time(6)".into(),
+        ("FloatField", _) => "double precision".into(),
+        ("DurationField", _) => "bigint".into(),
+        ("GenericIPAddressField", _) => "char(39)".into(),
+        (
+            "DecimalField",
+            DbType::Numeric {
+                max_digits,
+                decimal_places,
+            },
+        ) => format!("numeric({max_digits}, {decimal_places})"),
+        _ => return None,
+    })
 }
 
 /// The SQL value Django's `effective_default` gives the NULL rows, escaped to stand in a
