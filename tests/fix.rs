@@ -368,7 +368,7 @@ fn renames_and_drops_keep_the_data_and_pin_models_py() {
         .find(|m| {
             m["name"]
                 .as_str()
-                .is_some_and(|n| n.starts_with("0004_drops_step"))
+                .is_some_and(|n| n.ends_with("_drops_step2"))
         })
         .map(|m| m["phase"].clone());
     assert_eq!(

@@ -465,7 +465,9 @@ fn the_preflight_refuses_a_migration_the_rows_would_fail_before_anything_runs() 
     assert_eq!(recorded(db, "shop"), ["0001_initial", "0002_book_subtitle"]);
 
     // Fixed data: it passes, and a unique index over duplicates is refused the same way.
-    server().sql(&format!("UPDATE `{db}`.shop_book SET note = 'n' WHERE note IS NULL"));
+    server().sql(&format!(
+        "UPDATE `{db}`.shop_book SET note = 'n' WHERE note IS NULL"
+    ));
     let r = migrail_run(work.path(), db, &[], &["shop", "0003"]);
     assert_eq!(r.code, 0, "{}", r.text);
     std::fs::write(
@@ -477,7 +479,11 @@ fn the_preflight_refuses_a_migration_the_rows_would_fail_before_anything_runs() 
     .expect("write 0004");
     let r = migrail_run(work.path(), db, &[], &["shop", "0004"]);
     assert_eq!(r.code, 133, "{}", r.text);
-    assert!(r.text.contains("\"check\": \"unique\"") && r.text.contains("\"verdict\": \"violation\""), "{}", r.text);
+    assert!(
+        r.text.contains("\"check\": \"unique\"") && r.text.contains("\"verdict\": \"violation\""),
+        "{}",
+        r.text
+    );
 }
 
 /// The old release's INSERT into `verdicts_item`, naming only the columns it knows.
@@ -597,8 +603,11 @@ fn shop_with_required_subtitle() -> tempfile::TempDir {
     let text = std::fs::read_to_string(&settings).expect("settings");
     std::fs::write(&settings, text.replace(", \"verdicts\"]", "]")).expect("settings");
     std::fs::remove_dir_all(work.path().join("verdicts")).expect("rm verdicts");
-    std::fs::remove_file(work.path().join("shop/migrations/0003_book_code_note_required.py"))
-        .expect("rm 0003");
+    std::fs::remove_file(
+        work.path()
+            .join("shop/migrations/0003_book_code_note_required.py"),
+    )
+    .expect("rm 0003");
     std::fs::write(
         work.path().join("shop/migrations/0003_book_subtitle_required.py"),
         "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    \
@@ -633,26 +642,47 @@ fn the_set_not_null_fix_ends_where_django_ends_and_the_old_release_writes_null_b
     server().database(db);
     let work = shop_with_required_subtitle();
     std::fs::write(work.path().join("migrail.toml"), "deploy-phases = true\n").expect("config");
-    let out = env(Command::new(env!("CARGO_BIN_EXE_migrail")).current_dir(work.path()), db)
-        .args(["fix", "shop/migrations/0003_book_subtitle_required.py"])
-        .output()
-        .expect("fix runs");
-    let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(said.contains("Fixed 1 finding in 1 migration, 1 new file"), "{said}");
+    let out = env(
+        Command::new(env!("CARGO_BIN_EXE_migrail")).current_dir(work.path()),
+        db,
+    )
+    .args(["fix", "shop/migrations/0003_book_subtitle_required.py"])
+    .output()
+    .expect("fix runs");
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("Fixed 1 finding in 1 migration, 1 new file"),
+        "{said}"
+    );
     let r = migrail_run(work.path(), db, &["--phase", "pre"], &[]);
     assert_eq!(r.code, 0, "{}", r.text);
     assert_eq!(
-        server().sql(&format!("SELECT COUNT(*) FROM `{db}`.shop_book WHERE subtitle IS NULL")).trim(),
+        server()
+            .sql(&format!(
+                "SELECT COUNT(*) FROM `{db}`.shop_book WHERE subtitle IS NULL"
+            ))
+            .trim(),
         "0",
         "the rows are filled before the rollout"
     );
     // The old release, during the rollout, still writes NULL: the column takes it.
-    server().sql(&format!("INSERT INTO `{db}`.shop_book (title, note, subtitle) VALUES ('old', 'x', NULL)"));
+    server().sql(&format!(
+        "INSERT INTO `{db}`.shop_book (title, note, subtitle) VALUES ('old', 'x', NULL)"
+    ));
     let r = migrail_run(work.path(), db, &["--phase", "post"], &[]);
     assert_eq!(r.code, 0, "{}", r.text);
-    assert!(r.text.contains("0004"), "the MODIFY ran after the rollout:\n{}", r.text);
+    assert!(
+        r.text.contains("0004"),
+        "the MODIFY ran after the rollout:\n{}",
+        r.text
+    );
     assert_eq!(
-        server().sql(&format!("SELECT subtitle FROM `{db}`.shop_book WHERE title = 'old'")).trim(),
+        server()
+            .sql(&format!(
+                "SELECT subtitle FROM `{db}`.shop_book WHERE title = 'old'"
+            ))
+            .trim(),
         "-"
     );
     // Where Django's own migration ends: the same column definition.

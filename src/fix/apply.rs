@@ -659,7 +659,12 @@ fn new_migration_path(
         })
         .unwrap_or_default();
     names.extend(planned.keys().filter_map(|p| stem(p)));
-    names.extend(project.migrations.iter().filter_map(|m| stem(&m.source.path)));
+    names.extend(
+        project
+            .migrations
+            .iter()
+            .filter_map(|m| stem(&m.source.path)),
+    );
     names.retain(|n| n != "__init__");
     let number_of = |n: &str| -> Option<u64> { n.split('_').next()?.parse().ok() };
     let width = number.len().max(4);

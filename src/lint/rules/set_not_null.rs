@@ -226,7 +226,9 @@ fn on_mysql(
     let m = lower(model_name);
     let state_field = field_code(field, &[]);
     let column_type = mysql_column_type(field);
-    let shown_type = column_type.clone().unwrap_or_else(|| "<its column type>".to_string());
+    let shown_type = column_type
+        .clone()
+        .unwrap_or_else(|| "<its column type>".to_string());
     // `value` is escaped for a single-quoted Python string already.
     let update = value.as_ref().map(|v| {
         format!(
