@@ -170,6 +170,10 @@ pub struct Database {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aurora: Option<String>,
     pub source: Source,
+    /// The settings set `DATABASES` with an engine migrail does not judge for, or one read
+    /// at run time: what was seen, said in the summary (PostgreSQL is judged then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread: Option<String>,
 }
 
 /// The version assumed when none is given.
@@ -320,7 +324,14 @@ impl Database {
         }
         match &self.source {
             Source::Settings { .. } => out.push_str(", from the settings"),
-            Source::Configuration | Source::Default => {}
+            Source::Default => {
+                if let Some(unread) = &self.unread {
+                    out.push_str(&format!(
+                        ": {unread}; set `database` in the configuration if production runs MySQL or MariaDB"
+                    ));
+                }
+            }
+            Source::Configuration => {}
         }
         out
     }
@@ -397,5 +408,17 @@ mod tests {
         let pg = Database::configured(Some("postgresql"), None).unwrap();
         assert_eq!(pg.label(), "PostgreSQL");
         assert!(!pg.version_assumed);
+    }
+
+    #[test]
+    fn the_summary_says_what_was_not_read() {
+        let db = Database {
+            unread: Some("the settings' ENGINE is read at run time".into()),
+            ..Database::default()
+        };
+        assert_eq!(
+            db.describe(),
+            "PostgreSQL: the settings' ENGINE is read at run time; set `database` in the configuration if production runs MySQL or MariaDB"
+        );
     }
 }

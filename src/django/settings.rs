@@ -28,6 +28,9 @@ pub struct ProjectSettings {
     pub default_auto_field: Option<String>,
     /// The engine `DATABASES["default"]` names (its `ENGINE`, or a database URL).
     pub database_engine: Option<super::database::Engine>,
+    /// `DATABASES` is set, but its engine is none migrail judges for, or is read at run
+    /// time: what was seen (`sqlite3`, `read at run time`), for the summary line.
+    pub database_unread: Option<String>,
 }
 
 /// The [`Settings`](super::migration::Settings) to read the project at `roots` with:
@@ -213,6 +216,41 @@ fn subscript_root(sub: &ruff_python_ast::ExprSubscript) -> Option<&str> {
     }
 }
 
+/// What the summary says of a `DATABASES` value whose engine migrail does not judge for.
+fn unread_engine(value: &Value) -> String {
+    fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>, depth: usize) {
+        if depth > 8 {
+            return;
+        }
+        match v {
+            Value::Str(s) => out.push(s.as_str()),
+            Value::Dict(items) => items
+                .iter()
+                .for_each(|(_, v)| strings(&v.value, out, depth + 1)),
+            Value::List(items) | Value::Tuple(items) => {
+                items.iter().for_each(|v| strings(&v.value, out, depth + 1))
+            }
+            Value::Call(c) => c
+                .args
+                .iter()
+                .chain(c.kwargs.iter().map(|(_, v)| v))
+                .for_each(|v| strings(&v.value, out, depth + 1)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    strings(value, &mut found, 0);
+    for engine in ["sqlite", "oracle", "cockroach", "mssql", "sql_server"] {
+        if found
+            .iter()
+            .any(|s| s.to_ascii_lowercase().contains(engine))
+        {
+            return format!("the settings name {engine}");
+        }
+    }
+    "the settings' ENGINE is read at run time".to_string()
+}
+
 /// The engine a `DATABASES` value names: `["default"]["ENGINE"]` when it is a literal,
 /// else the first engine path or database URL among the strings of the default alias's
 /// value (`dj_database_url.config(default="mysql://...")`, `env.db(default=...)`,
@@ -336,8 +374,16 @@ impl Reader<'_> {
                 }
             }
             Expr::Name(name) if name.id.as_str() == "DATABASES" => {
-                if let Some(engine) = engine_in(&eval(value, scope, self.text).value, 0) {
-                    out.database_engine = Some(engine);
+                let value = eval(value, scope, self.text).value;
+                match engine_in(&value, 0) {
+                    Some(engine) => {
+                        out.database_engine = Some(engine);
+                        out.database_unread = None;
+                    }
+                    None => {
+                        out.database_engine = None;
+                        out.database_unread = Some(unread_engine(&value));
+                    }
                 }
             }
             Expr::Name(name) if name.id.as_str() == "DEFAULT_AUTO_FIELD" => {
@@ -352,8 +398,13 @@ impl Reader<'_> {
                 let default = matches!(&key, Value::Str(k) if k.as_str() == "default")
                     || matches!(&key, Value::Str(k) if k.as_str() == "ENGINE");
                 if default {
-                    if let Some(engine) = engine_in(&eval(value, scope, self.text).value, 0) {
-                        out.database_engine = Some(engine);
+                    let value = eval(value, scope, self.text).value;
+                    match engine_in(&value, 0) {
+                        Some(engine) => {
+                            out.database_engine = Some(engine);
+                            out.database_unread = None;
+                        }
+                        None => out.database_unread = Some(unread_engine(&value)),
                     }
                 }
             }
@@ -508,6 +559,7 @@ mod tests {
             ("import os\nDATABASES = {'default': {'ENGINE': os.environ.get('DB_ENGINE', 'django_prometheus.db.backends.mysql')}}", Some(Engine::Mysql)),
             ("DATABASES = {'default': {}}\nDATABASES['default']['ENGINE'] = 'django.contrib.gis.db.backends.postgis'", Some(Engine::Postgresql)),
             ("DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3'}}", None),
+            ("import environ\nenv = environ.Env()\nDATABASES = {'default': env.db()}", None),
         ];
         for (text, engine) in cases {
             let dir = tempfile::tempdir().expect("tempdir");
@@ -521,6 +573,15 @@ mod tests {
             write(root, "site/settings.py", text);
             let got = read(&[root.to_path_buf()]);
             assert_eq!(got.database_engine, engine, "{text}");
+            if engine.is_none() {
+                let unread = got.database_unread.unwrap_or_default();
+                let expected = if text.contains("sqlite") {
+                    "the settings name sqlite"
+                } else {
+                    "the settings' ENGINE is read at run time"
+                };
+                assert_eq!(unread, expected, "{text}");
+            }
         }
     }
 }
