@@ -313,6 +313,16 @@ fn type_change(
         ),
     };
     let mut message = copy(what);
+    let indexed = old.unique() == Some(true) || old.db_index() == Some(true);
+    if matches!(to, DbType::Text)
+        && indexed
+        && ctx.settings.database.engine == crate::django::database::Engine::Mysql
+    {
+        message.push_str(
+            "; and the column is indexed: MySQL refuses a TEXT column in a key without a prefix \
+             length (ERROR 1170), so the migration fails there (MariaDB copies and rebuilds the key)",
+        );
+    }
     if auto_upgrade {
         let model_name = op.model().unwrap_or_default();
         let key = crate::django::state::model_key(ctx.app(), model_name);
@@ -367,38 +377,78 @@ fn foreign_key(
 fn run_sql(ctx: &OpContext<'_>, sql: &Value) -> Option<Diagnostic> {
     let mut texts = Vec::new();
     collect_strings(sql, &mut texts);
+    // Tables the migration created before this operation: empty, no old code on them.
+    let new_tables: Vec<String> = ctx
+        .visit
+        .created_here
+        .iter()
+        .filter_map(|k| ctx.visit.state.get(k))
+        .filter_map(|m| ctx.visit.state.table_of(m))
+        .map(|t| t.to_ascii_lowercase())
+        .collect();
     for text in texts {
-        let upper = text.to_ascii_uppercase();
-        let squeezed: String = upper.chars().filter(|c| !c.is_whitespace()).collect();
-        let online =
-            squeezed.contains("ALGORITHM=INPLACE") || squeezed.contains("ALGORITHM=INSTANT");
-        let words: Vec<&str> = upper.split_whitespace().collect();
-        let adds = |what: &str| {
-            words
-                .windows(2)
-                .any(|w| w[0] == "ADD" && w[1].starts_with(what))
-                || words
-                    .windows(4)
-                    .any(|w| w[0] == "ADD" && w[1] == "CONSTRAINT" && w[3].starts_with(what))
-        };
-        let asked = if squeezed.contains("ALGORITHM=COPY") {
-            Some("ALGORITHM=COPY: the table is copied, writes blocked for the whole copy")
-        } else if squeezed.contains("LOCK=EXCLUSIVE") {
-            Some("LOCK=EXCLUSIVE: no reads or writes on the table until the statement is done")
-        } else if squeezed.contains("LOCK=SHARED") {
-            Some("LOCK=SHARED: writes blocked until the statement is done")
-        } else if !online && adds("FOREIGN") && !squeezed.contains("FOREIGN_KEY_CHECKS=0") {
-            Some("a foreign key with foreign_key_checks on: the table is copied (ALGORITHM=COPY), writes blocked for the whole copy")
-        } else if !online && adds("CHECK") {
-            Some("a CHECK constraint: every row is checked in a copy of the table (ALGORITHM=COPY), writes blocked")
-        } else {
-            None
-        };
-        if let Some(asked) = asked {
-            return Some(
-                Diagnostic::at_operation(ctx.op(), format!("RunSQL asks {} for {asked}", ctx.settings.database.label()))
-                    .help("assert `ALGORITHM=INPLACE, LOCK=NONE` (or `ALGORITHM=INSTANT`) instead: MySQL then refuses what it cannot do online rather than blocking; what needs a copy goes through an online schema-change tool (gh-ost, pt-online-schema-change) on a big table"),
-            );
+        let whole: String = text
+            .to_ascii_uppercase()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let checks_off = whole.contains("FOREIGN_KEY_CHECKS=0");
+        for statement in text.split(';') {
+            let upper = statement.to_ascii_uppercase();
+            let squeezed: String = upper.chars().filter(|c| !c.is_whitespace()).collect();
+            let online =
+                squeezed.contains("ALGORITHM=INPLACE") || squeezed.contains("ALGORITHM=INSTANT");
+            let words: Vec<&str> = upper.split_whitespace().collect();
+            let original: Vec<&str> = statement.split_whitespace().collect();
+            // `ALTER TABLE [IF EXISTS] name`: the table, unquoted.
+            let table = words
+                .iter()
+                .position(|w| *w == "TABLE")
+                .filter(|&i| i > 0 && words[i - 1] == "ALTER")
+                .and_then(|i| {
+                    let mut j = i + 1;
+                    while words
+                        .get(j)
+                        .is_some_and(|w| matches!(*w, "IF" | "EXISTS" | "ONLY"))
+                    {
+                        j += 1;
+                    }
+                    original.get(j)
+                })
+                .map(|t| {
+                    t.trim_matches(|c| c == '`' || c == '"')
+                        .to_ascii_lowercase()
+                });
+            if table.as_ref().is_some_and(|t| new_tables.contains(t)) {
+                continue;
+            }
+            let adds = |what: &str| {
+                words
+                    .windows(2)
+                    .any(|w| w[0] == "ADD" && w[1].starts_with(what))
+                    || words
+                        .windows(4)
+                        .any(|w| w[0] == "ADD" && w[1] == "CONSTRAINT" && w[3].starts_with(what))
+            };
+            let asked = if squeezed.contains("ALGORITHM=COPY") {
+                Some("ALGORITHM=COPY: the table is copied, writes blocked for the whole copy")
+            } else if squeezed.contains("LOCK=EXCLUSIVE") {
+                Some("LOCK=EXCLUSIVE: no reads or writes on the table until the statement is done")
+            } else if squeezed.contains("LOCK=SHARED") {
+                Some("LOCK=SHARED: writes blocked until the statement is done")
+            } else if !online && adds("FOREIGN") && !checks_off {
+                Some("a foreign key with foreign_key_checks on: the table is copied (ALGORITHM=COPY), writes blocked for the whole copy")
+            } else if !online && adds("CHECK") {
+                Some("a CHECK constraint: every row is checked in a copy of the table (ALGORITHM=COPY), writes blocked")
+            } else {
+                None
+            };
+            if let Some(asked) = asked {
+                return Some(
+                    Diagnostic::at_operation(ctx.op(), format!("RunSQL asks {} for {asked}", ctx.settings.database.label()))
+                        .help("assert `ALGORITHM=INPLACE, LOCK=NONE` (or `ALGORITHM=INSTANT`) instead: MySQL then refuses what it cannot do online rather than blocking; what needs a copy goes through an online schema-change tool (gh-ost, pt-online-schema-change) on a big table"),
+                );
+            }
         }
     }
     None
@@ -506,5 +556,36 @@ mod tests {
             "{found:?}"
         );
         assert!(findings_on(&m, RULE, "mariadb", Some("10.11")).is_empty());
+    }
+
+    #[test]
+    fn ok_run_sql_on_a_table_created_in_the_same_migration() {
+        let m = with_initial(migration(
+            "0002_x",
+            "0001_initial",
+            "        migrations.CreateModel('Shelf', fields=[('id', models.AutoField(primary_key=True)), ('book_id', models.IntegerField())]),\n        \
+             migrations.RunSQL('ALTER TABLE `shop_shelf` ADD CONSTRAINT fk FOREIGN KEY (book_id) REFERENCES shop_book (id)'),",
+        ));
+        assert!(findings_on(&m, RULE, "mysql", None).is_empty());
+    }
+
+    #[test]
+    fn an_indexed_column_made_text_is_refused_by_mysql() {
+        let m = with_initial(migration(
+            "0002_x",
+            "0001_initial",
+            "        migrations.AlterField('book', 'isbn', models.CharField(max_length=13, unique=True)),",
+        ));
+        let mut files = m;
+        files.push(migration(
+            "0003_y",
+            "0002_x",
+            "        migrations.AlterField('book', 'isbn', models.TextField(unique=True)),",
+        ));
+        let found = findings_on(&files, RULE, "mysql", None);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].contains("ERROR 1170"), "{found:?}");
+        let found = findings_on(&files, RULE, "mariadb", None);
+        assert!(!found[0].contains("ERROR 1170"), "{found:?}");
     }
 }
