@@ -636,11 +636,32 @@ fn rules_lists_every_rule_and_rule_shows_its_documentation() {
             r.stdout
         );
     }
+    // Which engines each rule judges for: PostgreSQL's lock rules, MySQL's own, the rest.
+    for (name, engines) in [
+        ("add-index-not-concurrently", "postgresql"),
+        ("mysql-table-copy", "mysql"),
+        ("drop-column", "all"),
+    ] {
+        let line = r
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_default();
+        assert!(
+            line.split_whitespace().nth(3) == Some(engines),
+            "{name}: {line}"
+        );
+    }
     let (_, doc) = json(&["rules", "--format", "json"]);
     assert_eq!(
         doc["rules"].as_array().map(Vec::len),
         Some(r.stdout.lines().count())
     );
+    assert!(doc["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|r| r["name"] == "mysql-partial-migration" && r["engines"] == "mysql"));
 
     let r = run(&["rule", "drop-column"]);
     assert_eq!(r.code, 0);

@@ -35,11 +35,17 @@ pub fn run_rules(args: &RulesArgs) -> Result<u8, CliError> {
             let mut text = String::new();
             for r in registry::all() {
                 let m = r.meta();
+                let engines = match m.engines {
+                    crate::lint::rule::Engines::All => "all",
+                    crate::lint::rule::Engines::Postgresql => "postgresql",
+                    crate::lint::rule::Engines::Mysql => "mysql",
+                };
                 text.push_str(&format!(
-                    "{:width$}  {:7}  {:21}  {}\n",
+                    "{:width$}  {:7}  {:21}  {:10}  {}\n",
                     m.name,
                     m.severity.as_str(),
                     m.axis.as_str(),
+                    engines,
                     m.summary
                 ));
             }
