@@ -45,11 +45,15 @@ impl Engine {
         if !lower.contains('.') {
             return None;
         }
-        let last = lower.rsplit('.').next().unwrap_or("");
-        let tail = lower.trim_end_matches(".base");
-        if last.contains("postgres") || tail.contains("postgis") || tail.contains("psycopg") {
+        // The backend's module: `...backends.mysql`, `...backends.postgresql(.base)`.
+        let module = lower
+            .trim_end_matches(".base")
+            .rsplit('.')
+            .next()
+            .unwrap_or("");
+        if module.contains("postgres") || module.contains("postgis") || module.contains("psycopg") {
             Some(Engine::Postgresql)
-        } else if last.contains("mysql") || tail.ends_with(".mysql") {
+        } else if module.contains("mysql") {
             Some(Engine::Mysql)
         } else {
             None

@@ -456,6 +456,51 @@ impl FieldDef {
 
     /// The PostgreSQL column type Django gives this field, where migrail can tell.
     /// `None` for relations (their type is the target's key) and unknown classes.
+    /// The column type Django's MySQL backend gives the field (its `data_types`, Django
+    /// 5.2): `varchar(20)`, `integer UNSIGNED`, `datetime(6)`; `None` for relations and
+    /// classes migrail does not know. On MariaDB 10.7+ Django makes a `UUIDField` `uuid`.
+    pub fn mysql_type(&self, mariadb: bool) -> Option<String> {
+        let db = self.db_type();
+        Some(match (self.class(), db) {
+            (
+                _,
+                Some(DbType::Varchar {
+                    max_length: Some(n),
+                }),
+            ) => format!("varchar({n})"),
+            (
+                _,
+                Some(DbType::Numeric {
+                    max_digits,
+                    decimal_places,
+                }),
+            ) => format!("numeric({max_digits}, {decimal_places})"),
+            ("TextField", _) => "longtext".into(),
+            ("AutoField", _) => "integer AUTO_INCREMENT".into(),
+            ("BigAutoField", _) => "bigint AUTO_INCREMENT".into(),
+            ("SmallAutoField", _) => "smallint AUTO_INCREMENT".into(),
+            ("IntegerField", _) => "integer".into(),
+            ("BigIntegerField", _) => "bigint".into(),
+            ("SmallIntegerField", _) => "smallint".into(),
+            ("PositiveIntegerField", _) => "integer UNSIGNED".into(),
+            ("PositiveBigIntegerField", _) => "bigint UNSIGNED".into(),
+            ("PositiveSmallIntegerField", _) => "smallint UNSIGNED".into(),
+            ("BooleanField" | "NullBooleanField", _) => "bool".into(),
+            ("DateField", _) => "date".into(),
+            ("DateTimeField", _) => "datetime(6)".into(),
+            ("TimeField", _) => "time(6)".into(),
+            ("DurationField", _) => "bigint".into(),
+            ("FloatField", _) => "double precision".into(),
+            ("UUIDField", _) if mariadb => "uuid".into(),
+            ("UUIDField", _) => "char(32)".into(),
+            ("JSONField", _) => "json".into(),
+            ("BinaryField", _) => "longblob".into(),
+            ("IPAddressField", _) => "char(15)".into(),
+            ("GenericIPAddressField", _) => "char(39)".into(),
+            _ => return None,
+        })
+    }
+
     pub fn db_type(&self) -> Option<DbType> {
         let named = |n: &str| {
             Some(DbType::Named {

@@ -216,30 +216,61 @@ fn subscript_root(sub: &ruff_python_ast::ExprSubscript) -> Option<&str> {
     }
 }
 
-/// What the summary says of a `DATABASES` value whose engine migrail does not judge for.
-fn unread_engine(value: &Value) -> String {
-    fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>, depth: usize) {
-        if depth > 8 {
-            return;
-        }
-        match v {
-            Value::Str(s) => out.push(s.as_str()),
-            Value::Dict(items) => items
+/// The part of a `DATABASES` value (or of what is assigned to `DATABASES["default"]`)
+/// that names the default alias's engine: its `["default"]`, then its `["ENGINE"]`, as far
+/// as they are literal dictionaries.
+fn default_engine_part(value: &Value) -> &Value {
+    let mut part = value;
+    for key in ["default", "ENGINE"] {
+        if let Value::Dict(items) = part {
+            let found = items
                 .iter()
-                .for_each(|(_, v)| strings(&v.value, out, depth + 1)),
-            Value::List(items) | Value::Tuple(items) => {
-                items.iter().for_each(|v| strings(&v.value, out, depth + 1))
+                .find(|(k, _)| matches!(&k.value, Value::Str(s) if s.as_str() == key));
+            if let Some((_, v)) = found {
+                part = &v.value;
             }
-            Value::Call(c) => c
-                .args
-                .iter()
-                .chain(c.kwargs.iter().map(|(_, v)| v))
-                .for_each(|v| strings(&v.value, out, depth + 1)),
-            _ => {}
         }
     }
+    part
+}
+
+/// Every string literal in `value` (calls' arguments included), in order.
+fn strings<'a>(value: &'a Value, out: &mut Vec<&'a str>, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    match value {
+        Value::Str(s) => out.push(s.as_str()),
+        Value::Dict(items) => items
+            .iter()
+            .for_each(|(_, v)| strings(&v.value, out, depth + 1)),
+        Value::List(items) | Value::Tuple(items) => {
+            items.iter().for_each(|v| strings(&v.value, out, depth + 1))
+        }
+        Value::Call(c) => c
+            .args
+            .iter()
+            .chain(c.kwargs.iter().map(|(_, v)| v))
+            .for_each(|v| strings(&v.value, out, depth + 1)),
+        _ => {}
+    }
+}
+
+/// The engine a `DATABASES` value names: the first engine path or database URL among the
+/// strings of its default alias's engine (a literal `ENGINE`, `os.environ.get("DB_ENGINE",
+/// "django.db.backends.mysql")`, `dj_database_url.config(default="mysql://...")`).
+fn engine_in(value: &Value) -> Option<super::database::Engine> {
     let mut found = Vec::new();
-    strings(value, &mut found, 0);
+    strings(default_engine_part(value), &mut found, 0);
+    found
+        .into_iter()
+        .find_map(super::database::Engine::from_backend)
+}
+
+/// What the summary says of a `DATABASES` value whose engine migrail does not judge for.
+fn unread_engine(value: &Value) -> String {
+    let mut found = Vec::new();
+    strings(default_engine_part(value), &mut found, 0);
     for engine in ["sqlite", "oracle", "cockroach", "mssql", "sql_server"] {
         if found
             .iter()
@@ -249,40 +280,6 @@ fn unread_engine(value: &Value) -> String {
         }
     }
     "the settings' ENGINE is read at run time".to_string()
-}
-
-/// The engine a `DATABASES` value names: `["default"]["ENGINE"]` when it is a literal,
-/// else the first engine path or database URL among the strings of the default alias's
-/// value (`dj_database_url.config(default="mysql://...")`, `env.db(default=...)`,
-/// `os.environ.get("DB_ENGINE", "django.db.backends.mysql")`).
-fn engine_in(value: &Value, depth: usize) -> Option<super::database::Engine> {
-    use super::database::Engine;
-    if depth > 8 {
-        return None;
-    }
-    let key_is = |k: &Value, name: &str| matches!(k, Value::Str(s) if s.as_str() == name);
-    match value {
-        Value::Str(s) => Engine::from_backend(s.as_str()),
-        Value::Dict(items) => {
-            for wanted in ["default", "ENGINE"] {
-                if let Some((_, v)) = items.iter().find(|(k, _)| key_is(&k.value, wanted)) {
-                    return engine_in(&v.value, depth + 1);
-                }
-            }
-            items
-                .iter()
-                .find_map(|(_, v)| engine_in(&v.value, depth + 1))
-        }
-        Value::List(items) | Value::Tuple(items) => {
-            items.iter().find_map(|v| engine_in(&v.value, depth + 1))
-        }
-        Value::Call(call) => call
-            .args
-            .iter()
-            .chain(call.kwargs.iter().map(|(_, v)| v))
-            .find_map(|v| engine_in(&v.value, depth + 1)),
-        _ => None,
-    }
 }
 
 fn read_module(root: &Path, file: &Path, module: &str, depth: usize, out: &mut ProjectSettings) {
@@ -375,7 +372,7 @@ impl Reader<'_> {
             }
             Expr::Name(name) if name.id.as_str() == "DATABASES" => {
                 let value = eval(value, scope, self.text).value;
-                match engine_in(&value, 0) {
+                match engine_in(&value) {
                     Some(engine) => {
                         out.database_engine = Some(engine);
                         out.database_unread = None;
@@ -399,7 +396,7 @@ impl Reader<'_> {
                     || matches!(&key, Value::Str(k) if k.as_str() == "ENGINE");
                 if default {
                     let value = eval(value, scope, self.text).value;
-                    match engine_in(&value, 0) {
+                    match engine_in(&value) {
                         Some(engine) => {
                             out.database_engine = Some(engine);
                             out.database_unread = None;
@@ -498,18 +495,24 @@ mod tests {
         );
     }
 
+    /// A folder with a `manage.py` naming `site.settings`, and the `site` package.
+    fn site_project() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(
+            dir.path(),
+            "manage.py",
+            "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'site.settings')\n",
+        );
+        write(dir.path(), "site/__init__.py", "");
+        dir
+    }
+
     /// A settings package whose module star-imports a base module, the assignment under
     /// an `if`, an `update` and an item assignment: all read, in Python's order.
     #[test]
     fn follows_star_imports_and_conditional_assignments() {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = site_project();
         let root = dir.path();
-        write(
-            root,
-            "manage.py",
-            "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'site.settings')\n",
-        );
-        write(root, "site/__init__.py", "");
         write(root, "site/settings/__init__.py", "from .base import *\n");
         write(
             root,
@@ -562,14 +565,8 @@ mod tests {
             ("import environ\nenv = environ.Env()\nDATABASES = {'default': env.db()}", None),
         ];
         for (text, engine) in cases {
-            let dir = tempfile::tempdir().expect("tempdir");
+            let dir = site_project();
             let root = dir.path();
-            write(
-                root,
-                "manage.py",
-                "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'site.settings')\n",
-            );
-            write(root, "site/__init__.py", "");
             write(root, "site/settings.py", text);
             let got = read(&[root.to_path_buf()]);
             assert_eq!(got.database_engine, engine, "{text}");

@@ -281,7 +281,7 @@ pub fn suggestions(
     out
 }
 
-/// New migrations in the order they apply: one naming another (`"0003_x_step2"`) comes
+/// New migrations in the order they apply: one naming another (`"0006_x_step2"`) comes
 /// after it.
 fn order_by_dependency(created: &mut Vec<Elsewhere>) {
     let stem = |e: &Elsewhere| match e {
@@ -311,7 +311,7 @@ fn order_by_dependency(created: &mut Vec<Elsewhere>) {
 }
 
 /// `text` (what the fixes make of migration `m`) with its dependencies on migrations the
-/// fixes create (`("app", "0003_x_step2")`, the last of the chain after `0003_x`) put back
+/// fixes create (`("app", "0006_x_step2")`, the last of the chain after `0003_x`) put back
 /// to what `m` names (`("app", "0003_x")`).
 fn unrepoint(
     m: &crate::django::migration::MigrationFile,

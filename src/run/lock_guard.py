@@ -99,20 +99,25 @@ def mg_apply(self, state, migration, fake=False, fake_initial=False):
     return _apply(self, state, migration, fake=fake, fake_initial=fake_initial)
 
 
-def mg_code(e, code="55P03"):
-    # PostgreSQL's SQLSTATE, or for MySQL/MariaDB the error number: 1205 lock wait
-    # timeout (metadata and row locks alike), 3572 NOWAIT.
-    mysql = code == "55P03" and connections[ALIAS].vendor == "mysql"
+def mg_err(e, states=(), numbers=()):
+    # The error, or one it was raised from, has one of PostgreSQL's SQLSTATEs `states`
+    # (psycopg 2 and 3) or one of MySQL's/MariaDB's error `numbers` (its first argument).
     seen = set()
     while e is not None and id(e) not in seen:
         seen.add(id(e))
-        if code in (getattr(e, "pgcode", None), getattr(e, "sqlstate", None)):
+        if getattr(e, "pgcode", None) in states or getattr(e, "sqlstate", None) in states:
             return True
         args = getattr(e, "args", ())
-        if mysql and args and args[0] in (1205, 3572):
+        if numbers and args and args[0] in numbers:
             return True
         e = e.__cause__ or e.__context__
     return False
+
+
+def mg_code(e, code="55P03"):
+    # A lock wait timeout: 55P03, or MySQL/MariaDB's 1205 (metadata and row locks alike)
+    # and 3572 (NOWAIT).
+    return mg_err(e, (code,), (1205, 3572) if code == "55P03" else ())
 
 
 def mg_partial(m, e):

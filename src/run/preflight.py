@@ -52,20 +52,6 @@ def pf_unq(name):
     return name.strip('"`')
 
 
-def pf_err(e, pg, my):
-    # The error's PostgreSQL SQLSTATE is one of `pg`, or its MySQL/MariaDB number one of `my`.
-    seen = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if getattr(e, "pgcode", None) in pg or getattr(e, "sqlstate", None) in pg:
-            return True
-        args = getattr(e, "args", ())
-        if args and args[0] in my:
-            return True
-        e = e.__cause__ or e.__context__
-    return False
-
-
 def pf_split(s, sep=","):
     # Top-level parts of s (outside parentheses and quotes).
     out, depth, cur, quote = [], 0, "", None
@@ -249,9 +235,9 @@ def pf_check(c, label, op, t, plan, bad):
                 ex = [", ".join("%s=%s" % (pf_unq(k), "***" if PF_SECRET.search(k) else pf_cut(v)) for k, v in zip(names, row)) for row in pf_q(c, sql + " LIMIT 5")] if n and names else []
             r.update(verdict="violation" if n else "ok", count=n, examples=ex, query=sql, ms=round((time.monotonic() - start) * 1000, 1))
     except Exception as e:
-        if pf_err(e, ("42P01", "42703"), (1146, 1054)):
+        if mg_err(e, ("42P01", "42703"), (1146, 1054)):
             return
-        r.update(verdict="timeout" if pf_err(e, ("57014",), (3024, 1969)) or mg_code(e) else "error", reason=pf_cut((str(e).strip().splitlines() or [type(e).__name__])[0]), ms=round((time.monotonic() - start) * 1000, 1))
+        r.update(verdict="timeout" if mg_err(e, ("57014",), (3024, 1969)) or mg_code(e) else "error", reason=pf_cut((str(e).strip().splitlines() or [type(e).__name__])[0]), ms=round((time.monotonic() - start) * 1000, 1))
     print("migrail: preflight: " + json.dumps(r, default=str), flush=True)
     if r["verdict"] == "violation" or PF_STRICT and r["verdict"] == "timeout":
         bad.append(r)
@@ -279,7 +265,7 @@ def pf_rows(c, state, migration):
                     if pf_q(c, "SELECT EXISTS (SELECT 1 FROM %s)" % c.ops.quote_name(M._meta.db_table))[0][0]:
                         return True
             except Exception as e:
-                if not pf_err(e, ("42P01",), (1146,)):
+                if not mg_err(e, ("42P01",), (1146,)):
                     return True
     return False
 

@@ -168,10 +168,11 @@ fn fails_on_rows(ctx: &OpContext<'_>) -> Option<String> {
                 return Some(format!("values of {table}.{column} that point nowhere"));
             }
             let (a, b) = (old.db_type()?, field.db_type()?);
+            let mariadb = ctx.settings.database.engine == crate::django::database::Engine::Mariadb;
             (!crate::django::fields::DbType::holds_every_value_of(&b, &a)).then(|| {
                 format!(
                     "values of {table}.{column} that do not fit {}",
-                    super::mysql_table_copy::mysql_type(&b)
+                    field.mysql_type(mariadb).unwrap_or_else(|| b.to_string())
                 )
             })
         }

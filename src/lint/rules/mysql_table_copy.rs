@@ -74,33 +74,6 @@ the table while new queries queue behind it (`migrail run` bounds that wait).
 /// 255 bytes.
 const BYTES_PER_CHAR: i64 = 4;
 
-/// A column type as MySQL names it, for messages (`DbType` holds PostgreSQL's names).
-pub fn mysql_type(t: &DbType) -> String {
-    match t {
-        DbType::Varchar { max_length: None } => "varchar".into(),
-        DbType::Varchar {
-            max_length: Some(n),
-        } => format!("varchar({n})"),
-        DbType::Text => "longtext".into(),
-        DbType::Numeric {
-            max_digits,
-            decimal_places,
-        } => format!("decimal({max_digits}, {decimal_places})"),
-        DbType::Named { name } => match name.as_str() {
-            "timestamp with time zone" => "datetime(6)".into(),
-            "time" => "time(6)".into(),
-            "boolean" => "bool".into(),
-            "double precision" => "double precision".into(),
-            "uuid" => "char(32)".into(),
-            "jsonb" => "json".into(),
-            "bytea" => "longblob".into(),
-            "inet" => "char(39)".into(),
-            "interval" => "bigint".into(),
-            other => other.to_string(),
-        },
-    }
-}
-
 /// True when the server copies the table to change a column of type `from` to `to`
 /// (MySQL and MariaDB alike; checked against MariaDB 10.11).
 pub fn type_change_copies(from: &DbType, to: &DbType) -> bool {
@@ -159,24 +132,12 @@ impl Rule for MysqlTableCopy {
                 let Some(old) = model.field(name) else { return };
                 let column = field.column(name).unwrap_or_else(|| name.clone());
                 if let (Some(a), Some(b)) = (old.db_type(), field.db_type()) {
-                    if type_change_copies(&a, &b) {
+                    // The same PostgreSQL type can be another MySQL one (`Positive...Field`
+                    // is UNSIGNED there, a CHECK on PostgreSQL).
+                    let mariadb = db.engine == crate::django::database::Engine::Mariadb;
+                    let other = a == b && old.mysql_type(mariadb) != field.mysql_type(mariadb);
+                    if type_change_copies(&a, &b) || other {
                         out.push(type_change(ctx, &copy, &column, &a, &b, old, field));
-                        return;
-                    }
-                    // `Positive...Field` is UNSIGNED on MySQL (a CHECK on PostgreSQL): the
-                    // same PostgreSQL type, another MySQL one.
-                    if unsigned(old) != unsigned(field) {
-                        let (a, b) = (mysql_integer(&a, old), mysql_integer(&b, field));
-                        out.push(
-                            Diagnostic::at_operation(
-                                op,
-                                copy(format!(
-                                    "AlterField changes the type of {} from {a} to {b}",
-                                    q(&column)
-                                )),
-                            )
-                            .help(EXPAND_CONTRACT),
-                        );
                         return;
                     }
                 }
@@ -262,19 +223,6 @@ impl Rule for MysqlTableCopy {
 /// The help for a type change.
 const EXPAND_CONTRACT: &str = "expand and contract: add a new column of the new type (instant), write both from the application, backfill in batches, switch the reads, drop the old column in a later release; on a big table an online schema-change tool (gh-ost, pt-online-schema-change) can do the change outside the migration, the migration then only telling Django's state (`SeparateDatabaseAndState`)";
 
-/// Django's `Positive...Field`s are `UNSIGNED` on MySQL.
-fn unsigned(field: &FieldDef) -> bool {
-    field.class().starts_with("Positive")
-}
-
-fn mysql_integer(t: &DbType, field: &FieldDef) -> String {
-    if unsigned(field) {
-        format!("{} UNSIGNED", mysql_type(t))
-    } else {
-        mysql_type(t)
-    }
-}
-
 /// MySQL 8.0.16+ and MariaDB enforce CHECK constraints; MySQL 5.7 parses and ignores them.
 fn enforces_checks(db: &Database) -> bool {
     db.engine == crate::django::database::Engine::Mariadb || db.mysql_at_least(8, 0, 16)
@@ -305,12 +253,15 @@ fn type_change(
             "AlterField widens {} from varchar({a}) to varchar({b}), past 255 bytes (utf8mb4: 63 characters)",
             q(column)
         ),
-        _ => format!(
-            "AlterField changes the type of {} from {} to {}",
-            q(column),
-            mysql_type(from),
-            mysql_type(to)
-        ),
+        _ => {
+            let mariadb = ctx.settings.database.engine == crate::django::database::Engine::Mariadb;
+            format!(
+                "AlterField changes the type of {} from {} to {}",
+                q(column),
+                old.mysql_type(mariadb).unwrap_or_else(|| from.to_string()),
+                new.mysql_type(mariadb).unwrap_or_else(|| to.to_string())
+            )
+        }
     };
     let mut message = copy(what);
     let indexed = old.unique() == Some(true) || old.db_index() == Some(true);

@@ -140,23 +140,11 @@ impl Rule for SetNotNull {
         // The value Django's own AlterField would give the NULL rows (its effective
         // default), as SQL.
         let value = backfill_sql(field);
-        // `value` is escaped for a single-quoted Python string already.
-        let update = value.as_ref().map(|v| {
-            format!(
-                "migrations.RunSQL(\n    'UPDATE {t} SET {c} = {v} WHERE {c} IS NULL;',\n    reverse_sql=migrations.RunSQL.noop,\n)"
-            )
-        });
         let only_null = super::same_field_except(old, field, &["null", "default"]);
-        // Before the rollout: the rows filled, the field NOT NULL in the state only (the
-        // old release may still write NULL: the database keeps accepting it).
-        let mut before: Vec<String> = update.iter().cloned().collect();
-        before.push(format!(
-            "migrations.SeparateDatabaseAndState(state_operations=[\n    migrations.AlterField(\"{m}\", \"{name}\", {state_field}),\n])"
-        ));
-        // After the rollout: fill what the old release wrote meanwhile, prove NOT NULL
+        let (before, mut after) = halves(&t, &c, value.as_deref(), &m, name, &state_field);
+        // After the rollout: what the old release wrote meanwhile filled, prove NOT NULL
         // with a CHECK added NOT VALID (no scan), validated under a weaker lock, then
         // SET NOT NULL, which reuses it and skips the scan.
-        let mut after: Vec<String> = update.iter().cloned().collect();
         after.push(format!(
             "migrations.RunSQL(\n    'ALTER TABLE {t} ADD CONSTRAINT {k} CHECK ({c} IS NOT NULL) NOT VALID;',\n    \
              reverse_sql='ALTER TABLE {t} DROP CONSTRAINT {k};',\n)"
@@ -177,12 +165,7 @@ impl Rule for SetNotNull {
             ],
             true,
         );
-        let fill_note = if value.is_some() {
-            ""
-        } else {
-            " (the field has no default migrail can write as SQL: fill the NULL rows with the \
-             value you choose, with an UPDATE before each half)"
-        };
+        let fill_note = if value.is_some() { "" } else { FILL_NOTE };
         let diagnostic = Diagnostic::at_operation(
             op,
             format!(
@@ -205,6 +188,39 @@ impl Rule for SetNotNull {
         });
     }
 }
+
+/// The fix's two halves as far as both engines share them: before the rollout the NULL
+/// rows filled and the field NOT NULL in the state only (the old release may still write
+/// NULL: the database keeps accepting it); after it, the rows the old release wrote
+/// meanwhile filled again, then the engine's own statements. `value` (escaped for a
+/// single-quoted Python string) is what Django would fill them with.
+fn halves(
+    t: &str,
+    c: &str,
+    value: Option<&str>,
+    m: &str,
+    name: &str,
+    state_field: &str,
+) -> (Vec<String>, Vec<String>) {
+    let update: Vec<String> = value
+        .map(|v| {
+            format!(
+                "migrations.RunSQL(\n    'UPDATE {t} SET {c} = {v} WHERE {c} IS NULL;',\n    reverse_sql=migrations.RunSQL.noop,\n)"
+            )
+        })
+        .into_iter()
+        .collect();
+    let mut before = update.clone();
+    before.push(format!(
+        "migrations.SeparateDatabaseAndState(state_operations=[\n    migrations.AlterField(\"{m}\", \"{name}\", {state_field}),\n])"
+    ));
+    (before, update)
+}
+
+/// What the help adds when migrail cannot write the value the NULL rows get.
+const FILL_NOTE: &str =
+    " (the field has no default migrail can write as SQL: fill the NULL rows with the \
+                         value you choose, with an UPDATE before each half)";
 
 /// MySQL and MariaDB: no lock to avoid (`MODIFY ... NOT NULL` rebuilds in place, writes
 /// allowed), but the old release's NULL writes fail in strict mode and the ALTER fails on
@@ -229,17 +245,7 @@ fn on_mysql(
     let shown_type = column_type
         .clone()
         .unwrap_or_else(|| "<its column type>".to_string());
-    // `value` is escaped for a single-quoted Python string already.
-    let update = value.as_ref().map(|v| {
-        format!(
-            "migrations.RunSQL(\n    'UPDATE {t} SET {c} = {v} WHERE {c} IS NULL;',\n    reverse_sql=migrations.RunSQL.noop,\n)"
-        )
-    });
-    let mut before: Vec<String> = update.iter().cloned().collect();
-    before.push(format!(
-        "migrations.SeparateDatabaseAndState(state_operations=[\n    migrations.AlterField(\"{m}\", \"{name}\", {state_field}),\n])"
-    ));
-    let mut after: Vec<String> = update.iter().cloned().collect();
+    let (before, mut after) = halves(&t, &c, value.as_deref(), &m, name, &state_field);
     after.push(format!(
         "migrations.RunSQL(\n    'ALTER TABLE {t} MODIFY {c} {shown_type} NOT NULL, ALGORITHM=INPLACE, LOCK=NONE;',\n    \
          reverse_sql='ALTER TABLE {t} MODIFY {c} {shown_type} NULL, ALGORITHM=INPLACE, LOCK=NONE;',\n)"
@@ -251,12 +257,7 @@ fn on_mysql(
     } else {
         fix.next_release(after, true)
     };
-    let fill_note = if value.is_some() {
-        ""
-    } else {
-        " (the field has no default migrail can write as SQL: fill the NULL rows with the value you choose, with an \
-         UPDATE before each half)"
-    };
+    let fill_note = if value.is_some() { "" } else { FILL_NOTE };
     let diagnostic = Diagnostic::at_operation(
         ctx.op(),
         format!(
@@ -285,52 +286,21 @@ fn on_mysql(
     }
 }
 
-/// The column definition Django's MySQL backend gives `field` (its `data_types`), when
-/// a `MODIFY` restating it changes nothing else: no `db_default`, `db_comment` or
-/// `db_collation` (a MODIFY would drop them), no relation, JSON or UUID (MariaDB's own
+/// The column definition Django's MySQL backend gives `field`, when a `MODIFY` restating
+/// it changes nothing else: no `db_default`, `db_comment` or `db_collation` (a MODIFY
+/// would drop them), not an auto-increment key, a relation, JSON or UUID (MariaDB's own
 /// types and checks).
 fn mysql_column_type(field: &crate::django::fields::FieldDef) -> Option<String> {
-    use crate::django::fields::DbType;
-    if ["db_default", "db_comment", "db_collation"]
+    let attributes_kept = !["db_default", "db_comment", "db_collation"]
         .iter()
         .any(|k| field.call.kwarg(k).is_some())
-        || field.call.has_unpacked
-    {
+        && !field.call.has_unpacked;
+    let plain = !field.class().ends_with("AutoField")
+        && !matches!(field.class(), "JSONField" | "UUIDField");
+    if !attributes_kept || !plain {
         return None;
     }
-    let unsigned = if field.class().starts_with("Positive") {
-        " UNSIGNED"
-    } else {
-        ""
-    };
-    Some(match (field.class(), field.db_type()?) {
-        (
-            "CharField" | "SlugField" | "EmailField" | "URLField" | "FileField" | "ImageField"
-            | "FilePathField",
-            DbType::Varchar {
-                max_length: Some(n),
-            },
-        ) => format!("varchar({n})"),
-        ("TextField", _) => "longtext".into(),
-        ("IntegerField" | "PositiveIntegerField", _) => format!("integer{unsigned}"),
-        ("BigIntegerField" | "PositiveBigIntegerField", _) => format!("bigint{unsigned}"),
-        ("SmallIntegerField" | "PositiveSmallIntegerField", _) => format!("smallint{unsigned}"),
-        ("BooleanField", _) => "bool".into(),
-        ("DateField", _) => "date".into(),
-        ("DateTimeField", _) => "datetime(6)".into(),
-        ("TimeField", _) => "time(6)".into(),
-        ("FloatField", _) => "double precision".into(),
-        ("DurationField", _) => "bigint".into(),
-        ("GenericIPAddressField", _) => "char(39)".into(),
-        (
-            "DecimalField",
-            DbType::Numeric {
-                max_digits,
-                decimal_places,
-            },
-        ) => format!("numeric({max_digits}, {decimal_places})"),
-        _ => return None,
-    })
+    field.mysql_type(false)
 }
 
 /// The SQL value Django's `effective_default` gives the NULL rows, escaped to stand in a
