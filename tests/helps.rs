@@ -21,7 +21,7 @@ mod postgres;
 #[path = "support/venv.rs"]
 mod venv;
 
-use django::{manage, schema, state};
+use django::{manage, manage_with, schema, state_with};
 use postgres::Postgres;
 
 use std::path::{Path, PathBuf};
@@ -119,16 +119,16 @@ fn lint_json(work: &Path, files: &[String], rule: &str) -> Vec<Value> {
     doc["findings"].as_array().cloned().unwrap_or_default()
 }
 
-struct Scenario {
-    name: &'static str,
-    rule: &'static str,
+struct Scenario<'a> {
+    name: &'a str,
+    rule: &'a str,
     /// Operations of a migration before the unsafe one (after the old release), if any.
-    setup: Option<&'static str>,
+    setup: Option<&'a str>,
     /// The unsafe operation.
-    unsafe_op: &'static str,
+    unsafe_op: &'a str,
 }
 
-const SCENARIOS: &[Scenario] = &[
+const SCENARIOS: &[Scenario<'static>] = &[
     Scenario {
         name: "fk",
         rule: "add-foreign-key-validates",
@@ -231,96 +231,189 @@ const SCENARIOS: &[Scenario] = &[
 #[test]
 fn helps_pasted_as_they_are_migrate_to_the_same_schema_and_state() {
     let pg = Postgres::start();
-    let mut failures = Vec::new();
-    for s in SCENARIOS {
-        let mut base = Vec::new();
-        let mut before = "0002_book_published".to_string();
-        if let Some(setup) = s.setup {
-            base.push(("0003_setup".to_string(), migration(&before, true, setup)));
-            before = "0003_setup".to_string();
-        }
-        let mut unsafe_tree = base.clone();
-        unsafe_tree.push((
-            "0004_unsafe".to_string(),
-            migration(&before, true, s.unsafe_op),
-        ));
-        let unsafe_work = project(&unsafe_tree);
-        let found = lint_json(
-            unsafe_work.path(),
-            &["library/migrations/0004_unsafe.py".to_string()],
-            s.rule,
-        );
-        let Some(help) = found.first().and_then(|f| f["help"].as_str()) else {
-            failures.push(format!(
-                "{}: no {} finding to take the help from",
-                s.name, s.rule
-            ));
-            continue;
-        };
-        let non_atomic = help.contains("atomic = False");
-        let blocks = pasted(help);
-        let mut fixed_tree = base.clone();
-        let mut dependency = before.clone();
-        let mut fixed_files = Vec::new();
-        for (i, block) in blocks.iter().enumerate() {
-            let name = format!("{:04}_fixed", 4 + i);
-            fixed_tree.push((name.clone(), migration(&dependency, !non_atomic, block)));
-            fixed_files.push(format!("library/migrations/{name}.py"));
-            dependency = name;
-        }
-        let fixed_work = project(&fixed_tree);
+    let bin = django::python_bin();
+    let failures: Vec<String> = SCENARIOS
+        .iter()
+        .filter_map(|s| prove(s, &pg, &bin, None).err())
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
 
-        let left = lint_json(fixed_work.path(), &fixed_files, s.rule);
-        if !left.is_empty() {
-            failures.push(format!(
-                "{}: the pasted help still has {} findings: {left:#?}\nhelp:\n{help}",
-                s.name, s.rule
-            ));
-            continue;
-        }
-        let (u_db, f_db) = (format!("u_{}", s.name), format!("f_{}", s.name));
-        pg.query(&format!("create database {u_db}"));
-        pg.query(&format!("create database {f_db}"));
-        // Both from the old release's database (and the setup), then forwards.
-        for (work, db) in [(&unsafe_work, &u_db), (&fixed_work, &f_db)] {
-            manage(
-                work.path(),
-                &pg,
-                db,
-                &["migrate", "--noinput", "library", &before],
-            );
-            manage(work.path(), &pg, db, &["migrate", "--noinput"]);
-        }
-        let (u_schema, f_schema) = (schema(&pg, &u_db, "library"), schema(&pg, &f_db, "library"));
-        if u_schema != f_schema {
-            failures.push(format!(
-                "{}: schemas differ\nunsafe:\n{}\npasted help:\n{}\nhelp:\n{help}",
-                s.name,
-                u_schema.join("\n"),
-                f_schema.join("\n")
-            ));
-        }
-        if state(unsafe_work.path()) != state(fixed_work.path()) {
-            failures.push(format!(
-                "{}: Django's model states differ\nhelp:\n{help}",
-                s.name
-            ));
-        }
-        // Back to the old release, as the unsafe migration could.
-        manage(
-            fixed_work.path(),
-            &pg,
-            &f_db,
-            &["migrate", "--noinput", "library", &before],
+/// Django 6.1's database-level `on_delete` (`DB_CASCADE`, `DB_SET_NULL`), on tables with
+/// rows: Django's own `sqlmigrate` drops the constraint and adds it back validated (what
+/// `add-foreign-key-validates` says), and the help pasted as it is ends in the same
+/// constraint, `ON DELETE` clause included, and the same state. Needs a Python of at least
+/// 3.12 (Django 6.1's own requirement).
+#[test]
+fn database_on_delete_helps_on_django_6_1() {
+    let pg = Postgres::start();
+    let bin = django::django61_bin();
+    let author = r#"        migrations.CreateModel(name="Author", fields=[("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"))]),"#;
+    let cases = [
+        (
+            "db_cascade",
+            "models.CASCADE",
+            "models.DB_CASCADE",
+            " ON DELETE CASCADE",
+        ),
+        (
+            "db_set_null",
+            "models.SET_NULL",
+            "models.DB_SET_NULL",
+            " ON DELETE SET NULL",
+        ),
+        (
+            "back_from_db_cascade",
+            "models.DB_CASCADE",
+            "models.CASCADE",
+            "",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, from, to, clause) in cases {
+        let setup = format!(
+            "{author}\n        migrations.AddField(\"book\", \"author\", models.ForeignKey(null=True, on_delete={from}, to=\"library.author\")),"
         );
-        println!(
-            "{}: {} migrations pasted from the {} help: same schema and state",
-            s.name,
-            blocks.len(),
-            s.rule
+        let unsafe_op = format!(
+            "        migrations.AlterField(\"book\", \"author\", models.ForeignKey(null=True, on_delete={to}, to=\"library.author\")),"
         );
+        let s = Scenario {
+            name,
+            rule: "add-foreign-key-validates",
+            setup: Some(&setup),
+            unsafe_op: &unsafe_op,
+        };
+        let rows = "insert into library_author (id) select g from generate_series(1, 50) g; \
+                    insert into library_book (title, legacy_code, published, author_id) \
+                    select 'b' || g, 'x', null, 1 + g % 50 from generate_series(1, 500) g";
+        match prove(&s, &pg, &bin, Some(rows)) {
+            Ok(sqlmigrate) => {
+                // Django's own SQL: the constraint dropped, then added back validated,
+                // with the new ON DELETE clause.
+                let add = sqlmigrate
+                    .lines()
+                    .find(|l| l.contains("ADD CONSTRAINT") && l.contains("FOREIGN KEY"));
+                let ok = sqlmigrate.contains("DROP CONSTRAINT")
+                    && add.is_some_and(|l| {
+                        !l.contains("NOT VALID")
+                            && l.contains(&format!("(\"id\"){clause} DEFERRABLE"))
+                    });
+                if !ok {
+                    failures.push(format!(
+                        "{name}: Django 6.1's sqlmigrate is not the drop and validated re-add the rule describes:\n{sqlmigrate}"
+                    ));
+                }
+            }
+            Err(e) => failures.push(e),
+        }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// One scenario: the unsafe migration linted, its help pasted as migrations, both migrated
+/// from the old release's database (with `rows` inserted there first, if any) and compared;
+/// the unsafe migration's `sqlmigrate` output when all agree.
+fn prove(s: &Scenario, pg: &Postgres, bin: &Path, rows: Option<&str>) -> Result<String, String> {
+    let mut base = Vec::new();
+    let mut before = "0002_book_published".to_string();
+    if let Some(setup) = s.setup {
+        base.push(("0003_setup".to_string(), migration(&before, true, setup)));
+        before = "0003_setup".to_string();
+    }
+    let mut unsafe_tree = base.clone();
+    unsafe_tree.push((
+        "0004_unsafe".to_string(),
+        migration(&before, true, s.unsafe_op),
+    ));
+    let unsafe_work = project(&unsafe_tree);
+    let found = lint_json(
+        unsafe_work.path(),
+        &["library/migrations/0004_unsafe.py".to_string()],
+        s.rule,
+    );
+    let Some(help) = found.first().and_then(|f| f["help"].as_str()) else {
+        return Err(format!(
+            "{}: no {} finding to take the help from",
+            s.name, s.rule
+        ));
+    };
+    let non_atomic = help.contains("atomic = False");
+    let blocks = pasted(help);
+    let mut fixed_tree = base.clone();
+    let mut dependency = before.clone();
+    let mut fixed_files = Vec::new();
+    for (i, block) in blocks.iter().enumerate() {
+        let name = format!("{:04}_fixed", 4 + i);
+        fixed_tree.push((name.clone(), migration(&dependency, !non_atomic, block)));
+        fixed_files.push(format!("library/migrations/{name}.py"));
+        dependency = name;
+    }
+    let fixed_work = project(&fixed_tree);
+
+    let left = lint_json(fixed_work.path(), &fixed_files, s.rule);
+    if !left.is_empty() {
+        return Err(format!(
+            "{}: the pasted help still has {} findings: {left:#?}\nhelp:\n{help}",
+            s.name, s.rule
+        ));
+    }
+    let (u_db, f_db) = (format!("u_{}", s.name), format!("f_{}", s.name));
+    pg.query(&format!("create database {u_db}"));
+    pg.query(&format!("create database {f_db}"));
+    // Both from the old release's database (and the setup), then forwards.
+    let mut sqlmigrate = String::new();
+    for (work, db) in [(&unsafe_work, &u_db), (&fixed_work, &f_db)] {
+        manage_with(
+            bin,
+            work.path(),
+            pg,
+            db,
+            &["migrate", "--noinput", "library", &before],
+        );
+        if let Some(rows) = rows {
+            pg.query_in(db, rows);
+        }
+        if db == &u_db {
+            sqlmigrate = manage_with(
+                bin,
+                work.path(),
+                pg,
+                db,
+                &["sqlmigrate", "library", "0004_unsafe"],
+            );
+        }
+        manage_with(bin, work.path(), pg, db, &["migrate", "--noinput"]);
+    }
+    let (u_schema, f_schema) = (schema(pg, &u_db, "library"), schema(pg, &f_db, "library"));
+    if u_schema != f_schema {
+        return Err(format!(
+            "{}: schemas differ\nunsafe:\n{}\npasted help:\n{}\nhelp:\n{help}",
+            s.name,
+            u_schema.join("\n"),
+            f_schema.join("\n")
+        ));
+    }
+    if state_with(bin, unsafe_work.path()) != state_with(bin, fixed_work.path()) {
+        return Err(format!(
+            "{}: Django's model states differ\nhelp:\n{help}",
+            s.name
+        ));
+    }
+    // Back to the old release, as the unsafe migration could.
+    manage_with(
+        bin,
+        fixed_work.path(),
+        pg,
+        &f_db,
+        &["migrate", "--noinput", "library", &before],
+    );
+    println!(
+        "{}: {} migrations pasted from the {} help: same schema and state",
+        s.name,
+        blocks.len(),
+        s.rule
+    );
+    Ok(sqlmigrate)
 }
 
 #[test]

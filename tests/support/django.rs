@@ -25,17 +25,89 @@ pub fn python_bin() -> PathBuf {
     )
 }
 
+/// A Python of at least 3.12, which Django 6 needs (the machine's `python3` may be older):
+/// `MIGRAIL_TEST_PYTHON312`, else `python3.13` or `python3.12` on `PATH`, else pyenv's.
+pub fn python312() -> PathBuf {
+    if let Some(p) = std::env::var_os("MIGRAIL_TEST_PYTHON312") {
+        return PathBuf::from(p);
+    }
+    let on_path = std::env::var_os("PATH").into_iter().flat_map(|p| {
+        std::env::split_paths(&p)
+            .flat_map(|dir| [dir.join("python3.13"), dir.join("python3.12")])
+            .collect::<Vec<_>>()
+    });
+    let pyenv = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pyenv")))
+        .map(|root| root.join("versions"))
+        .and_then(|dir| std::fs::read_dir(dir).ok())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("3.12.") || name.starts_with("3.13.")
+        })
+        .map(|e| e.path().join("bin/python3"));
+    on_path
+        .chain(pyenv)
+        // A pyenv shim on PATH exists but may not run: ask each one.
+        .find(|p| {
+            p.is_file()
+                && Command::new(p)
+                    .args(["-c", "import sys, venv; sys.exit(sys.version_info < (3, 12))"])
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "Django 6.1 needs Python 3.12 or later: put python3.12 on PATH or set MIGRAIL_TEST_PYTHON312"
+            )
+        })
+}
+
+/// The `bin/` of a virtualenv with Django 6.1 (tests/rehearsal/requirements-django61.txt),
+/// for what only Django 6.1 does (database-level `on_delete`).
+pub fn django61_bin() -> PathBuf {
+    venv::venv_with(
+        "django61-venv",
+        &repo().join("tests/rehearsal/requirements-django61.txt"),
+        &python312(),
+    )
+}
+
 /// `python manage.py ARGS` in `work` against database `database` of `pg`; the output.
 /// Panics with the output when it fails.
 pub fn manage(work: &Path, pg: &Postgres, database: &str, args: &[&str]) -> String {
-    let (ok, text) = try_manage(work, pg, database, args);
+    manage_with(&python_bin(), work, pg, database, args)
+}
+
+/// [`manage`] with the virtualenv whose `bin/` is `bin`.
+pub fn manage_with(
+    bin: &Path,
+    work: &Path,
+    pg: &Postgres,
+    database: &str,
+    args: &[&str],
+) -> String {
+    let (ok, text) = try_manage_with(bin, work, pg, database, args);
     assert!(ok, "manage.py {args:?} in {database}:\n{text}");
     text
 }
 
 /// [`manage`], returning whether it succeeded and its output.
 pub fn try_manage(work: &Path, pg: &Postgres, database: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(python_bin().join("python"))
+    try_manage_with(&python_bin(), work, pg, database, args)
+}
+
+fn try_manage_with(
+    bin: &Path,
+    work: &Path,
+    pg: &Postgres,
+    database: &str,
+    args: &[&str],
+) -> (bool, String) {
+    let out = Command::new(bin.join("python"))
         .current_dir(work)
         .arg("manage.py")
         .args(args)
@@ -81,7 +153,12 @@ pub fn schema(pg: &Postgres, database: &str, prefix: &str) -> Vec<String> {
 
 /// Django's model state of the project in `work` (MigrationLoader, no database).
 pub fn state(work: &Path) -> Value {
-    let out = Command::new(python_bin().join("python"))
+    state_with(&python_bin(), work)
+}
+
+/// [`state`] with the virtualenv whose `bin/` is `bin`.
+pub fn state_with(bin: &Path, work: &Path) -> Value {
+    let out = Command::new(bin.join("python"))
         .arg(repo().join("tests/django/dump_state.py"))
         .arg("--root")
         .arg(work)

@@ -25,6 +25,11 @@ pub fn check(what: &str, cmd: &mut Command) {
 
 /// The virtualenv `name` with `requirements` installed; returns its `bin/` directory.
 pub fn venv(name: &str, requirements: &Path) -> PathBuf {
+    venv_with(name, requirements, Path::new("python3"))
+}
+
+/// [`venv`], made by the interpreter `python` (a path, or a name on `PATH`).
+pub fn venv_with(name: &str, requirements: &Path, python_exe: &Path) -> PathBuf {
     let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let bin = venv.join("bin");
@@ -37,8 +42,8 @@ pub fn venv(name: &str, requirements: &Path) -> PathBuf {
     }
     let _ = std::fs::remove_dir_all(&venv);
     check(
-        "python3 -m venv",
-        Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        &format!("{} -m venv", python_exe.display()),
+        Command::new(python_exe).args(["-m", "venv"]).arg(&venv),
     );
     check(
         &format!("pip install -r {}", requirements.display()),
