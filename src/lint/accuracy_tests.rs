@@ -382,6 +382,7 @@ fn django_1_8_split_first_migrations_are_notes() {
         split("0002_auto_20150804_1545", OLD, both, fk),
     ]);
     assert!(!found.is_empty());
+    insta::assert_snapshot!("django_1_8_split_first_migration_note", found[0].1);
     for (severity, message) in &found {
         assert_eq!(*severity, Severity::Info, "{message}");
         assert!(message.contains("Django 1.7/1.8"), "{message}");

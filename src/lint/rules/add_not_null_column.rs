@@ -202,11 +202,12 @@ impl Rule for AddNotNullColumn {
         });
         let table_q = ctx.quote(&table);
         let column_q = ctx.quote(&column);
+        let as_written_line = super::one_line(as_written);
         let keep_default = Fix::replace(
             vec![crate::fix::separate(
-                &[super::one_line(as_written)],
+                std::slice::from_ref(&as_written_line),
                 &[
-                    super::one_line(as_written),
+                    as_written_line.clone(),
                     format!(
                         "migrations.RunSQL(\n    'ALTER TABLE {table_q} ALTER COLUMN {column_q} SET DEFAULT {};',\n    \
                          reverse_sql='ALTER TABLE {table_q} ALTER COLUMN {column_q} DROP DEFAULT;',\n)",
