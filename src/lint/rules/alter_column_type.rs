@@ -238,6 +238,39 @@ mod tests {
         );
     }
 
+    /// One scan of the foreign keys serves the `AlterField`s of an upgrade, but not across
+    /// an operation that adds a relation: the second upgrade sees the key added between.
+    #[test]
+    fn the_upgrade_sees_a_foreign_key_added_earlier_in_the_same_migration() {
+        let mut files = with_initial(migration(
+            "0002_author",
+            "0001_initial",
+            r#"        migrations.CreateModel(name="Author", fields=[("id", models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"))]),
+        migrations.CreateModel(name="Editor", fields=[("id", models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"))]),"#,
+        ));
+        files.push(migration(
+            "0003_upgrade",
+            "0002_author",
+            r#"        migrations.AlterField("editor", "id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+        migrations.AddField("book", "author", models.ForeignKey("shop.Author", null=True, on_delete=models.CASCADE)),
+        migrations.AlterField("author", "id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),"#,
+        ));
+        let found = findings(&files, RULE);
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(
+            found[0].message.contains("(\"shop_editor\".\"id\")"),
+            "{}",
+            found[0].message
+        );
+        assert!(
+            found[1]
+                .message
+                .contains("(\"shop_author\".\"id\", \"shop_book\".\"author_id\")"),
+            "{}",
+            found[1].message
+        );
+    }
+
     #[test]
     fn a_date_to_timestamp_change_says_reads_differ_not_that_writes_fail() {
         let files = with_initial(migration(
