@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
-use ruff_text_size::{TextRange, TextSize};
+use ruff_text_size::TextRange;
 use serde::Serialize;
 
 use crate::django::fields::DbType;
@@ -224,9 +224,8 @@ pub struct ReplayMemo {
     depends_on: BTreeMap<String, Option<BTreeSet<String>>>,
     /// [`ReplayMemo::apps_depending_on`]'s answers.
     dependents: RefCell<HashMap<String, Rc<BTreeSet<String>>>>,
-    /// [`OpContext::columns_pointing_to`]'s scan for one migration (its index), app, and
-    /// the number of operations before it that may have changed a relation.
-    relations_to: RefCell<Option<(usize, String, usize, RelationsTo)>>,
+    /// [`OpContext::columns_pointing_to`]'s scan for one migration (its index) and app.
+    relations_to: RefCell<Option<(usize, String, RelationsTo)>>,
     /// [`OpContext::schema_changes_before`]: the migration (its index) and what of its
     /// operations so far changed the schema.
     schema_changes: RefCell<Option<(usize, Vec<String>)>>,
@@ -333,47 +332,29 @@ impl<'a> OpContext<'a> {
     /// read, not the whole state.
     pub fn columns_pointing_to(&self, key: &ModelKey) -> Vec<(String, String)> {
         // Django's primary-key upgrade is one migration of `AlterField`s, one per model of
-        // the app: none changes a relation, so one scan serves them all. Any other
-        // operation before this one (nested ones too) may have changed a relation: the scan
-        // is kept only between two such operations.
-        fn may_change_relations(ops: &[Operation], here: TextSize) -> usize {
-            ops.iter()
-                .take_while(|op| op.range().start() < here)
-                .map(|op| match &op.kind {
-                    OpKind::AlterField { field, .. } if !field.is_relation() && !field.is_m2m() => {
-                        0
-                    }
-                    OpKind::SeparateDatabaseAndState {
-                        database_operations,
-                        state_operations,
-                    } => {
-                        1 + may_change_relations(database_operations, here)
-                            + may_change_relations(state_operations, here)
-                    }
-                    OpKind::RunSQL {
-                        state_operations, ..
-                    } => 1 + may_change_relations(state_operations, here),
-                    _ => 1,
-                })
-                .sum()
+        // the app: none changes a relation, so one scan serves them all.
+        let relations_unchanged = self.visit.migration.operations.iter().all(|op| {
+            matches!(&op.kind, OpKind::AlterField { field, .. }
+                if !field.is_relation() && !field.is_m2m())
+        });
+        if !relations_unchanged {
+            return self
+                .scan_relations_to(&key.0)
+                .remove(key)
+                .unwrap_or_default();
         }
-        let epoch = may_change_relations(
-            &self.visit.migration.operations,
-            self.visit.op.range().start(),
-        );
         let mut memo = self.memo.relations_to.borrow_mut();
-        let fresh = matches!(&*memo, Some((index, app, e, _))
-            if *index == self.visit.index && *app == key.0 && *e == epoch);
+        let fresh =
+            matches!(&*memo, Some((index, app, _)) if *index == self.visit.index && *app == key.0);
         if !fresh {
             *memo = Some((
                 self.visit.index,
                 key.0.clone(),
-                epoch,
                 self.scan_relations_to(&key.0),
             ));
         }
         memo.as_ref()
-            .and_then(|(_, _, _, map)| map.get(key).cloned())
+            .and_then(|(_, _, map)| map.get(key).cloned())
             .unwrap_or_default()
     }
 
@@ -390,17 +371,6 @@ impl<'a> OpContext<'a> {
                     let Some(target) = f.call.arg(Some(0), "to") else {
                         continue;
                     };
-                    // Its app, without building the key: most fields point elsewhere.
-                    let written = match &target.value {
-                        Value::Str(s) => Some(s.as_str()),
-                        Value::Ref(r) => self.settings.resolve_model_setting(r),
-                        _ => None,
-                    };
-                    let target_app =
-                        written.map(|t| t.split_once('.').map_or(m.app.as_str(), |(a, _)| a));
-                    if target_app != Some(app) {
-                        continue;
-                    }
                     let key = match &target.value {
                         Value::Str(s) if s == "self" => Some(model_key(&m.app, &m.name)),
                         other => ProjectState::resolve_target(other, &m.app, self.settings),
