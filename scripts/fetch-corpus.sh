@@ -28,6 +28,8 @@ PKGS=(
   easy-thumbnails==2.10.1
 )
 mkdir -p "$CACHE/wheels" "$CACHE/src"
+# One fetch at a time per cache (two unpacking the same wheel collide).
+if command -v flock >/dev/null; then exec 9>"$CACHE/.lock" && flock 9; fi
 for spec in "${PKGS[@]}"; do
   name="${spec%%==*}"; ver="${spec##*==}"
   dest="$CACHE/src/$name-$ver"

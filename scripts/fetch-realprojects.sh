@@ -11,6 +11,8 @@
 set -euo pipefail
 CACHE="${1:-/tmp/migrail-realprojects}"
 mkdir -p "$CACHE/wheels" "$CACHE/src"
+# One fetch at a time per cache (two unpacking the same wheel collide).
+if command -v flock >/dev/null; then exec 9>"$CACHE/.lock" && flock 9; fi
 PKGS=(
   geonode==5.1.1          # 393 migration files
   tendenci==16.30         # 459
@@ -27,7 +29,7 @@ for spec in "${PKGS[@]}"; do
   [ -f "$dir/.unpacked" ] && continue
   ls "$CACHE/wheels/$norm-$ver-"*.whl >/dev/null 2>&1 || \
     "${PYTHON:-python3}" -m pip download -q --no-deps --only-binary=:all: -d "$CACHE/wheels" "$spec" >/dev/null
-  mkdir -p "$dir"
+  rm -rf "$dir"; mkdir -p "$dir"
   "${PYTHON:-python3}" -m zipfile -e "$(ls "$CACHE/wheels/$norm-$ver-"*.whl | head -n 1)" "$dir"
   touch "$dir/.unpacked"
 done

@@ -22,6 +22,7 @@ mod venv;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
+use std::sync::OnceLock;
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -49,26 +50,33 @@ fn output(what: &str, cmd: &mut Process) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The unpacked applications, fetched once per process: the tests run on parallel threads
+/// and two unpacking the same wheel at once collide.
 fn projects() -> Vec<PathBuf> {
-    let cache = std::env::var_os("MIGRAIL_REALPROJECTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("realprojects"));
-    let printed = output(
-        "scripts/fetch-realprojects.sh",
-        Process::new("bash")
-            .arg(repo().join("scripts/fetch-realprojects.sh"))
-            .arg(&cache)
-            .env("PYTHON", python()),
-    );
-    let src = PathBuf::from(printed.trim());
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&src)
-        .expect("the unpacked applications")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs
+    static PROJECTS: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    PROJECTS
+        .get_or_init(|| {
+            let cache = std::env::var_os("MIGRAIL_REALPROJECTS")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("realprojects"));
+            let printed = output(
+                "scripts/fetch-realprojects.sh",
+                Process::new("bash")
+                    .arg(repo().join("scripts/fetch-realprojects.sh"))
+                    .arg(&cache)
+                    .env("PYTHON", python()),
+            );
+            let src = PathBuf::from(printed.trim());
+            let mut dirs: Vec<PathBuf> = std::fs::read_dir(&src)
+                .expect("the unpacked applications")
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect();
+            dirs.sort();
+            dirs
+        })
+        .clone()
 }
 
 /// What Django's loader imports: for every `migrations` package (a folder with
