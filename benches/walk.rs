@@ -10,8 +10,9 @@
 //! 1. CPython's `ast.parse` of the same migration files, already in memory (the figure
 //!    the target compares with);
 //! 2. the raw `ruff_python_parser` parse of the same files, one thread;
-//! 3. `migrail lint --all . --format json` in the work tree (candidates from git's index);
-//! 4. the same with `MIGRAIL_NO_GIT=1` (migrail's own walk).
+//! 3. `migrail lint --all . --format json` in the work tree (candidates as git lists them:
+//!    the walk with git's ignore rules, and the index's tracked files those rules hide);
+//! 4. the same with `MIGRAIL_NO_GIT=1` (the walk with the tree's own ignore files only).
 //!
 //! And prints what each listing saw (`MIGRAIL_TIMINGS=1`'s figures: folders read by
 //! migrail, entries seen), never a system-call count.
@@ -268,7 +269,7 @@ fn main() {
         migrations.len(),
         bytes as f64 / 1e6
     );
-    println!("git index listing: {}", listing_figures(&root, false));
+    println!("git listing:       {}", listing_figures(&root, false));
     println!("own walk listing:  {}", listing_figures(&root, true));
     println!(
         "CPython ast.parse, files in memory:   {:>7.3} s",

@@ -4,7 +4,8 @@
 //! A migration is any module of an app's `migrations` package except `__init__` and names
 //! starting with `_` or `~` (Django's rule: `fix_empty_data.py` is a migration too), or of
 //! the package `MIGRATION_MODULES` names for the app instead ([`MigrationModules`]). The
-//! candidates come from [`super::walk`]: git's index or a walk honouring `.gitignore`, both
+//! candidates come from [`super::walk`]: what git would list (a walk with git's ignore
+//! rules, plus the index's tracked files they hide) or a walk honouring `.gitignore`, both
 //! skipping virtual environments, `site-packages` and caches unless the path given on the
 //! command line is itself inside one. The app label is the
 //! folder name holding `migrations/`, unless an `AppConfig` of the app declares
@@ -225,7 +226,7 @@ pub fn discover_each(
             "walk of {}: {} (folders read {}, entries seen {})",
             root.display(),
             if stats.git_roots > 0 {
-                "git index"
+                "git's rules and index"
             } else {
                 "directory walk"
             },
