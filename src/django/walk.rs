@@ -123,8 +123,8 @@ fn from_git(
     )
     .spawn();
     let excludes_file = git(root, &["config", "--path", "--get", "core.excludesFile"]).spawn();
-    let rules = git_output(repo)
-        .and_then(|repo| GitRules::read(root, &repo, git_output(excludes_file).as_deref()));
+    let (repo, excludes_file) = (git_output(repo), git_output(excludes_file));
+    let rules = repo.and_then(|repo| GitRules::read(root, &repo, excludes_file.as_deref()));
     let Some(rules) = rules else {
         let _ = cached.join();
         return Ok(None);
@@ -221,12 +221,13 @@ impl GitRules {
         Some(GitRules { abs_root, above })
     }
 
-    /// Whether git ignores the root itself (or a folder above it).
+    /// Whether git ignores the root itself (or a folder above it): the innermost rule
+    /// that speaks decides.
     fn ignores_root(&self) -> bool {
-        self.above.iter().any(|m| {
-            m.matched_path_or_any_parents(&self.abs_root, true)
-                .is_ignore()
-        })
+        self.above
+            .iter()
+            .find_map(|m| verdict(m.matched_path_or_any_parents(&self.abs_root, true)))
+            .unwrap_or(false)
     }
 
     /// The rules' verdict on `rel`, a path below the root (`None`: no rule says).
@@ -237,11 +238,16 @@ impl GitRules {
         let path = self.abs_root.join(rel);
         self.above
             .iter()
-            .find_map(|m| match m.matched(&path, is_dir) {
-                Match::Ignore(_) => Some(true),
-                Match::Whitelist(_) => Some(false),
-                Match::None => None,
-            })
+            .find_map(|m| verdict(m.matched(&path, is_dir)))
+    }
+}
+
+/// An ignore file's say on a path: ignored, re-included, or nothing.
+fn verdict<T>(matched: Match<T>) -> Option<bool> {
+    match matched {
+        Match::Ignore(_) => Some(true),
+        Match::Whitelist(_) => Some(false),
+        Match::None => None,
     }
 }
 
@@ -465,24 +471,19 @@ impl<'a> Walker<'a> {
     /// Whether the ignore files (the walk's, then git's above the root) ignore `path`;
     /// in a git work tree what they hide is noted, for the index to hand out if tracked.
     fn ignored(&self, chain: &Option<Arc<Ignores>>, path: &Path, is_dir: bool) -> bool {
-        let mut verdict = None;
+        let mut said = None;
         let mut at = chain.as_ref();
-        while let (Some(ignores), None) = (at, verdict) {
-            match ignores.matcher.matched(path, is_dir) {
-                Match::Ignore(_) => verdict = Some(true),
-                Match::Whitelist(_) => verdict = Some(false),
-                Match::None => at = ignores.parent.as_ref(),
-            }
+        while let (Some(ignores), None) = (at, said) {
+            said = verdict(ignores.matcher.matched(path, is_dir));
+            at = ignores.parent.as_ref();
         }
         let Some((rules, hidden)) = &self.git else {
-            return verdict.unwrap_or(false);
+            return said.unwrap_or(false);
         };
         let Ok(rel) = path.strip_prefix(self.root) else {
-            return verdict.unwrap_or(false);
+            return said.unwrap_or(false);
         };
-        let ignored = verdict
-            .or_else(|| rules.matched(rel, is_dir))
-            .unwrap_or(false);
+        let ignored = said.or_else(|| rules.matched(rel, is_dir)).unwrap_or(false);
         if ignored {
             if let Ok(mut hidden) = hidden.lock() {
                 hidden.push(git_path(rel).into_owned());
