@@ -352,12 +352,14 @@ fn hand_out(
         Hidden::Paths(paths) => paths
             .iter()
             .flat_map(|path| {
-                // The file itself, or the files below the folder (the index is sorted).
+                // The file itself, or the files below the folder: among the paths starting
+                // with it (a range, the index being sorted; `a/b-c.py` sorts between
+                // `a/b` and `a/b/c.py`).
                 let from = files.partition_point(|f| *f < path.as_slice());
-                files[from..].iter().take_while(move |f| {
-                    f.starts_with(path)
-                        && (f.len() == path.len() || f.get(path.len()) == Some(&b'/'))
-                })
+                files[from..]
+                    .iter()
+                    .take_while(move |f| f.starts_with(path))
+                    .filter(move |f| f.len() == path.len() || f.get(path.len()) == Some(&b'/'))
             })
             .copied()
             .collect(),
@@ -665,7 +667,10 @@ mod tests {
         }
         std::fs::write(root.join(".gitignore"), "build/\n").expect("write");
         assert!(git(root, &["add", "shop", ".gitignore", "env", "keep"]));
-        // Tracked although ignored: git lists it, so does migrail.
+        // Tracked although ignored: git lists it, so does migrail (`build-notes.py`, sorting
+        // between `build` and `build/…`, is not below it).
+        std::fs::write(root.join("build-notes.py"), "").expect("write");
+        assert!(git(root, &["add", "build-notes.py"]));
         assert!(git(
             root,
             &["add", "-f", "build/z/migrations/0001_initial.py"]
@@ -692,6 +697,7 @@ mod tests {
         assert_eq!(
             found,
             [
+                ("build-notes.py".into(), Listing::Walk),
                 // Hidden from the walk by `build/`, listed by the index.
                 (
                     "build/z/migrations/0001_initial.py".into(),
