@@ -17,8 +17,6 @@ use std::sync::Mutex;
 
 use ruff_python_ast::{Expr, PySourceType, Stmt};
 
-use super::walk::Listing;
-
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DiscoveredFile {
     pub app: String,
@@ -214,23 +212,35 @@ pub fn discover_each(
             }
             continue;
         }
-        let stats = super::walk::python_files(root, &|path, listing| {
+        // The folders whose modules may be migrations: `migrations` packages and the
+        // `MIGRATION_MODULES` folders under this root (by their path as walked).
+        let canonical_root = root.canonicalize().ok();
+        let moved: Vec<PathBuf> = modules
+            .folders()
+            .filter_map(|(folder, _)| {
+                let below = folder.strip_prefix(canonical_root.as_ref()?).ok()?;
+                Some(root.join(below))
+            })
+            .collect();
+        let wanted = |folder: &Path| {
+            folder.file_name().is_some_and(|n| n == "migrations")
+                || moved.iter().any(|m| m == folder)
+        };
+        let stats = super::walk::python_files(root, &wanted, &|path| {
             if let Some(file) = classify(&path, &labels, modules) {
-                // git's index still lists a migration deleted and not yet committed.
-                if listing == Listing::Walk || file.path.is_file() {
-                    each(file);
-                }
+                each(file);
             }
         })?;
         crate::timings::note(&format!(
-            "walk of {}: {} (folders read {}, entries seen {})",
+            "walk of {}: {} (folders read {}, checked {}, entries seen {})",
             root.display(),
             if stats.git_roots > 0 {
-                "git's rules and index"
+                "git's index and rules"
             } else {
                 "directory walk"
             },
             stats.folders_read,
+            stats.folders_checked,
             stats.entries_seen
         ));
     }
@@ -238,12 +248,14 @@ pub fn discover_each(
 }
 
 /// What a folder holding Python files is: the migrations package of an app (its label,
-/// its app folder, and whether modules not starting with a digit count), or not.
+/// its app folder, and whether every module counts: a `MIGRATION_MODULES` folder; in a
+/// `migrations` package a module not starting with a digit counts only if
+/// [`accepts_any_module`]), or not.
 type FolderKind = Option<(String, PathBuf, bool)>;
 
 /// Folders already classified, by path as walked (shared by the walk's threads).
 #[derive(Default)]
-struct Labels(Mutex<HashMap<PathBuf, FolderKind>>);
+struct Labels(Mutex<HashMap<PathBuf, FolderKind>>, Mutex<HashMap<PathBuf, bool>>);
 
 impl Labels {
     fn get(&self, folder: &Path, modules: &MigrationModules) -> FolderKind {
@@ -258,6 +270,20 @@ impl Labels {
             map.insert(folder.to_path_buf(), kind.clone());
         }
         kind
+    }
+
+    /// [`accepts_any_module`], asked once per folder (and only for a module not starting
+    /// with a digit: most folders hold none).
+    fn accepts_any_module(&self, folder: &Path) -> bool {
+        let known = self.1.lock().ok().and_then(|map| map.get(folder).copied());
+        if let Some(accepts) = known {
+            return accepts;
+        }
+        let accepts = accepts_any_module(folder);
+        if let Ok(mut map) = self.1.lock() {
+            map.insert(folder.to_path_buf(), accepts);
+        }
+        accepts
     }
 }
 
@@ -280,7 +306,7 @@ fn folder_kind(folder: &Path, modules: &MigrationModules) -> FolderKind {
         // `MIGRATION_MODULES` sends Django elsewhere for this app (or nowhere).
         return None;
     }
-    Some((label, app_dir, accepts_any_module(folder)))
+    Some((label, app_dir, false))
 }
 
 /// The migration `path` is, if it is one: a module of an app's migrations package.
@@ -298,7 +324,7 @@ fn classify(path: &Path, labels: &Labels, modules: &MigrationModules) -> Option<
         .file_name()
         .and_then(|n| n.to_str())
         .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()));
-    if !numbered && !any_module {
+    if !numbered && !any_module && !labels.accepts_any_module(folder) {
         return None;
     }
     let name = path

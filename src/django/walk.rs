@@ -1,20 +1,23 @@
-//! The Python files under a folder that discovery looks at, found with as few system calls
-//! as the question allows.
+//! The Python files of the folders discovery wants (migrations packages) under a folder,
+//! found with as few system calls as the question allows.
 //!
-//! Inside a git work tree the candidates are git's: the index's entries (`git ls-files`,
-//! tracked files, handed out at once, no folder read for them) and the untracked files
-//! git does not ignore, which the parallel walk below finds meanwhile, with git's rules
-//! (the `.gitignore` files from the work tree's top down, `info/exclude`,
-//! `core.excludesFile`; not `.ignore`), without entering a nested repository. git's own
-//! `ls-files --others` reads the same folders on one thread: on a monorepo it took half
-//! again as long as the whole lint (see the walk bench). Elsewhere (or when git is missing
-//! or refuses the folder) the walk alone reads each folder once and honours the
-//! `.gitignore` and `.ignore` files its listings show (no folder is probed for one). Both
-//! never `stat` an entry whose type the listing gives, and skip [`SKIPPED_DIRS`] and
-//! virtual environments, recognised by a `pyvenv.cfg` entry in a folder's own listing,
-//! below the folder named on the command line (naming one includes it).
+//! Inside a git work tree the folders come from git's index (`git ls-files`): every folder
+//! holding tracked files is checked with one `stat`, whose link count (two plus its
+//! subfolders, on ext4, XFS and tmpfs) tells whether it holds a folder the index does not
+//! know. Only such folders and the wanted ones are read: a folder the index does not know
+//! is walked with git's rules (the `.gitignore` files from the work tree's top down,
+//! `info/exclude`, `core.excludesFile`; not `.ignore`), without entering a nested
+//! repository; a tracked file is listed whatever those rules say, as git lists it. On a
+//! monorepo most folders are then never opened (see the walk bench). Where the link count
+//! means nothing (other file systems, another device mounted inside) every tracked folder
+//! is read. Outside git (or when git is missing or refuses the folder) the walk alone
+//! reads each folder once and honours the `.gitignore` and `.ignore` files its listings
+//! show (no folder is probed for one). Both never `stat` an entry whose type the listing
+//! gives, and skip [`SKIPPED_DIRS`] and virtual environments, recognised by a `pyvenv.cfg`
+//! entry in a folder's own listing (or git's index), below the folder named on the command
+//! line (naming one includes it).
 
-use std::collections::HashSet;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -40,25 +43,30 @@ pub const SKIPPED_DIRS: &[&str] = &[
     ".ruff_cache",
 ];
 
-/// Where a candidate came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Listing {
-    /// git's index (a tracked file the ignore rules hid from the walk): it may have been
-    /// deleted in the work tree since.
-    GitIndex,
-    /// A folder's listing: the file existed when the walk read it.
-    Walk,
-}
-
-/// What finding the candidates cost: folders read by migrail itself, and entries seen
-/// (listing entries, or git's records).
+/// What finding the candidates cost: folders read by migrail itself, folders whose link
+/// count was checked instead, and entries seen (listing entries, or git's records).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WalkStats {
     pub folders_read: usize,
+    pub folders_checked: usize,
     pub entries_seen: usize,
-    /// Roots whose candidates came from git's index.
+    /// Roots whose folders came from git's index.
     pub git_roots: usize,
 }
+
+impl WalkStats {
+    fn add(&mut self, other: &WalkStats) {
+        self.folders_read += other.folders_read;
+        self.folders_checked += other.folders_checked;
+        self.entries_seen += other.entries_seen;
+        self.git_roots += other.git_roots;
+    }
+}
+
+/// Which folders' `.py` files the caller wants, by the folder's path as walked.
+pub type Wanted<'a> = dyn Fn(&Path) -> bool + Sync + 'a;
+/// Where the files go (called from several threads).
+pub type Each<'a> = dyn Fn(PathBuf) + Sync + 'a;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {source}")]
@@ -67,19 +75,17 @@ pub struct WalkError {
     pub source: std::io::Error,
 }
 
-/// Hand every `.py` file under the folder `root` to `each` (from several threads, in no
-/// particular order). `MIGRAIL_NO_GIT=1` forces the walk.
-pub fn python_files(
-    root: &Path,
-    each: &(dyn Fn(PathBuf, Listing) + Sync),
-) -> Result<WalkStats, WalkError> {
+/// Hand every `.py` file of the folders `wanted` accepts under the folder `root` to `each`
+/// (from several threads, in no particular order). Every folder is still looked through
+/// for the folders below it. `MIGRAIL_NO_GIT=1` forces the walk.
+pub fn python_files(root: &Path, wanted: &Wanted<'_>, each: &Each) -> Result<WalkStats, WalkError> {
     let git_allowed = std::env::var_os("MIGRAIL_NO_GIT").is_none_or(|v| v == "0");
     if git_allowed {
-        if let Some(stats) = from_git(root, each)? {
+        if let Some(stats) = from_git(root, wanted, each, link_counts_subfolders(root))? {
             return Ok(stats);
         }
     }
-    walk(root, each)
+    Walker::new(root, wanted, each, None).run()
 }
 
 fn git(root: &Path, args: &[&str]) -> Command {
@@ -104,19 +110,21 @@ fn git_output(child: std::io::Result<std::process::Child>) -> Option<Vec<u8>> {
         .map(|out| out.stdout)
 }
 
-/// The candidates git gives: the files the walk finds with git's ignore rules (untracked
-/// and tracked alike, while git reads its index in a second process), then the tracked
-/// files the rules hid from the walk (git lists a tracked file whatever its ignore
-/// files say) and the submodules. `None` when git is missing or the folder is not in a
-/// work tree, or when the index holds nothing there and git ignores the folder (a folder
-/// git ignores is walked plainly, as it was named on purpose).
+/// The files git would list in the wanted folders: tracked ones, and untracked ones its
+/// rules do not ignore (see the module's documentation); submodules in turn. `counts`:
+/// whether a folder's link count on this file system is two plus its subfolders. `None`
+/// when git is missing or the folder is not in a work tree, or when the index holds
+/// nothing there and git ignores the folder (a folder git ignores is walked plainly, as
+/// it was named on purpose).
 fn from_git(
     root: &Path,
-    each: &(dyn Fn(PathBuf, Listing) + Sync),
+    wanted: &Wanted<'_>,
+    each: &Each<'_>,
+    counts: bool,
 ) -> Result<Option<WalkStats>, WalkError> {
     // Three questions at once: the index, where the work tree is, the global ignore file.
     let cached = git(root, &["ls-files", "-z", "--stage", "--cached"]).spawn();
-    let cached = std::thread::spawn(move || git_output(cached));
+    let cached = std::thread::spawn(move || Listing::read(cached));
     let repo = git(
         root,
         &["rev-parse", "--show-toplevel", "--git-path", "info/exclude"],
@@ -131,39 +139,53 @@ fn from_git(
     };
     // Below an ignored folder every untracked file is ignored: the index alone answers.
     let root_ignored = rules.ignores_root();
-    let (walked, hidden) = if root_ignored {
-        (WalkStats::default(), Hidden::Everything)
-    } else {
-        let (stats, hidden) = walk_hiding(root, each, &rules)?;
-        (stats, Hidden::Paths(hidden))
-    };
-    let cached = cached.join().ok().flatten();
-    let Some(cached) = cached else {
+    let cached = match cached.join().ok().flatten() {
+        Some(listing) if !(listing.records.is_empty() && root_ignored) => listing,
+        _ if root_ignored => return Ok(None),
         // git answered where the work tree is but not what its index holds.
-        return if root_ignored {
-            Ok(None)
-        } else {
-            Ok(Some(walked))
-        };
+        _ => return Walker::new(root, wanted, each, Some(&rules)).run().map(Some),
     };
-    if cached.is_empty() && root_ignored {
-        return Ok(None);
-    }
     let index = Index::parse(&cached);
-    let handed = hand_out(root, &index, &hidden, each)?;
-    Ok(Some(WalkStats {
-        folders_read: walked.folders_read + handed.folders_read,
-        entries_seen: index.records + walked.entries_seen + handed.entries_seen,
-        git_roots: 1 + handed.git_roots,
-    }))
+    let tracked = Tracked {
+        root,
+        index: &index,
+        root_ignored,
+        counts,
+        walker: Walker::new(root, wanted, each, Some(&rules)),
+        chains: Mutex::default(),
+        ignored_folders: Mutex::default(),
+        checked: AtomicUsize::new(0),
+    };
+    let mut stats = tracked.run()?;
+    stats.entries_seen += cached.records.len();
+    stats.git_roots += 1;
+    for sub in &index.submodules {
+        if index.skipped(sub) {
+            continue;
+        }
+        let sub = root.join(os(sub));
+        // An uninitialised submodule is an empty folder (or none).
+        if sub.is_dir() {
+            stats.add(&python_files(&sub, wanted, each)?);
+        }
+    }
+    Ok(Some(stats))
 }
 
-/// What git's rules hid from the walk, as git lists paths (relative to the root).
-enum Hidden {
-    /// The root itself is ignored.
-    Everything,
-    /// The ignored folders (not entered) and `.py` files.
-    Paths(Vec<Vec<u8>>),
+/// Whether a folder's link count is two plus its subfolders on the file system holding
+/// `root`: ext4 (and ext2/3), XFS and tmpfs keep it so (btrfs and overlayfs do not;
+/// others are not trusted).
+#[cfg(target_os = "linux")]
+fn link_counts_subfolders(root: &Path) -> bool {
+    const EXT: i128 = 0xEF53;
+    const XFS: i128 = 0x5846_5342;
+    const TMPFS: i128 = 0x0102_1994;
+    rustix::fs::statfs(root).is_ok_and(|fs| matches!(i128::from(fs.f_type), EXT | XFS | TMPFS))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn link_counts_subfolders(_root: &Path) -> bool {
+    false
 }
 
 /// git's ignore rules that lie outside the walked folders: `core.excludesFile`,
@@ -272,62 +294,142 @@ fn os(bytes: &[u8]) -> &OsStr {
     OsStr::new(std::str::from_utf8(bytes).unwrap_or_default())
 }
 
-/// The index's entries under the root (`git ls-files --stage`), paths relative to it.
-struct Index<'a> {
-    records: usize,
-    /// Regular files (not symbolic links), each once.
-    files: Vec<&'a [u8]>,
-    submodules: Vec<&'a [u8]>,
-    /// Folders holding a `pyvenv.cfg`.
-    venvs: HashSet<&'a [u8]>,
+/// The folder holding `path` (as git lists paths; `""`: the root).
+fn parent(path: &[u8]) -> &[u8] {
+    match memchr::memrchr(b'/', path) {
+        Some(slash) => &path[..slash],
+        None => b"",
+    }
 }
 
-impl<'a> Index<'a> {
-    fn parse(listing: &'a [u8]) -> Index<'a> {
-        let mut index = Index {
-            records: 0,
-            files: Vec::new(),
-            submodules: Vec::new(),
-            venvs: HashSet::new(),
+/// git's index as `git ls-files -z --stage` prints it, read as it comes and kept as its
+/// paths (the object names are most of the listing's bytes).
+struct Listing {
+    paths: Vec<u8>,
+    /// Each record's path (a range of `paths`), and whether it is a submodule.
+    records: Vec<(usize, usize, bool)>,
+}
+
+impl Listing {
+    /// What the command printed, if it succeeded.
+    fn read(child: std::io::Result<std::process::Child>) -> Option<Listing> {
+        use std::io::BufRead;
+        let mut child = child.ok()?;
+        let mut reader = std::io::BufReader::with_capacity(1 << 16, child.stdout.take()?);
+        let mut listing = Listing {
+            paths: Vec::new(),
+            records: Vec::new(),
         };
-        for record in listing.split(|&b| b == 0).filter(|r| !r.is_empty()) {
-            index.records += 1;
-            // `<mode> <object> <stage>\t<path>`
+        let mut record = Vec::new();
+        loop {
+            record.clear();
+            match reader.read_until(0, &mut record) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return None;
+                }
+            }
+            // `<mode> <object> <stage>\t<path>\0`
+            let record = record.strip_suffix(&[0]).unwrap_or(&record);
             let Some(tab) = memchr::memchr(b'\t', record) else {
                 continue;
             };
-            let (meta, path) = (&record[..tab], &record[tab + 1..]);
-            if meta.starts_with(b"160000 ") {
+            let start = listing.paths.len();
+            listing.paths.extend_from_slice(&record[tab + 1..]);
+            let submodule = record.starts_with(b"160000 ");
+            listing.records.push((start, listing.paths.len(), submodule));
+        }
+        drop(reader);
+        child.wait().ok().filter(|status| status.success())?;
+        Some(listing)
+    }
+}
+
+/// The index's entries under the root, paths relative to it.
+struct Index<'a> {
+    /// Every path (files, symbolic links, submodules) in git's order, each once.
+    paths: Vec<&'a [u8]>,
+    /// The submodules, in git's order.
+    submodules: Vec<&'a [u8]>,
+    /// Folders holding a `pyvenv.cfg`.
+    venvs: HashSet<&'a [u8]>,
+    /// Every folder holding a tracked path (`""`: the root) -> how many of its entries
+    /// are folders the index knows (tracked folders and submodules).
+    folders: HashMap<&'a [u8], u32>,
+}
+
+impl<'a> Index<'a> {
+    fn parse(listing: &'a Listing) -> Index<'a> {
+        let mut index = Index {
+            paths: Vec::with_capacity(listing.records.len()),
+            submodules: Vec::new(),
+            venvs: HashSet::default(),
+            folders: HashMap::default(),
+        };
+        for &(start, end, submodule) in &listing.records {
+            let Some(path) = listing.paths.get(start..end) else {
+                continue;
+            };
+            if submodule {
                 index.submodules.push(path);
-            } else if !meta.starts_with(b"120000 ") {
-                index.files.push(path);
             }
+            index.paths.push(path);
         }
         // In git's order (bytes) already; a merge in progress lists a path once per stage.
-        if !index.files.is_sorted() {
-            index.files.sort_unstable();
+        for paths in [&mut index.paths, &mut index.submodules] {
+            if !paths.is_sorted() {
+                paths.sort_unstable();
+            }
+            paths.dedup();
         }
-        index.files.dedup();
         index.venvs = index
-            .files
+            .paths
             .iter()
             .filter_map(|p| p.strip_suffix(b"/pyvenv.cfg"))
             .collect();
+        // The folders, each counted once in its parent's count as it first appears.
+        index.folders.insert(b"", 0);
+        let mut new = Vec::new();
+        for &path in &index.paths {
+            let mut folder = parent(path);
+            while !index.folders.contains_key(folder) {
+                new.push(folder);
+                folder = parent(folder);
+            }
+            for &folder in new.iter().rev() {
+                if let Some(count) = index.folders.get_mut(parent(folder)) {
+                    *count += 1;
+                }
+                index.folders.insert(folder, 0);
+            }
+            new.clear();
+        }
+        for &submodule in &index.submodules {
+            if let Some(count) = index.folders.get_mut(parent(submodule)) {
+                *count += 1;
+            }
+        }
         index
     }
 
-    /// Whether `path` lies in a folder never entered: one of [`SKIPPED_DIRS`] or a
-    /// virtual environment.
-    fn skipped(&self, path: &[u8]) -> bool {
-        let mut dirs = path.split(|&b| b == b'/');
-        dirs.next_back();
+    fn tracks(&self, path: &[u8]) -> bool {
+        self.paths.binary_search(&path).is_ok()
+    }
+
+    /// Whether the folder `folder` is, or lies in, one never entered: one of
+    /// [`SKIPPED_DIRS`] or a virtual environment.
+    fn skipped(&self, folder: &[u8]) -> bool {
+        if folder.is_empty() {
+            return false;
+        }
         let mut end = 0;
-        for dir in dirs {
-            if SKIPPED_DIRS.iter().any(|s| s.as_bytes() == dir) {
-                return true;
-            }
+        for dir in folder.split(|&b| b == b'/') {
             end += dir.len();
-            if self.venvs.contains(&path[..end]) {
+            if SKIPPED_DIRS.iter().any(|s| s.as_bytes() == dir) || self.venvs.contains(&folder[..end])
+            {
                 return true;
             }
             end += 1;
@@ -336,53 +438,179 @@ impl<'a> Index<'a> {
     }
 }
 
-/// Hand out the index's `.py` files that git's rules hid from the walk (on rayon's
-/// threads), skipping [`SKIPPED_DIRS`] and virtual environments; a submodule is listed in
-/// turn. The figures are the submodules'.
-fn hand_out(
-    root: &Path,
-    index: &Index,
-    hidden: &Hidden,
-    each: &(dyn Fn(PathBuf, Listing) + Sync),
-) -> Result<WalkStats, WalkError> {
-    use rayon::prelude::*;
-    let files = &index.files;
-    let mut tracked_hidden: Vec<&[u8]> = match hidden {
-        Hidden::Everything => files.clone(),
-        Hidden::Paths(paths) => paths
-            .iter()
-            .flat_map(|path| {
-                // The file itself, or the files below the folder: among the paths starting
-                // with it (a range, the index being sorted; `a/b-c.py` sorts between
-                // `a/b` and `a/b/c.py`).
-                let from = files.partition_point(|f| *f < path.as_slice());
-                files[from..]
-                    .iter()
-                    .take_while(move |f| f.starts_with(path))
-                    .filter(move |f| f.len() == path.len() || f.get(path.len()) == Some(&b'/'))
-            })
+/// The pass over the folders git's index knows: each checked by its link count, read when
+/// it holds a folder the index does not know (walked in turn) or files the caller wants.
+struct Tracked<'a> {
+    root: &'a Path,
+    index: &'a Index<'a>,
+    root_ignored: bool,
+    counts: bool,
+    /// Reads folders, walks the untracked ones, hands files out; git's rules.
+    walker: Walker<'a>,
+    /// The ignore files from the root down to a folder (as git lists it), worked out when
+    /// an untracked entry of it is judged.
+    chains: Mutex<HashMap<Vec<u8>, Option<Arc<Ignores>>>>,
+    /// Whether git's rules ignore a tracked folder (and so its untracked entries).
+    ignored_folders: Mutex<HashMap<Vec<u8>, bool>>,
+    checked: AtomicUsize,
+}
+
+impl Tracked<'_> {
+    fn run(&self) -> Result<WalkStats, WalkError> {
+        use rayon::prelude::*;
+        let device = device(self.root);
+        let folders: Vec<&[u8]> = self
+            .index
+            .folders
+            .keys()
             .copied()
-            .collect(),
-    };
-    tracked_hidden.retain(|p| p.ends_with(b".py") && !index.skipped(p));
-    tracked_hidden
-        .par_iter()
-        .for_each(|p| each(root.join(os(p)), Listing::GitIndex));
-    let mut stats = WalkStats::default();
-    for sub in &index.submodules {
-        if index.skipped(sub) {
-            continue;
-        }
-        let sub = root.join(os(sub));
-        // An uninitialised submodule is an empty folder (or none).
-        if sub.is_dir() {
-            let inner = python_files(&sub, each)?;
-            stats.folders_read += inner.folders_read;
-            stats.entries_seen += inner.entries_seen;
-            stats.git_roots += inner.git_roots;
+            .filter(|f| !self.index.skipped(f))
+            .collect();
+        rayon::scope(|scope| {
+            folders
+                .par_iter()
+                .for_each(|folder| self.folder(scope, folder, device));
+        });
+        let mut stats = self.walker.stats()?;
+        stats.folders_checked = self.checked.load(Ordering::Relaxed);
+        Ok(stats)
+    }
+
+    fn path(&self, folder: &[u8]) -> PathBuf {
+        if folder.is_empty() {
+            self.root.to_path_buf()
+        } else {
+            self.root.join(os(folder))
         }
     }
-    Ok(stats)
+
+    fn folder<'s>(&'s self, scope: &rayon::Scope<'s>, folder: &[u8], device: Option<u64>) {
+        let dir = self.path(folder);
+        let meta = match std::fs::symlink_metadata(&dir) {
+            Ok(meta) => meta,
+            // Deleted since it was added: nothing below it to find.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => return self.walker.fail(&dir, e),
+        };
+        if !meta.is_dir() {
+            return;
+        }
+        self.checked.fetch_add(1, Ordering::Relaxed);
+        let known = self.index.folders.get(folder).copied().unwrap_or(0);
+        let wanted = (self.walker.wanted)(&dir);
+        if !wanted && self.counts && holds_only(&meta, known, device) {
+            return;
+        }
+        let Some(entries) = self.walker.list(&dir) else {
+            return;
+        };
+        // A virtual environment in a tracked folder: its tracked subfolders are
+        // checked on their own, its untracked ones left.
+        if !folder.is_empty() && entries.iter().any(|(n, k)| k.is_file() && n == "pyvenv.cfg") {
+            return;
+        }
+        let mut key = Vec::with_capacity(folder.len() + 64);
+        for (name, kind) in entries {
+            key.clear();
+            if !folder.is_empty() {
+                key.extend_from_slice(folder);
+                key.push(b'/');
+            }
+            key.extend_from_slice(&git_path(Path::new(&name)));
+            if kind.is_dir() {
+                let known = self.index.folders.contains_key(key.as_slice())
+                    || self.index.submodules.binary_search(&key.as_slice()).is_ok();
+                if known || name == ".git" || name.to_str().is_some_and(|n| SKIPPED_DIRS.contains(&n))
+                {
+                    continue;
+                }
+                let path = dir.join(&name);
+                if self.ignores(folder, &path, true) {
+                    continue;
+                }
+                let chain = self.chain(folder);
+                scope.spawn(move |scope| self.walker.folder(scope, path, chain, false));
+            } else if wanted && kind.is_file() && name.as_encoded_bytes().ends_with(b".py") {
+                let path = dir.join(&name);
+                // git lists a tracked file whatever its ignore files say.
+                if self.index.tracks(&key) || !self.ignores(folder, &path, false) {
+                    (self.walker.each)(path);
+                }
+            }
+        }
+    }
+
+    /// Whether git ignores `path`, an untracked entry of the tracked folder `folder`.
+    fn ignores(&self, folder: &[u8], path: &Path, is_dir: bool) -> bool {
+        self.folder_ignored(folder) || self.walker.ignored(&self.chain(folder), path, is_dir)
+    }
+
+    fn folder_ignored(&self, folder: &[u8]) -> bool {
+        if folder.is_empty() {
+            return self.root_ignored;
+        }
+        let known = self
+            .ignored_folders
+            .lock()
+            .ok()
+            .and_then(|m| m.get(folder).copied());
+        if let Some(ignored) = known {
+            return ignored;
+        }
+        let up = parent(folder);
+        let ignored = self.folder_ignored(up)
+            || self
+                .walker
+                .ignored(&self.chain(up), &self.path(folder), true);
+        if let Ok(mut m) = self.ignored_folders.lock() {
+            m.insert(folder.to_vec(), ignored);
+        }
+        ignored
+    }
+
+    fn chain(&self, folder: &[u8]) -> Option<Arc<Ignores>> {
+        let known = self.chains.lock().ok().and_then(|m| m.get(folder).cloned());
+        if let Some(chain) = known {
+            return chain;
+        }
+        let above = if folder.is_empty() {
+            None
+        } else {
+            self.chain(parent(folder))
+        };
+        let dir = self.path(folder);
+        let file = dir.join(".gitignore");
+        let chain = Ignores::add(&dir, &[file], above);
+        if let Ok(mut m) = self.chains.lock() {
+            m.insert(folder.to_vec(), chain.clone());
+        }
+        chain
+    }
+}
+
+/// The device holding `root` (a folder on another is a mount: its link count is not
+/// trusted).
+#[cfg(unix)]
+fn device(root: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(root).ok().map(|m| m.dev())
+}
+
+#[cfg(not(unix))]
+fn device(_root: &Path) -> Option<u64> {
+    None
+}
+
+/// A folder's link count says it holds no folder besides the `known` ones.
+#[cfg(unix)]
+fn holds_only(meta: &std::fs::Metadata, known: u32, device: Option<u64>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    device == Some(meta.dev()) && meta.nlink() == 2 + u64::from(known)
+}
+
+#[cfg(not(unix))]
+fn holds_only(_meta: &std::fs::Metadata, _known: u32, _device: Option<u64>) -> bool {
+    false
 }
 
 /// The ignore files of the folders from the root down: the nearest match decides.
@@ -391,33 +619,37 @@ struct Ignores {
     parent: Option<Arc<Ignores>>,
 }
 
+impl Ignores {
+    /// The chain `parent` with the rules of `files` (ignore files of the folder `dir`, the
+    /// later file's rules taking precedence) in front; unchanged when they hold none.
+    fn add(dir: &Path, files: &[PathBuf], parent: Option<Arc<Ignores>>) -> Option<Arc<Ignores>> {
+        if files.is_empty() {
+            return parent;
+        }
+        let mut builder = GitignoreBuilder::new(dir);
+        for file in files {
+            // A missing, unreadable or malformed ignore file ignores nothing, as git does.
+            let _ = builder.add(file);
+        }
+        match builder.build() {
+            Ok(matcher) if matcher.num_ignores() + matcher.num_whitelists() > 0 => {
+                Some(Arc::new(Ignores { matcher, parent }))
+            }
+            _ => parent,
+        }
+    }
+}
+
+/// The folders' reader and walker, shared by both listings.
 struct Walker<'a> {
     root: &'a Path,
-    each: &'a (dyn Fn(PathBuf, Listing) + Sync),
-    /// In a git work tree: git's rules above the root, and what they hid (as git lists it).
-    git: Option<(&'a GitRules, Mutex<Vec<Vec<u8>>>)>,
+    wanted: &'a Wanted<'a>,
+    each: &'a Each<'a>,
+    /// In a git work tree: git's rules above the root (and `.ignore` files are not git's).
+    git: Option<&'a GitRules>,
     folders: AtomicUsize,
     entries: AtomicUsize,
     error: Mutex<Option<WalkError>>,
-}
-
-fn walk(root: &Path, each: &(dyn Fn(PathBuf, Listing) + Sync)) -> Result<WalkStats, WalkError> {
-    Walker::new(root, each, None).run()
-}
-
-/// The walk with git's rules: also what they hid from it.
-fn walk_hiding(
-    root: &Path,
-    each: &(dyn Fn(PathBuf, Listing) + Sync),
-    rules: &GitRules,
-) -> Result<(WalkStats, Vec<Vec<u8>>), WalkError> {
-    let walker = Walker::new(root, each, Some((rules, Mutex::new(Vec::new()))));
-    let stats = walker.run()?;
-    let hidden = walker
-        .git
-        .map(|(_, hidden)| hidden.into_inner().unwrap_or_else(|e| e.into_inner()))
-        .unwrap_or_default();
-    Ok((stats, hidden))
 }
 
 /// A path below the walk's root as git lists it (bytes on Unix, `/`-separated UTF-8
@@ -436,11 +668,13 @@ fn git_path(rel: &Path) -> std::borrow::Cow<'_, [u8]> {
 impl<'a> Walker<'a> {
     fn new(
         root: &'a Path,
-        each: &'a (dyn Fn(PathBuf, Listing) + Sync),
-        git: Option<(&'a GitRules, Mutex<Vec<Vec<u8>>>)>,
+        wanted: &'a Wanted<'a>,
+        each: &'a Each<'a>,
+        git: Option<&'a GitRules>,
     ) -> Walker<'a> {
         Walker {
             root,
+            wanted,
             each,
             git,
             folders: AtomicUsize::new(0),
@@ -451,13 +685,18 @@ impl<'a> Walker<'a> {
 
     fn run(&self) -> Result<WalkStats, WalkError> {
         rayon::scope(|scope| self.folder(scope, self.root.to_path_buf(), None, true));
+        self.stats()
+    }
+
+    /// The figures so far, or the first error met.
+    fn stats(&self) -> Result<WalkStats, WalkError> {
         if let Some(error) = self.error.lock().ok().and_then(|mut e| e.take()) {
             return Err(error);
         }
         Ok(WalkStats {
             folders_read: self.folders.load(Ordering::Relaxed),
             entries_seen: self.entries.load(Ordering::Relaxed),
-            git_roots: 0,
+            ..WalkStats::default()
         })
     }
 
@@ -470,8 +709,36 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// Whether the ignore files (the walk's, then git's above the root) ignore `path`;
-    /// in a git work tree what they hide is noted, for the index to hand out if tracked.
+    /// A folder's entries with the types its listing gives (a `stat` only where the file
+    /// system gives none); `None` after an error, noted.
+    fn list(&self, dir: &Path) -> Option<Vec<(std::ffi::OsString, std::fs::FileType)>> {
+        let read = match std::fs::read_dir(dir) {
+            Ok(read) => read,
+            Err(e) => {
+                self.fail(dir, e);
+                return None;
+            }
+        };
+        self.folders.fetch_add(1, Ordering::Relaxed);
+        let mut entries = Vec::new();
+        for entry in read {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    self.fail(dir, e);
+                    return None;
+                }
+            };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            entries.push((entry.file_name(), kind));
+        }
+        self.entries.fetch_add(entries.len(), Ordering::Relaxed);
+        Some(entries)
+    }
+
+    /// Whether the ignore files (the walk's, then git's above the root) ignore `path`.
     fn ignored(&self, chain: &Option<Arc<Ignores>>, path: &Path, is_dir: bool) -> bool {
         let mut said = None;
         let mut at = chain.as_ref();
@@ -479,19 +746,12 @@ impl<'a> Walker<'a> {
             said = verdict(ignores.matcher.matched(path, is_dir));
             at = ignores.parent.as_ref();
         }
-        let Some((rules, hidden)) = &self.git else {
-            return said.unwrap_or(false);
-        };
-        let Ok(rel) = path.strip_prefix(self.root) else {
-            return said.unwrap_or(false);
-        };
-        let ignored = said.or_else(|| rules.matched(rel, is_dir)).unwrap_or(false);
-        if ignored {
-            if let Ok(mut hidden) = hidden.lock() {
-                hidden.push(git_path(rel).into_owned());
+        if let (None, Some(rules)) = (said, self.git) {
+            if let Ok(rel) = path.strip_prefix(self.root) {
+                said = rules.matched(rel, is_dir);
             }
         }
-        ignored
+        said.unwrap_or(false)
     }
 
     fn folder<'s>(
@@ -501,57 +761,29 @@ impl<'a> Walker<'a> {
         chain: Option<Arc<Ignores>>,
         is_root: bool,
     ) {
-        let read = match std::fs::read_dir(&dir) {
-            Ok(read) => read,
-            Err(e) => return self.fail(&dir, e),
+        let Some(entries) = self.list(&dir) else {
+            return;
         };
-        self.folders.fetch_add(1, Ordering::Relaxed);
-        let mut entries = Vec::new();
         let (mut venv, mut repo, mut ignore_files) = (false, false, Vec::new());
-        for entry in read {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(e) => return self.fail(&dir, e),
-            };
-            // The listing's type (d_type); a `stat` only where the file system gives none.
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            let name = entry.file_name();
+        for (name, kind) in &entries {
             if name == ".git" {
                 repo = true;
             } else if kind.is_file() {
                 if name == "pyvenv.cfg" {
                     venv = true;
                 } else if name == ".gitignore" || (name == ".ignore" && self.git.is_none()) {
-                    ignore_files.push(dir.join(&name));
+                    ignore_files.push(dir.join(name));
                 }
             }
-            entries.push((name, kind));
         }
-        self.entries.fetch_add(entries.len(), Ordering::Relaxed);
         // A nested repository is one entry to git (a submodule is listed in turn).
         if !is_root && (venv || (repo && self.git.is_some())) {
             return;
         }
-        let chain = if ignore_files.is_empty() {
-            chain
-        } else {
-            let mut builder = GitignoreBuilder::new(&dir);
-            // `.gitignore` before `.ignore`: the later file's rules take precedence.
-            ignore_files.sort_by_key(|p| p.file_name().is_none_or(|n| n != ".gitignore"));
-            for file in &ignore_files {
-                // An unreadable or malformed ignore file ignores nothing, as git does.
-                let _ = builder.add(file);
-            }
-            match builder.build() {
-                Ok(matcher) => Some(Arc::new(Ignores {
-                    matcher,
-                    parent: chain,
-                })),
-                Err(_) => chain,
-            }
-        };
+        // `.gitignore` before `.ignore`: the later file's rules take precedence.
+        ignore_files.sort_by_key(|p| p.file_name().is_none_or(|n| n != ".gitignore"));
+        let chain = Ignores::add(&dir, &ignore_files, chain);
+        let wanted = (self.wanted)(&dir);
         for (name, kind) in entries {
             if kind.is_dir() {
                 if name.to_str().is_some_and(|n| SKIPPED_DIRS.contains(&n)) {
@@ -563,10 +795,10 @@ impl<'a> Walker<'a> {
                 }
                 let chain = chain.clone();
                 scope.spawn(move |scope| self.folder(scope, path, chain, false));
-            } else if kind.is_file() && name.as_encoded_bytes().ends_with(b".py") {
+            } else if wanted && kind.is_file() && name.as_encoded_bytes().ends_with(b".py") {
                 let path = dir.join(&name);
                 if !self.ignored(&chain, &path, false) {
-                    (self.each)(path, Listing::Walk);
+                    (self.each)(path);
                 }
             }
         }
@@ -587,9 +819,31 @@ mod tests {
         dir
     }
 
+    /// How the files are listed: the plain walk, git's listing, or git's listing reading
+    /// every tracked folder (a file system whose link counts mean nothing).
+    #[derive(Clone, Copy, PartialEq)]
+    enum How {
+        Walk,
+        Git,
+        GitReadingAll,
+    }
+
+    fn every_folder(_: &Path) -> bool {
+        true
+    }
+
+    fn migrations_only(folder: &Path) -> bool {
+        folder.file_name().is_some_and(|n| n == "migrations")
+    }
+
     fn listed(root: &Path, no_git: bool) -> (Vec<String>, WalkStats) {
+        let how = if no_git { How::Walk } else { How::Git };
+        listed_with(root, how, &every_folder)
+    }
+
+    fn listed_with(root: &Path, how: How, wanted: &Wanted<'_>) -> (Vec<String>, WalkStats) {
         let found = Mutex::new(Vec::new());
-        let collect = |path: PathBuf, _: Listing| {
+        let collect = |path: PathBuf| {
             let rel = path
                 .strip_prefix(root)
                 .expect("under root")
@@ -597,13 +851,18 @@ mod tests {
                 .into_owned();
             found.lock().expect("lock").push(rel);
         };
-        let stats = if no_git {
-            walk(root, &collect).expect("walk")
-        } else {
-            python_files(root, &collect).expect("list")
-        };
+        let stats = match how {
+            How::Walk => Walker::new(root, wanted, &collect, None).run(),
+            How::Git => python_files(root, wanted, &collect),
+            How::GitReadingAll => from_git(root, wanted, &collect, false)
+                .map(|stats| stats.expect("in a work tree")),
+        }
+        .expect("list");
         let mut found = found.into_inner().expect("lock");
         found.sort();
+        let before = found.len();
+        found.dedup();
+        assert_eq!(found.len(), before, "each file once");
         (found, stats)
     }
 
@@ -640,6 +899,10 @@ mod tests {
         // skipped or ignored ones.
         assert_eq!(stats.folders_read, 7, "{stats:?}");
         assert_eq!(stats.git_roots, 0);
+        // Only the wanted folders' files are handed out; every folder is still read.
+        let (found, stats) = listed_with(root, How::Walk, &migrations_only);
+        assert_eq!(found, ["shop/migrations/0001_initial.py"]);
+        assert_eq!(stats.folders_read, 7, "{stats:?}");
         // Naming a skipped folder includes it.
         let (found, _) = listed(&root.join("env"), true);
         assert_eq!(found, ["lib/x/migrations/0001_initial.py"]);
@@ -676,55 +939,81 @@ mod tests {
             &["add", "-f", "build/z/migrations/0001_initial.py"]
         ));
         assert!(git(root, &["commit", "-qm", "init"]));
-        // Untracked but not ignored: listed; ignored: not; deleted: not listed.
+        // Untracked but not ignored: listed, also in a new app inside a tracked folder;
+        // ignored: not; deleted: not listed.
         std::fs::write(root.join("shop/migrations/0002_new.py"), "").expect("write");
+        std::fs::create_dir_all(root.join("shop/newapp/migrations")).expect("mkdir");
+        std::fs::write(root.join("shop/newapp/migrations/0001_initial.py"), "").expect("write");
         std::fs::write(root.join("build/z/migrations/0002_new.py"), "").expect("write");
         std::fs::remove_file(root.join("shop/models.py")).expect("rm");
-        let listing = Mutex::new(Vec::new());
-        let stats =
-            python_files(root, &|p, l| listing.lock().expect("lock").push((p, l))).expect("list");
-        assert_eq!(stats.git_roots, 1);
-        let mut found: Vec<(String, Listing)> = listing
-            .into_inner()
-            .expect("lock")
-            .into_iter()
-            .map(|(p, l)| {
-                let rel = p.strip_prefix(root).expect("under");
-                (rel.to_string_lossy().into_owned(), l)
-            })
-            .collect();
-        found.sort_by(|a, b| a.0.cmp(&b.0));
+        let all = [
+            "build-notes.py",
+            "build/z/migrations/0001_initial.py",
+            "keep/drop.py",
+            "keep/kept.py",
+            "shop/migrations/0001_initial.py",
+            "shop/migrations/0002_new.py",
+            "shop/newapp/migrations/0001_initial.py",
+        ];
+        let (found, stats) = listed(root, false);
         assert_eq!(
-            found,
-            [
-                ("build-notes.py".into(), Listing::Walk),
-                // Hidden from the walk by `build/`, listed by the index.
-                (
-                    "build/z/migrations/0001_initial.py".into(),
-                    Listing::GitIndex
-                ),
-                ("keep/drop.py".into(), Listing::Walk),
-                ("keep/kept.py".into(), Listing::Walk),
-                ("shop/migrations/0001_initial.py".into(), Listing::Walk),
-                ("shop/migrations/0002_new.py".into(), Listing::Walk),
-            ],
-            "each file once; git's rules, not `.ignore`; the venv, site-packages and \
-             node_modules skipped"
+            found, all,
+            "git's rules, not `.ignore`; the venv, site-packages and node_modules skipped"
         );
-        // The untracked files were looked for in the folders git does not ignore: root,
-        // shop, shop/migrations, env (read, then left), lib, keep, web.
-        assert_eq!(stats.folders_read, 7, "{stats:?}");
+        assert_eq!(stats.git_roots, 1);
+        // Every folder's files wanted: the tracked folders are all read (root, shop,
+        // shop/migrations, keep, build, build/z, build/z/migrations; env is a virtual
+        // environment) and the untracked ones walked (lib, web, shop/newapp and its
+        // migrations).
+        assert_eq!((stats.folders_checked, stats.folders_read), (7, 11), "{stats:?}");
+        // Only the migrations folders' files wanted: a tracked folder is read when its link
+        // count shows a folder the index does not know (root: .git, lib, web; shop:
+        // newapp), or when its files are wanted.
+        let migrations: Vec<&str> = all
+            .iter()
+            .copied()
+            .filter(|f| f.contains("/migrations/"))
+            .collect();
+        let (found, stats) = listed_with(root, How::Git, &migrations_only);
+        assert_eq!(found, migrations);
+        if link_counts_subfolders(root) {
+            assert_eq!((stats.folders_checked, stats.folders_read), (7, 8), "{stats:?}");
+        }
+        // Where link counts mean nothing every tracked folder is read: the same files.
+        let (found, stats) = listed_with(root, How::GitReadingAll, &migrations_only);
+        assert_eq!(found, migrations);
+        assert_eq!((stats.folders_checked, stats.folders_read), (7, 11), "{stats:?}");
+        // git agrees (its own listing: tracked, and untracked not ignored).
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(["ls-files", "--cached", "--others", "--exclude-standard"])
+            .output()
+            .expect("git");
+        let git_says = String::from_utf8_lossy(&out.stdout);
+        let mut git_py: Vec<&str> = git_says
+            .lines()
+            .filter(|l| l.contains("/migrations/") && root.join(l).is_file())
+            // migrail's own skips: a virtual environment, site-packages.
+            .filter(|l| !l.starts_with("env/") && !l.contains("site-packages/"))
+            .collect();
+        git_py.sort();
+        assert_eq!(migrations, git_py);
         // A subfolder lists paths relative to itself; MIGRAIL_NO_GIT is read by callers.
         let (found, _) = listed(&root.join("shop"), false);
         assert_eq!(
             found,
-            ["migrations/0001_initial.py", "migrations/0002_new.py"]
+            [
+                "migrations/0001_initial.py",
+                "migrations/0002_new.py",
+                "newapp/migrations/0001_initial.py"
+            ]
         );
-        // An ignored folder named on purpose is listed from the index (its untracked files
-        // are ignored: no folder read), and walked plainly when the index holds nothing.
+        // An ignored folder named on purpose lists its tracked files (its untracked files
+        // are ignored), and is walked plainly when the index holds nothing there.
         let (found, stats) = listed(&root.join("build"), false);
         assert_eq!(found, ["z/migrations/0001_initial.py"]);
-        assert_eq!((stats.git_roots, stats.folders_read), (1, 0));
+        assert_eq!(stats.git_roots, 1);
         assert!(git(
             root,
             &["rm", "-q", "--cached", "build/z/migrations/0001_initial.py"]
@@ -735,6 +1024,10 @@ mod tests {
             ["z/migrations/0001_initial.py", "z/migrations/0002_new.py"]
         );
         assert_eq!(stats.git_roots, 0);
+        // A tracked folder deleted from the work tree is no error.
+        std::fs::remove_dir_all(root.join("keep")).expect("rm");
+        let (found, _) = listed(root, false);
+        assert!(!found.iter().any(|f| f.starts_with("keep/")), "{found:?}");
     }
 
     #[test]
@@ -784,5 +1077,26 @@ mod tests {
         // Outside git those rules are not known (only the walk's own ignore files).
         let (found, _) = listed(&sub, true);
         assert_eq!(found.len(), 6, "{found:?}");
+        // With the folders tracked, their untracked entries are judged by the same rules
+        // (the ignore files of the folders above, read as needed), and git agrees again.
+        assert!(git(
+            root,
+            &["add", "app/.gitignore", "app/sub/migrations/0001_initial.py"]
+        ));
+        std::fs::write(root.join("app/sub/migrations/0005_new.py"), "").expect("write");
+        for how in [How::Git, How::GitReadingAll] {
+            let (found, _) = listed_with(&sub, how, &migrations_only);
+            assert_eq!(found, ["migrations/0001_initial.py", "migrations/0005_new.py"]);
+        }
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&sub)
+            .args(["ls-files", "--cached", "--others", "--exclude-standard"])
+            .output()
+            .expect("git");
+        let git_says = String::from_utf8_lossy(&out.stdout);
+        let mut git_py: Vec<&str> = git_says.lines().filter(|l| l.ends_with(".py")).collect();
+        git_py.sort();
+        assert_eq!(git_py, ["migrations/0001_initial.py", "migrations/0005_new.py"]);
     }
 }
