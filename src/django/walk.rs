@@ -486,22 +486,25 @@ impl Tracked<'_> {
 
     fn folder<'s>(&'s self, scope: &rayon::Scope<'s>, folder: &[u8], device: Option<u64>) {
         let dir = self.path(folder);
-        let meta = match std::fs::symlink_metadata(&dir) {
-            Ok(meta) => meta,
-            // Deleted since it was added: nothing below it to find.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-            Err(e) => return self.walker.fail(&dir, e),
-        };
-        if !meta.is_dir() {
-            return;
-        }
-        self.checked.fetch_add(1, Ordering::Relaxed);
-        let known = self.index.folders.get(folder).copied().unwrap_or(0);
+        // A wanted folder is read anyway: no need for its link count.
         let wanted = (self.walker.wanted)(&dir);
-        if !wanted && self.counts && holds_only(&meta, known, device) {
-            return;
+        if !wanted {
+            let meta = match std::fs::symlink_metadata(&dir) {
+                Ok(meta) => meta,
+                // Deleted since it was added: nothing below it to find.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+                Err(e) => return self.walker.fail(&dir, e),
+            };
+            if !meta.is_dir() {
+                return;
+            }
+            self.checked.fetch_add(1, Ordering::Relaxed);
+            let known = self.index.folders.get(folder).copied().unwrap_or(0);
+            if self.counts && holds_only(&meta, known, device) {
+                return;
+            }
         }
-        let Some(entries) = self.walker.list(&dir) else {
+        let Some(entries) = self.walker.list_quietly(&dir, true) else {
             return;
         };
         // A virtual environment in a tracked folder: its tracked subfolders are
@@ -712,8 +715,22 @@ impl<'a> Walker<'a> {
     /// A folder's entries with the types its listing gives (a `stat` only where the file
     /// system gives none); `None` after an error, noted.
     fn list(&self, dir: &Path) -> Option<Vec<(std::ffi::OsString, std::fs::FileType)>> {
+        self.list_quietly(dir, false)
+    }
+
+    /// [`Walker::list`]; with `gone_is_empty`, a folder deleted since (or turned into a
+    /// file) holds nothing, no error: git's index named it.
+    fn list_quietly(
+        &self,
+        dir: &Path,
+        gone_is_empty: bool,
+    ) -> Option<Vec<(std::ffi::OsString, std::fs::FileType)>> {
+        use std::io::ErrorKind::{NotADirectory, NotFound};
         let read = match std::fs::read_dir(dir) {
             Ok(read) => read,
+            Err(e) if gone_is_empty && matches!(e.kind(), NotFound | NotADirectory) => {
+                return None;
+            }
             Err(e) => {
                 self.fail(dir, e);
                 return None;
@@ -961,14 +978,14 @@ mod tests {
             "git's rules, not `.ignore`; the venv, site-packages and node_modules skipped"
         );
         assert_eq!(stats.git_roots, 1);
-        // Every folder's files wanted: the tracked folders are all read (root, shop,
-        // shop/migrations, keep, build, build/z, build/z/migrations; env is a virtual
-        // environment) and the untracked ones walked (lib, web, shop/newapp and its
-        // migrations).
-        assert_eq!((stats.folders_checked, stats.folders_read), (7, 11), "{stats:?}");
-        // Only the migrations folders' files wanted: a tracked folder is read when its link
-        // count shows a folder the index does not know (root: .git, lib, web; shop:
-        // newapp), or when its files are wanted.
+        // Every folder's files wanted: the tracked folders are all read, none checked
+        // (root, shop, shop/migrations, keep, build, build/z, build/z/migrations; env is a
+        // virtual environment), and the untracked ones walked (lib, web, shop/newapp and
+        // its migrations).
+        assert_eq!((stats.folders_checked, stats.folders_read), (0, 11), "{stats:?}");
+        // Only the migrations folders' files wanted: those two are read, the five others
+        // checked, and read only when the link count shows a folder the index does not
+        // know (root: .git, lib, web; shop: newapp).
         let migrations: Vec<&str> = all
             .iter()
             .copied()
@@ -977,12 +994,12 @@ mod tests {
         let (found, stats) = listed_with(root, How::Git, &migrations_only);
         assert_eq!(found, migrations);
         if link_counts_subfolders(root) {
-            assert_eq!((stats.folders_checked, stats.folders_read), (7, 8), "{stats:?}");
+            assert_eq!((stats.folders_checked, stats.folders_read), (5, 8), "{stats:?}");
         }
         // Where link counts mean nothing every tracked folder is read: the same files.
         let (found, stats) = listed_with(root, How::GitReadingAll, &migrations_only);
         assert_eq!(found, migrations);
-        assert_eq!((stats.folders_checked, stats.folders_read), (7, 11), "{stats:?}");
+        assert_eq!((stats.folders_checked, stats.folders_read), (5, 11), "{stats:?}");
         // git agrees (its own listing: tracked, and untracked not ignored).
         let out = Command::new("git")
             .arg("-C")

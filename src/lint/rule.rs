@@ -371,6 +371,15 @@ impl<'a> OpContext<'a> {
                     let Some(target) = f.call.arg(Some(0), "to") else {
                         continue;
                     };
+                    // The target's app first, without building its key: most relations
+                    // point elsewhere.
+                    let target_app = match &target.value {
+                        Value::Str(s) => s.split_once('.').map_or(m.app.as_str(), |(a, _)| a),
+                        _ => app,
+                    };
+                    if target_app != app {
+                        continue;
+                    }
                     let key = match &target.value {
                         Value::Str(s) if s == "self" => Some(model_key(&m.app, &m.name)),
                         other => ProjectState::resolve_target(other, &m.app, self.settings),
