@@ -11,13 +11,15 @@
 //!    the target compares with);
 //! 2. the raw `ruff_python_parser` parse of the same files, one thread;
 //! 3. `migrail lint --all . --format json` in the work tree (candidates as git lists them:
-//!    the walk with git's ignore rules, and the index's tracked files those rules hide);
+//!    the index's folders, each checked by its link count and read only when it holds a
+//!    folder the index does not know or migrations);
 //! 4. the same with `MIGRAIL_NO_GIT=1` (the walk with the tree's own ignore files only);
 //!
 //! 3 and 4 take turns going first (the run right after CPython's is the slower).
 //!
-//! And prints what each listing saw (`MIGRAIL_TIMINGS=1`'s figures: folders read by
-//! migrail, entries seen), never a system-call count.
+//! And prints each round, then what each listing saw (`MIGRAIL_TIMINGS=1`'s figures:
+//! folders read by migrail, folders whose link count it checked, entries seen), never a
+//! system-call count.
 
 #[path = "support/tree.rs"]
 mod tree;
@@ -281,6 +283,19 @@ fn main() {
         migrations.len(),
         bytes as f64 / 1e6
     );
+    println!("round  CPython   ruff     git listing       own walk");
+    for (i, (cpython, ruff, git, walk)) in rounds.iter().enumerate() {
+        let c = cpython.as_secs_f64();
+        println!(
+            "{:>5}  {c:.3} s  {:.3} s  {:.3} s ({:.2}x)  {:.3} s ({:.2}x)",
+            i + 1,
+            ruff.as_secs_f64(),
+            git.as_secs_f64(),
+            git.as_secs_f64() / c,
+            walk.as_secs_f64(),
+            walk.as_secs_f64() / c
+        );
+    }
     println!("git listing:       {}", listing_figures(&root, false));
     println!("own walk listing:  {}", listing_figures(&root, true));
     println!(

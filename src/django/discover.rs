@@ -4,12 +4,14 @@
 //! A migration is any module of an app's `migrations` package except `__init__` and names
 //! starting with `_` or `~` (Django's rule: `fix_empty_data.py` is a migration too), or of
 //! the package `MIGRATION_MODULES` names for the app instead ([`MigrationModules`]). The
-//! candidates come from [`super::walk`]: what git would list (a walk with git's ignore
-//! rules, plus the index's tracked files they hide) or a walk honouring `.gitignore`, both
-//! skipping virtual environments, `site-packages` and caches unless the path given on the
-//! command line is itself inside one. The app label is the
-//! folder name holding `migrations/`, unless an `AppConfig` of the app declares
-//! `label = "..."`: in `apps.py`, the app's `__init__.py` or another module of the app.
+//! candidates come from [`super::walk`], asked only for the `.py` files of `migrations`
+//! packages and `MIGRATION_MODULES` folders: what git would list (the index's folders,
+//! read where a folder's link count shows one the index does not know, walked there with
+//! git's ignore rules) or a walk honouring `.gitignore`, both skipping virtual
+//! environments, `site-packages` and caches unless the path given on the command line is
+//! itself inside one. The app label is the folder name holding `migrations/`, unless an
+//! `AppConfig` of the app declares `label = "..."`: in `apps.py`, the app's `__init__.py`
+//! or another module of the app.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -255,7 +257,10 @@ type FolderKind = Option<(String, PathBuf, bool)>;
 
 /// Folders already classified, by path as walked (shared by the walk's threads).
 #[derive(Default)]
-struct Labels(Mutex<HashMap<PathBuf, FolderKind>>, Mutex<HashMap<PathBuf, bool>>);
+struct Labels(
+    Mutex<HashMap<PathBuf, FolderKind>>,
+    Mutex<HashMap<PathBuf, bool>>,
+);
 
 impl Labels {
     fn get(&self, folder: &Path, modules: &MigrationModules) -> FolderKind {

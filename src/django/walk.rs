@@ -143,7 +143,11 @@ fn from_git(
         Some(listing) if !(listing.records.is_empty() && root_ignored) => listing,
         _ if root_ignored => return Ok(None),
         // git answered where the work tree is but not what its index holds.
-        _ => return Walker::new(root, wanted, each, Some(&rules)).run().map(Some),
+        _ => {
+            return Walker::new(root, wanted, each, Some(&rules))
+                .run()
+                .map(Some)
+        }
     };
     let index = Index::parse(&cached);
     let tracked = Tracked {
@@ -340,7 +344,9 @@ impl Listing {
             let start = listing.paths.len();
             listing.paths.extend_from_slice(&record[tab + 1..]);
             let submodule = record.starts_with(b"160000 ");
-            listing.records.push((start, listing.paths.len(), submodule));
+            listing
+                .records
+                .push((start, listing.paths.len(), submodule));
         }
         drop(reader);
         child.wait().ok().filter(|status| status.success())?;
@@ -428,7 +434,8 @@ impl<'a> Index<'a> {
         let mut end = 0;
         for dir in folder.split(|&b| b == b'/') {
             end += dir.len();
-            if SKIPPED_DIRS.iter().any(|s| s.as_bytes() == dir) || self.venvs.contains(&folder[..end])
+            if SKIPPED_DIRS.iter().any(|s| s.as_bytes() == dir)
+                || self.venvs.contains(&folder[..end])
             {
                 return true;
             }
@@ -509,7 +516,11 @@ impl Tracked<'_> {
         };
         // A virtual environment in a tracked folder: its tracked subfolders are
         // checked on their own, its untracked ones left.
-        if !folder.is_empty() && entries.iter().any(|(n, k)| k.is_file() && n == "pyvenv.cfg") {
+        if !folder.is_empty()
+            && entries
+                .iter()
+                .any(|(n, k)| k.is_file() && n == "pyvenv.cfg")
+        {
             return;
         }
         let mut key = Vec::with_capacity(folder.len() + 64);
@@ -523,7 +534,9 @@ impl Tracked<'_> {
             if kind.is_dir() {
                 let known = self.index.folders.contains_key(key.as_slice())
                     || self.index.submodules.binary_search(&key.as_slice()).is_ok();
-                if known || name == ".git" || name.to_str().is_some_and(|n| SKIPPED_DIRS.contains(&n))
+                if known
+                    || name == ".git"
+                    || name.to_str().is_some_and(|n| SKIPPED_DIRS.contains(&n))
                 {
                     continue;
                 }
@@ -871,8 +884,9 @@ mod tests {
         let stats = match how {
             How::Walk => Walker::new(root, wanted, &collect, None).run(),
             How::Git => python_files(root, wanted, &collect),
-            How::GitReadingAll => from_git(root, wanted, &collect, false)
-                .map(|stats| stats.expect("in a work tree")),
+            How::GitReadingAll => {
+                from_git(root, wanted, &collect, false).map(|stats| stats.expect("in a work tree"))
+            }
         }
         .expect("list");
         let mut found = found.into_inner().expect("lock");
@@ -982,7 +996,11 @@ mod tests {
         // (root, shop, shop/migrations, keep, build, build/z, build/z/migrations; env is a
         // virtual environment), and the untracked ones walked (lib, web, shop/newapp and
         // its migrations).
-        assert_eq!((stats.folders_checked, stats.folders_read), (0, 11), "{stats:?}");
+        assert_eq!(
+            (stats.folders_checked, stats.folders_read),
+            (0, 11),
+            "{stats:?}"
+        );
         // Only the migrations folders' files wanted: those two are read, the five others
         // checked, and read only when the link count shows a folder the index does not
         // know (root: .git, lib, web; shop: newapp).
@@ -994,12 +1012,20 @@ mod tests {
         let (found, stats) = listed_with(root, How::Git, &migrations_only);
         assert_eq!(found, migrations);
         if link_counts_subfolders(root) {
-            assert_eq!((stats.folders_checked, stats.folders_read), (5, 8), "{stats:?}");
+            assert_eq!(
+                (stats.folders_checked, stats.folders_read),
+                (5, 8),
+                "{stats:?}"
+            );
         }
         // Where link counts mean nothing every tracked folder is read: the same files.
         let (found, stats) = listed_with(root, How::GitReadingAll, &migrations_only);
         assert_eq!(found, migrations);
-        assert_eq!((stats.folders_checked, stats.folders_read), (5, 11), "{stats:?}");
+        assert_eq!(
+            (stats.folders_checked, stats.folders_read),
+            (5, 11),
+            "{stats:?}"
+        );
         // git agrees (its own listing: tracked, and untracked not ignored).
         let out = Command::new("git")
             .arg("-C")
@@ -1098,12 +1124,19 @@ mod tests {
         // (the ignore files of the folders above, read as needed), and git agrees again.
         assert!(git(
             root,
-            &["add", "app/.gitignore", "app/sub/migrations/0001_initial.py"]
+            &[
+                "add",
+                "app/.gitignore",
+                "app/sub/migrations/0001_initial.py"
+            ]
         ));
         std::fs::write(root.join("app/sub/migrations/0005_new.py"), "").expect("write");
         for how in [How::Git, How::GitReadingAll] {
             let (found, _) = listed_with(&sub, how, &migrations_only);
-            assert_eq!(found, ["migrations/0001_initial.py", "migrations/0005_new.py"]);
+            assert_eq!(
+                found,
+                ["migrations/0001_initial.py", "migrations/0005_new.py"]
+            );
         }
         let out = Command::new("git")
             .arg("-C")
@@ -1114,6 +1147,9 @@ mod tests {
         let git_says = String::from_utf8_lossy(&out.stdout);
         let mut git_py: Vec<&str> = git_says.lines().filter(|l| l.ends_with(".py")).collect();
         git_py.sort();
-        assert_eq!(git_py, ["migrations/0001_initial.py", "migrations/0005_new.py"]);
+        assert_eq!(
+            git_py,
+            ["migrations/0001_initial.py", "migrations/0005_new.py"]
+        );
     }
 }
