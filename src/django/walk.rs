@@ -78,7 +78,11 @@ pub struct WalkError {
 /// Hand every `.py` file of the folders `wanted` accepts under the folder `root` to `each`
 /// (from several threads, in no particular order). Every folder is still looked through
 /// for the folders below it. `MIGRAIL_NO_GIT=1` forces the walk.
-pub fn python_files(root: &Path, wanted: &Wanted<'_>, each: &Each) -> Result<WalkStats, WalkError> {
+pub fn python_files(
+    root: &Path,
+    wanted: &Wanted<'_>,
+    each: &Each<'_>,
+) -> Result<WalkStats, WalkError> {
     let git_allowed = std::env::var_os("MIGRAIL_NO_GIT").is_none_or(|v| v == "0");
     if git_allowed {
         if let Some(stats) = from_git(root, wanted, each, link_counts_subfolders(root))? {
@@ -137,7 +141,7 @@ fn from_git(
         let _ = cached.join();
         return Ok(None);
     };
-    // Below an ignored folder every untracked file is ignored: the index alone answers.
+    // Below an ignored folder every untracked file is ignored: only tracked ones count.
     let root_ignored = rules.ignores_root();
     let cached = match cached.join().ok().flatten() {
         Some(listing) if !(listing.records.is_empty() && root_ignored) => listing,
