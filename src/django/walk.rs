@@ -497,25 +497,26 @@ impl Tracked<'_> {
 
     fn folder<'s>(&'s self, scope: &rayon::Scope<'s>, folder: &[u8], device: Option<u64>) {
         let dir = self.path(folder);
-        // A wanted folder is read anyway: no need for its link count.
+        let meta = match std::fs::symlink_metadata(&dir) {
+            Ok(meta) => meta,
+            // Deleted since it was added: nothing below it to find.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => return self.walker.fail(&dir, e),
+        };
+        // Turned into a file or a link since: git does not look inside either.
+        if !meta.is_dir() {
+            return;
+        }
+        // A wanted folder is read anyway: its link count is not looked at.
         let wanted = (self.walker.wanted)(&dir);
         if !wanted {
-            let meta = match std::fs::symlink_metadata(&dir) {
-                Ok(meta) => meta,
-                // Deleted since it was added: nothing below it to find.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-                Err(e) => return self.walker.fail(&dir, e),
-            };
-            if !meta.is_dir() {
-                return;
-            }
             self.checked.fetch_add(1, Ordering::Relaxed);
             let known = self.index.folders.get(folder).copied().unwrap_or(0);
             if self.counts && holds_only(&meta, known, device) {
                 return;
             }
         }
-        let Some(entries) = self.walker.list_quietly(&dir, true) else {
+        let Some(entries) = self.walker.list(&dir) else {
             return;
         };
         // A virtual environment in a tracked folder: its tracked subfolders are
@@ -732,22 +733,8 @@ impl<'a> Walker<'a> {
     /// A folder's entries with the types its listing gives (a `stat` only where the file
     /// system gives none); `None` after an error, noted.
     fn list(&self, dir: &Path) -> Option<Vec<(std::ffi::OsString, std::fs::FileType)>> {
-        self.list_quietly(dir, false)
-    }
-
-    /// [`Walker::list`]; with `gone_is_empty`, a folder deleted since (or turned into a
-    /// file) holds nothing, no error: git's index named it.
-    fn list_quietly(
-        &self,
-        dir: &Path,
-        gone_is_empty: bool,
-    ) -> Option<Vec<(std::ffi::OsString, std::fs::FileType)>> {
-        use std::io::ErrorKind::{NotADirectory, NotFound};
         let read = match std::fs::read_dir(dir) {
             Ok(read) => read,
-            Err(e) if gone_is_empty && matches!(e.kind(), NotFound | NotADirectory) => {
-                return None;
-            }
             Err(e) => {
                 self.fail(dir, e);
                 return None;
@@ -1075,6 +1062,20 @@ mod tests {
         std::fs::remove_dir_all(root.join("keep")).expect("rm");
         let (found, _) = listed(root, false);
         assert!(!found.iter().any(|f| f.starts_with("keep/")), "{found:?}");
+        // A tracked folder turned into a link to a folder is not followed (git and the
+        // walk do not either), even a wanted one.
+        #[cfg(unix)]
+        {
+            std::fs::rename(root.join("shop/migrations"), root.join("shop/moved")).expect("mv");
+            std::os::unix::fs::symlink("moved", root.join("shop/migrations")).expect("ln");
+            let (found, _) = listed_with(root, How::Git, &migrations_only);
+            assert!(
+                !found.iter().any(|f| f.starts_with("shop/migrations/")),
+                "{found:?}"
+            );
+            let (walked, _) = listed_with(root, How::Walk, &migrations_only);
+            assert_eq!(walked, found, "the same as the plain walk");
+        }
     }
 
     #[test]
