@@ -160,8 +160,7 @@ fn from_git(
         root_ignored,
         counts,
         walker: Walker::new(root, wanted, each, Some(&rules)),
-        chains: Mutex::default(),
-        ignored_folders: Mutex::default(),
+        rules_at: Mutex::default(),
         checked: AtomicUsize::new(0),
     };
     let mut stats = tracked.run()?;
@@ -458,11 +457,9 @@ struct Tracked<'a> {
     counts: bool,
     /// Reads folders, walks the untracked ones, hands files out; git's rules.
     walker: Walker<'a>,
-    /// The ignore files from the root down to a folder (as git lists it), worked out when
-    /// an untracked entry of it is judged.
-    chains: Mutex<HashMap<Vec<u8>, Option<Arc<Ignores>>>>,
-    /// Whether git's rules ignore a tracked folder (and so its untracked entries).
-    ignored_folders: Mutex<HashMap<Vec<u8>, bool>>,
+    /// What git's rules say of a tracked folder (as git lists it), worked out when an
+    /// untracked entry of it is judged.
+    rules_at: Mutex<HashMap<Vec<u8>, RulesAt>>,
     checked: AtomicUsize,
 }
 
@@ -521,11 +518,7 @@ impl Tracked<'_> {
         };
         // A virtual environment in a tracked folder: its tracked subfolders are
         // checked on their own, its untracked ones left.
-        if !folder.is_empty()
-            && entries
-                .iter()
-                .any(|(n, k)| k.is_file() && n == "pyvenv.cfg")
-        {
+        if !folder.is_empty() && is_venv(&entries) {
             return;
         }
         let mut key = Vec::with_capacity(folder.len() + 64);
@@ -549,7 +542,7 @@ impl Tracked<'_> {
                 if self.ignores(folder, &path, true) {
                     continue;
                 }
-                let chain = self.chain(folder);
+                let chain = self.rules_at(folder).chain;
                 scope.spawn(move |scope| self.walker.folder(scope, path, chain, false));
             } else if wanted && kind.is_file() && name.as_encoded_bytes().ends_with(b".py") {
                 let path = dir.join(&name);
@@ -563,50 +556,44 @@ impl Tracked<'_> {
 
     /// Whether git ignores `path`, an untracked entry of the tracked folder `folder`.
     fn ignores(&self, folder: &[u8], path: &Path, is_dir: bool) -> bool {
-        self.folder_ignored(folder) || self.walker.ignored(&self.chain(folder), path, is_dir)
+        let at = self.rules_at(folder);
+        at.ignored || self.walker.ignored(&at.chain, path, is_dir)
     }
 
-    fn folder_ignored(&self, folder: &[u8]) -> bool {
-        if folder.is_empty() {
-            return self.root_ignored;
-        }
+    fn rules_at(&self, folder: &[u8]) -> RulesAt {
         let known = self
-            .ignored_folders
+            .rules_at
             .lock()
             .ok()
-            .and_then(|m| m.get(folder).copied());
-        if let Some(ignored) = known {
-            return ignored;
+            .and_then(|m| m.get(folder).cloned());
+        if let Some(at) = known {
+            return at;
         }
-        let up = parent(folder);
-        let ignored = self.folder_ignored(up)
-            || self
-                .walker
-                .ignored(&self.chain(up), &self.path(folder), true);
-        if let Ok(mut m) = self.ignored_folders.lock() {
-            m.insert(folder.to_vec(), ignored);
-        }
-        ignored
-    }
-
-    fn chain(&self, folder: &[u8]) -> Option<Arc<Ignores>> {
-        let known = self.chains.lock().ok().and_then(|m| m.get(folder).cloned());
-        if let Some(chain) = known {
-            return chain;
-        }
-        let above = if folder.is_empty() {
-            None
-        } else {
-            self.chain(parent(folder))
-        };
         let dir = self.path(folder);
-        let file = dir.join(".gitignore");
-        let chain = Ignores::add(&dir, &[file], above);
-        if let Ok(mut m) = self.chains.lock() {
-            m.insert(folder.to_vec(), chain.clone());
+        let (chain, ignored) = if folder.is_empty() {
+            (None, self.root_ignored)
+        } else {
+            let up = self.rules_at(parent(folder));
+            let ignored = up.ignored || self.walker.ignored(&up.chain, &dir, true);
+            (up.chain, ignored)
+        };
+        let at = RulesAt {
+            chain: Ignores::add(&dir, &[dir.join(".gitignore")], chain),
+            ignored,
+        };
+        if let Ok(mut m) = self.rules_at.lock() {
+            m.insert(folder.to_vec(), at.clone());
         }
-        chain
+        at
     }
+}
+
+/// git's rules at a tracked folder: the ignore files from the root down to it, and
+/// whether they ignore the folder itself (and so every untracked entry below).
+#[derive(Clone)]
+struct RulesAt {
+    chain: Option<Arc<Ignores>>,
+    ignored: bool,
 }
 
 /// The device holding `root` (a folder on another is a mount: its link count is not
@@ -659,6 +646,16 @@ impl Ignores {
             _ => parent,
         }
     }
+}
+
+/// A folder's entries, as [`Walker::list`] gives them.
+type Entries = Vec<(std::ffi::OsString, std::fs::FileType)>;
+
+/// A virtual environment is recognised by the `pyvenv.cfg` of its own listing.
+fn is_venv(entries: &Entries) -> bool {
+    entries
+        .iter()
+        .any(|(n, k)| k.is_file() && n == "pyvenv.cfg")
 }
 
 /// The folders' reader and walker, shared by both listings.
@@ -732,7 +729,7 @@ impl<'a> Walker<'a> {
 
     /// A folder's entries with the types its listing gives (a `stat` only where the file
     /// system gives none); `None` after an error, noted.
-    fn list(&self, dir: &Path) -> Option<Vec<(std::ffi::OsString, std::fs::FileType)>> {
+    fn list(&self, dir: &Path) -> Option<Entries> {
         let read = match std::fs::read_dir(dir) {
             Ok(read) => read,
             Err(e) => {
@@ -785,20 +782,18 @@ impl<'a> Walker<'a> {
         let Some(entries) = self.list(&dir) else {
             return;
         };
-        let (mut venv, mut repo, mut ignore_files) = (false, false, Vec::new());
+        let (mut repo, mut ignore_files) = (false, Vec::new());
         for (name, kind) in &entries {
             if name == ".git" {
                 repo = true;
-            } else if kind.is_file() {
-                if name == "pyvenv.cfg" {
-                    venv = true;
-                } else if name == ".gitignore" || (name == ".ignore" && self.git.is_none()) {
-                    ignore_files.push(dir.join(name));
-                }
+            } else if kind.is_file()
+                && (name == ".gitignore" || (name == ".ignore" && self.git.is_none()))
+            {
+                ignore_files.push(dir.join(name));
             }
         }
         // A nested repository is one entry to git (a submodule is listed in turn).
-        if !is_root && (venv || (repo && self.git.is_some())) {
+        if !is_root && (is_venv(&entries) || (repo && self.git.is_some())) {
             return;
         }
         // `.gitignore` before `.ignore`: the later file's rules take precedence.
@@ -942,6 +937,24 @@ mod tests {
             .is_ok_and(|s| s.success())
     }
 
+    /// The `.py` files git itself lists in `dir` (`ls-files` with `args`), sorted.
+    fn git_py(dir: &Path, args: &[&str]) -> Vec<String> {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .arg("ls-files")
+            .args(args)
+            .output()
+            .expect("git");
+        let mut py: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.ends_with(".py"))
+            .map(str::to_string)
+            .collect();
+        py.sort();
+        py
+    }
+
     #[test]
     fn in_a_git_work_tree_the_index_lists_tracked_and_unignored_untracked_files() {
         let dir = tree(FILES);
@@ -1018,21 +1031,13 @@ mod tests {
             "{stats:?}"
         );
         // git agrees (its own listing: tracked, and untracked not ignored).
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(root)
-            .args(["ls-files", "--cached", "--others", "--exclude-standard"])
-            .output()
-            .expect("git");
-        let git_says = String::from_utf8_lossy(&out.stdout);
-        let mut git_py: Vec<&str> = git_says
-            .lines()
+        let git_says: Vec<String> = git_py(root, &["--cached", "--others", "--exclude-standard"])
+            .into_iter()
             .filter(|l| l.contains("/migrations/") && root.join(l).is_file())
             // migrail's own skips: a virtual environment, site-packages.
             .filter(|l| !l.starts_with("env/") && !l.contains("site-packages/"))
             .collect();
-        git_py.sort();
-        assert_eq!(migrations, git_py);
+        assert_eq!(migrations, git_says);
         // A subfolder lists paths relative to itself; MIGRAIL_NO_GIT is read by callers.
         let (found, _) = listed(&root.join("shop"), false);
         assert_eq!(
@@ -1109,16 +1114,7 @@ mod tests {
         // Only the untracked file no rule ignores; not the nested repository's.
         assert_eq!(found, ["migrations/0001_initial.py"]);
         // git agrees.
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(&sub)
-            .args(["ls-files", "--others", "--exclude-standard"])
-            .output()
-            .expect("git");
-        let git_says = String::from_utf8_lossy(&out.stdout);
-        let mut git_py: Vec<&str> = git_says.lines().filter(|l| l.ends_with(".py")).collect();
-        git_py.sort();
-        assert_eq!(found, git_py);
+        assert_eq!(found, git_py(&sub, &["--others", "--exclude-standard"]));
         // From the top the same rules hold (`info/exclude` and the global file rooted there).
         let (found, _) = listed(root, false);
         assert_eq!(found, ["app/sub/migrations/0001_initial.py"]);
@@ -1143,17 +1139,8 @@ mod tests {
                 ["migrations/0001_initial.py", "migrations/0005_new.py"]
             );
         }
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(&sub)
-            .args(["ls-files", "--cached", "--others", "--exclude-standard"])
-            .output()
-            .expect("git");
-        let git_says = String::from_utf8_lossy(&out.stdout);
-        let mut git_py: Vec<&str> = git_says.lines().filter(|l| l.ends_with(".py")).collect();
-        git_py.sort();
         assert_eq!(
-            git_py,
+            git_py(&sub, &["--cached", "--others", "--exclude-standard"]),
             ["migrations/0001_initial.py", "migrations/0005_new.py"]
         );
     }
