@@ -8,6 +8,7 @@
 pub mod database;
 pub mod discover;
 pub mod fields;
+pub mod git_index;
 pub mod graph;
 pub mod migration;
 pub mod names;
@@ -452,6 +453,11 @@ impl Project {
 
     /// Replay every migration in plan order, calling `visit` for each operation (also
     /// nested ones) before applying it. Returns the final state.
+    /// Indexes into `migrations` in the graph's plan order (the order of every replay).
+    pub fn plan_order(&self) -> &[usize] {
+        &self.plan
+    }
+
     pub fn replay(&self, visit: impl FnMut(&Visit<'_>)) -> ProjectState {
         self.replay_through(&|_| true, visit)
     }

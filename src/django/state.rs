@@ -120,12 +120,52 @@ impl ModelState {
 /// The models, by app label, then by lower-cased model name. Apps are hashed (the replay
 /// looks a model up for nearly every operation and rule); the models of one app stay
 /// ordered, and every listing sorts the apps, so no output depends on hashing.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug)]
 pub struct ProjectState {
     /// Models are boxed: a B-tree node holds eleven entries, and most apps have only a
     /// few models, so unboxed (hundreds of bytes each) every app would cost kilobytes of
     /// fresh memory, and a big tree's replay tens of megabytes.
     apps: rustc_hash::FxHashMap<String, BTreeMap<String, Box<ModelState>>>,
+    /// This state's identity (a clone gets its own): see [`AppVersion`].
+    id: u64,
+    /// Changes so far, and the last change of each app's models.
+    clock: u64,
+    changed: rustc_hash::FxHashMap<String, u64>,
+}
+
+/// Which version of one app's models a state holds: two equal versions are the same
+/// models (what a rule derived from them still holds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppVersion {
+    state: u64,
+    change: u64,
+}
+
+fn new_state_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+impl Default for ProjectState {
+    fn default() -> ProjectState {
+        ProjectState {
+            apps: Default::default(),
+            id: new_state_id(),
+            clock: 0,
+            changed: Default::default(),
+        }
+    }
+}
+
+impl Clone for ProjectState {
+    fn clone(&self) -> ProjectState {
+        ProjectState {
+            apps: self.apps.clone(),
+            id: new_state_id(),
+            clock: self.clock,
+            changed: self.changed.clone(),
+        }
+    }
 }
 
 fn option<'a>(options: &'a [(String, Spanned)], key: &str) -> Option<&'a Value> {
@@ -169,11 +209,32 @@ impl ProjectState {
             .flat_map(|(_, models)| models.values().map(|m| &**m))
     }
 
+    /// The version of `app`'s models this state holds.
+    pub fn app_version(&self, app: &str) -> AppVersion {
+        AppVersion {
+            state: self.id,
+            change: self.changed.get(app).copied().unwrap_or(0),
+        }
+    }
+
+    /// Every change to an app's models goes through here first.
+    fn changing(&mut self, app: &str) {
+        self.clock += 1;
+        match self.changed.get_mut(app) {
+            Some(change) => *change = self.clock,
+            None => {
+                self.changed.insert(app.to_string(), self.clock);
+            }
+        }
+    }
+
     fn insert(&mut self, key: ModelKey, model: Box<ModelState>) {
+        self.changing(&key.0);
         self.apps.entry(key.0).or_default().insert(key.1, model);
     }
 
     fn remove(&mut self, key: &ModelKey) -> Option<Box<ModelState>> {
+        self.changing(&key.0);
         self.apps.get_mut(&key.0)?.remove(&key.1)
     }
 
@@ -456,6 +517,7 @@ impl ProjectState {
 
     /// Every model of `app` may have been changed by something migrail cannot read.
     pub fn mark_incomplete(&mut self, app: &str) {
+        self.changing(app);
         for m in self
             .apps
             .get_mut(app)
@@ -481,6 +543,7 @@ impl ProjectState {
     }
 
     fn model_mut(&mut self, app: &str, name: &str) -> Option<&mut ModelState> {
+        self.changing(app);
         self.apps
             .get_mut(app)?
             .get_mut(lower_name(name).as_ref())

@@ -27,6 +27,8 @@ use std::sync::{Arc, Mutex};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::Match;
 
+use super::git_index::Listing;
+
 /// Folder names never descended into unless named on the command line.
 pub const SKIPPED_DIRS: &[&str] = &[
     "site-packages",
@@ -126,24 +128,36 @@ fn from_git(
     each: &Each<'_>,
     counts: bool,
 ) -> Result<Option<WalkStats>, WalkError> {
-    // Three questions at once: the index, where the work tree is, the global ignore file.
-    let cached = git(root, &["ls-files", "-z", "--stage", "--cached"]).spawn();
-    let cached = std::thread::spawn(move || Listing::read(cached));
+    // Two questions at once: where the work tree and its index are, the global ignore
+    // file. Then the index, read directly (or listed by git when it is not a plain one).
     let repo = git(
         root,
-        &["rev-parse", "--show-toplevel", "--git-path", "info/exclude"],
+        &[
+            "rev-parse",
+            "--show-toplevel",
+            "--git-path",
+            "info/exclude",
+            "--git-path",
+            "index",
+            "--show-prefix",
+        ],
     )
     .spawn();
     let excludes_file = git(root, &["config", "--path", "--get", "core.excludesFile"]).spawn();
     let (repo, excludes_file) = (git_output(repo), git_output(excludes_file));
-    let rules = repo.and_then(|repo| GitRules::read(root, &repo, excludes_file.as_deref()));
-    let Some(rules) = rules else {
-        let _ = cached.join();
+    let Some(repo) = repo.as_deref().and_then(|r| Repo::read(root, r)) else {
         return Ok(None);
     };
+    let rules = GitRules::read(root, &repo, excludes_file.as_deref());
+    let Some(rules) = rules else {
+        return Ok(None);
+    };
+    let cached = Listing::from_index_file(&repo.index, repo.prefix.as_bytes()).or_else(|| {
+        Listing::from_ls_files(git(root, &["ls-files", "-z", "--stage", "--cached"]).spawn())
+    });
     // Below an ignored folder every untracked file is ignored: only tracked ones count.
     let root_ignored = rules.ignores_root();
-    let cached = match cached.join().ok().flatten() {
+    let cached = match cached {
         Some(listing) if !(listing.records.is_empty() && root_ignored) => listing,
         _ if root_ignored => return Ok(None),
         // git answered where the work tree is but not what its index holds.
@@ -204,15 +218,36 @@ struct GitRules {
     above: Vec<Gitignore>,
 }
 
-impl GitRules {
-    /// From `git rev-parse --show-toplevel --git-path info/exclude` and the configured
-    /// `core.excludesFile` (if any; git's default otherwise). `None` when the answers do
-    /// not describe a work tree holding `root`.
-    fn read(root: &Path, rev_parse: &[u8], excludes_file: Option<&[u8]>) -> Option<GitRules> {
+/// Where the work tree holding a root is, and its git files, as `git rev-parse
+/// --show-toplevel --git-path info/exclude --git-path index --show-prefix` prints them.
+struct Repo {
+    top: PathBuf,
+    info_exclude: PathBuf,
+    index: PathBuf,
+    /// The root's path from the top, `/`-terminated (empty at the top).
+    prefix: String,
+}
+
+impl Repo {
+    fn read(root: &Path, rev_parse: &[u8]) -> Option<Repo> {
         let text = std::str::from_utf8(rev_parse).ok()?;
         let mut lines = text.lines();
-        let top = PathBuf::from(lines.next()?);
-        let info_exclude = root.join(lines.next()?);
+        Some(Repo {
+            top: PathBuf::from(lines.next()?),
+            info_exclude: root.join(lines.next()?),
+            index: root.join(lines.next()?),
+            prefix: lines.next().unwrap_or_default().to_string(),
+        })
+    }
+}
+
+impl GitRules {
+    /// From where the work tree is and the configured `core.excludesFile` (if any; git's
+    /// default otherwise). `None` when the answers do not describe a work tree holding
+    /// `root`.
+    fn read(root: &Path, repo: &Repo, excludes_file: Option<&[u8]>) -> Option<GitRules> {
+        let top = repo.top.clone();
+        let info_exclude = &repo.info_exclude;
         let abs_root = root.canonicalize().ok()?;
         let top = top.canonicalize().unwrap_or(top);
         let below = abs_root.strip_prefix(&top).ok()?.to_path_buf();
@@ -309,51 +344,11 @@ fn parent(path: &[u8]) -> &[u8] {
     }
 }
 
-/// git's index as `git ls-files -z --stage` prints it, read as it comes and kept as its
-/// paths (the object names are most of the listing's bytes).
-struct Listing {
-    paths: Vec<u8>,
-    /// Each record's path (a range of `paths`), and whether it is a submodule.
-    records: Vec<(usize, usize, bool)>,
-}
-
-impl Listing {
-    /// What the command printed, if it succeeded.
-    fn read(child: std::io::Result<std::process::Child>) -> Option<Listing> {
-        use std::io::BufRead;
-        let mut child = child.ok()?;
-        let mut reader = std::io::BufReader::with_capacity(1 << 16, child.stdout.take()?);
-        let mut listing = Listing {
-            paths: Vec::new(),
-            records: Vec::new(),
-        };
-        let mut record = Vec::new();
-        loop {
-            record.clear();
-            match reader.read_until(0, &mut record) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return None;
-                }
-            }
-            // `<mode> <object> <stage>\t<path>\0`
-            let record = record.strip_suffix(&[0]).unwrap_or(&record);
-            let Some(tab) = memchr::memchr(b'\t', record) else {
-                continue;
-            };
-            let start = listing.paths.len();
-            listing.paths.extend_from_slice(&record[tab + 1..]);
-            let submodule = record.starts_with(b"160000 ");
-            listing
-                .records
-                .push((start, listing.paths.len(), submodule));
-        }
-        drop(reader);
-        child.wait().ok().filter(|status| status.success())?;
-        Some(listing)
+/// The last component of `path` (as git lists paths).
+fn name_of(path: &[u8]) -> &[u8] {
+    match memchr::memrchr(b'/', path) {
+        Some(slash) => &path[slash + 1..],
+        None => path,
     }
 }
 
@@ -368,6 +363,8 @@ struct Index<'a> {
     /// Every folder holding a tracked path (`""`: the root) -> how many of its entries
     /// are folders the index knows (tracked folders and submodules).
     folders: HashMap<&'a [u8], u32>,
+    /// Those folders that are not [`Index::skipped`], parents first.
+    entered: Vec<&'a [u8]>,
 }
 
 impl<'a> Index<'a> {
@@ -377,6 +374,7 @@ impl<'a> Index<'a> {
             submodules: Vec::new(),
             venvs: HashSet::default(),
             folders: HashMap::default(),
+            entered: Vec::new(),
         };
         for &(start, end, submodule) in &listing.records {
             let Some(path) = listing.paths.get(start..end) else {
@@ -399,8 +397,11 @@ impl<'a> Index<'a> {
             .iter()
             .filter_map(|p| p.strip_suffix(b"/pyvenv.cfg"))
             .collect();
-        // The folders, each counted once in its parent's count as it first appears.
+        // The folders, each counted once in its parent's count as it first appears
+        // (parents first: whether one is skipped follows from its parent's answer).
         index.folders.insert(b"", 0);
+        index.entered.push(b"");
+        let mut skipped: HashSet<&[u8]> = HashSet::default();
         let mut new = Vec::new();
         for &path in &index.paths {
             let mut folder = parent(path);
@@ -409,10 +410,20 @@ impl<'a> Index<'a> {
                 folder = parent(folder);
             }
             for &folder in new.iter().rev() {
-                if let Some(count) = index.folders.get_mut(parent(folder)) {
+                let up = parent(folder);
+                if let Some(count) = index.folders.get_mut(up) {
                     *count += 1;
                 }
                 index.folders.insert(folder, 0);
+                let name = name_of(folder);
+                if skipped.contains(up)
+                    || SKIPPED_DIRS.iter().any(|s| s.as_bytes() == name)
+                    || index.venvs.contains(folder)
+                {
+                    skipped.insert(folder);
+                } else {
+                    index.entered.push(folder);
+                }
             }
             new.clear();
         }
@@ -467,15 +478,9 @@ impl Tracked<'_> {
     fn run(&self) -> Result<WalkStats, WalkError> {
         use rayon::prelude::*;
         let device = device(self.root);
-        let folders: Vec<&[u8]> = self
-            .index
-            .folders
-            .keys()
-            .copied()
-            .filter(|f| !self.index.skipped(f))
-            .collect();
         rayon::scope(|scope| {
-            folders
+            self.index
+                .entered
                 .par_iter()
                 .for_each(|folder| self.folder(scope, folder, device));
         });

@@ -346,37 +346,40 @@ fn collect(
     let sql = SqlCache::build(project);
     timer.lap("analyse RunSQL");
 
-    // Two replays run side by side: the phase inference (on its own thread) hands each
-    // migration's phase over as soon as it is known; the rules' replay, one step behind,
-    // needs it before judging the migration's operations. Once its inference is done, the
+    // Replays run side by side: the phase inference (on its own thread) hands each
+    // migration's phase over as soon as it is known; the rules' replays, one step behind,
+    // need it before judging a migration's operations. Once its inference is done, the
     // phase thread runs the per-migration rules (they need only the phases), usually while
-    // the rules' replay is still going.
+    // the rules are still judging. The rules judge in two halves of the plan on two
+    // threads: the second replays the first half unjudged (the state, and what the SQL
+    // did), then judges the rest, while the first judges the first half.
     let no_phase = MigrationPhase::default();
-    let settings = &project.settings;
     let cwd = std::env::current_dir().ok();
-    // What the rules' replay found, placed in their files afterwards, on every core.
-    let mut raw: Vec<(&'static rule::RuleMeta, usize, Diagnostic)> = Vec::new();
-    // What the SQL of the whole history has done that rules need to know.
-    let memo = rule::ReplayMemo::new(&project.migrations);
-    let mut pending_checks: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-    let mut sql_tables: (Option<MigrationKey>, BTreeSet<String>) = (None, BTreeSet::new());
-    // Tables renamed by RunSQL so far in the history: new name -> the name before.
-    let mut sql_renamed: BTreeMap<String, String> = BTreeMap::new();
-    let (phases, per_migration) = std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::channel::<(usize, Arc<MigrationPhase>)>();
+    let position = plan_positions(project);
+    let cut = judging_cut(project, &is_reviewed);
+    let half_of = |index: usize| usize::from(position[index] >= cut);
+    let (phases, per_migration, raw) = std::thread::scope(|scope| {
+        let (tx_first, rx_first) = std::sync::mpsc::channel::<(usize, Arc<MigrationPhase>)>();
+        let (tx_second, rx_second) = std::sync::mpsc::channel::<(usize, Arc<MigrationPhase>)>();
         let sql = &sql;
         let is_reviewed = &is_reviewed;
+        let half_of = &half_of;
         let phase_thread = scope.spawn(move || {
             let mut phases: Vec<Option<Arc<MigrationPhase>>> = vec![None; project.migrations.len()];
             let state = phase::infer_each(project, sql, is_reviewed, |index, phase| {
                 let phase = Arc::new(phase);
-                // The receiver only hangs up when the linter is done with the phases.
+                // A receiver only hangs up when its judge is done with the phases.
+                let tx = if half_of(index) == 0 {
+                    &tx_first
+                } else {
+                    &tx_second
+                };
                 let _ = tx.send((index, phase.clone()));
                 if let Some(slot) = phases.get_mut(index) {
                     *slot = Some(phase);
                 }
             });
-            drop(tx);
+            drop((tx_first, tx_second));
             let no_phase = MigrationPhase::default();
             let phase_of = |i: usize| phases[i].as_deref().unwrap_or(&no_phase);
             let per_migration = if per_migration {
@@ -391,81 +394,24 @@ fn collect(
             } else {
                 Vec::new()
             };
-            // Freed here, off the rules' replay's path, while that replay goes on.
+            // Freed here, off the rules' replays' path, while they go on.
             drop(state);
             (phases, per_migration)
         });
-        // The phase of the migration being replayed: phases come in plan order, as the
-        // replay does (migrations without operations included).
-        let mut current: Option<(usize, Arc<MigrationPhase>)> = None;
-        let mut receive = |index: usize| -> Option<Arc<MigrationPhase>> {
-            while current.as_ref().is_none_or(|(i, _)| *i != index) {
-                current = Some(rx.recv().ok()?);
-            }
-            current.as_ref().map(|(_, p)| p.clone())
+        let judge = |half: usize, rx: std::sync::mpsc::Receiver<(usize, Arc<MigrationPhase>)>| {
+            let judged = |i: usize| is_reviewed(i) && half_of(i) == half;
+            judge_replay(project, sql, rules, options, &judged, rx)
         };
-        let state = project.replay_through(&is_reviewed, |visit| {
-            let m = visit.migration;
-            let reviewed = is_reviewed(visit.index);
-            let phase = receive(visit.index);
-            let phase = phase.as_deref().unwrap_or(&no_phase);
-            let ctx = OpContext::new(visit, settings, phase, options.deploy_phases, &memo);
-            if reviewed {
-                for rule in rules {
-                    let mut out = Vec::new();
-                    rule.check_operation(&ctx, &mut out);
-                    raw.extend(out.into_iter().map(|d| (rule.meta(), visit.index, d)));
-                }
+        let second = (cut < position.len()).then(|| scope.spawn(move || judge(1, rx_second)));
+        let mut raw = judge(0, rx_first);
+        if let Some(second) = second {
+            match second.join() {
+                Ok(more) => raw.extend(more),
+                Err(panic) => std::panic::resume_unwind(panic),
             }
-            if !visit.effect.touches_database() {
-                return;
-            }
-            let statements = sql.get(m, visit.op);
-            if statements.is_empty() {
-                return;
-            }
-            if sql_tables.0.as_ref() != Some(&m.key()) {
-                sql_tables = (Some(m.key()), BTreeSet::new());
-            }
-            let mut new_tables: BTreeSet<String> = visit
-                .created_here
-                .iter()
-                .filter_map(|k| visit.state.get(k))
-                .filter_map(|model| visit.state.table_of(model))
-                .collect();
-            for statement in statements {
-                new_tables.extend(sql_tables.1.iter().cloned());
-                for action in &statement.actions {
-                    if reviewed {
-                        let sql_ctx = SqlContext {
-                            op: &ctx,
-                            statement,
-                            new_tables: &new_tables,
-                            renamed: &sql_renamed,
-                        };
-                        for rule in rules {
-                            let mut out = Vec::new();
-                            rule.check_sql(&sql_ctx, action, &mut out);
-                            raw.extend(out.into_iter().map(|d| (rule.meta(), visit.index, d)));
-                        }
-                    }
-                    track_sql(
-                        action,
-                        &mut sql_tables.1,
-                        &mut memo.proven_not_null.borrow_mut(),
-                        &mut pending_checks,
-                    );
-                    if let SqlAction::RenameTable { table, new_name } = action {
-                        let before = sql_renamed.remove(table).unwrap_or_else(|| table.clone());
-                        sql_renamed.insert(new_name.clone(), before);
-                    }
-                }
-            }
-        });
-        drop(rx);
-        drop(state);
+        }
         match phase_thread.join() {
-            Ok(done) => done,
+            Ok((phases, per_migration)) => (phases, per_migration, raw),
             Err(panic) => std::panic::resume_unwind(panic),
         }
     });
@@ -481,6 +427,136 @@ fn collect(
     timer.lap("place findings");
 
     (findings, migrations)
+}
+
+/// Each migration's position in the plan (by index into `project.migrations`).
+fn plan_positions(project: &Project) -> Vec<usize> {
+    let mut position = vec![usize::MAX; project.migrations.len()];
+    for (at, &index) in project.plan_order().iter().enumerate() {
+        if let Some(slot) = position.get_mut(index) {
+            *slot = at;
+        }
+    }
+    position
+}
+
+/// Where the rules' second judge starts (a plan position): half the judged operations
+/// lie before it. The plan's length when there are too few to be worth a second thread.
+fn judging_cut(project: &Project, is_reviewed: &dyn Fn(usize) -> bool) -> usize {
+    /// Below this many judged operations one thread judges them all.
+    const WORTH_SPLITTING: usize = 4096;
+    let plan = project.plan_order();
+    let ops = |index: usize| {
+        if is_reviewed(index) {
+            project.migrations[index].operations.len()
+        } else {
+            0
+        }
+    };
+    let total: usize = plan.iter().map(|&i| ops(i)).sum();
+    if total < WORTH_SPLITTING {
+        return plan.len();
+    }
+    let mut seen = 0;
+    for (at, &index) in plan.iter().enumerate() {
+        if seen >= total * 3 / 5 {
+            return at;
+        }
+        seen += ops(index);
+    }
+    plan.len()
+}
+
+/// One rules' replay: the whole history up to the last migration `judged` selects, the
+/// rules run on the operations of the migrations it selects (their phases come through
+/// `phases`, in plan order). What the SQL of every replayed migration did is tracked,
+/// judged or not: later migrations' rules need it.
+fn judge_replay(
+    project: &Project,
+    sql: &SqlCache,
+    rules: &[&'static dyn Rule],
+    options: &LintOptions,
+    judged: &dyn Fn(usize) -> bool,
+    phases: std::sync::mpsc::Receiver<(usize, Arc<MigrationPhase>)>,
+) -> Vec<(&'static rule::RuleMeta, usize, Diagnostic)> {
+    let settings = &project.settings;
+    let no_phase = MigrationPhase::default();
+    let mut raw: Vec<(&'static rule::RuleMeta, usize, Diagnostic)> = Vec::new();
+    // What the SQL of the whole history has done that rules need to know.
+    let memo = rule::ReplayMemo::new(&project.migrations);
+    let mut pending_checks: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut sql_tables: (Option<MigrationKey>, BTreeSet<String>) = (None, BTreeSet::new());
+    // Tables renamed by RunSQL so far in the history: new name -> the name before.
+    let mut sql_renamed: BTreeMap<String, String> = BTreeMap::new();
+    // The phase of the migration being judged: phases come in plan order.
+    let mut current: Option<(usize, Arc<MigrationPhase>)> = None;
+    let mut receive = |index: usize| -> Option<Arc<MigrationPhase>> {
+        while current.as_ref().is_none_or(|(i, _)| *i != index) {
+            current = Some(phases.recv().ok()?);
+        }
+        current.as_ref().map(|(_, p)| p.clone())
+    };
+    let state = project.replay_through(judged, |visit| {
+        let m = visit.migration;
+        let reviewed = judged(visit.index);
+        let phase = if reviewed { receive(visit.index) } else { None };
+        let phase = phase.as_deref().unwrap_or(&no_phase);
+        let ctx = OpContext::new(visit, settings, phase, options.deploy_phases, &memo);
+        if reviewed {
+            for rule in rules {
+                let mut out = Vec::new();
+                rule.check_operation(&ctx, &mut out);
+                raw.extend(out.into_iter().map(|d| (rule.meta(), visit.index, d)));
+            }
+        }
+        if !visit.effect.touches_database() {
+            return;
+        }
+        let statements = sql.get(m, visit.op);
+        if statements.is_empty() {
+            return;
+        }
+        if sql_tables.0.as_ref() != Some(&m.key()) {
+            sql_tables = (Some(m.key()), BTreeSet::new());
+        }
+        let mut new_tables: BTreeSet<String> = visit
+            .created_here
+            .iter()
+            .filter_map(|k| visit.state.get(k))
+            .filter_map(|model| visit.state.table_of(model))
+            .collect();
+        for statement in statements {
+            new_tables.extend(sql_tables.1.iter().cloned());
+            for action in &statement.actions {
+                if reviewed {
+                    let sql_ctx = SqlContext {
+                        op: &ctx,
+                        statement,
+                        new_tables: &new_tables,
+                        renamed: &sql_renamed,
+                    };
+                    for rule in rules {
+                        let mut out = Vec::new();
+                        rule.check_sql(&sql_ctx, action, &mut out);
+                        raw.extend(out.into_iter().map(|d| (rule.meta(), visit.index, d)));
+                    }
+                }
+                track_sql(
+                    action,
+                    &mut sql_tables.1,
+                    &mut memo.proven_not_null.borrow_mut(),
+                    &mut pending_checks,
+                );
+                if let SqlAction::RenameTable { table, new_name } = action {
+                    let before = sql_renamed.remove(table).unwrap_or_else(|| table.clone());
+                    sql_renamed.insert(new_name.clone(), before);
+                }
+            }
+        }
+    });
+    drop(phases);
+    drop(state);
+    raw
 }
 
 /// Every migration's summary for the report, in load order (built on every core).

@@ -13,7 +13,9 @@ use crate::django::graph::MigrationGraph;
 use crate::django::migration::{Dependency, MigrationFile, Settings};
 use crate::django::operations::{OpKind, Operation};
 use crate::django::python::Value;
-use crate::django::state::{is_key_of, model_key, ModelKey, ModelState, ProjectState};
+use crate::django::state::{
+    is_key_of, lower_name, model_key, AppVersion, ModelKey, ModelState, ProjectState,
+};
 use crate::django::{Effect, Visit};
 use crate::lint::phase::{Marker, MigrationPhase, Phase};
 use crate::lint::sql::{SqlAction, SqlStatement};
@@ -226,6 +228,9 @@ pub struct ReplayMemo {
     dependents: RefCell<HashMap<String, Rc<BTreeSet<String>>>>,
     /// [`OpContext::columns_pointing_to`]'s scan for one migration (its index) and app.
     relations_to: RefCell<Option<(usize, String, RelationsTo)>>,
+    /// The foreign keys of each app's models, for the version of its models they were
+    /// read from (see [`OpContext::relations_of`]).
+    relations_of: RefCell<HashMap<String, (AppVersion, Rc<Vec<Relation>>)>>,
     /// [`OpContext::schema_changes_before`]: the migration (its index) and what of its
     /// operations so far changed the schema.
     schema_changes: RefCell<Option<(usize, Vec<String>)>>,
@@ -233,6 +238,14 @@ pub struct ReplayMemo {
 
 /// Foreign key columns `(table, column)` by the model they point at.
 type RelationsTo = HashMap<ModelKey, Vec<(String, String)>>;
+
+/// A foreign key of one app's model, pointing at the primary key of `target`.
+struct Relation {
+    target: ModelKey,
+    /// The model holding it (its lower-cased name) and its column.
+    model: String,
+    column: String,
+}
 
 impl ReplayMemo {
     pub fn new(migrations: &[MigrationFile]) -> ReplayMemo {
@@ -365,38 +378,64 @@ impl<'a> OpContext<'a> {
         let state = self.visit.state;
         let mut found = RelationsTo::new();
         for from in self.memo.apps_depending_on(app).iter() {
-            for m in state.models_of(from) {
-                for (name, f) in &m.fields {
-                    // The target as written first (cheap), the field's kind only then.
-                    let Some(target) = f.call.arg(Some(0), "to") else {
-                        continue;
-                    };
-                    // The target's app first, without building its key: most relations
-                    // point elsewhere.
-                    let target_app = match &target.value {
-                        Value::Str(s) => s.split_once('.').map_or(m.app.as_str(), |(a, _)| a),
-                        _ => app,
-                    };
-                    if target_app != app {
-                        continue;
-                    }
-                    let key = match &target.value {
-                        Value::Str(s) if s == "self" => Some(model_key(&m.app, &m.name)),
-                        other => ProjectState::resolve_target(other, &m.app, self.settings),
-                    };
-                    let Some(key) = key.filter(|k| k.0 == app) else {
-                        continue;
-                    };
-                    if !f.is_relation() || f.call.kwarg("to_field").is_some() {
-                        continue;
-                    }
-                    if let (Some(table), Some(column)) = (state.table_of(m), f.column(name)) {
-                        found.entry(key).or_default().push((table, column));
-                    }
+            for r in self.relations_of(from).iter() {
+                if r.target.0 != app {
+                    continue;
+                }
+                let model = state.model(from, &r.model);
+                if let Some(table) = model.and_then(|m| state.table_of(m)) {
+                    found
+                        .entry(r.target.clone())
+                        .or_default()
+                        .push((table, r.column.clone()));
                 }
             }
         }
         found
+    }
+
+    /// The foreign keys of `app`'s models pointing at a primary key (not through
+    /// `to_field`), in model order: read once for each version of the app's models (a
+    /// big tree asks this of the same apps for every primary-key upgrade).
+    fn relations_of(&self, app: &str) -> Rc<Vec<Relation>> {
+        let state = self.visit.state;
+        let version = state.app_version(app);
+        if let Some((seen, relations)) = self.memo.relations_of.borrow().get(app) {
+            if *seen == version {
+                return relations.clone();
+            }
+        }
+        let mut relations = Vec::new();
+        for m in state.models_of(app) {
+            for (name, f) in &m.fields {
+                let Some(target) = f.call.arg(Some(0), "to") else {
+                    continue;
+                };
+                let key = match &target.value {
+                    Value::Str(s) if s == "self" => Some(model_key(&m.app, &m.name)),
+                    other => ProjectState::resolve_target(other, &m.app, self.settings),
+                };
+                let Some(target) = key else {
+                    continue;
+                };
+                if !f.is_relation() || f.call.kwarg("to_field").is_some() {
+                    continue;
+                }
+                if let Some(column) = f.column(name) {
+                    relations.push(Relation {
+                        target,
+                        model: lower_name(&m.name).into_owned(),
+                        column,
+                    });
+                }
+            }
+        }
+        let relations = Rc::new(relations);
+        self.memo
+            .relations_of
+            .borrow_mut()
+            .insert(app.to_string(), (version, relations.clone()));
+        relations
     }
 
     /// A validated `CHECK (column IS NOT NULL)` on `table` exists (from RunSQL).
