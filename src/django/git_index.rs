@@ -13,6 +13,7 @@ use std::process::Child;
 /// The paths of git's index below a folder, relative to it, in the index's order (a
 /// conflicted path once per stage, as `ls-files --stage` prints it).
 pub struct Listing {
+    /// The bytes the paths are in: the index file itself, or paths gathered one by one.
     pub paths: Vec<u8>,
     /// Each record's path (a range of `paths`), and whether it is a submodule.
     pub records: Vec<(usize, usize, bool)>,
@@ -42,7 +43,7 @@ impl Listing {
     /// this reader understands fully.
     pub fn from_index_file(index: &Path, prefix: &[u8]) -> Option<Listing> {
         match std::fs::read(index) {
-            Ok(bytes) => parse_index(&bytes, prefix),
+            Ok(bytes) => parse_index(bytes, prefix),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(Listing::new()),
             Err(_) => None,
         }
@@ -142,20 +143,36 @@ fn varint(bytes: &[u8], at: &mut usize) -> Option<usize> {
 /// The object names are SHA-1's 20 bytes or SHA-256's 32: whichever reads the whole file
 /// consistently (every path as long as its entry says, the extensions ending at the
 /// checksum).
-fn parse_index(bytes: &[u8], prefix: &[u8]) -> Option<Listing> {
+fn parse_index(bytes: Vec<u8>, prefix: &[u8]) -> Option<Listing> {
     if bytes.get(..4)? != b"DIRC" {
         return None;
     }
-    let version = be::<4>(bytes, 4)?;
+    let version = be::<4>(&bytes, 4)?;
     if !(2..=4).contains(&version) {
         return None;
     }
-    parse_entries(bytes, prefix, version, 20).or_else(|| parse_entries(bytes, prefix, version, 32))
+    let entries = parse_entries(&bytes, prefix, version, 20)
+        .or_else(|| parse_entries(&bytes, prefix, version, 32))?;
+    Some(match entries {
+        Entries::InFile(records) => Listing {
+            paths: bytes,
+            records,
+        },
+        Entries::Gathered(listing) => listing,
+    })
 }
 
-fn parse_entries(bytes: &[u8], prefix: &[u8], version: u32, hash: usize) -> Option<Listing> {
+/// Where the entries' paths are: ranges of the file, or gathered apart (version 4).
+enum Entries {
+    InFile(Vec<(usize, usize, bool)>),
+    Gathered(Listing),
+}
+
+fn parse_entries(bytes: &[u8], prefix: &[u8], version: u32, hash: usize) -> Option<Entries> {
     let count = be::<4>(bytes, 8)? as usize;
-    let mut listing = Listing::new();
+    // Versions 2 and 3 hold every path whole: the records point into the file's bytes.
+    let mut records = Vec::with_capacity(count.min(bytes.len() / 62));
+    let mut gathered = Listing::new();
     let mut at = 12;
     // Version 4 stores each path as what it drops from the previous one and what follows.
     let mut previous: Vec<u8> = Vec::new();
@@ -164,7 +181,7 @@ fn parse_entries(bytes: &[u8], prefix: &[u8], version: u32, hash: usize) -> Opti
         if !known_mode(f.mode) {
             return None;
         }
-        let path: &[u8] = if version == 4 {
+        let (path, start): (&[u8], usize) = if version == 4 {
             let mut start = f.name_start;
             let drop = varint(bytes, &mut start)?;
             let keep = previous.len().checked_sub(drop)?;
@@ -178,15 +195,20 @@ fn parse_entries(bytes: &[u8], prefix: &[u8], version: u32, hash: usize) -> Opti
             if !fits || previous.is_empty() {
                 return None;
             }
-            &previous
+            (&previous, 0)
         } else {
             let path = name(bytes, f.name_start, f.name_len)?;
             // Padded with one to eight NULs to a multiple of eight bytes.
             at += (f.name_start - at + path.len() + 8) & !7;
-            path
+            (path, f.name_start)
         };
-        if let Some(below) = path.strip_prefix(prefix) {
-            listing.push(below, f.mode == GITLINK);
+        if path.starts_with(prefix) {
+            if version == 4 {
+                gathered.push(&path[prefix.len()..], f.mode == GITLINK);
+            } else {
+                let start = start + prefix.len();
+                records.push((start, start + path.len() - prefix.len(), f.mode == GITLINK));
+            }
         }
     }
     // Extensions, then the checksum. A split index keeps most entries in another file,
@@ -201,7 +223,14 @@ fn parse_entries(bytes: &[u8], prefix: &[u8], version: u32, hash: usize) -> Opti
         let size = be::<4>(bytes, at + 4)? as usize;
         at = at.checked_add(8)?.checked_add(size)?;
     }
-    (at == end).then_some(listing)
+    if at != end {
+        return None;
+    }
+    Some(if version == 4 {
+        Entries::Gathered(gathered)
+    } else {
+        Entries::InFile(records)
+    })
 }
 
 #[cfg(test)]
@@ -359,23 +388,23 @@ mod tests {
         let index = root.join(".git/index");
         let bytes = std::fs::read(&index).expect("index");
         // Truncated, wrong signature, unknown version, a checksum too short.
-        assert!(parse_index(&bytes[..bytes.len() / 2], b"").is_none());
+        assert!(parse_index(bytes[..bytes.len() / 2].to_vec(), b"").is_none());
         let mut wrong = bytes.clone();
         wrong[0] = b'X';
-        assert!(parse_index(&wrong, b"").is_none());
+        assert!(parse_index(wrong, b"").is_none());
         let mut version = bytes.clone();
         version[7] = 9;
-        assert!(parse_index(&version, b"").is_none());
-        assert!(parse_index(&bytes[..bytes.len() - 1], b"").is_none());
+        assert!(parse_index(version, b"").is_none());
+        assert!(parse_index(bytes[..bytes.len() - 1].to_vec(), b"").is_none());
         // A required extension this reader does not know: its first letter lower-case.
         let mut required = bytes[..bytes.len() - 20].to_vec();
         required.extend_from_slice(b"zzzz\0\0\0\0");
         required.extend_from_slice(&[0; 20]);
-        assert!(parse_index(&required, b"").is_none());
+        assert!(parse_index(required, b"").is_none());
         let mut optional = bytes[..bytes.len() - 20].to_vec();
         optional.extend_from_slice(b"ZZZZ\0\0\0\x01?");
         optional.extend_from_slice(&[0; 20]);
-        assert!(parse_index(&optional, b"").is_some());
+        assert!(parse_index(optional, b"").is_some());
         // A split index keeps its entries elsewhere: git lists them.
         assert!(git(root, &["update-index", "--split-index"]));
         assert!(Listing::from_index_file(&index, b"").is_none());

@@ -403,8 +403,14 @@ impl<'a> Index<'a> {
         index.entered.push(b"");
         let mut skipped: HashSet<&[u8]> = HashSet::default();
         let mut new = Vec::new();
+        // Paths come sorted: most share the folder of the one before.
+        let mut last: &[u8] = b"";
         for &path in &index.paths {
             let mut folder = parent(path);
+            if folder == last {
+                continue;
+            }
+            last = folder;
             while !index.folders.contains_key(folder) {
                 new.push(folder);
                 folder = parent(folder);
