@@ -375,12 +375,17 @@ fn label_from_app_modules(app_dir: &Path) -> Option<String> {
     let mut modules: Vec<PathBuf> = std::fs::read_dir(app_dir)
         .ok()?
         .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "py")
-                && p.file_name().is_some_and(|n| n != "apps.py")
-                && p.is_file()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.as_encoded_bytes();
+            name.ends_with(b".py") && name != b"apps.py" && name != b".py"
         })
+        // The listing tells files from folders; a link is followed.
+        .filter(|e| {
+            e.file_type()
+                .is_ok_and(|t| t.is_file() || (t.is_symlink() && e.path().is_file()))
+        })
+        .map(|e| e.path())
         .collect();
     // `__init__.py` first, then the others by name.
     modules.sort_by_key(|p| (p.file_name().is_none_or(|n| n != "__init__.py"), p.clone()));

@@ -251,7 +251,9 @@ mod tests {
     }
 
     /// `(path, submodule)` of every record.
-    fn records(listing: &Listing) -> Vec<(String, bool)> {
+    type Records = Vec<(String, bool)>;
+
+    fn records(listing: &Listing) -> Records {
         listing
             .records
             .iter()
@@ -260,7 +262,7 @@ mod tests {
     }
 
     /// The index read directly, and as `git ls-files` lists it, in `dir`.
-    fn both(dir: &Path) -> (Option<Vec<(String, bool)>>, Vec<(String, bool)>) {
+    fn both(dir: &Path) -> (Option<Records>, Records) {
         let out = Command::new("git")
             .arg("-C")
             .arg(dir)

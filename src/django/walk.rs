@@ -1,7 +1,8 @@
 //! The Python files of the folders discovery wants (migrations packages) under a folder,
 //! found with as few system calls as the question allows.
 //!
-//! Inside a git work tree the folders come from git's index (`git ls-files`): every folder
+//! Inside a git work tree the folders come from git's index (read directly, see
+//! [`super::git_index`]; `git ls-files` when it is not a plain one): every folder
 //! holding tracked files is checked with one `stat`, whose link count (two plus its
 //! subfolders, on ext4, XFS and tmpfs) tells whether it holds a folder the index does not
 //! know. Only such folders and the wanted ones are read: a folder the index does not know
@@ -130,6 +131,7 @@ fn from_git(
 ) -> Result<Option<WalkStats>, WalkError> {
     // Two questions at once: where the work tree and its index are, the global ignore
     // file. Then the index, read directly (or listed by git when it is not a plain one).
+    let timer = crate::timings::Timer::start();
     let repo = git(
         root,
         &[
@@ -148,10 +150,12 @@ fn from_git(
     let Some(repo) = repo.as_deref().and_then(|r| Repo::read(root, r)) else {
         return Ok(None);
     };
+    timer.lap("git rev-parse, config");
     let rules = GitRules::read(root, &repo, excludes_file.as_deref());
     let Some(rules) = rules else {
         return Ok(None);
     };
+    timer.lap("git's ignore rules");
     let cached = Listing::from_index_file(&repo.index, repo.prefix.as_bytes()).or_else(|| {
         Listing::from_ls_files(git(root, &["ls-files", "-z", "--stage", "--cached"]).spawn())
     });
@@ -167,7 +171,9 @@ fn from_git(
                 .map(Some)
         }
     };
+    timer.lap("git's index read");
     let index = Index::parse(&cached);
+    timer.lap("git's index, folders");
     let tracked = Tracked {
         root,
         index: &index,
@@ -278,7 +284,7 @@ impl GitRules {
             .rev()
             .filter_map(|dir| layer(dir, &[&dir.join(".gitignore")]))
             .collect();
-        above.extend(layer(&top, &[&info_exclude]));
+        above.extend(layer(&top, &[info_exclude]));
         if let Some(global) = global {
             above.extend(layer(&top, &[&global]));
         }

@@ -175,7 +175,8 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
             options.enabled(r.meta().name) && r.meta().engines.includes(&project.settings.database)
         })
         .collect();
-    let (mut findings, mut migrations) = collect(project, review, options, &rules, true);
+    let (mut findings, mut migrations) =
+        collect(project, review, options, &rules, true, WORTH_SPLITTING);
 
     let replaced: Vec<&MigrationFile> = project
         .migrations
@@ -186,7 +187,8 @@ pub fn lint(project: &Project, review: &Review, options: &LintOptions) -> LintRe
         .collect();
     if let (false, Some(unsquashed)) = (replaced.is_empty(), project.unsquashed()) {
         let chain = Review::files(replaced.iter().map(|m| m.source.path.as_path()));
-        let (more, summaries) = collect(&unsquashed, &chain, options, &rules, false);
+        let (more, summaries) =
+            collect(&unsquashed, &chain, options, &rules, false, WORTH_SPLITTING);
         findings.extend(more);
         let by_key: BTreeMap<(String, String), MigrationSummary> = summaries
             .into_iter()
@@ -325,15 +327,20 @@ fn finish(
     }
 }
 
+/// Below this many judged operations one thread judges them all (see [`judging_cut`]).
+const WORTH_SPLITTING: usize = 4096;
+
 /// The findings of `rules` on the migrations `review` selects in `project`'s plan, and
 /// every migration's summary; with `per_migration`, the rules that judge whole
-/// migrations too. Suppressions are not applied yet.
+/// migrations too. Suppressions are not applied yet. From `worth_splitting` judged
+/// operations on, two threads judge them.
 fn collect(
     project: &Project,
     review: &Review,
     options: &LintOptions,
     rules: &[&'static dyn Rule],
     per_migration: bool,
+    worth_splitting: usize,
 ) -> (Vec<Finding>, Vec<MigrationSummary>) {
     let timer = crate::timings::Timer::start();
     // Which migrations are reviewed, decided once (by index into `project.migrations`).
@@ -356,7 +363,8 @@ fn collect(
     let no_phase = MigrationPhase::default();
     let cwd = std::env::current_dir().ok();
     let position = plan_positions(project);
-    let cut = judging_cut(project, &is_reviewed);
+    let cut = judging_cut(project, &is_reviewed, worth_splitting);
+    let split = cut < position.len();
     let half_of = |index: usize| usize::from(position[index] >= cut);
     let (phases, per_migration, raw) = std::thread::scope(|scope| {
         let (tx_first, rx_first) = std::sync::mpsc::channel::<(usize, Arc<MigrationPhase>)>();
@@ -365,6 +373,7 @@ fn collect(
         let is_reviewed = &is_reviewed;
         let half_of = &half_of;
         let phase_thread = scope.spawn(move || {
+            let started = std::time::Instant::now();
             let mut phases: Vec<Option<Arc<MigrationPhase>>> = vec![None; project.migrations.len()];
             let state = phase::infer_each(project, sql, is_reviewed, |index, phase| {
                 let phase = Arc::new(phase);
@@ -380,6 +389,10 @@ fn collect(
                 }
             });
             drop((tx_first, tx_second));
+            crate::timings::note(&format!(
+                "phases: {:.1} ms",
+                started.elapsed().as_secs_f64() * 1e3
+            ));
             let no_phase = MigrationPhase::default();
             let phase_of = |i: usize| phases[i].as_deref().unwrap_or(&no_phase);
             let per_migration = if per_migration {
@@ -400,9 +413,16 @@ fn collect(
         });
         let judge = |half: usize, rx: std::sync::mpsc::Receiver<(usize, Arc<MigrationPhase>)>| {
             let judged = |i: usize| is_reviewed(i) && half_of(i) == half;
-            judge_replay(project, sql, rules, options, &judged, rx)
+            let started = std::time::Instant::now();
+            let raw = judge_replay(project, sql, rules, options, &judged, rx);
+            crate::timings::note(&format!(
+                "judge {}: {:.1} ms",
+                half + 1,
+                started.elapsed().as_secs_f64() * 1e3
+            ));
+            raw
         };
-        let second = (cut < position.len()).then(|| scope.spawn(move || judge(1, rx_second)));
+        let second = split.then(|| scope.spawn(move || judge(1, rx_second)));
         let mut raw = judge(0, rx_first);
         if let Some(second) = second {
             match second.join() {
@@ -440,11 +460,14 @@ fn plan_positions(project: &Project) -> Vec<usize> {
     position
 }
 
-/// Where the rules' second judge starts (a plan position): half the judged operations
-/// lie before it. The plan's length when there are too few to be worth a second thread.
-fn judging_cut(project: &Project, is_reviewed: &dyn Fn(usize) -> bool) -> usize {
-    /// Below this many judged operations one thread judges them all.
-    const WORTH_SPLITTING: usize = 4096;
+/// Where the rules' second judge starts (a plan position): three fifths of the judged
+/// operations lie before it (the second judge replays them unjudged first). The plan's
+/// length when fewer than `worth_splitting` are judged.
+fn judging_cut(
+    project: &Project,
+    is_reviewed: &dyn Fn(usize) -> bool,
+    worth_splitting: usize,
+) -> usize {
     let plan = project.plan_order();
     let ops = |index: usize| {
         if is_reviewed(index) {
@@ -454,7 +477,7 @@ fn judging_cut(project: &Project, is_reviewed: &dyn Fn(usize) -> bool) -> usize 
         }
     };
     let total: usize = plan.iter().map(|&i| ops(i)).sum();
-    if total < WORTH_SPLITTING {
+    if total < worth_splitting {
         return plan.len();
     }
     let mut seen = 0;
@@ -465,6 +488,39 @@ fn judging_cut(project: &Project, is_reviewed: &dyn Fn(usize) -> bool) -> usize 
         seen += ops(index);
     }
     plan.len()
+}
+
+/// What the SQL of the replayed history did, as the rules need it.
+#[derive(Default)]
+struct SqlHistory {
+    /// The migration being replayed, and the tables its SQL created so far.
+    tables: (Option<MigrationKey>, BTreeSet<String>),
+    /// `NOT VALID` checks not validated yet.
+    pending_checks: BTreeMap<(String, String), Vec<String>>,
+    /// Tables renamed by RunSQL so far in the history: new name -> the name before.
+    renamed: BTreeMap<String, String>,
+}
+
+impl SqlHistory {
+    /// The SQL of `m` is replayed next.
+    fn enter(&mut self, m: &MigrationFile) {
+        if self.tables.0.as_ref() != Some(&m.key()) {
+            self.tables = (Some(m.key()), BTreeSet::new());
+        }
+    }
+
+    fn track(&mut self, action: &SqlAction, proven_not_null: &mut BTreeSet<(String, String)>) {
+        track_sql(
+            action,
+            &mut self.tables.1,
+            proven_not_null,
+            &mut self.pending_checks,
+        );
+        if let SqlAction::RenameTable { table, new_name } = action {
+            let before = self.renamed.remove(table).unwrap_or_else(|| table.clone());
+            self.renamed.insert(new_name.clone(), before);
+        }
+    }
 }
 
 /// One rules' replay: the whole history up to the last migration `judged` selects, the
@@ -484,10 +540,7 @@ fn judge_replay(
     let mut raw: Vec<(&'static rule::RuleMeta, usize, Diagnostic)> = Vec::new();
     // What the SQL of the whole history has done that rules need to know.
     let memo = rule::ReplayMemo::new(&project.migrations);
-    let mut pending_checks: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-    let mut sql_tables: (Option<MigrationKey>, BTreeSet<String>) = (None, BTreeSet::new());
-    // Tables renamed by RunSQL so far in the history: new name -> the name before.
-    let mut sql_renamed: BTreeMap<String, String> = BTreeMap::new();
+    let mut history = SqlHistory::default();
     // The phase of the migration being judged: phases come in plan order.
     let mut current: Option<(usize, Arc<MigrationPhase>)> = None;
     let mut receive = |index: usize| -> Option<Arc<MigrationPhase>> {
@@ -496,7 +549,7 @@ fn judge_replay(
         }
         current.as_ref().map(|(_, p)| p.clone())
     };
-    let state = project.replay_through(judged, |visit| {
+    let visit = |visit: &crate::django::Visit<'_>| {
         let m = visit.migration;
         let reviewed = judged(visit.index);
         let phase = if reviewed { receive(visit.index) } else { None };
@@ -516,9 +569,7 @@ fn judge_replay(
         if statements.is_empty() {
             return;
         }
-        if sql_tables.0.as_ref() != Some(&m.key()) {
-            sql_tables = (Some(m.key()), BTreeSet::new());
-        }
+        history.enter(m);
         let mut new_tables: BTreeSet<String> = visit
             .created_here
             .iter()
@@ -526,14 +577,14 @@ fn judge_replay(
             .filter_map(|model| visit.state.table_of(model))
             .collect();
         for statement in statements {
-            new_tables.extend(sql_tables.1.iter().cloned());
+            new_tables.extend(history.tables.1.iter().cloned());
             for action in &statement.actions {
                 if reviewed {
                     let sql_ctx = SqlContext {
                         op: &ctx,
                         statement,
                         new_tables: &new_tables,
-                        renamed: &sql_renamed,
+                        renamed: &history.renamed,
                     };
                     for rule in rules {
                         let mut out = Vec::new();
@@ -541,19 +592,11 @@ fn judge_replay(
                         raw.extend(out.into_iter().map(|d| (rule.meta(), visit.index, d)));
                     }
                 }
-                track_sql(
-                    action,
-                    &mut sql_tables.1,
-                    &mut memo.proven_not_null.borrow_mut(),
-                    &mut pending_checks,
-                );
-                if let SqlAction::RenameTable { table, new_name } = action {
-                    let before = sql_renamed.remove(table).unwrap_or_else(|| table.clone());
-                    sql_renamed.insert(new_name.clone(), before);
-                }
+                history.track(action, &mut memo.proven_not_null.borrow_mut());
             }
         }
-    });
+    };
+    let state = project.replay_through(judged, visit);
     drop(phases);
     drop(state);
     raw
@@ -739,3 +782,144 @@ pub mod testing;
 
 #[cfg(test)]
 mod accuracy_tests;
+
+#[cfg(test)]
+mod split_tests {
+    use super::testing::{migration, project, SHOP_INITIAL};
+    use super::*;
+
+    /// A history whose second part leans on what its first part did: a foreign key to a
+    /// model whose primary key is later upgraded, a `CHECK (... IS NOT NULL)` proven by
+    /// RunSQL before the column becomes NOT NULL, a table renamed by RunSQL then altered.
+    fn history() -> Vec<(String, String)> {
+        let nullable: String = (1..=6)
+            .map(|n| {
+                format!(
+                    "        migrations.AddField(\"book\", \"extra{n}\", models.IntegerField(null=True)),\n"
+                )
+            })
+            .collect();
+        vec![
+            (SHOP_INITIAL.0.to_string(), SHOP_INITIAL.1.to_string()),
+            migration(
+                "0002_author",
+                "0001_initial",
+                &format!(
+                    "        migrations.CreateModel(name=\"Author\", fields=[(\"id\", models.AutoField(primary_key=True)), (\"name\", models.CharField(max_length=100))]),\n\
+                     \x20       migrations.CreateModel(name=\"Note\", fields=[(\"id\", models.AutoField(primary_key=True)), (\"text\", models.TextField())]),\n\
+                     \x20       migrations.AddField(\"book\", \"author\", models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, to=\"shop.author\")),\n{nullable}"
+                ),
+            ),
+            migration(
+                "0003_sql",
+                "0002_author",
+                "        migrations.RunSQL(\"ALTER TABLE shop_book ADD CONSTRAINT subtitle_nn CHECK (subtitle IS NOT NULL) NOT VALID\"),\n\
+                 \x20       migrations.RunSQL(\"ALTER TABLE shop_book VALIDATE CONSTRAINT subtitle_nn\"),\n\
+                 \x20       migrations.RunSQL(\"ALTER TABLE shop_note RENAME TO shop_memo\"),",
+            ),
+            migration(
+                "0004_subtitle",
+                "0003_sql",
+                "        migrations.AlterField(\"book\", \"subtitle\", models.CharField(max_length=200)),",
+            ),
+            migration(
+                "0005_author_pk",
+                "0004_subtitle",
+                "        migrations.AlterField(\"author\", \"id\", models.BigAutoField(primary_key=True)),",
+            ),
+            migration(
+                "0006_book",
+                "0005_author_pk",
+                "        migrations.RemoveField(\"book\", \"isbn\"),\n\
+                 \x20       migrations.AddField(\"book\", \"rating\", models.IntegerField()),\n\
+                 \x20       migrations.RenameField(\"book\", \"title\", \"name\"),\n\
+                 \x20       migrations.AddIndex(\"book\", models.Index(fields=[\"pages\"], name=\"book_pages_idx\")),",
+            ),
+            migration(
+                "0007_memo",
+                "0006_book",
+                "        migrations.RunSQL(\"ALTER TABLE shop_memo ADD COLUMN body text NOT NULL\"),",
+            ),
+        ]
+    }
+
+    fn shown(findings: &[Finding]) -> Vec<String> {
+        let mut shown: Vec<String> = findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} {}:{}-{}:{} {:?} {} | {:?} | {:?}",
+                    f.migration,
+                    f.rule,
+                    f.line,
+                    f.column,
+                    f.end_line,
+                    f.column,
+                    f.severity,
+                    f.message,
+                    f.help,
+                    f.phase
+                )
+            })
+            .collect();
+        shown.sort();
+        shown
+    }
+
+    /// Every rule's findings on `files`, all reviewed, judged by one thread or two.
+    fn judged(files: &[(String, String)], two_threads: bool) -> Vec<String> {
+        let p = project(files);
+        let rules: Vec<&'static dyn Rule> = registry::all()
+            .iter()
+            .copied()
+            .filter(|r| r.meta().engines.includes(&p.settings.database))
+            .collect();
+        let worth_splitting = if two_threads { 0 } else { usize::MAX };
+        let options = LintOptions::default();
+        let (found, _) = collect(&p, &Review::All, &options, &rules, true, worth_splitting);
+        shown(&found)
+    }
+
+    #[test]
+    fn two_judges_find_what_one_finds() {
+        let files = history();
+        // The second judge starts at 0004: it replays the first part's state and SQL
+        // unjudged, then judges.
+        let p = project(&files);
+        let position = plan_positions(&p);
+        let at = |name: &str| {
+            let index = p.migrations.iter().position(|m| m.name == name);
+            index.map(|i| position[i])
+        };
+        assert_eq!(Some(judging_cut(&p, &|_| true, 0)), at("0004_subtitle"));
+        assert_eq!(judging_cut(&p, &|_| true, usize::MAX), p.migrations.len());
+
+        let two = judged(&files, true);
+        assert_eq!(judged(&files, false), two);
+        let on = |migration: &str| -> Vec<&String> {
+            let prefix = format!("{migration} ");
+            two.iter().filter(|f| f.starts_with(&prefix)).collect()
+        };
+        // What the second judge found needed the first part's history: the foreign key
+        // added in 0002 ...
+        assert!(
+            on("0005_author_pk")
+                .iter()
+                .any(|f| f.starts_with("0005_author_pk alter-column-type")
+                    && f.contains("author_id")),
+            "{two:#?}"
+        );
+        // ... and the NOT NULL proven by 0003's RunSQL, without which 0004 is a finding.
+        assert!(on("0004_subtitle").is_empty(), "{two:#?}");
+        let mut unproven = files.clone();
+        unproven[2].1 = unproven[2].1.replace("IS NOT NULL", "IS NULL OR true");
+        assert!(
+            judged(&unproven, true)
+                .iter()
+                .any(|f| f.starts_with("0004_subtitle ")),
+            "0004 is judged on what 0003 proved"
+        );
+        assert!(!on("0006_book").is_empty(), "{two:#?}");
+        assert!(!on("0007_memo").is_empty(), "{two:#?}");
+    }
+}

@@ -2,7 +2,7 @@
 //! linter calls — once per operation with the state before it, once per migration.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 
 use ruff_text_size::TextRange;
@@ -221,16 +221,18 @@ pub struct OpContext<'a> {
 pub struct ReplayMemo {
     /// See [`OpContext::proven_not_null`].
     pub proven_not_null: RefCell<BTreeSet<(String, String)>>,
-    /// App -> the apps its migrations name in `dependencies` (and apps whose `run_before`
-    /// names it); `None`: a dependency migrail cannot resolve, so it may depend on any.
-    depends_on: BTreeMap<String, Option<BTreeSet<String>>>,
+    /// App -> the apps whose migrations name it in `dependencies` (and the apps its
+    /// `run_before` names).
+    required_by: HashMap<String, Vec<String>>,
+    /// The apps with a dependency migrail cannot resolve: they may depend on any app.
+    unresolved: Vec<String>,
     /// [`ReplayMemo::apps_depending_on`]'s answers.
     dependents: RefCell<HashMap<String, Rc<BTreeSet<String>>>>,
     /// [`OpContext::columns_pointing_to`]'s scan for one migration (its index) and app.
     relations_to: RefCell<Option<(usize, String, RelationsTo)>>,
     /// The foreign keys of each app's models, for the version of its models they were
     /// read from (see [`OpContext::relations_of`]).
-    relations_of: RefCell<HashMap<String, (AppVersion, Rc<Vec<Relation>>)>>,
+    relations_of: RefCell<HashMap<String, (AppVersion, Rc<RelationsFrom>)>>,
     /// [`OpContext::schema_changes_before`]: the migration (its index) and what of its
     /// operations so far changed the schema.
     schema_changes: RefCell<Option<(usize, Vec<String>)>>,
@@ -238,6 +240,9 @@ pub struct ReplayMemo {
 
 /// Foreign key columns `(table, column)` by the model they point at.
 type RelationsTo = HashMap<ModelKey, Vec<(String, String)>>;
+
+/// The foreign keys of one app's models, by the app they point into.
+type RelationsFrom = HashMap<String, Vec<Relation>>;
 
 /// A foreign key of one app's model, pointing at the primary key of `target`.
 struct Relation {
@@ -249,59 +254,58 @@ struct Relation {
 
 impl ReplayMemo {
     pub fn new(migrations: &[MigrationFile]) -> ReplayMemo {
-        let mut depends_on: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
-        let mut edge = |from: &str, to: Option<&str>| {
-            let entry = depends_on
-                .entry(from.to_string())
-                .or_insert_with(|| Some(BTreeSet::new()));
-            match (entry.as_mut(), to) {
-                (Some(set), Some(to)) => {
-                    set.insert(to.to_string());
+        let mut required_by: HashMap<String, Vec<String>> = HashMap::new();
+        let mut unresolved: BTreeSet<&str> = BTreeSet::new();
+        let mut edge = |from: &str, to: &str| {
+            if from == to {
+                return;
+            }
+            match required_by.get_mut(to) {
+                Some(dependents) if dependents.last().is_some_and(|last| last == from) => {}
+                Some(dependents) => dependents.push(from.to_string()),
+                None => {
+                    required_by.insert(to.to_string(), vec![from.to_string()]);
                 }
-                (Some(_), None) => *entry = None,
-                (None, _) => {}
             }
         };
         for m in migrations {
-            edge(&m.app, Some(&m.app));
             for d in &m.dependencies {
                 match d {
-                    Dependency::Node { app, .. } => edge(&m.app, Some(app)),
-                    Dependency::Unresolved { .. } => edge(&m.app, None),
+                    Dependency::Node { app, .. } => edge(&m.app, app),
+                    Dependency::Unresolved { .. } => {
+                        unresolved.insert(&m.app);
+                    }
                 }
             }
             for d in &m.run_before {
                 if let Dependency::Node { app, .. } = d {
-                    edge(app, Some(&m.app));
+                    edge(app, &m.app);
                 }
             }
         }
         ReplayMemo {
-            depends_on,
+            required_by,
+            unresolved: unresolved.into_iter().map(str::to_string).collect(),
             ..ReplayMemo::default()
         }
     }
 
     /// `app` and every app depending on it, directly or not, sorted; apps with a
-    /// dependency migrail cannot resolve are counted in.
+    /// dependency migrail cannot resolve are counted in (and so the apps depending on
+    /// them).
     fn apps_depending_on(&self, app: &str) -> Rc<BTreeSet<String>> {
         if let Some(known) = self.dependents.borrow().get(app) {
             return known.clone();
         }
-        let mut found = BTreeSet::from([app.to_string()]);
-        loop {
-            let before = found.len();
-            for (from, to) in &self.depends_on {
-                if !found.contains(from)
-                    && to
-                        .as_ref()
-                        .is_none_or(|to| to.iter().any(|t| found.contains(t)))
-                {
+        let mut found: BTreeSet<String> = BTreeSet::from([app.to_string()]);
+        found.extend(self.unresolved.iter().cloned());
+        let mut next: Vec<String> = found.iter().cloned().collect();
+        while let Some(to) = next.pop() {
+            for from in self.required_by.get(&to).into_iter().flatten() {
+                if !found.contains(from) {
                     found.insert(from.clone());
+                    next.push(from.clone());
                 }
-            }
-            if found.len() == before {
-                break;
             }
         }
         let found = Rc::new(found);
@@ -378,10 +382,8 @@ impl<'a> OpContext<'a> {
         let state = self.visit.state;
         let mut found = RelationsTo::new();
         for from in self.memo.apps_depending_on(app).iter() {
-            for r in self.relations_of(from).iter() {
-                if r.target.0 != app {
-                    continue;
-                }
+            let relations = self.relations_of(from);
+            for r in relations.get(app).into_iter().flatten() {
                 let model = state.model(from, &r.model);
                 if let Some(table) = model.and_then(|m| state.table_of(m)) {
                     found
@@ -395,9 +397,10 @@ impl<'a> OpContext<'a> {
     }
 
     /// The foreign keys of `app`'s models pointing at a primary key (not through
-    /// `to_field`), in model order: read once for each version of the app's models (a
-    /// big tree asks this of the same apps for every primary-key upgrade).
-    fn relations_of(&self, app: &str) -> Rc<Vec<Relation>> {
+    /// `to_field`), by the app they point into, in model order: read once for each
+    /// version of the app's models (a big tree asks this of the same apps for every
+    /// primary-key upgrade).
+    fn relations_of(&self, app: &str) -> Rc<RelationsFrom> {
         let state = self.visit.state;
         let version = state.app_version(app);
         if let Some((seen, relations)) = self.memo.relations_of.borrow().get(app) {
@@ -405,7 +408,7 @@ impl<'a> OpContext<'a> {
                 return relations.clone();
             }
         }
-        let mut relations = Vec::new();
+        let mut relations = RelationsFrom::new();
         for m in state.models_of(app) {
             for (name, f) in &m.fields {
                 let Some(target) = f.call.arg(Some(0), "to") else {
@@ -422,11 +425,14 @@ impl<'a> OpContext<'a> {
                     continue;
                 }
                 if let Some(column) = f.column(name) {
-                    relations.push(Relation {
-                        target,
-                        model: lower_name(&m.name).into_owned(),
-                        column,
-                    });
+                    relations
+                        .entry(target.0.clone())
+                        .or_default()
+                        .push(Relation {
+                            target,
+                            model: lower_name(&m.name).into_owned(),
+                            column,
+                        });
                 }
             }
         }
