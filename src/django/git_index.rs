@@ -250,9 +250,10 @@ mod tests {
             .is_ok_and(|s| s.success())
     }
 
-    /// `(path, submodule)` of every record.
+    /// `(path, submodule)` of each record of a listing.
     type Records = Vec<(String, bool)>;
 
+    /// The records of `listing`.
     fn records(listing: &Listing) -> Records {
         listing
             .records

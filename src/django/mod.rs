@@ -705,6 +705,25 @@ fn replay_op<'a>(
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_file_is_read_whole_whatever_came_before_on_the_thread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let files: [(&str, &[u8]); 4] = [
+            ("small.py", b"print('hello')\n"),
+            ("big.py", &big),
+            ("empty.py", b""),
+            ("after.py", b"x = 1\n"),
+        ];
+        for (name, bytes) in files {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).expect("write");
+            assert_eq!(read_file(&path).expect("read"), bytes, "{name}");
+        }
+        let missing = read_file(&dir.path().join("gone.py")).expect_err("missing");
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+    }
+
     fn write(root: &std::path::Path, path: &str, text: &[u8]) {
         let path = root.join(path);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");

@@ -364,7 +364,6 @@ fn collect(
     let cwd = std::env::current_dir().ok();
     let position = plan_positions(project);
     let cut = judging_cut(project, &is_reviewed, worth_splitting);
-    let split = cut < position.len();
     let half_of = |index: usize| usize::from(position[index] >= cut);
     let (phases, per_migration, raw) = std::thread::scope(|scope| {
         let (tx_first, rx_first) = std::sync::mpsc::channel::<(usize, Arc<MigrationPhase>)>();
@@ -373,7 +372,7 @@ fn collect(
         let is_reviewed = &is_reviewed;
         let half_of = &half_of;
         let phase_thread = scope.spawn(move || {
-            let started = std::time::Instant::now();
+            let timer = crate::timings::Timer::start();
             let mut phases: Vec<Option<Arc<MigrationPhase>>> = vec![None; project.migrations.len()];
             let state = phase::infer_each(project, sql, is_reviewed, |index, phase| {
                 let phase = Arc::new(phase);
@@ -389,10 +388,7 @@ fn collect(
                 }
             });
             drop((tx_first, tx_second));
-            crate::timings::note(&format!(
-                "phases: {:.1} ms",
-                started.elapsed().as_secs_f64() * 1e3
-            ));
+            timer.lap("replay: phases");
             let no_phase = MigrationPhase::default();
             let phase_of = |i: usize| phases[i].as_deref().unwrap_or(&no_phase);
             let per_migration = if per_migration {
@@ -413,16 +409,16 @@ fn collect(
         });
         let judge = |half: usize, rx: std::sync::mpsc::Receiver<(usize, Arc<MigrationPhase>)>| {
             let judged = |i: usize| is_reviewed(i) && half_of(i) == half;
-            let started = std::time::Instant::now();
+            let timer = crate::timings::Timer::start();
             let raw = judge_replay(project, sql, rules, options, &judged, rx);
-            crate::timings::note(&format!(
-                "judge {}: {:.1} ms",
-                half + 1,
-                started.elapsed().as_secs_f64() * 1e3
-            ));
+            timer.lap(if half == 0 {
+                "replay: first judge"
+            } else {
+                "replay: second judge"
+            });
             raw
         };
-        let second = split.then(|| scope.spawn(move || judge(1, rx_second)));
+        let second = (cut < position.len()).then(|| scope.spawn(move || judge(1, rx_second)));
         let mut raw = judge(0, rx_first);
         if let Some(second) = second {
             match second.join() {
@@ -490,39 +486,6 @@ fn judging_cut(
     plan.len()
 }
 
-/// What the SQL of the replayed history did, as the rules need it.
-#[derive(Default)]
-struct SqlHistory {
-    /// The migration being replayed, and the tables its SQL created so far.
-    tables: (Option<MigrationKey>, BTreeSet<String>),
-    /// `NOT VALID` checks not validated yet.
-    pending_checks: BTreeMap<(String, String), Vec<String>>,
-    /// Tables renamed by RunSQL so far in the history: new name -> the name before.
-    renamed: BTreeMap<String, String>,
-}
-
-impl SqlHistory {
-    /// The SQL of `m` is replayed next.
-    fn enter(&mut self, m: &MigrationFile) {
-        if self.tables.0.as_ref() != Some(&m.key()) {
-            self.tables = (Some(m.key()), BTreeSet::new());
-        }
-    }
-
-    fn track(&mut self, action: &SqlAction, proven_not_null: &mut BTreeSet<(String, String)>) {
-        track_sql(
-            action,
-            &mut self.tables.1,
-            proven_not_null,
-            &mut self.pending_checks,
-        );
-        if let SqlAction::RenameTable { table, new_name } = action {
-            let before = self.renamed.remove(table).unwrap_or_else(|| table.clone());
-            self.renamed.insert(new_name.clone(), before);
-        }
-    }
-}
-
 /// One rules' replay: the whole history up to the last migration `judged` selects, the
 /// rules run on the operations of the migrations it selects (their phases come through
 /// `phases`, in plan order). What the SQL of every replayed migration did is tracked,
@@ -540,7 +503,10 @@ fn judge_replay(
     let mut raw: Vec<(&'static rule::RuleMeta, usize, Diagnostic)> = Vec::new();
     // What the SQL of the whole history has done that rules need to know.
     let memo = rule::ReplayMemo::new(&project.migrations);
-    let mut history = SqlHistory::default();
+    let mut pending_checks: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut sql_tables: (Option<MigrationKey>, BTreeSet<String>) = (None, BTreeSet::new());
+    // Tables renamed by RunSQL so far in the history: new name -> the name before.
+    let mut sql_renamed: BTreeMap<String, String> = BTreeMap::new();
     // The phase of the migration being judged: phases come in plan order.
     let mut current: Option<(usize, Arc<MigrationPhase>)> = None;
     let mut receive = |index: usize| -> Option<Arc<MigrationPhase>> {
@@ -549,7 +515,7 @@ fn judge_replay(
         }
         current.as_ref().map(|(_, p)| p.clone())
     };
-    let visit = |visit: &crate::django::Visit<'_>| {
+    let state = project.replay_through(judged, |visit| {
         let m = visit.migration;
         let reviewed = judged(visit.index);
         let phase = if reviewed { receive(visit.index) } else { None };
@@ -569,7 +535,9 @@ fn judge_replay(
         if statements.is_empty() {
             return;
         }
-        history.enter(m);
+        if sql_tables.0.as_ref() != Some(&m.key()) {
+            sql_tables = (Some(m.key()), BTreeSet::new());
+        }
         let mut new_tables: BTreeSet<String> = visit
             .created_here
             .iter()
@@ -577,14 +545,14 @@ fn judge_replay(
             .filter_map(|model| visit.state.table_of(model))
             .collect();
         for statement in statements {
-            new_tables.extend(history.tables.1.iter().cloned());
+            new_tables.extend(sql_tables.1.iter().cloned());
             for action in &statement.actions {
                 if reviewed {
                     let sql_ctx = SqlContext {
                         op: &ctx,
                         statement,
                         new_tables: &new_tables,
-                        renamed: &history.renamed,
+                        renamed: &sql_renamed,
                     };
                     for rule in rules {
                         let mut out = Vec::new();
@@ -592,11 +560,19 @@ fn judge_replay(
                         raw.extend(out.into_iter().map(|d| (rule.meta(), visit.index, d)));
                     }
                 }
-                history.track(action, &mut memo.proven_not_null.borrow_mut());
+                track_sql(
+                    action,
+                    &mut sql_tables.1,
+                    &mut memo.proven_not_null.borrow_mut(),
+                    &mut pending_checks,
+                );
+                if let SqlAction::RenameTable { table, new_name } = action {
+                    let before = sql_renamed.remove(table).unwrap_or_else(|| table.clone());
+                    sql_renamed.insert(new_name.clone(), before);
+                }
             }
         }
-    };
-    let state = project.replay_through(judged, visit);
+    });
     drop(phases);
     drop(state);
     raw
@@ -854,7 +830,7 @@ mod split_tests {
                     f.line,
                     f.column,
                     f.end_line,
-                    f.column,
+                    f.end_column,
                     f.severity,
                     f.message,
                     f.help,
