@@ -366,18 +366,22 @@ pub fn app_label(app_dir: &Path) -> String {
 /// literal `label`), then `__init__.py` and the app's other top-level modules (a class
 /// deriving from an `...AppConfig` there: `class RpmConfig(PulpPluginAppConfig)`).
 fn label_from_app_modules(app_dir: &Path) -> Option<String> {
-    if let Some(label) = std::fs::read_to_string(app_dir.join("apps.py"))
-        .ok()
-        .and_then(|text| label_from_apps_py(&text))
-    {
-        return Some(label);
-    }
-    let mut modules: Vec<PathBuf> = std::fs::read_dir(app_dir)
-        .ok()?
+    let apps_py = || {
+        std::fs::read_to_string(app_dir.join("apps.py"))
+            .ok()
+            .and_then(|text| label_from_apps_py(&text))
+    };
+    // The folder is listed first: most apps of a large tree have no `apps.py` to open.
+    let Ok(listing) = std::fs::read_dir(app_dir) else {
+        return apps_py();
+    };
+    let mut has_apps_py = false;
+    let mut modules: Vec<PathBuf> = listing
         .filter_map(Result::ok)
         .filter(|e| {
             let name = e.file_name();
             let name = name.as_encoded_bytes();
+            has_apps_py |= name == b"apps.py";
             name.ends_with(b".py") && name != b"apps.py" && name != b".py"
         })
         // The listing tells files from folders; a link is followed.
@@ -387,6 +391,11 @@ fn label_from_app_modules(app_dir: &Path) -> Option<String> {
         })
         .map(|e| e.path())
         .collect();
+    if has_apps_py {
+        if let Some(label) = apps_py() {
+            return Some(label);
+        }
+    }
     // `__init__.py` first, then the others by name.
     modules.sort_by_key(|p| (p.file_name().is_none_or(|n| n != "__init__.py"), p.clone()));
     modules.into_iter().find_map(|path| {

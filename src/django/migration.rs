@@ -57,18 +57,26 @@ pub enum ProblemKind {
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: String,
-    pub lines: LineIndex,
+    /// Built when a position is first asked for: most files of a large tree have no
+    /// finding to place.
+    lines: std::sync::OnceLock<LineIndex>,
 }
 
 impl SourceFile {
     pub fn new(path: PathBuf, text: String) -> SourceFile {
-        let lines = LineIndex::from_source_text(&text);
-        SourceFile { path, text, lines }
+        SourceFile {
+            path,
+            text,
+            lines: std::sync::OnceLock::new(),
+        }
     }
 
     /// One-based line and column (in characters) of an offset.
     pub fn line_col(&self, offset: TextSize) -> (usize, usize) {
-        let lc = self.lines.line_column(offset, &self.text);
+        let lines = self
+            .lines
+            .get_or_init(|| LineIndex::from_source_text(&self.text));
+        let lc = lines.line_column(offset, &self.text);
         (lc.line.get(), lc.column.get())
     }
 }

@@ -73,9 +73,17 @@ fn drop_shadowed(files: Vec<DiscoveredFile>) -> (Vec<DiscoveredFile>, Vec<Duplic
 }
 
 /// The app folders whose label an earlier folder already claims, and the clashes.
-fn shadowed_dirs(files: &[DiscoveredFile]) -> (BTreeSet<PathBuf>, Vec<DuplicateLabel>) {
+fn shadowed_dirs<'a>(
+    files: impl IntoIterator<Item = &'a DiscoveredFile>,
+) -> (BTreeSet<PathBuf>, Vec<DuplicateLabel>) {
     let mut dirs_by_label: BTreeMap<&str, BTreeSet<&PathBuf>> = BTreeMap::new();
+    // Files come grouped by app, most of an app's from one folder: each pair once.
+    let mut last: Option<(&str, &PathBuf)> = None;
     for f in files {
+        if last.is_some_and(|(app, dir)| app == f.app && dir == &f.app_dir) {
+            continue;
+        }
+        last = Some((&f.app, &f.app_dir));
         dirs_by_label.entry(&f.app).or_default().insert(&f.app_dir);
     }
     let duplicate_labels: Vec<DuplicateLabel> = dirs_by_label
@@ -176,10 +184,9 @@ fn discover_and_parse(
         })
     })?;
     let mut parsed = parsed.into_inner().unwrap_or_default();
-    parsed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    parsed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
     parsed.dedup_by(|a, b| a.0.path == b.0.path);
-    let files: Vec<DiscoveredFile> = parsed.iter().map(|(f, _)| f.clone()).collect();
-    let (shadowed, duplicate_labels) = shadowed_dirs(&files);
+    let (shadowed, duplicate_labels) = shadowed_dirs(parsed.iter().map(|(f, _)| f));
     let migrations = parsed
         .into_iter()
         .filter(|(f, _)| !shadowed.contains(&f.app_dir))

@@ -365,7 +365,7 @@ fn collect(
     let position = plan_positions(project);
     let cut = judging_cut(project, &is_reviewed, worth_splitting);
     let half_of = |index: usize| usize::from(position[index] >= cut);
-    let (phases, per_migration, raw) = std::thread::scope(|scope| {
+    let (findings, migrations) = std::thread::scope(|scope| {
         let (tx_first, rx_first) = std::sync::mpsc::channel::<(usize, Arc<MigrationPhase>)>();
         let (tx_second, rx_second) = std::sync::mpsc::channel::<(usize, Arc<MigrationPhase>)>();
         let sql = &sql;
@@ -403,46 +403,49 @@ fn collect(
             } else {
                 Vec::new()
             };
-            // Freed here, off the rules' replays' path, while they go on.
-            drop(state);
+            drop_elsewhere(state);
             (phases, per_migration)
         });
         let judge = |half: usize, rx: std::sync::mpsc::Receiver<(usize, Arc<MigrationPhase>)>| {
             let judged = |i: usize| is_reviewed(i) && half_of(i) == half;
             let timer = crate::timings::Timer::start();
-            let raw = judge_replay(project, sql, rules, options, &judged, rx);
+            let found = judge_replay(project, sql, rules, options, &judged, rx);
             timer.lap(if half == 0 {
                 "replay: first judge"
             } else {
                 "replay: second judge"
             });
-            raw
+            found
         };
         let second = (cut < position.len()).then(|| scope.spawn(move || judge(1, rx_second)));
-        let mut raw = judge(0, rx_first);
+        let mut findings = judge(0, rx_first);
+        // The first judge is usually done first: the summaries are built (on the other
+        // cores) while the second judges on.
+        let (phases, per_migration) = match phase_thread.join() {
+            Ok(done) => done,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        let phase_of = |i: usize| phases[i].as_deref().unwrap_or(&no_phase);
+        let mut migrations = summaries(project, is_reviewed, &phase_of, cwd.as_deref());
+        migrations.par_sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
         if let Some(second) = second {
             match second.join() {
-                Ok(more) => raw.extend(more),
+                Ok(more) => findings.extend(more),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        match phase_thread.join() {
-            Ok((phases, per_migration)) => (phases, per_migration, raw),
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
+        findings.extend(per_migration);
+        (findings, migrations)
     });
-    timer.lap("replays (phases, rules)");
-    let phase_of = |i: usize| phases[i].as_deref().unwrap_or(&no_phase);
-    let mut findings: Vec<Finding> = raw
-        .into_par_iter()
-        .map(|(meta, i, d)| place(meta, &project.migrations[i], d, phase_of(i)))
-        .collect();
-    findings.extend(per_migration);
-    let mut migrations = summaries(project, &is_reviewed, &phase_of, cwd.as_deref());
-    migrations.par_sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
-    timer.lap("place findings");
-
+    timer.lap("replays (phases, rules), summaries");
     (findings, migrations)
+}
+
+/// Drop `value` on a thread of its own: freeing a replayed state (hundreds of thousands
+/// of small allocations on a large tree) need not hold up the thread that is done with it.
+fn drop_elsewhere<T: Send + 'static>(value: T) {
+    // No thread to spare: the value is dropped right away instead.
+    let _ = std::thread::Builder::new().spawn(move || drop(value));
 }
 
 /// Each migration's position in the plan (by index into `project.migrations`).
@@ -497,10 +500,10 @@ fn judge_replay(
     options: &LintOptions,
     judged: &dyn Fn(usize) -> bool,
     phases: std::sync::mpsc::Receiver<(usize, Arc<MigrationPhase>)>,
-) -> Vec<(&'static rule::RuleMeta, usize, Diagnostic)> {
+) -> Vec<Finding> {
     let settings = &project.settings;
     let no_phase = MigrationPhase::default();
-    let mut raw: Vec<(&'static rule::RuleMeta, usize, Diagnostic)> = Vec::new();
+    let mut found: Vec<Finding> = Vec::new();
     // What the SQL of the whole history has done that rules need to know.
     let memo = rule::ReplayMemo::new(&project.migrations);
     let mut pending_checks: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
@@ -525,7 +528,7 @@ fn judge_replay(
             for rule in rules {
                 let mut out = Vec::new();
                 rule.check_operation(&ctx, &mut out);
-                raw.extend(out.into_iter().map(|d| (rule.meta(), visit.index, d)));
+                found.extend(out.into_iter().map(|d| place(rule.meta(), m, d, phase)));
             }
         }
         if !visit.effect.touches_database() {
@@ -557,7 +560,7 @@ fn judge_replay(
                     for rule in rules {
                         let mut out = Vec::new();
                         rule.check_sql(&sql_ctx, action, &mut out);
-                        raw.extend(out.into_iter().map(|d| (rule.meta(), visit.index, d)));
+                        found.extend(out.into_iter().map(|d| place(rule.meta(), m, d, phase)));
                     }
                 }
                 track_sql(
@@ -574,8 +577,8 @@ fn judge_replay(
         }
     });
     drop(phases);
-    drop(state);
-    raw
+    drop_elsewhere(state);
+    found
 }
 
 /// Every migration's summary for the report, in load order (built on every core).

@@ -79,6 +79,15 @@ pub enum Marker {
 }
 
 impl Marker {
+    /// As the JSON report spells it (kebab-case, as `Serialize` does).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Marker::BeforeDeploy => "before-deploy",
+            Marker::AfterDeploy => "after-deploy",
+            Marker::Always => "always",
+        }
+    }
+
     pub fn phase(self) -> Phase {
         match self {
             Marker::BeforeDeploy => Phase::Pre,

@@ -169,27 +169,220 @@ pub fn write(
         .ok_or_else(|| std::io::Error::other("JSON layout: no findings slot"))?;
     out.write_all(head.as_bytes())?;
     out.write_all(b"\"migrations\": ")?;
-    write_list(out, &migrations, |item, (), buf| {
-        serde_json::to_writer_pretty(buf, item)
-    })?;
+    write_list(out, &migrations, |item, (), buf| write_migration(buf, item))?;
     out.write_all(middle.as_bytes())?;
     out.write_all(b"\"findings\": ")?;
     write_list(out, findings.0, |f, paths: &mut PathShower, buf| {
-        serde_json::to_writer_pretty(buf, &json_finding(f, paths))
+        write_finding(buf, &json_finding(f, paths))
     })?;
     out.write_all(tail.as_bytes())?;
     out.write_all(b"\n")
+}
+
+// The two long lists' items, written as serde_json's pretty printer writes them (its
+// escaping, its layout) without its machinery: they are most of a large report's bytes.
+// The tests compare every byte with serde_json's rendering.
+
+/// An object's fields, one per line at `indent` spaces, as serde_json lays them out.
+struct Fields<'b> {
+    buf: &'b mut Vec<u8>,
+    indent: usize,
+    first: bool,
+}
+
+impl<'b> Fields<'b> {
+    /// Opens an object whose braces stand at `indent - 2` spaces.
+    fn open(buf: &'b mut Vec<u8>, indent: usize) -> Fields<'b> {
+        buf.push(b'{');
+        Fields {
+            buf,
+            indent,
+            first: true,
+        }
+    }
+
+    fn key(&mut self, key: &str) -> &mut Vec<u8> {
+        self.buf
+            .extend_from_slice(if self.first { b"\n" } else { b",\n" });
+        self.first = false;
+        self.buf.resize(self.buf.len() + self.indent, b' ');
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(key.as_bytes());
+        self.buf.extend_from_slice(b"\": ");
+        self.buf
+    }
+
+    fn str(&mut self, key: &str, value: &str) {
+        write_json_str(self.key(key), value);
+    }
+
+    fn raw(&mut self, key: &str, value: &str) {
+        self.key(key).extend_from_slice(value.as_bytes());
+    }
+
+    fn number(&mut self, key: &str, value: usize) {
+        let buf = self.key(key);
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = value;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        buf.extend_from_slice(&digits[at..]);
+    }
+
+    fn close(self) {
+        if !self.first {
+            self.buf.push(b'\n');
+            self.buf.resize(self.buf.len() + self.indent - 2, b' ');
+        }
+        self.buf.push(b'}');
+    }
+}
+
+fn bool_str(value: bool) -> &'static str {
+    if value {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+/// A finding as a list item (its fields at six spaces).
+fn write_finding(buf: &mut Vec<u8>, f: &JsonFinding<'_>) {
+    let mut o = Fields::open(buf, 6);
+    o.str("rule", f.rule);
+    o.str("severity", f.severity.as_str());
+    o.str("path", f.path);
+    o.number("line", f.line);
+    o.number("column", f.column);
+    o.number("end_line", f.end_line);
+    o.number("end_column", f.end_column);
+    o.str("app", f.app);
+    o.str("migration", f.migration);
+    o.str("message", f.message);
+    match f.help {
+        Some(help) => o.str("help", help),
+        None => o.raw("help", "null"),
+    }
+    o.str("phase", f.phase.as_str());
+    o.close();
+}
+
+/// A migration as a list item, with its phase and the operations that decide it.
+fn write_migration(buf: &mut Vec<u8>, m: &JsonMigration<'_>) {
+    let mut o = Fields::open(buf, 6);
+    o.str("app", m.app);
+    o.str("name", m.name);
+    o.str("path", m.path);
+    o.raw("reviewed", bool_str(m.reviewed));
+    let Some(phase) = m.phase else {
+        o.raw("phase", "null");
+        return o.close();
+    };
+    let mut p = Fields::open(o.key("phase"), 8);
+    p.str("phase", phase.phase.as_str());
+    p.str("inferred", phase.inferred.as_str());
+    match phase.marker {
+        Some(marker) => p.str("marker", marker.as_str()),
+        None => p.raw("marker", "null"),
+    }
+    p.raw("mixed", bool_str(phase.mixed));
+    let list = p.key("operations");
+    if phase.operations.is_empty() {
+        list.extend_from_slice(b"[]");
+    } else {
+        list.push(b'[');
+        for (i, op) in phase.operations.iter().enumerate() {
+            list.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
+            list.resize(list.len() + 10, b' ');
+            let mut item = Fields::open(list, 12);
+            item.str("phase", op.phase.as_str());
+            item.str("reason", &op.reason);
+            item.close();
+        }
+        list.push(b'\n');
+        list.resize(list.len() + 8, b' ');
+        list.push(b']');
+    }
+    p.close();
+    o.close();
+}
+
+/// `value` as a JSON string, escaped as serde_json escapes it: `"`, `\\` and the control
+/// characters (`\n`, `\t`, ... or `\u00XX`); everything else as it is. Eight bytes are
+/// checked at a time: help texts run to kilobytes.
+fn write_json_str(buf: &mut Vec<u8>, value: &str) {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Whether any byte of `x` is zero (the bit trick is exact as a yes or no).
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
+    // Whether any byte needs escaping: a control character, a quote or a backslash.
+    let needs_escape = |x: u64| {
+        x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0
+            || has_zero(x ^ (ONES * u64::from(b'"')))
+            || has_zero(x ^ (ONES * u64::from(b'\\')))
+    };
+    let bytes = value.as_bytes();
+    buf.reserve(bytes.len() + 2);
+    buf.push(b'"');
+    let mut start = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        if let Some(chunk) = bytes.get(at..at + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if !needs_escape(u64::from_ne_bytes(word)) {
+                at += 8;
+                continue;
+            }
+        }
+        let byte = bytes[at];
+        let escape: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => {
+                at += 1;
+                continue;
+            }
+        };
+        buf.extend_from_slice(&bytes[start..at]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            buf.extend_from_slice(b"\\u00");
+            buf.push(HEX[usize::from(byte >> 4)]);
+            buf.push(HEX[usize::from(byte & 0xf)]);
+        } else {
+            buf.extend_from_slice(escape);
+        }
+        at += 1;
+        start = at;
+    }
+    buf.extend_from_slice(&bytes[start..]);
+    buf.push(b'"');
 }
 
 const MIGRATIONS_SLOT: &str = "\"migrations\": []";
 const FINDINGS_SLOT: &str = "\"findings\": []";
 
 /// A list that is the value of a top-level key, as serde_json's pretty printer lays it
-/// out: `[]`, or each item on its own lines, indented by four spaces.
+/// out: `[]`, or each item on its own lines, indented by four spaces (`write` writes an
+/// item's opening brace, its lines already indented).
 fn write_list<T: Sync, S: Default>(
     out: &mut impl std::io::Write,
     items: &[T],
-    serialize: impl Fn(&T, &mut S, &mut Vec<u8>) -> serde_json::Result<()> + Sync,
+    write: impl Fn(&T, &mut S, &mut Vec<u8>) + Sync,
 ) -> std::io::Result<()> {
     use rayon::prelude::*;
     if items.is_empty() {
@@ -197,39 +390,28 @@ fn write_list<T: Sync, S: Default>(
     }
     out.write_all(b"[\n")?;
     let mut first = true;
-    // Chunks of a few hundred items: enough work per task, little memory per chunk.
-    for batch in items.chunks(16 * 256) {
-        let chunks: Vec<serde_json::Result<Vec<u8>>> = batch
-            .par_chunks(256)
-            .map(|chunk| {
-                let mut buf = Vec::new();
-                let mut item = Vec::new();
+    // Chunks of a few hundred items: enough work per task. Their buffers serve batch
+    // after batch: the output (tens of MB on a large tree) is never held, nor is fresh
+    // memory touched for each batch.
+    const CHUNK: usize = 128;
+    let mut buffers: Vec<Vec<u8>> = vec![Vec::new(); 16];
+    for batch in items.chunks(16 * CHUNK) {
+        buffers
+            .par_iter_mut()
+            .zip(batch.par_chunks(CHUNK))
+            .for_each(|(buf, chunk)| {
+                buf.clear();
                 let mut state = S::default();
                 for (i, value) in chunk.iter().enumerate() {
-                    if i > 0 {
-                        buf.extend_from_slice(b",\n");
-                    }
-                    item.clear();
-                    serialize(value, &mut state, &mut item)?;
-                    // Strings never hold a raw newline (JSON escapes it): every newline
-                    // of the item starts a new line, to be indented one level deeper.
-                    buf.extend_from_slice(b"    ");
-                    let mut start = 0;
-                    for newline in memchr::memchr_iter(b'\n', &item) {
-                        buf.extend_from_slice(&item[start..=newline]);
-                        buf.extend_from_slice(b"    ");
-                        start = newline + 1;
-                    }
-                    buf.extend_from_slice(&item[start..]);
+                    buf.extend_from_slice(if i > 0 { b",\n    " } else { b"    " });
+                    write(value, &mut state, buf);
                 }
-                Ok(buf)
-            })
-            .collect();
-        for chunk in chunks {
+            });
+        for buf in buffers.iter().take(batch.len().div_ceil(CHUNK)) {
             if !std::mem::take(&mut first) {
                 out.write_all(b",\n")?;
             }
-            out.write_all(&chunk?)?;
+            out.write_all(buf)?;
         }
     }
     out.write_all(b"\n  ]")
@@ -270,6 +452,85 @@ mod tests {
             report.findings.len()
         );
         assert_eq!(written(&report), render(&report, false) + "\n");
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_escapes_them() {
+        // Every ASCII byte, alone and at each place of an eight-byte word (the fast path
+        // checks eight at a time), next to multi-byte characters.
+        let mut cases: Vec<String> = (0u8..128).map(|b| char::from(b).to_string()).collect();
+        for b in 0u8..128 {
+            for at in 0..17 {
+                let mut s: String = "é→x".repeat(3).chars().take(at).collect();
+                s.push(char::from(b));
+                s.push_str("tail of some length");
+                cases.push(s);
+            }
+        }
+        cases.push(String::new());
+        cases.push("\"quoted\"\n\tand \\ backslashed\u{7f}\u{1b}[0m 😀".repeat(5));
+        for case in &cases {
+            let mut ours = Vec::new();
+            write_json_str(&mut ours, case);
+            let serde = serde_json::to_string(case).expect("a string serialises");
+            assert_eq!(String::from_utf8_lossy(&ours), serde, "{case:?}");
+        }
+    }
+
+    #[test]
+    fn findings_and_phases_with_every_shape_are_written_as_serde_renders_them() {
+        // A marker, mixed phases, an empty and a full operations list, help and none,
+        // messages with quotes and newlines, a migration not reviewed.
+        let files = vec![
+            migration(
+                "0001_initial",
+                "",
+                "migrations.CreateModel('Book', [('id', models.AutoField(primary_key=True)), ('title', models.TextField())])",
+            ),
+            migration(
+                "0002_mixed",
+                "0001_initial",
+                "migrations.AddField('book', 'isbn', models.CharField(max_length=13, null=True)),\n\
+                 migrations.RemoveField('book', 'title'),\n\
+                 migrations.RunSQL(\"UPDATE shop_book SET isbn = '\\\\t\\\"x'\"),",
+            ),
+            {
+                let (path, text) = migration(
+                    "0003_after",
+                    "0002_mixed",
+                    "migrations.RemoveField('book', 'isbn'),",
+                );
+                (path, text + "\n    safe = Safe.after_deploy()\n")
+            },
+            {
+                // A dependency outside the tree: a note without help.
+                let (path, text) = migration("0004_noop", "0003_after", "");
+                let text = text.replace(
+                    "(\"shop\", \"0003_after\")",
+                    "(\"shop\", \"0003_after\"), (\"auth\", \"__first__\")",
+                );
+                (path, text)
+            },
+        ];
+        let project = project(&files);
+        let review = Review::files([std::path::Path::new("shop/migrations/0003_after.py")]);
+        let all = lint(&project, &Review::All, &LintOptions::default());
+        let phases: Vec<&MigrationPhase> = all
+            .migrations
+            .iter()
+            .filter_map(|m| m.phase.as_ref())
+            .collect();
+        assert!(phases.iter().any(|p| p.marker.is_some()), "{phases:?}");
+        assert!(phases.iter().any(|p| p.mixed), "{phases:?}");
+        assert!(phases.iter().any(|p| p.operations.is_empty()), "{phases:?}");
+        assert!(all.findings.iter().any(|f| f.help.is_some()));
+        assert!(all.findings.iter().any(|f| f.help.is_none()));
+        assert!(all.findings.iter().any(|f| f.message.contains('"')));
+        let one = lint(&project, &review, &LintOptions::default());
+        assert!(one.migrations.iter().any(|m| m.phase.is_none()));
+        for report in [all, one] {
+            assert_eq!(written(&report), render(&report, false) + "\n");
+        }
     }
 
     #[test]
