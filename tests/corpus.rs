@@ -165,6 +165,48 @@ const PROPERTIES: &[&str] = &[
     "has_db_default",
 ];
 
+/// Helps quote operations on one line through migrail's own tokenizer (ruff's tokens for
+/// what it leaves): on every operation of the corpus, and every whole file (definitions,
+/// decorators, comments, strings of every kind), the line is the one ruff's tokens give.
+#[test]
+fn one_line_reads_the_corpus_as_ruff_does() {
+    use migrail::lint::rules::{one_line, one_line_by_ruff};
+    let corpus = corpus();
+    let project = migrail::django::Project::load(
+        &[corpus.join("src")],
+        migrail::django::migration::Settings::default(),
+    )
+    .expect("the corpus loads");
+    let (mut operations, mut files) = (0, 0);
+    for m in project.migrations.iter() {
+        let text = &m.source.text;
+        assert_eq!(
+            one_line(text),
+            one_line_by_ruff(text),
+            "{}",
+            m.source.path.display()
+        );
+        files += 1;
+        for op in &m.operations {
+            let Some(quoted) = text.get(std::ops::Range::<usize>::from(op.range())) else {
+                continue;
+            };
+            assert_eq!(
+                one_line(quoted),
+                one_line_by_ruff(quoted),
+                "{}: {quoted}",
+                m.source.path.display()
+            );
+            operations += 1;
+        }
+    }
+    assert!(
+        files > 100 && operations > 300,
+        "{files} files, {operations} operations"
+    );
+    println!("one_line: {files} files and {operations} operations read as ruff reads them");
+}
+
 fn compare(label: &str, django: &Value, migrail: &Value) -> Tally {
     let key = |m: &Value| {
         format!(
