@@ -107,8 +107,9 @@ pub fn capped_list(items: &[String], max: usize) -> String {
 /// before a closing bracket, and a call's trailing comma dropped (a 1-tuple's kept).
 ///
 /// Read with a small tokenizer of its own (thousands of helps quote an operation); what
-/// it does not read plainly (an f-string, a soft keyword, a character Python rejects)
-/// goes to ruff's tokens, as [`one_line_by_ruff`] does; tests hold both to the same output.
+/// it does not read plainly (an f-string, a soft keyword, a name that is not ASCII, a
+/// character Python rejects) goes to ruff's tokens, as [`one_line_by_ruff`] does; tests
+/// hold both to the same output.
 pub fn one_line(text: &str) -> String {
     one_line_plain(text).unwrap_or_else(|| one_line_by_ruff(text))
 }
@@ -244,6 +245,10 @@ fn one_line_plain(text: &str) -> Option<String> {
                     at += 1;
                 }
                 let word = &b[start..at];
+                // Non-ASCII names (and characters Python rejects among them): ruff's.
+                if !word.is_ascii() {
+                    return None;
+                }
                 if matches!(b.get(at), Some(b'"' | b'\'')) {
                     match word.to_ascii_lowercase().as_slice() {
                         b"r" | b"u" | b"b" | b"br" | b"rb" => {
@@ -466,11 +471,13 @@ mod tests {
                 "{case:?}"
             );
         }
-        // Left to ruff: f-strings, soft keywords, what Python rejects, unclosed strings.
+        // Left to ruff: f-strings, soft keywords, names that are not ASCII, what Python
+        // rejects, unclosed strings.
         for case in [
             "f'{x}' + y",
             "rf\"{a!r}\"",
             "type(x,)",
+            "naïve(x,)",
             "a $ b",
             "'unclosed\n'",
             "x \\ y",
