@@ -167,41 +167,37 @@ const PROPERTIES: &[&str] = &[
 
 /// Helps quote operations on one line through migrail's own tokenizer (ruff's tokens for
 /// what it leaves): on every operation of the corpus, and every whole file (definitions,
-/// decorators, comments, strings of every kind), the line is the one ruff's tokens give.
+/// decorators, comments, strings of every kind), the line is the one ruff's tokens give,
+/// and nearly all of them are read by the tokenizer itself.
 #[test]
 fn one_line_reads_the_corpus_as_ruff_does() {
-    use migrail::lint::rules::{one_line, one_line_by_ruff};
+    use migrail::lint::rules::{one_line_by_ruff, one_line_plain};
     let corpus = corpus();
     let project = migrail::django::Project::load(
         &[corpus.join("src")],
         migrail::django::migration::Settings::default(),
     )
     .expect("the corpus loads");
-    let same = |text: &str, at: &Path| {
-        assert_eq!(
-            one_line(text),
-            one_line_by_ruff(text),
-            "{}: {text}",
-            at.display()
-        );
+    let (mut texts, mut plain) = (0, 0);
+    let mut same = |text: &str, at: &Path| {
+        texts += 1;
+        if let Some(line) = one_line_plain(text) {
+            plain += 1;
+            assert_eq!(line, one_line_by_ruff(text), "{}: {text}", at.display());
+        }
     };
-    let (mut operations, mut files) = (0, 0);
     for m in project.migrations.iter() {
         let text = &m.source.text;
         same(text, &m.source.path);
-        files += 1;
         for op in &m.operations {
             if let Some(quoted) = text.get(std::ops::Range::<usize>::from(op.range())) {
                 same(quoted, &m.source.path);
-                operations += 1;
             }
         }
     }
-    assert!(
-        files > 100 && operations > 300,
-        "{files} files, {operations} operations"
-    );
-    println!("one_line: {files} files and {operations} operations read as ruff reads them");
+    assert!(texts > 500, "{texts} files and operations");
+    assert!(plain * 10 >= texts * 9, "{plain} of {texts} read plainly");
+    println!("one_line: {plain} of {texts} files and operations read plainly, as ruff reads them");
 }
 
 fn compare(label: &str, django: &Value, migrail: &Value) -> Tally {

@@ -150,7 +150,7 @@ pub fn one_line_by_ruff(text: &str) -> String {
 }
 
 /// [`one_line`]'s own tokenizer: `None` for what it leaves to ruff.
-fn one_line_plain(text: &str) -> Option<String> {
+pub fn one_line_plain(text: &str) -> Option<String> {
     // Python's keywords (ruff's lexer); the soft ones are names or keywords by context.
     const KEYWORDS: &[&[u8]] = &[
         b"False",
@@ -191,7 +191,8 @@ fn one_line_plain(text: &str) -> Option<String> {
     ];
     const SOFT_KEYWORDS: &[&[u8]] = &[b"case", b"match", b"type", b"lazy"];
     let b = text.as_bytes();
-    let is_word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
+    // ASCII names only: a byte past ASCII outside a string or comment is ruff's to read.
+    let is_word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
     let mut joined = Joined::new(text);
     let mut at = 0;
     while let Some(&c) = b.get(at) {
@@ -245,10 +246,6 @@ fn one_line_plain(text: &str) -> Option<String> {
                     at += 1;
                 }
                 let word = &b[start..at];
-                // Non-ASCII names (and characters Python rejects among them): ruff's.
-                if !word.is_ascii() {
-                    return None;
-                }
                 if matches!(b.get(at), Some(b'"' | b'\'')) {
                     match word.to_ascii_lowercase().as_slice() {
                         b"r" | b"u" | b"b" | b"br" | b"rb" => {
