@@ -68,6 +68,11 @@ const ON_DELETE: &[&str] = &[
     "DB_SET_DEFAULT",
 ];
 
+/// A model's fields by name, in order, as a `CreateModel` lists them. Shared: the
+/// operation and every replayed state that holds the model unchanged point to one list;
+/// a state copies it when an operation changes it (`Arc::make_mut`).
+pub type Fields = std::sync::Arc<Vec<(String, FieldDef)>>;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct FieldDef {
     /// The class path as resolved through the imports: `django.db.models.CharField`.

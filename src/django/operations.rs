@@ -61,7 +61,7 @@ impl Operation {
 pub enum OpKind {
     CreateModel {
         name: String,
-        fields: Vec<(String, FieldDef)>,
+        fields: super::fields::Fields,
         /// False when some fields are computed at run time (`[...] + ([...] if X else [])`):
         /// `fields` holds the readable ones.
         complete: bool,
@@ -388,7 +388,7 @@ fn bind(name: &str, c: &Call) -> Option<OpKind> {
             };
             OpKind::CreateModel {
                 name: s(0, "name")?,
-                fields,
+                fields: Arc::new(fields),
                 complete,
                 options: options_dict(c.arg(Some(2), "options"))?,
                 bases,

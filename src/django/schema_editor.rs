@@ -269,7 +269,7 @@ fn operation(
             };
             let t = table(m)?;
             let mut out = Vec::new();
-            for (field, f) in &m.fields {
+            for (field, f) in m.fields.iter() {
                 if f.is_m2m() && !f.is_m2m_through() {
                     let through = f
                         .join_table(&t, field)
@@ -852,7 +852,7 @@ fn create_model(
             columns: cols,
         });
     }
-    for (name, f) in &m.fields {
+    for (name, f) in m.fields.iter() {
         if f.is_m2m() {
             continue;
         }
@@ -866,7 +866,7 @@ fn create_model(
     for c in &m.constraints {
         columns.push(inline_constraint(m, c)?);
     }
-    for (name, f) in &m.fields {
+    for (name, f) in m.fields.iter() {
         if f.has_column() && !f.is_m2m() {
             later.extend(field_indexes(&t, name, f)?);
         }
@@ -881,7 +881,7 @@ fn create_model(
     deferred.extend(later);
     let mut out = vec![format!("CREATE TABLE {} ({})", q(&t), columns.join(", "))];
     // Then the tables of its many-to-many fields, each with its own deferred statements.
-    for (name, f) in &m.fields {
+    for (name, f) in m.fields.iter() {
         if f.is_m2m() && !f.is_m2m_through() {
             out.push(through_table(
                 state, app, m, &t, name, f, settings, deferred,

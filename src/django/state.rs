@@ -47,7 +47,8 @@ pub fn is_key_of(key: &ModelKey, app: &str, name: &str) -> bool {
 pub struct ModelState {
     pub app: String,
     pub name: String,
-    pub fields: Vec<(String, FieldDef)>,
+    /// Shared with the `CreateModel` that made it until an operation changes them.
+    pub fields: super::fields::Fields,
     /// `Some(None)`: Django's default table name; `None`: not statically known.
     pub db_table: Option<Option<String>>,
     pub managed: Option<bool>,
@@ -351,13 +352,16 @@ impl ProjectState {
                 field,
             } => {
                 if let Some(m) = self.model_mut(app, model_name) {
-                    m.fields.retain(|(n, _)| n != name);
-                    m.fields.push((name.clone(), field.clone()));
+                    let fields = std::sync::Arc::make_mut(&mut m.fields);
+                    fields.retain(|(n, _)| n != name);
+                    fields.push((name.clone(), field.clone()));
                 }
             }
             OpKind::RemoveField { model_name, name } => {
                 if let Some(m) = self.model_mut(app, model_name) {
-                    m.fields.retain(|(n, _)| n != name);
+                    if m.fields.iter().any(|(n, _)| n == name) {
+                        std::sync::Arc::make_mut(&mut m.fields).retain(|(n, _)| n != name);
+                    }
                     let drop_field = |sets: &mut Option<Vec<Vec<String>>>| {
                         if let Some(sets) = sets {
                             for set in sets.iter_mut() {
@@ -376,9 +380,10 @@ impl ProjectState {
                 field,
             } => {
                 if let Some(m) = self.model_mut(app, model_name) {
-                    match m.fields.iter_mut().find(|(n, _)| n == name) {
+                    let fields = std::sync::Arc::make_mut(&mut m.fields);
+                    match fields.iter_mut().find(|(n, _)| n == name) {
                         Some(slot) => slot.1 = field.clone(),
-                        None => m.fields.push((name.clone(), field.clone())),
+                        None => fields.push((name.clone(), field.clone())),
                     }
                 }
             }
@@ -388,8 +393,10 @@ impl ProjectState {
                 new_name,
             } => {
                 if let Some(m) = self.model_mut(app, model_name) {
-                    if let Some(slot) = m.fields.iter_mut().find(|(n, _)| n == old_name) {
-                        slot.0 = new_name.clone();
+                    if let Some(at) = m.fields.iter().position(|(n, _)| n == old_name) {
+                        if let Some(slot) = std::sync::Arc::make_mut(&mut m.fields).get_mut(at) {
+                            slot.0 = new_name.clone();
+                        }
                     }
                     let rename = |sets: &mut Option<Vec<Vec<String>>>| {
                         for set in sets.iter_mut().flatten() {
@@ -724,7 +731,7 @@ mod tests {
         ModelState {
             app: app.into(),
             name: name.into(),
-            fields: Vec::new(),
+            fields: Default::default(),
             db_table: db_table.map(|t| t.map(str::to_string)),
             managed: Some(true),
             proxy: Some(proxy),
@@ -735,6 +742,71 @@ mod tests {
             complete: true,
             proxy_for: None,
         }
+    }
+
+    /// The fields a `CreateModel` gives its model are shared until an operation changes
+    /// them: the change reaches that state only, not the operation nor a clone of the state.
+    #[test]
+    fn changed_fields_are_the_changing_states_own() {
+        let source = std::sync::Arc::new(super::super::migration::SourceFile::new(
+            "shop/migrations/0001_initial.py".into(),
+            "from django.db import migrations, models\n\
+             class Migration(migrations.Migration):\n    operations = [\n        \
+             migrations.CreateModel(\"Book\", [(\"id\", models.AutoField(primary_key=True)), \
+             (\"title\", models.TextField())]),\n        \
+             migrations.AddField(\"Book\", \"isbn\", models.TextField(null=True)),\n        \
+             migrations.AlterField(\"Book\", \"title\", models.CharField(max_length=10)),\n        \
+             migrations.RenameField(\"Book\", \"isbn\", \"code\"),\n        \
+             migrations.RemoveField(\"Book\", \"id\"),\n    ]\n"
+                .to_string(),
+        ));
+        let m = super::super::migration::parse_migration(
+            "shop",
+            "0001_initial",
+            source,
+            &Settings::default(),
+        );
+        let names = |state: &ProjectState| -> Vec<(String, String)> {
+            state
+                .model("shop", "Book")
+                .map(|b| {
+                    b.fields
+                        .iter()
+                        .map(|(n, f)| (n.clone(), f.path.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut state = ProjectState::default();
+        state.apply("shop", &m.operations[0]);
+        let created = state.clone();
+        for op in &m.operations[1..] {
+            state.apply("shop", op);
+        }
+        let text = "django.db.models.TextField".to_string();
+        assert_eq!(
+            names(&state),
+            [
+                (
+                    "title".to_string(),
+                    "django.db.models.CharField".to_string()
+                ),
+                ("code".to_string(), text.clone()),
+            ]
+        );
+        let as_created = [
+            ("id".to_string(), "django.db.models.AutoField".to_string()),
+            ("title".to_string(), text),
+        ];
+        assert_eq!(names(&created), as_created, "a clone keeps its fields");
+        let OpKind::CreateModel { fields, .. } = &m.operations[0].kind else {
+            panic!("{:?}", m.operations[0].kind);
+        };
+        let written: Vec<_> = fields
+            .iter()
+            .map(|(n, f)| (n.clone(), f.path.to_string()))
+            .collect();
+        assert_eq!(written, as_created, "the operation keeps its fields");
     }
 
     #[test]

@@ -133,10 +133,11 @@ pub fn separate(state_operations: &[String], database_operations: &[String]) -> 
         }
         let mut out = format!("    {name}=[\n");
         for op in ops {
-            for (i, line) in op.lines().enumerate() {
+            let mut lines = op.lines().peekable();
+            while let Some(line) = lines.next() {
                 out.push_str("        ");
                 out.push_str(line);
-                if i + 1 == op.lines().count() {
+                if lines.peek().is_none() {
                     out.push(',');
                 }
                 out.push('\n');
@@ -179,5 +180,28 @@ pub fn no_fix_reason(rule: &str) -> &'static str {
         "mixed-deploy-phase" => "split the migration into its `pre` and `post` parts",
         "runsql-unparsed" | "unknown-operation" => "review it by hand",
         _ => "no automatic fix for this rule",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::separate;
+
+    #[test]
+    fn separate_writes_one_operation_per_item_with_a_comma_after_its_last_line() {
+        let multi = "migrations.AddField(\n    \"book\",\n    \"title\",\n)".to_string();
+        let single = "migrations.RunSQL(\"SELECT 1\")".to_string();
+        assert_eq!(
+            separate(&[multi, single.clone()], &[]),
+            "migrations.SeparateDatabaseAndState(\n    state_operations=[\n        \
+             migrations.AddField(\n            \"book\",\n            \"title\",\n        ),\n        \
+             migrations.RunSQL(\"SELECT 1\"),\n    ],\n)"
+        );
+        // An empty list is left out.
+        assert_eq!(
+            separate(&[], &[single]),
+            "migrations.SeparateDatabaseAndState(\n    database_operations=[\n        \
+             migrations.RunSQL(\"SELECT 1\"),\n    ],\n)"
+        );
     }
 }

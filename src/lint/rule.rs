@@ -410,7 +410,7 @@ impl<'a> OpContext<'a> {
         }
         let mut relations = RelationsFrom::new();
         for m in state.models_of(app) {
-            for (name, f) in &m.fields {
+            for (name, f) in m.fields.iter() {
                 let Some(target) = f.call.arg(Some(0), "to") else {
                     continue;
                 };
