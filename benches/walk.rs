@@ -17,9 +17,11 @@
 //!
 //! 3 and 4 take turns going first (the run right after CPython's is the slower).
 //!
-//! And prints each round, then what each listing saw (`MIGRAIL_TIMINGS=1`'s figures:
-//! folders read by migrail, folders whose link count it checked, entries seen), never a
-//! system-call count.
+//! And prints each round (with the CPU time and page faults of each `lint` run, where
+//! `/proc` tells them: a second view of a run beside its wall time, to tell a change of
+//! the code from the machine's drift), then what each listing saw (`MIGRAIL_TIMINGS=1`'s
+//! figures: folders read by migrail, folders whose link count it checked, entries seen),
+//! never a system-call count.
 
 #[path = "support/tree.rs"]
 mod tree;
@@ -172,6 +174,19 @@ fn listing_figures(dir: &Path, no_git: bool) -> String {
 
 const ROUNDS: usize = 6;
 
+/// What the children this process has waited for used so far: CPU seconds (user and
+/// system) and minor page faults, from `/proc/self/stat` (Linux; its times are in ticks of
+/// 1/100 s); `None` elsewhere.
+fn children_usage() -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name (which may hold spaces): `state` is the first.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+    let number = |field: usize| fields.get(field - 3)?.parse::<u64>().ok();
+    // cminflt is field 11, cutime and cstime fields 16 and 17 (proc(5)).
+    let ticks = number(16)? + number(17)?;
+    Some((ticks as f64 / 100.0, number(11)?))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -241,23 +256,32 @@ fn main() {
         if no_git {
             command.env("MIGRAIL_NO_GIT", "1");
         }
+        let before = children_usage();
         let start = Instant::now();
         let status = command.status().expect("run migrail");
         let elapsed = start.elapsed();
+        let used =
+            before
+                .zip(children_usage())
+                .map(|((cpu, faults), (cpu_after, faults_after))| {
+                    (cpu_after - cpu, faults_after.saturating_sub(faults))
+                });
         assert!(
             matches!(status.code(), Some(0 | 1)),
             "migrail failed: {status}"
         );
-        elapsed
+        (elapsed, used)
     };
     lint(false); // warm the page cache
     lint(true);
     let mut rounds = Vec::new();
+    // Per round, what each listing's run used (CPU seconds, page faults).
+    let mut usage = Vec::new();
     for round in 0..ROUNDS {
         let (cpython, ruff) = (cpython_parse(&list), ruff_parse());
         // The run right after CPython's is slower (by 0.1-0.4 s here, whichever it is):
         // the two listings take turns going first.
-        let (git, walk) = if round % 2 == 0 {
+        let ((git, git_used), (walk, walk_used)) = if round % 2 == 0 {
             let git = lint(false);
             (git, lint(true))
         } else {
@@ -265,6 +289,7 @@ fn main() {
             (lint(false), walk)
         };
         rounds.push((cpython, ruff, git, walk));
+        usage.push((git_used, walk_used));
     }
     let best = |f: fn(&(Duration, Duration, Duration, Duration)) -> Duration| {
         rounds.iter().map(f).min().unwrap_or_default().as_secs_f64()
@@ -294,6 +319,37 @@ fn main() {
             git.as_secs_f64() / c,
             walk.as_secs_f64(),
             walk.as_secs_f64() / c
+        );
+    }
+    if usage
+        .iter()
+        .all(|(git, walk)| git.is_some() && walk.is_some())
+    {
+        println!("round  CPU (user + system) and page faults: git listing, own walk");
+        for (i, (git, walk)) in usage.iter().enumerate() {
+            let (git, walk) = (git.unwrap_or_default(), walk.unwrap_or_default());
+            println!(
+                "{:>5}  {:.2} s, {} faults   {:.2} s, {} faults",
+                i + 1,
+                git.0,
+                git.1,
+                walk.0,
+                walk.1
+            );
+        }
+        let cpu = |walk: bool| {
+            median(
+                usage
+                    .iter()
+                    .filter_map(|u| if walk { u.1 } else { u.0 })
+                    .map(|u| u.0)
+                    .collect(),
+            )
+        };
+        println!(
+            "lint --all CPU (user + system), median of {ROUNDS}: git listing {:.2} s, own walk {:.2} s",
+            cpu(false),
+            cpu(true)
         );
     }
     println!("git listing:       {}", listing_figures(&root, false));
