@@ -221,19 +221,9 @@ impl<'b> Fields<'b> {
     }
 
     fn number(&mut self, key: &str, value: usize) {
-        let buf = self.key(key);
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut n = value;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        buf.extend_from_slice(&digits[at..]);
+        use std::io::Write;
+        // Writing into a `Vec` cannot fail.
+        let _ = write!(self.key(key), "{value}");
     }
 
     fn close(self) {
