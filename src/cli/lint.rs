@@ -12,13 +12,15 @@ use super::{
 };
 
 pub fn run_lint(args: &LintArgs) -> Result<u8, CliError> {
-    let r = resolve(
+    let mut r = resolve(
         &args.scope,
         &args.config,
         &args.select,
         &args.ignore,
         args.warnings_as_errors,
     )?;
+    // Everything is left to the exit (see the end of this function).
+    r.options.process_ends = true;
     let report = lint::lint(&r.project, &r.review, &r.options);
     let timer = crate::timings::Timer::start();
     let text_out = match args.format {
@@ -76,7 +78,8 @@ fn text(report: &LintReport, args: &LintArgs) -> String {
 }
 
 pub fn run_plan(args: &PlanArgs) -> Result<u8, CliError> {
-    let r = resolve(&args.scope, &args.config, &[], &[], false)?;
+    let mut r = resolve(&args.scope, &args.config, &[], &[], false)?;
+    r.options.process_ends = true;
     let report = lint::lint(&r.project, &r.review, &r.options);
     let plan = lint::plan::plan(&r.project, &report, r.options.deploy_phases);
     let out = match args.format {

@@ -118,6 +118,7 @@ fn resolve_loaded(
         deploy_phases: config_args.deploy_phases || file.deploy_phases.unwrap_or(false),
         lint_squashed: file.squashed == Some(config::SquashedMode::Lint),
         applied: None,
+        process_ends: false,
     };
     options.validate().map_err(CliError::usage)?;
     let timer = crate::timings::Timer::start();

@@ -79,6 +79,9 @@ impl<'a> IntoIterator for &'a Edges {
 pub struct MigrationGraph {
     /// Keys in sorted order; index = node id.
     keys: Vec<MigrationKey>,
+    /// Each app's nodes (a run of `keys`): a lookup by app, then a search among the
+    /// app's own names, instead of a search comparing both strings over every node.
+    apps: HashMap<String, std::ops::Range<usize>>,
     parents: Vec<Edges>,
     children: Vec<Edges>,
     removed: Vec<bool>,
@@ -128,7 +131,17 @@ impl MigrationGraph {
         graph.children = vec![Edges::default(); keys.len()];
         graph.removed = vec![false; keys.len()];
         graph.keys = keys;
-        let apps: BTreeSet<&str> = migrations.iter().map(|m| m.app.as_str()).collect();
+        let mut start = 0;
+        for end in 1..=graph.keys.len() {
+            if graph
+                .keys
+                .get(end)
+                .is_none_or(|k| k.0 != graph.keys[start].0)
+            {
+                graph.apps.insert(graph.keys[start].0.clone(), start..end);
+                start = end;
+            }
+        }
 
         // Django adds same-app edges first so that `__first__`/`__latest__` of other apps
         // resolve against a graph that already knows each app's own chain.
@@ -167,7 +180,7 @@ impl MigrationGraph {
                     })
                 }
                 Dependency::Node { app, name, range } => {
-                    if !apps.contains(app.as_str()) {
+                    if !graph.apps.contains_key(app.as_str()) {
                         graph.issues.push(GraphIssue::ExternalDependency {
                             from,
                             app: app.clone(),
@@ -250,9 +263,12 @@ impl MigrationGraph {
 
     /// The node of `app`'s migration `name`, squashed away or not.
     pub fn position(&self, app: &str, name: &str) -> Option<usize> {
-        self.keys
-            .binary_search_by(|k| (k.0.as_str(), k.1.as_str()).cmp(&(app, name)))
+        let range = self.apps.get(app)?;
+        let nodes = self.keys.get(range.clone())?;
+        nodes
+            .binary_search_by(|k| k.1.as_str().cmp(name))
             .ok()
+            .map(|i| range.start + i)
     }
 
     /// The node of each migration of `migrations` (as [`MigrationGraph::position`]). A
@@ -352,13 +368,18 @@ impl MigrationGraph {
     /// The live nodes of `app` with no parent (`roots`) or no child (leaves) in the same app.
     /// The node ids of `app`: keys are sorted, so they are one contiguous range.
     fn app_range(&self, app: &str) -> std::ops::Range<usize> {
-        let start = self.keys.partition_point(|k| k.0.as_str() < app);
-        let end = self.keys.partition_point(|k| k.0.as_str() <= app);
-        start..end
+        self.apps.get(app).cloned().unwrap_or(0..0)
     }
 
     fn app_nodes(&self, app: &str, roots: bool) -> Vec<usize> {
-        self.app_range(app)
+        self.ends_of(self.app_range(app), roots)
+    }
+
+    /// The live nodes of one app's run of nodes (`range`) that no other node of the app
+    /// depends on (`roots`: that depend on no other node of the app).
+    fn ends_of(&self, range: std::ops::Range<usize>, roots: bool) -> Vec<usize> {
+        range
+            .clone()
             .filter(|&i| !self.is_removed(i))
             .filter(|&i| {
                 let edges = if roots {
@@ -366,20 +387,27 @@ impl MigrationGraph {
                 } else {
                     &self.children[i]
                 };
-                edges.iter().all(|&j| self.keys[j].0 != app)
+                edges.iter().all(|j| !range.contains(j))
             })
             .collect()
     }
 
     fn detect_conflicts(&mut self) {
-        let apps: BTreeSet<String> = self.keys.iter().map(|k| k.0.clone()).collect();
-        for app in apps {
-            let leaves = self.app_nodes(&app, false);
+        // By app name, as the keys are sorted.
+        let mut apps: Vec<(&String, &std::ops::Range<usize>)> = self.apps.iter().collect();
+        apps.sort_unstable_by_key(|(_, range)| range.start);
+        let mut found = Vec::new();
+        for (app, range) in apps {
+            let leaves = self.ends_of(range.clone(), false);
             if leaves.len() > 1 {
                 let leaves = leaves.into_iter().map(|i| self.keys[i].1.clone()).collect();
-                self.issues.push(GraphIssue::MultipleLeaves { app, leaves });
+                found.push(GraphIssue::MultipleLeaves {
+                    app: app.clone(),
+                    leaves,
+                });
             }
         }
+        self.issues.extend(found);
     }
 
     fn detect_cycles(&mut self) {

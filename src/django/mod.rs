@@ -170,7 +170,9 @@ fn discover_and_parse(
     roots: &[PathBuf],
     settings: &Settings,
 ) -> Result<(Vec<MigrationFile>, Vec<DuplicateLabel>), LoadError> {
-    type Parsed = (DiscoveredFile, Result<MigrationFile, LoadError>);
+    // Boxed: the list grows as files come in and is sorted, and moving a pointer is
+    // cheaper than moving a parsed migration (hundreds of bytes, thousands of them).
+    type Parsed = Box<(DiscoveredFile, Result<MigrationFile, LoadError>)>;
     let parsed: std::sync::Mutex<Vec<Parsed>> = Default::default();
     rayon::in_place_scope(|scope| {
         discover::discover_each(roots, &settings.migration_modules, |file| {
@@ -178,7 +180,7 @@ fn discover_and_parse(
             scope.spawn(move |_| {
                 let result = read_and_parse_one(&file, settings);
                 if let Ok(mut parsed) = parsed.lock() {
-                    parsed.push((file, result));
+                    parsed.push(Box::new((file, result)));
                 }
             });
         })
@@ -186,12 +188,18 @@ fn discover_and_parse(
     let mut parsed = parsed.into_inner().unwrap_or_default();
     parsed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
     parsed.dedup_by(|a, b| a.0.path == b.0.path);
-    let (shadowed, duplicate_labels) = shadowed_dirs(parsed.iter().map(|(f, _)| f));
-    let migrations = parsed
-        .into_iter()
-        .filter(|(f, _)| !shadowed.contains(&f.app_dir))
-        .map(|(_, result)| result)
-        .collect::<Result<_, _>>()?;
+    let (shadowed, duplicate_labels) = shadowed_dirs(parsed.iter().map(|p| &p.0));
+    let kept = parsed
+        .iter()
+        .filter(|p| !shadowed.contains(&p.0.app_dir))
+        .count();
+    let mut migrations = Vec::with_capacity(kept);
+    for p in parsed {
+        let (file, result) = *p;
+        if !shadowed.contains(&file.app_dir) {
+            migrations.push(result?);
+        }
+    }
     Ok((migrations, duplicate_labels))
 }
 

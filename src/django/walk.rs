@@ -350,14 +350,6 @@ fn parent(path: &[u8]) -> &[u8] {
     }
 }
 
-/// The last component of `path` (as git lists paths).
-fn name_of(path: &[u8]) -> &[u8] {
-    match memchr::memrchr(b'/', path) {
-        Some(slash) => &path[slash + 1..],
-        None => path,
-    }
-}
-
 /// The index's entries under the root, paths relative to it.
 struct Index<'a> {
     /// Every path (files, symbolic links, submodules) in git's order, each once.
@@ -403,41 +395,73 @@ impl<'a> Index<'a> {
             .iter()
             .filter_map(|p| p.strip_suffix(b"/pyvenv.cfg"))
             .collect();
-        // The folders, each counted once in its parent's count as it first appears
-        // (parents first: whether one is skipped follows from its parent's answer).
-        index.folders.insert(b"", 0);
+        // The folders, parents first (whether one is skipped follows from its parent's
+        // answer). Paths come sorted, so the paths below a folder are one run of the list:
+        // the folders of the path being looked at are a stack, each folder is met once
+        // and its count is final when it is left. A tree holds about one folder for every
+        // two files: the map is sized once, not grown.
+        index.folders =
+            HashMap::with_capacity_and_hasher(index.paths.len() / 2, Default::default());
+        index.entered = Vec::with_capacity(index.paths.len() / 2);
         index.entered.push(b"");
-        let mut skipped: HashSet<&[u8]> = HashSet::default();
-        let mut new = Vec::new();
-        // Paths come sorted: most share the folder of the one before.
+        // The folders from the root down to the current one, with how many folders the
+        // index holds in each so far; from `skipped_from` on, they are skipped.
+        let mut stack: Vec<(&[u8], u32)> = vec![(b"", 0)];
+        let mut skipped_from: Option<usize> = None;
         let mut last: &[u8] = b"";
         for &path in &index.paths {
-            let mut folder = parent(path);
+            let folder = parent(path);
             if folder == last {
                 continue;
             }
             last = folder;
-            while !index.folders.contains_key(folder) {
-                new.push(folder);
-                folder = parent(folder);
-            }
-            for &folder in new.iter().rev() {
-                let up = parent(folder);
-                if let Some(count) = index.folders.get_mut(up) {
-                    *count += 1;
+            // Leave the folders this one is not in.
+            while let Some(&(top, count)) = stack.last() {
+                let holds = top.is_empty()
+                    || folder == top
+                    || (folder.starts_with(top) && folder.get(top.len()) == Some(&b'/'));
+                if holds {
+                    break;
                 }
-                index.folders.insert(folder, 0);
-                let name = name_of(folder);
-                if skipped.contains(up)
-                    || SKIPPED_DIRS.iter().any(|s| s.as_bytes() == name)
-                    || index.venvs.contains(folder)
+                stack.pop();
+                index.folders.insert(top, count);
+                if skipped_from == Some(stack.len()) {
+                    skipped_from = None;
+                }
+            }
+            // Enter the ones below it, down to this one.
+            let Some(&(top, _)) = stack.last() else {
+                break;
+            };
+            if folder == top {
+                continue;
+            }
+            let mut from = if top.is_empty() { 0 } else { top.len() + 1 };
+            loop {
+                let end = memchr::memchr(b'/', &folder[from..]).map_or(folder.len(), |i| from + i);
+                let sub = &folder[..end];
+                if let Some(up) = stack.last_mut() {
+                    up.1 += 1;
+                }
+                let name = &folder[from..end];
+                if skipped_from.is_none()
+                    && (SKIPPED_DIRS.iter().any(|s| s.as_bytes() == name)
+                        || index.venvs.contains(sub))
                 {
-                    skipped.insert(folder);
-                } else {
-                    index.entered.push(folder);
+                    skipped_from = Some(stack.len());
                 }
+                if skipped_from.is_none() {
+                    index.entered.push(sub);
+                }
+                stack.push((sub, 0));
+                if end == folder.len() {
+                    break;
+                }
+                from = end + 1;
             }
-            new.clear();
+        }
+        for (folder, count) in stack {
+            index.folders.insert(folder, count);
         }
         for &submodule in &index.submodules {
             if let Some(count) = index.folders.get_mut(parent(submodule)) {
@@ -913,6 +937,129 @@ mod tests {
         "keep/drop.py",
         "keep/kept.py",
     ];
+
+    /// Every folder with its count of known subfolders (sorted), and the entered ones.
+    type Folders = (Vec<(Vec<u8>, u32)>, Vec<Vec<u8>>);
+
+    /// What [`Index::parse`] works out of the folders, the plain way: every folder of
+    /// every path looked up in a map (parents first), skipped as its parent is or by name.
+    fn folders_by_map(paths: &[&[u8]]) -> Folders {
+        let venvs: HashSet<&[u8]> = paths
+            .iter()
+            .filter_map(|p| p.strip_suffix(b"/pyvenv.cfg"))
+            .collect();
+        let mut folders: HashMap<Vec<u8>, u32> = HashMap::default();
+        let mut skipped: HashSet<Vec<u8>> = HashSet::default();
+        let mut entered: Vec<Vec<u8>> = vec![Vec::new()];
+        folders.insert(Vec::new(), 0);
+        for path in paths {
+            let mut chain = Vec::new();
+            let mut folder = parent(path);
+            while !folder.is_empty() {
+                chain.push(folder);
+                folder = parent(folder);
+            }
+            for &folder in chain.iter().rev() {
+                if folders.contains_key(folder) {
+                    continue;
+                }
+                let up = parent(folder);
+                *folders.entry(up.to_vec()).or_default() += 1;
+                folders.insert(folder.to_vec(), 0);
+                let name = folder.rsplit(|&b| b == b'/').next().unwrap_or_default();
+                if skipped.contains(up)
+                    || SKIPPED_DIRS.iter().any(|s| s.as_bytes() == name)
+                    || venvs.contains(folder)
+                {
+                    skipped.insert(folder.to_vec());
+                } else {
+                    entered.push(folder.to_vec());
+                }
+            }
+        }
+        let mut folders: Vec<(Vec<u8>, u32)> = folders.into_iter().collect();
+        folders.sort();
+        (folders, entered)
+    }
+
+    #[test]
+    fn index_folders_are_those_a_lookup_of_every_path_finds() {
+        // Generated trees: names that sort around `/` (`a-b`, `a.b`, `a/b`), skipped
+        // folders (a virtual environment, node_modules) at any depth, files at every level.
+        let names: [&[u8]; 8] = [
+            b"a",
+            b"a-b",
+            b"a.b",
+            b"ab",
+            b"node_modules",
+            b"env",
+            b"migrations",
+            b"z",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        for _ in 0..200 {
+            let mut paths: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..next(40) + 1 {
+                let mut path = Vec::new();
+                for depth in 0..next(5) {
+                    if depth > 0 {
+                        path.push(b'/');
+                    }
+                    path.extend_from_slice(names[next(8) as usize]);
+                }
+                if !path.is_empty() {
+                    path.push(b'/');
+                }
+                path.extend_from_slice(match next(4) {
+                    0 => b"pyvenv.cfg".as_slice(),
+                    1 => b"0001_initial.py",
+                    _ => b"x.py",
+                });
+                paths.push(path);
+            }
+            // A file and a folder of one name cannot both be in an index.
+            paths.sort();
+            paths.dedup();
+            let is_folder: HashSet<Vec<u8>> = paths
+                .iter()
+                .flat_map(|p| {
+                    let mut up = Vec::new();
+                    let mut folder = parent(p);
+                    while !folder.is_empty() {
+                        up.push(folder.to_vec());
+                        folder = parent(folder);
+                    }
+                    up
+                })
+                .collect();
+            paths.retain(|p| !is_folder.contains(p));
+            let mut listing = Listing {
+                paths: Vec::new(),
+                records: Vec::new(),
+            };
+            for p in &paths {
+                let start = listing.paths.len();
+                listing.paths.extend_from_slice(p);
+                listing.records.push((start, listing.paths.len(), false));
+            }
+            let index = Index::parse(&listing);
+            let mut folders: Vec<(Vec<u8>, u32)> = index
+                .folders
+                .iter()
+                .map(|(f, c)| (f.to_vec(), *c))
+                .collect();
+            folders.sort();
+            let entered: Vec<Vec<u8>> = index.entered.iter().map(|f| f.to_vec()).collect();
+            let paths: Vec<&[u8]> = paths.iter().map(Vec::as_slice).collect();
+            assert_eq!((folders, entered), folders_by_map(&paths), "{paths:?}");
+        }
+    }
 
     #[test]
     fn the_walk_skips_virtualenvs_by_their_listing_and_honours_ignore_files() {

@@ -108,7 +108,7 @@ pub fn plan(project: &Project, findings: &[Finding], round: &Round<'_>) -> Plan 
     let mut out = Plan::default();
     let mut by_migration: BTreeMap<(String, String), Vec<Placed<'_>>> = BTreeMap::new();
     for f in findings {
-        if let Some((range, fix)) = &f.fix {
+        if let Some((range, fix)) = f.fix.as_deref() {
             let mut lineage = round
                 .produced
                 .fixed_by(&f.source.path, &f.source.text, range)

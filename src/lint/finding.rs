@@ -27,8 +27,10 @@ pub struct Finding {
     /// The deploy phase of the operation (or SQL statement) the finding is on; the
     /// migration's for findings about the whole migration.
     pub phase: Phase,
-    /// The operation's byte range and what `migrail fix` writes instead of it.
-    pub fix: Option<(std::ops::Range<usize>, crate::fix::Fix)>,
+    /// The operation's byte range and what `migrail fix` writes instead of it (boxed: a
+    /// finding is moved several times on its way to the report, a fix is large, and most
+    /// findings have none).
+    pub fix: Option<Box<(std::ops::Range<usize>, crate::fix::Fix)>>,
 }
 
 impl Finding {

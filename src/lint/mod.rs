@@ -82,6 +82,10 @@ pub struct LintOptions {
     pub lint_squashed: bool,
     /// Reviewed against a base: what it has of the migrations the change touches.
     pub applied: Option<Arc<rules::edited_applied_migration::BaseVersions>>,
+    /// The process ends right after this lint (`migrail lint`, `migrail plan`): the
+    /// replayed states are left for the exit to reclaim instead of being freed one
+    /// allocation at a time on threads that compete with the rules for the cores.
+    pub process_ends: bool,
 }
 
 impl LintOptions {
@@ -403,7 +407,7 @@ fn collect(
             } else {
                 Vec::new()
             };
-            drop_elsewhere(state);
+            dispose(state, options.process_ends);
             (phases, per_migration)
         });
         let judge = |half: usize, rx: std::sync::mpsc::Receiver<(usize, Arc<MigrationPhase>)>| {
@@ -428,12 +432,13 @@ fn collect(
         let phase_of = |i: usize| phases[i].as_deref().unwrap_or(&no_phase);
         let mut migrations = summaries(project, is_reviewed, &phase_of, cwd.as_deref());
         migrations.par_sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
-        if let Some(second) = second {
-            match second.join() {
-                Ok(more) => findings.extend(more),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
+        let more = match second.map(|second| second.join()) {
+            Some(Ok(more)) => more,
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            None => Vec::new(),
+        };
+        findings.reserve_exact(more.len() + per_migration.len());
+        findings.extend(more);
         findings.extend(per_migration);
         (findings, migrations)
     });
@@ -441,9 +446,15 @@ fn collect(
     (findings, migrations)
 }
 
-/// Drop `value` on a thread of its own: freeing a replayed state (hundreds of thousands
-/// of small allocations on a large tree) need not hold up the thread that is done with it.
-fn drop_elsewhere<T: Send + 'static>(value: T) {
+/// Be done with a replayed state (hundreds of thousands of small allocations on a large
+/// tree). When the process ends right after the lint, it is not freed at all: the exit
+/// reclaims it. Otherwise it is dropped on a thread of its own, so that freeing it need
+/// not hold up the thread that is done with it.
+fn dispose<T: Send + 'static>(value: T, process_ends: bool) {
+    if process_ends {
+        std::mem::forget(value);
+        return;
+    }
     // No thread to spare: the value is dropped right away instead.
     let _ = std::thread::Builder::new().spawn(move || drop(value));
 }
@@ -577,7 +588,7 @@ fn judge_replay(
         }
     });
     drop(phases);
-    drop_elsewhere(state);
+    dispose(state, options.process_ends);
     found
 }
 
@@ -635,7 +646,7 @@ fn migration_rules<'a>(
 
 /// Sort by path, line, column and rule. Paths are compared once per file, not once per
 /// pair of findings: each file gets its rank among the files, and findings sort by it.
-fn sort_findings(findings: &mut Vec<Finding>) {
+fn sort_findings(findings: &mut [Finding]) {
     use std::sync::Arc;
     let id = |f: &Finding| Arc::as_ptr(&f.source).cast::<()>();
     let mut sources: Vec<&Arc<crate::django::migration::SourceFile>> =
@@ -670,8 +681,21 @@ fn sort_findings(findings: &mut Vec<Finding>) {
         })
         .collect();
     order.par_sort_unstable();
-    let mut slots: Vec<Option<Finding>> = findings.drain(..).map(Some).collect();
-    findings.extend(order.into_iter().filter_map(|key| slots[key.4].take()));
+    // Each finding moved to its place in the list itself, one cycle of the permutation
+    // at a time (no second list of findings).
+    let mut placed = vec![false; order.len()];
+    for start in 0..order.len() {
+        let mut at = start;
+        while !placed[at] {
+            placed[at] = true;
+            let from = order[at].4;
+            if from == start {
+                break;
+            }
+            findings.swap(at, from);
+            at = from;
+        }
+    }
 }
 
 /// Remember what a SQL statement did for later statements and migrations: tables it
@@ -728,7 +752,7 @@ fn place(
     let (fs, fe) = clamp(d.focus);
     let fix = d.fix.map(|f| {
         let (s, e) = f.on.map_or((start, end), clamp);
-        (s..e, f)
+        Box::new((s..e, f))
     });
     Finding {
         rule: meta.name,
@@ -900,5 +924,68 @@ mod split_tests {
         );
         assert!(!on("0006_book").is_empty(), "{two:#?}");
         assert!(!on("0007_memo").is_empty(), "{two:#?}");
+    }
+}
+
+#[cfg(test)]
+mod sort_tests {
+    use super::*;
+    use crate::django::migration::SourceFile;
+
+    fn finding(
+        source: &Arc<SourceFile>,
+        line: usize,
+        column: usize,
+        rule: &'static str,
+        tag: &str,
+    ) -> Finding {
+        Finding {
+            rule,
+            severity: Severity::Error,
+            source: source.clone(),
+            app: "shop".into(),
+            migration: tag.into(),
+            message: tag.into(),
+            help: None,
+            line,
+            column,
+            end_line: line,
+            end_column: column,
+            focus: 0..0,
+            phase: phase::Phase::Any,
+            fix: None,
+        }
+    }
+
+    #[test]
+    fn findings_are_ordered_by_path_position_and_rule_ties_keeping_their_order() {
+        let file = |p: &str| Arc::new(SourceFile::new(PathBuf::from(p), String::new()));
+        // `a/b/x.py` sorts before `a/b-c/x.py` as paths do (component by component).
+        let (ab, abc, z) = (file("a/b/x.py"), file("a/b-c/x.py"), file("z.py"));
+        let mut findings = vec![
+            finding(&z, 1, 1, "drop-column", "z1"),
+            finding(&abc, 2, 1, "add-index", "abc2"),
+            finding(&ab, 3, 5, "drop-column", "ab3-tie-first"),
+            finding(&ab, 1, 1, "drop-column", "ab1"),
+            finding(&ab, 3, 5, "add-index", "ab3-add-index"),
+            finding(&ab, 3, 5, "drop-column", "ab3-tie-second"),
+            finding(&abc, 1, 9, "add-index", "abc1"),
+            finding(&ab, 3, 1, "rename-column", "ab3-column1"),
+        ];
+        sort_findings(&mut findings);
+        let order: Vec<&str> = findings.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "ab1",
+                "ab3-column1",
+                "ab3-add-index",
+                "ab3-tie-first",
+                "ab3-tie-second",
+                "abc1",
+                "abc2",
+                "z1"
+            ]
+        );
     }
 }

@@ -479,7 +479,7 @@ mod tests {
             .contains("must first become nullable"));
         // The fix: nullable and out of the state before the rollout, the drop in a new
         // migration after it.
-        let (_, fix) = found[0].fix.as_ref().expect("a fix");
+        let (_, fix) = found[0].fix.as_deref().expect("a fix");
         assert_eq!(fix.steps.len(), 2, "{fix:?}");
         assert!(fix.steps[0].operations[0].contains("null=True"), "{fix:?}");
         assert!(
