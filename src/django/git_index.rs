@@ -81,19 +81,24 @@ impl Listing {
     }
 }
 
-/// A big-endian number of `N` bytes at `at`.
 /// The bytes of `path`; a large file (a monorepo's index is megabytes) in two halves read
 /// at once on two threads: copying it and touching the fresh memory it lands in are the
 /// cost, and nothing else can start before it is read.
-#[cfg(unix)]
 fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    read_file_in_halves_from(path, 1 << 20)
+}
+
+/// [`read_file`], in halves when the file holds at least `split` bytes.
+#[cfg(unix)]
+fn read_file_in_halves_from(path: &Path, split: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
     use std::os::unix::fs::FileExt;
-    let file = std::fs::File::open(path)?;
-    let Ok(len) = usize::try_from(file.metadata()?.len()) else {
-        return std::fs::read(path);
-    };
-    if len < 1 << 20 {
-        return std::fs::read(path);
+    let mut file = std::fs::File::open(path)?;
+    let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+    if len < split.max(2) || len == usize::MAX {
+        let mut bytes = Vec::with_capacity(len.min(1 << 20));
+        file.read_to_end(&mut bytes)?;
+        return Ok(bytes);
     }
     let mut bytes = vec![0; len];
     let (first, second) = bytes.split_at_mut(len / 2);
@@ -113,10 +118,11 @@ fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 #[cfg(not(unix))]
-fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+fn read_file_in_halves_from(path: &Path, _split: usize) -> std::io::Result<Vec<u8>> {
     std::fs::read(path)
 }
 
+/// A big-endian number of `N` bytes at `at`.
 fn be<const N: usize>(bytes: &[u8], at: usize) -> Option<u32> {
     let b: [u8; N] = bytes.get(at..at.checked_add(N)?)?.try_into().ok()?;
     Some(b.iter().fold(0u32, |n, &byte| (n << 8) | u32::from(byte)))
@@ -380,6 +386,25 @@ mod tests {
         std::fs::write(root.join("app/new.py"), "x = 1\n").expect("write");
         assert!(git(root, &["add", "-N", "app/new.py"]));
         true
+    }
+
+    #[test]
+    fn a_file_read_in_halves_is_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for len in [0usize, 1, 2, 3, 4095, 100_001] {
+            let path = dir.path().join(format!("f{len}"));
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            std::fs::write(&path, &bytes).expect("write");
+            for split in [1, 2, len, 1 << 20] {
+                let read = read_file_in_halves_from(&path, split).expect("read");
+                assert_eq!(read, bytes, "{len} bytes, halves from {split}");
+            }
+        }
+        let missing = read_file(&dir.path().join("missing")).map(|_| ());
+        assert_eq!(
+            missing.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::NotFound)
+        );
     }
 
     #[test]

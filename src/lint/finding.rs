@@ -28,8 +28,7 @@ pub struct Finding {
     /// migration's for findings about the whole migration.
     pub phase: Phase,
     /// The operation's byte range and what `migrail fix` writes instead of it (boxed: a
-    /// finding is moved several times on its way to the report, a fix is large, and most
-    /// findings have none).
+    /// finding is moved several times on its way to the report, and a fix is large).
     pub fix: Option<Box<(std::ops::Range<usize>, crate::fix::Fix)>>,
 }
 
