@@ -42,7 +42,7 @@ impl Listing {
     /// repository where nothing was ever added). `None` when the file is not an index
     /// this reader understands fully.
     pub fn from_index_file(index: &Path, prefix: &[u8]) -> Option<Listing> {
-        match read_file(index) {
+        match read_index(index) {
             Ok(bytes) => parse_index(bytes, prefix),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(Listing::new()),
             Err(_) => None,
@@ -84,13 +84,13 @@ impl Listing {
 /// The bytes of `path`; a large file (a monorepo's index is megabytes) in two halves read
 /// at once on two threads: copying it and touching the fresh memory it lands in are the
 /// cost, and nothing else can start before it is read.
-fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    read_file_in_halves_from(path, 1 << 20)
+fn read_index(path: &Path) -> std::io::Result<Vec<u8>> {
+    read_in_halves_from(path, 1 << 20)
 }
 
-/// [`read_file`], in halves when the file holds at least `split` bytes.
+/// [`read_index`], in halves when the file holds at least `split` bytes.
 #[cfg(unix)]
-fn read_file_in_halves_from(path: &Path, split: usize) -> std::io::Result<Vec<u8>> {
+fn read_in_halves_from(path: &Path, split: usize) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     use std::os::unix::fs::FileExt;
     let mut file = std::fs::File::open(path)?;
@@ -118,7 +118,7 @@ fn read_file_in_halves_from(path: &Path, split: usize) -> std::io::Result<Vec<u8
 }
 
 #[cfg(not(unix))]
-fn read_file_in_halves_from(path: &Path, _split: usize) -> std::io::Result<Vec<u8>> {
+fn read_in_halves_from(path: &Path, _split: usize) -> std::io::Result<Vec<u8>> {
     std::fs::read(path)
 }
 
@@ -396,11 +396,11 @@ mod tests {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
             std::fs::write(&path, &bytes).expect("write");
             for split in [1, 2, len, 1 << 20] {
-                let read = read_file_in_halves_from(&path, split).expect("read");
+                let read = read_in_halves_from(&path, split).expect("read");
                 assert_eq!(read, bytes, "{len} bytes, halves from {split}");
             }
         }
-        let missing = read_file(&dir.path().join("missing")).map(|_| ());
+        let missing = read_index(&dir.path().join("missing")).map(|_| ());
         assert_eq!(
             missing.map_err(|e| e.kind()),
             Err(std::io::ErrorKind::NotFound)
