@@ -189,11 +189,8 @@ fn discover_and_parse(
     parsed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
     parsed.dedup_by(|a, b| a.0.path == b.0.path);
     let (shadowed, duplicate_labels) = shadowed_dirs(parsed.iter().map(|p| &p.0));
-    let kept = parsed
-        .iter()
-        .filter(|p| !shadowed.contains(&p.0.app_dir))
-        .count();
-    let mut migrations = Vec::with_capacity(kept);
+    // Sized once (a shadowed app, rare, leaves some of it unused).
+    let mut migrations = Vec::with_capacity(parsed.len());
     for p in parsed {
         let (file, result) = *p;
         if !shadowed.contains(&file.app_dir) {
