@@ -231,6 +231,29 @@ impl Effect {
     }
 }
 
+/// A replay stopped between two migrations of the plan: the state so far, and where it
+/// goes on (see [`Project::resume`]). Cloned, it lets another thread go on from there
+/// without replaying what came before.
+#[derive(Clone, Default)]
+pub struct Replayed {
+    state: ProjectState,
+    /// Which migration created each model (for two-part initial migrations).
+    creators: BTreeMap<ModelKey, usize>,
+    /// The plan position of the next migration to replay.
+    next: usize,
+}
+
+impl Replayed {
+    /// The plan position of the next migration to replay: every one before it is replayed.
+    pub fn next(&self) -> usize {
+        self.next
+    }
+
+    pub fn into_state(self) -> ProjectState {
+        self.state
+    }
+}
+
 /// What the visitor sees for each operation during the replay.
 pub struct Visit<'a> {
     pub migration: &'a MigrationFile,
@@ -519,15 +542,34 @@ impl Project {
     pub fn replay_with(
         &self,
         wanted: &dyn Fn(usize) -> bool,
-        mut visit: impl FnMut(&Visit<'_>),
+        visit: impl FnMut(&Visit<'_>),
         mut done: impl FnMut(usize),
     ) -> ProjectState {
+        self.resume(Replayed::default(), wanted, visit, |index, _| done(index))
+            .state
+    }
+
+    /// [`Project::replay_with`] from a replay stopped part way (`from`, taken from the
+    /// `done` of an earlier replay, or [`Replayed::default`] to start at the beginning),
+    /// up to and including the last migration `wanted` selects; `done` sees the replay
+    /// so far after each migration.
+    pub fn resume(
+        &self,
+        from: Replayed,
+        wanted: &dyn Fn(usize) -> bool,
+        mut visit: impl FnMut(&Visit<'_>),
+        mut done: impl FnMut(usize, &Replayed),
+    ) -> Replayed {
         let plan = &self.plan;
         let end = plan.iter().rposition(|&i| wanted(i)).map_or(0, |p| p + 1);
-        let mut state = ProjectState::default();
-        // Which migration created each model (for two-part initial migrations).
-        let mut creators: BTreeMap<ModelKey, usize> = BTreeMap::new();
-        for &index in &plan[..end] {
+        let mut replayed = from;
+        while replayed.next < end {
+            let Some(&index) = plan.get(replayed.next) else {
+                break;
+            };
+            let Replayed {
+                state, creators, ..
+            } = &mut replayed;
             let migration = &self.migrations[index];
             let mut created_here = BTreeSet::new();
             if migration.initial == Some(true) {
@@ -557,17 +599,18 @@ impl Project {
                         parent: None,
                     },
                     op,
-                    &mut state,
+                    state,
                     &mut created_here,
                     &mut visit,
                 );
             }
-            for key in &created_here {
-                creators.insert(key.clone(), index);
+            for key in created_here {
+                creators.insert(key, index);
             }
-            done(index);
+            replayed.next += 1;
+            done(index, &replayed);
         }
-        state
+        replayed
     }
 
     /// The migrations (indexes) whose tables are still new when the initial migration
@@ -803,5 +846,67 @@ mod tests {
         assert_eq!(stepped.duplicate_labels.len(), 1);
         let latin1 = &walked.migrations[1];
         assert!(latin1.source.text.contains("caf\u{fffd}"));
+    }
+
+    /// What a replay visits and ends in, going on from a copy of another replay taken
+    /// after any migration, is what one whole replay visits and ends in: the state and
+    /// the models each migration created (a two-part initial after the copy still knows
+    /// its first part's models as new).
+    #[test]
+    fn a_replay_resumed_from_a_copy_is_the_whole_replay() {
+        let file = |app: &str, name: &str, body: &str| {
+            let path = PathBuf::from(format!("{app}/migrations/{name}.py"));
+            let text = format!(
+                "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n{body}"
+            );
+            (DiscoveredFile::at(path, None), text)
+        };
+        let sources = vec![
+            file("shop", "0001_initial", "    initial = True\n    dependencies = []\n    operations = [\n        migrations.CreateModel('Book', [('id', models.AutoField(primary_key=True)), ('title', models.TextField())]),\n        migrations.CreateModel('Shelf', [('id', models.AutoField(primary_key=True))]),\n    ]\n"),
+            file("shop", "0002_initial", "    initial = True\n    dependencies = [('shop', '0001_initial')]\n    operations = [migrations.AddField('book', 'shelf', models.ForeignKey('shop.shelf', on_delete=models.CASCADE))]\n"),
+            file("shop", "0003_isbn", "    dependencies = [('shop', '0002_initial')]\n    operations = [\n        migrations.SeparateDatabaseAndState(database_operations=[migrations.RunSQL('SELECT 1')], state_operations=[migrations.AddField('book', 'isbn', models.TextField(null=True))]),\n        migrations.RemoveField('book', 'title'),\n    ]\n"),
+            file("library", "0001_initial", "    initial = True\n    dependencies = [('shop', '0001_initial')]\n    operations = [migrations.CreateModel('Loan', [('id', models.AutoField(primary_key=True)), ('book', models.ForeignKey('shop.book', on_delete=models.CASCADE))])]\n"),
+            file("library", "0002_due", "    dependencies = [('library', '0001_initial'), ('shop', '0003_isbn')]\n    operations = [migrations.DeleteModel('Loan')]\n"),
+        ];
+        let project = Project::from_sources(sources, Settings::default());
+        assert_eq!(project.plan_order().len(), 5);
+        type Seen = Vec<(usize, u32, Effect, Vec<ModelKey>)>;
+        let record = |seen: &mut Seen, visit: &Visit<'_>| {
+            let created = visit.created_here.iter().cloned().collect();
+            seen.push((
+                visit.index,
+                visit.op.range().start().into(),
+                visit.effect,
+                created,
+            ));
+        };
+        let models = |state: &ProjectState| -> Vec<String> {
+            state.models().map(|m| format!("{m:?}")).collect()
+        };
+        let whole: std::cell::RefCell<Seen> = Default::default();
+        let mut copies = Vec::new();
+        let end = project.resume(
+            Replayed::default(),
+            &|_| true,
+            |visit| record(&mut whole.borrow_mut(), visit),
+            |_, replayed| copies.push((replayed.clone(), whole.borrow().len())),
+        );
+        let whole = whole.into_inner();
+        assert!(
+            whole.iter().any(|(.., created)| created.len() == 2),
+            "{whole:?}"
+        );
+        for (copy, visited) in copies {
+            let at = copy.next();
+            let mut rest: Seen = Vec::new();
+            let resumed =
+                project.resume(copy, &|_| true, |visit| record(&mut rest, visit), |_, _| {});
+            assert_eq!(rest, whole[visited..], "resumed after {at} migrations");
+            assert_eq!(
+                models(&resumed.into_state()),
+                models(&end.state),
+                "after {at}"
+            );
+        }
     }
 }

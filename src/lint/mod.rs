@@ -21,7 +21,7 @@ use std::sync::Arc;
 use ruff_text_size::TextRange;
 
 use crate::django::migration::{MigrationFile, MigrationKey};
-use crate::django::Project;
+use crate::django::{Project, Replayed};
 pub use finding::Finding;
 use phase::MigrationPhase;
 use rayon::prelude::*;
@@ -120,8 +120,8 @@ pub struct MigrationSummary {
     pub name: String,
     pub path: String,
     pub reviewed: bool,
-    /// The deploy phase, for reviewed migrations.
-    pub phase: Option<MigrationPhase>,
+    /// The deploy phase, for reviewed migrations (shared with the rules' replays).
+    pub phase: Option<Arc<MigrationPhase>>,
 }
 
 #[derive(Debug)]
@@ -362,9 +362,9 @@ fn collect(
     // need it before judging a migration's operations. Once its inference is done, the
     // phase thread runs the per-migration rules (they need only the phases), usually while
     // the rules are still judging. The rules judge in two halves of the plan on two
-    // threads: the second replays the first half unjudged (the state, and what the SQL
-    // did), then judges the rest, while the first judges the first half.
-    let no_phase = MigrationPhase::default();
+    // threads: the first judges the first half; the second goes on from a copy of the
+    // phase inference's replay where the first half ends (and what the first half's SQL
+    // did), then judges the rest.
     let cwd = std::env::current_dir().ok();
     let position = plan_positions(project);
     let cut = judging_cut(project, &is_reviewed, worth_splitting);
@@ -372,13 +372,22 @@ fn collect(
     let (findings, migrations) = std::thread::scope(|scope| {
         let (tx_first, rx_first) = std::sync::mpsc::channel::<(usize, Arc<MigrationPhase>)>();
         let (tx_second, rx_second) = std::sync::mpsc::channel::<(usize, Arc<MigrationPhase>)>();
+        // The replay where the second half starts, copied once.
+        let (tx_cut, rx_cut) = std::sync::mpsc::channel::<Replayed>();
+        let second_exists = cut < position.len();
         let sql = &sql;
         let is_reviewed = &is_reviewed;
         let half_of = &half_of;
         let phase_thread = scope.spawn(move || {
             let timer = crate::timings::Timer::start();
             let mut phases: Vec<Option<Arc<MigrationPhase>>> = vec![None; project.migrations.len()];
-            let state = phase::infer_each(project, sql, is_reviewed, |index, phase| {
+            let mut tx_cut = second_exists.then_some(tx_cut);
+            let state = phase::infer_each(project, sql, is_reviewed, |index, phase, replayed| {
+                if replayed.next() == cut {
+                    if let Some(tx) = tx_cut.take() {
+                        let _ = tx.send(replayed.clone());
+                    }
+                }
                 let phase = Arc::new(phase);
                 // A receiver only hangs up when its judge is done with the phases.
                 let tx = if half_of(index) == 0 {
@@ -391,7 +400,7 @@ fn collect(
                     *slot = Some(phase);
                 }
             });
-            drop((tx_first, tx_second));
+            drop((tx_first, tx_second, tx_cut));
             timer.lap("replay: phases");
             let no_phase = MigrationPhase::default();
             let phase_of = |i: usize| phases[i].as_deref().unwrap_or(&no_phase);
@@ -410,10 +419,12 @@ fn collect(
             dispose(state, options.process_ends);
             (phases, per_migration)
         });
-        let judge = |half: usize, rx: std::sync::mpsc::Receiver<(usize, Arc<MigrationPhase>)>| {
+        let judge = |half: usize,
+                     rx: std::sync::mpsc::Receiver<(usize, Arc<MigrationPhase>)>,
+                     from: Option<std::sync::mpsc::Receiver<Replayed>>| {
             let judged = |i: usize| is_reviewed(i) && half_of(i) == half;
             let timer = crate::timings::Timer::start();
-            let found = judge_replay(project, sql, rules, options, &judged, rx);
+            let found = judge_replay(project, sql, rules, options, &judged, rx, from);
             timer.lap(if half == 0 {
                 "replay: first judge"
             } else {
@@ -421,16 +432,15 @@ fn collect(
             });
             found
         };
-        let second = (cut < position.len()).then(|| scope.spawn(move || judge(1, rx_second)));
-        let mut findings = judge(0, rx_first);
+        let second = second_exists.then(|| scope.spawn(move || judge(1, rx_second, Some(rx_cut))));
+        let mut findings = judge(0, rx_first, None);
         // The first judge is usually done first: the summaries are built (on the other
         // cores) while the second judges on.
         let (phases, per_migration) = match phase_thread.join() {
             Ok(done) => done,
             Err(panic) => std::panic::resume_unwind(panic),
         };
-        let phase_of = |i: usize| phases[i].as_deref().unwrap_or(&no_phase);
-        let mut migrations = summaries(project, is_reviewed, &phase_of, cwd.as_deref());
+        let mut migrations = summaries(project, is_reviewed, &phases, cwd.as_deref());
         migrations.par_sort_by(|a, b| (&a.app, &a.name).cmp(&(&b.app, &b.name)));
         let more = match second.map(|second| second.join()) {
             Some(Ok(more)) => more,
@@ -503,7 +513,9 @@ fn judging_cut(
 /// One rules' replay: the whole history up to the last migration `judged` selects, the
 /// rules run on the operations of the migrations it selects (their phases come through
 /// `phases`, in plan order). What the SQL of every replayed migration did is tracked,
-/// judged or not: later migrations' rules need it.
+/// judged or not: later migrations' rules need it. With `from`, the replay goes on from
+/// the one received there (none judged before it), taking only what their SQL did;
+/// from the start when none comes.
 fn judge_replay(
     project: &Project,
     sql: &SqlCache,
@@ -511,6 +523,7 @@ fn judge_replay(
     options: &LintOptions,
     judged: &dyn Fn(usize) -> bool,
     phases: std::sync::mpsc::Receiver<(usize, Arc<MigrationPhase>)>,
+    from: Option<std::sync::mpsc::Receiver<Replayed>>,
 ) -> Vec<Finding> {
     let settings = &project.settings;
     let no_phase = MigrationPhase::default();
@@ -529,74 +542,92 @@ fn judge_replay(
         }
         current.as_ref().map(|(_, p)| p.clone())
     };
-    let state = project.replay_through(judged, |visit| {
-        let m = visit.migration;
-        let reviewed = judged(visit.index);
-        let phase = if reviewed { receive(visit.index) } else { None };
-        let phase = phase.as_deref().unwrap_or(&no_phase);
-        let ctx = OpContext::new(visit, settings, phase, options.deploy_phases, &memo);
-        if reviewed {
-            for rule in rules {
-                let mut out = Vec::new();
-                rule.check_operation(&ctx, &mut out);
-                found.extend(out.into_iter().map(|d| place(rule.meta(), m, d, phase)));
-            }
-        }
-        if !visit.effect.touches_database() {
-            return;
-        }
-        let statements = sql.get(m, visit.op);
-        if statements.is_empty() {
-            return;
-        }
-        if sql_tables.0.as_ref() != Some(&m.key()) {
-            sql_tables = (Some(m.key()), BTreeSet::new());
-        }
-        let mut new_tables: BTreeSet<String> = visit
-            .created_here
-            .iter()
-            .filter_map(|k| visit.state.get(k))
-            .filter_map(|model| visit.state.table_of(model))
-            .collect();
-        for statement in statements {
-            new_tables.extend(sql_tables.1.iter().cloned());
+    let from = from.and_then(|rx| rx.recv().ok()).unwrap_or_default();
+    let mut scratch = BTreeSet::new();
+    for &index in project.plan_order().get(..from.next()).unwrap_or_default() {
+        scratch.clear();
+        sql.each_in(&project.migrations[index], |statement| {
             for action in &statement.actions {
-                if reviewed {
-                    let sql_ctx = SqlContext {
-                        op: &ctx,
-                        statement,
-                        new_tables: &new_tables,
-                        renamed: &sql_renamed,
-                    };
-                    for rule in rules {
-                        let mut out = Vec::new();
-                        rule.check_sql(&sql_ctx, action, &mut out);
-                        found.extend(out.into_iter().map(|d| place(rule.meta(), m, d, phase)));
-                    }
-                }
                 track_sql(
                     action,
-                    &mut sql_tables.1,
-                    &mut memo.proven_not_null.borrow_mut(),
+                    &mut scratch,
+                    &memo,
                     &mut pending_checks,
+                    &mut sql_renamed,
                 );
-                if let SqlAction::RenameTable { table, new_name } = action {
-                    let before = sql_renamed.remove(table).unwrap_or_else(|| table.clone());
-                    sql_renamed.insert(new_name.clone(), before);
+            }
+        });
+    }
+    let replayed = project.resume(
+        from,
+        judged,
+        |visit| {
+            let m = visit.migration;
+            let reviewed = judged(visit.index);
+            let phase = if reviewed { receive(visit.index) } else { None };
+            let phase = phase.as_deref().unwrap_or(&no_phase);
+            let ctx = OpContext::new(visit, settings, phase, options.deploy_phases, &memo);
+            if reviewed {
+                for rule in rules {
+                    let mut out = Vec::new();
+                    rule.check_operation(&ctx, &mut out);
+                    found.extend(out.into_iter().map(|d| place(rule.meta(), m, d, phase)));
                 }
             }
-        }
-    });
+            if !visit.effect.touches_database() {
+                return;
+            }
+            let statements = sql.get(m, visit.op);
+            if statements.is_empty() {
+                return;
+            }
+            if sql_tables.0.as_ref() != Some(&m.key()) {
+                sql_tables = (Some(m.key()), BTreeSet::new());
+            }
+            let mut new_tables: BTreeSet<String> = visit
+                .created_here
+                .iter()
+                .filter_map(|k| visit.state.get(k))
+                .filter_map(|model| visit.state.table_of(model))
+                .collect();
+            for statement in statements {
+                new_tables.extend(sql_tables.1.iter().cloned());
+                for action in &statement.actions {
+                    if reviewed {
+                        let sql_ctx = SqlContext {
+                            op: &ctx,
+                            statement,
+                            new_tables: &new_tables,
+                            renamed: &sql_renamed,
+                        };
+                        for rule in rules {
+                            let mut out = Vec::new();
+                            rule.check_sql(&sql_ctx, action, &mut out);
+                            found.extend(out.into_iter().map(|d| place(rule.meta(), m, d, phase)));
+                        }
+                    }
+                    track_sql(
+                        action,
+                        &mut sql_tables.1,
+                        &memo,
+                        &mut pending_checks,
+                        &mut sql_renamed,
+                    );
+                }
+            }
+        },
+        |_, _| {},
+    );
     drop(phases);
-    dispose(state, options.process_ends);
+    dispose(replayed, options.process_ends);
     found
 }
 
 /// Every migration's summary for the report, in load order (built on every core).
-fn summaries<'a>(
+fn summaries(
     project: &Project,
     is_reviewed: &(dyn Fn(usize) -> bool + Sync),
-    phase_of: &(dyn Fn(usize) -> &'a MigrationPhase + Sync),
+    phases: &[Option<Arc<MigrationPhase>>],
     cwd: Option<&Path>,
 ) -> Vec<MigrationSummary> {
     project
@@ -608,7 +639,7 @@ fn summaries<'a>(
             name: m.name.clone(),
             path: display_path_from(&m.source.path, cwd),
             reviewed: is_reviewed(i),
-            phase: is_reviewed(i).then(|| phase_of(i).clone()),
+            phase: is_reviewed(i).then(|| phases.get(i).cloned().flatten().unwrap_or_default()),
         })
         .collect()
 }
@@ -703,9 +734,11 @@ fn sort_findings(findings: &mut [Finding]) {
 fn track_sql(
     action: &SqlAction,
     created: &mut BTreeSet<String>,
-    proven_not_null: &mut BTreeSet<(String, String)>,
+    memo: &rule::ReplayMemo,
     pending: &mut BTreeMap<(String, String), Vec<String>>,
+    renamed: &mut BTreeMap<String, String>,
 ) {
+    let mut proven_not_null = memo.proven_not_null.borrow_mut();
     match action {
         SqlAction::CreateTable { table } => {
             created.insert(table.clone());
@@ -728,6 +761,10 @@ fn track_sql(
             if let Some(columns) = pending.remove(&(table.clone(), name.clone())) {
                 proven_not_null.extend(columns.into_iter().map(|c| (table.clone(), c)));
             }
+        }
+        SqlAction::RenameTable { table, new_name } => {
+            let before = renamed.remove(table).unwrap_or_else(|| table.clone());
+            renamed.insert(new_name.clone(), before);
         }
         _ => {}
     }

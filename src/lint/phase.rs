@@ -24,7 +24,7 @@ use crate::django::migration::{MigrationFile, MigrationKey, Settings};
 use crate::django::operations::OpKind;
 use crate::django::python::Value;
 use crate::django::state::{is_key_of, ProjectState};
-use crate::django::{Project, Visit};
+use crate::django::{Project, Replayed, Visit};
 use crate::lint::sql::{SqlAction, SqlCache};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -223,7 +223,7 @@ pub type PhaseMap = HashMap<MigrationKey, MigrationPhase>;
 /// last migration `wanted` selects (migrations after it get no phase).
 pub fn infer(project: &Project, sql: &SqlCache, wanted: &dyn Fn(usize) -> bool) -> PhaseMap {
     let mut map = PhaseMap::new();
-    infer_each(project, sql, wanted, |index, phase| {
+    infer_each(project, sql, wanted, |index, phase, _| {
         if wanted(index) {
             if let Some(m) = project.migrations.get(index) {
                 map.insert(m.key(), phase);
@@ -235,67 +235,71 @@ pub fn infer(project: &Project, sql: &SqlCache, wanted: &dyn Fn(usize) -> bool) 
 
 /// Like [`infer`], handing each migration's phase to `emit` (with its index into
 /// `project.migrations`) as soon as its operations are replayed, in plan order: the
-/// linter's own replay consumes them while this one runs ahead on another thread.
+/// linter's own replay consumes them while this one runs ahead on another thread (and
+/// may take a copy of the replay so far, handed to `emit` too, to go on from there).
 /// Returns the state after the replay.
 pub fn infer_each(
     project: &Project,
     sql: &SqlCache,
     wanted: &dyn Fn(usize) -> bool,
-    mut emit: impl FnMut(usize, MigrationPhase),
+    mut emit: impl FnMut(usize, MigrationPhase, &Replayed),
 ) -> ProjectState {
     let ops: RefCell<Vec<OpPhase>> = RefCell::new(Vec::new());
     // Tables created by the SQL of the migration being replayed.
     let created_by_sql: RefCell<BTreeSet<String>> = RefCell::new(BTreeSet::new());
-    project.replay_with(
-        wanted,
-        |visit| {
-            if !visit.effect.touches_database() {
-                return;
-            }
-            let mut out = ops.borrow_mut();
-            if let OpKind::RunSQL { .. } = &visit.op.kind {
-                let mut created_by_sql = created_by_sql.borrow_mut();
-                for statement in sql.get(visit.migration, visit.op) {
-                    for action in &statement.actions {
-                        let new = |t: &str| {
-                            created_by_sql.contains(t) || created_here_tables(visit).contains(t)
-                        };
-                        let phase = sql_phase(action, &new, visit, &project.settings);
-                        if let SqlAction::CreateTable { table } = action {
-                            created_by_sql.insert(table.clone());
-                        }
-                        // The reason of an `any` statement is never shown.
-                        let reason = if phase == Phase::Any {
-                            String::new()
-                        } else {
-                            format!("RunSQL `{}`", statement.text)
-                        };
-                        out.push(OpPhase {
-                            range: statement.range,
-                            phase,
-                            reason,
-                            silent: false,
-                        });
-                    }
+    project
+        .resume(
+            Replayed::default(),
+            wanted,
+            |visit| {
+                if !visit.effect.touches_database() {
+                    return;
                 }
-                return;
-            }
-            let (phase, reason) = op_phase(visit, &project.settings);
-            out.push(OpPhase {
-                range: visit.op.range(),
-                phase,
-                reason,
-                silent: emits_no_sql(visit),
-            });
-        },
-        |index| {
-            created_by_sql.borrow_mut().clear();
-            let all = std::mem::take(&mut *ops.borrow_mut());
-            if let Some(m) = project.migrations.get(index) {
-                emit(index, MigrationPhase::new(all, marker(m)));
-            }
-        },
-    )
+                let mut out = ops.borrow_mut();
+                if let OpKind::RunSQL { .. } = &visit.op.kind {
+                    let mut created_by_sql = created_by_sql.borrow_mut();
+                    for statement in sql.get(visit.migration, visit.op) {
+                        for action in &statement.actions {
+                            let new = |t: &str| {
+                                created_by_sql.contains(t) || created_here_tables(visit).contains(t)
+                            };
+                            let phase = sql_phase(action, &new, visit, &project.settings);
+                            if let SqlAction::CreateTable { table } = action {
+                                created_by_sql.insert(table.clone());
+                            }
+                            // The reason of an `any` statement is never shown.
+                            let reason = if phase == Phase::Any {
+                                String::new()
+                            } else {
+                                format!("RunSQL `{}`", statement.text)
+                            };
+                            out.push(OpPhase {
+                                range: statement.range,
+                                phase,
+                                reason,
+                                silent: false,
+                            });
+                        }
+                    }
+                    return;
+                }
+                let (phase, reason) = op_phase(visit, &project.settings);
+                out.push(OpPhase {
+                    range: visit.op.range(),
+                    phase,
+                    reason,
+                    silent: emits_no_sql(visit),
+                });
+            },
+            |index, replayed| {
+                created_by_sql.borrow_mut().clear();
+                let all = std::mem::take(&mut *ops.borrow_mut());
+                if let Some(m) = project.migrations.get(index) {
+                    emit(index, MigrationPhase::new(all, marker(m)), replayed);
+                }
+            },
+        )
+        .into_state()
 }
 
 fn created_here_tables(visit: &Visit<'_>) -> BTreeSet<String> {

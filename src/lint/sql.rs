@@ -178,7 +178,9 @@ impl SqlCache {
             .flat_map_iter(|m| {
                 let mut found = Vec::new();
                 for op in &m.operations {
-                    walk(m, op, &mut found, mysql);
+                    database_run_sql(op, &mut |op, sql| {
+                        found.push((cache_key(m, op), analyse_for(sql, &m.source, mysql)))
+                    });
                 }
                 found
             })
@@ -190,28 +192,31 @@ impl SqlCache {
     pub fn get(&self, m: &MigrationFile, op: &Operation) -> &[SqlStatement] {
         self.by_op.get(&cache_key(m, op)).map_or(&[], Vec::as_slice)
     }
+
+    /// Every statement the migration `m` runs on the database, in the order a replay
+    /// visits them.
+    pub fn each_in(&self, m: &MigrationFile, mut each: impl FnMut(&SqlStatement)) {
+        for op in &m.operations {
+            database_run_sql(op, &mut |op, _| self.get(m, op).iter().for_each(&mut each));
+        }
+    }
 }
 
 fn cache_key(m: &MigrationFile, op: &Operation) -> (usize, u32) {
     (Arc::as_ptr(&m.source) as usize, op.range().start().into())
 }
 
-fn walk(
-    m: &MigrationFile,
-    op: &Operation,
-    found: &mut Vec<((usize, u32), Vec<SqlStatement>)>,
-    mysql: bool,
-) {
+/// Each `RunSQL` that `op` runs on the database, with its forward SQL, in order: `op`
+/// itself, or those among the database operations of a `SeparateDatabaseAndState`.
+fn database_run_sql<'a>(op: &'a Operation, each: &mut impl FnMut(&'a Operation, &'a Spanned)) {
     match &op.kind {
-        OpKind::RunSQL { sql, .. } => {
-            found.push((cache_key(m, op), analyse_for(sql, &m.source, mysql)))
-        }
+        OpKind::RunSQL { sql, .. } => each(op, sql),
         OpKind::SeparateDatabaseAndState {
             database_operations,
             ..
         } => {
             for inner in database_operations {
-                walk(m, inner, found, mysql);
+                database_run_sql(inner, each);
             }
         }
         _ => {}

@@ -113,7 +113,7 @@ fn document(report: &LintReport, warnings_as_errors: bool) -> JsonReport<'_> {
                 name: &m.name,
                 path: &m.path,
                 reviewed: m.reviewed,
-                phase: m.phase.as_ref(),
+                phase: m.phase.as_deref(),
             })
             .collect(),
         findings: JsonFindings(&report.findings),
@@ -508,7 +508,7 @@ mod tests {
         let phases: Vec<&MigrationPhase> = all
             .migrations
             .iter()
-            .filter_map(|m| m.phase.as_ref())
+            .filter_map(|m| m.phase.as_deref())
             .collect();
         assert!(phases.iter().any(|p| p.marker.is_some()), "{phases:?}");
         assert!(phases.iter().any(|p| p.mixed), "{phases:?}");
