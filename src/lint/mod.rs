@@ -730,7 +730,8 @@ fn sort_findings(findings: &mut [Finding]) {
 }
 
 /// Remember what a SQL statement did for later statements and migrations: tables it
-/// created, and `CHECK (col IS NOT NULL)` constraints once they are validated.
+/// created, `CHECK (col IS NOT NULL)` constraints once they are validated, and tables it
+/// renamed (new name -> the name before).
 fn track_sql(
     action: &SqlAction,
     created: &mut BTreeSet<String>,
