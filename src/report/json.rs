@@ -306,17 +306,20 @@ fn write_migration(buf: &mut Vec<u8>, m: &JsonMigration<'_>) {
 
 /// `value` as a JSON string, escaped as serde_json escapes it: `"`, `\\` and the control
 /// characters (`\n`, `\t`, ... or `\u00XX`); everything else as it is. Eight bytes are
-/// checked at a time: help texts run to kilobytes.
+/// checked at a time, and the first that needs escaping is found in the word: help texts
+/// run to kilobytes, a line break every few dozen bytes.
 fn write_json_str(buf: &mut Vec<u8>, value: &str) {
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    // Whether any byte of `x` is zero (the bit trick is exact as a yes or no).
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
-    // Whether any byte needs escaping: a control character, a quote or a backslash.
-    let needs_escape = |x: u64| {
-        x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0
-            || has_zero(x ^ (ONES * u64::from(b'"')))
-            || has_zero(x ^ (ONES * u64::from(b'\\')))
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    // The high bit of each byte of `x` that is zero. Borrows only run towards the higher
+    // bytes, so the lowest byte marked is always a zero one (a higher one may not be).
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    // The bytes that need escaping (a control character, a quote or a backslash); as
+    // above, the lowest byte marked is always one of them.
+    let escaped = |x: u64| {
+        (x.wrapping_sub(ONES * 0x20) & !x & HIGH)
+            | zero_bytes(x ^ (ONES * u64::from(b'"')))
+            | zero_bytes(x ^ (ONES * u64::from(b'\\')))
     };
     let bytes = value.as_bytes();
     buf.reserve(bytes.len() + 2);
@@ -327,10 +330,13 @@ fn write_json_str(buf: &mut Vec<u8>, value: &str) {
         if let Some(chunk) = bytes.get(at..at + 8) {
             let mut word = [0u8; 8];
             word.copy_from_slice(chunk);
-            if !needs_escape(u64::from_ne_bytes(word)) {
+            let marked = escaped(u64::from_le_bytes(word));
+            if marked == 0 {
                 at += 8;
                 continue;
             }
+            // Little-endian: the first byte in memory is the lowest.
+            at += (marked.trailing_zeros() / 8) as usize;
         }
         let byte = bytes[at];
         let escape: &[u8] = match byte {
