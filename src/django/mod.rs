@@ -534,19 +534,19 @@ impl Project {
         wanted: &dyn Fn(usize) -> bool,
         visit: impl FnMut(&Visit<'_>),
     ) -> ProjectState {
-        self.replay_with(wanted, visit, |_| {})
+        self.replay_with(wanted, visit, |_, _| {})
     }
 
     /// [`Project::replay_through`], also calling `done` with each migration's index once
-    /// all its operations are replayed (migrations without operations included).
+    /// all its operations are replayed (migrations without operations included), and the
+    /// replay so far (a copy of it can go on elsewhere: [`Project::resume`]).
     pub fn replay_with(
         &self,
         wanted: &dyn Fn(usize) -> bool,
         visit: impl FnMut(&Visit<'_>),
-        mut done: impl FnMut(usize),
+        done: impl FnMut(usize, &Replayed),
     ) -> ProjectState {
-        self.resume(Replayed::default(), wanted, visit, |index, _| done(index))
-            .state
+        self.resume(Replayed::default(), wanted, visit, done).state
     }
 
     /// [`Project::replay_with`] from a replay stopped part way (`from`, taken from the

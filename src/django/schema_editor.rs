@@ -130,7 +130,7 @@ pub fn render(project: &Project, wanted: &dyn Fn(usize) -> bool) -> Vec<Migratio
                 }
             }
         },
-        |index| {
+        |index, _| {
             // Migrations without operations.
             let mut guard = walk.borrow_mut();
             let (out, current) = &mut *guard;

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use ruff_text_size::TextRange;
 
 use crate::django::migration::{MigrationFile, MigrationKey};
-use crate::django::{Project, Replayed};
+use crate::django::{Project, Replayed, Visit};
 pub use finding::Finding;
 use phase::MigrationPhase;
 use rayon::prelude::*;
@@ -543,6 +543,7 @@ fn judge_replay(
         current.as_ref().map(|(_, p)| p.clone())
     };
     let from = from.and_then(|rx| rx.recv().ok()).unwrap_or_default();
+    // The state before `from` comes with it; what those migrations' SQL did is taken here.
     let mut scratch = BTreeSet::new();
     for &index in project.plan_order().get(..from.next()).unwrap_or_default() {
         scratch.clear();
@@ -558,66 +559,62 @@ fn judge_replay(
             }
         });
     }
-    let replayed = project.resume(
-        from,
-        judged,
-        |visit| {
-            let m = visit.migration;
-            let reviewed = judged(visit.index);
-            let phase = if reviewed { receive(visit.index) } else { None };
-            let phase = phase.as_deref().unwrap_or(&no_phase);
-            let ctx = OpContext::new(visit, settings, phase, options.deploy_phases, &memo);
-            if reviewed {
-                for rule in rules {
-                    let mut out = Vec::new();
-                    rule.check_operation(&ctx, &mut out);
-                    found.extend(out.into_iter().map(|d| place(rule.meta(), m, d, phase)));
-                }
+    let visit = |visit: &Visit<'_>| {
+        let m = visit.migration;
+        let reviewed = judged(visit.index);
+        let phase = if reviewed { receive(visit.index) } else { None };
+        let phase = phase.as_deref().unwrap_or(&no_phase);
+        let ctx = OpContext::new(visit, settings, phase, options.deploy_phases, &memo);
+        if reviewed {
+            for rule in rules {
+                let mut out = Vec::new();
+                rule.check_operation(&ctx, &mut out);
+                found.extend(out.into_iter().map(|d| place(rule.meta(), m, d, phase)));
             }
-            if !visit.effect.touches_database() {
-                return;
-            }
-            let statements = sql.get(m, visit.op);
-            if statements.is_empty() {
-                return;
-            }
-            if sql_tables.0.as_ref() != Some(&m.key()) {
-                sql_tables = (Some(m.key()), BTreeSet::new());
-            }
-            let mut new_tables: BTreeSet<String> = visit
-                .created_here
-                .iter()
-                .filter_map(|k| visit.state.get(k))
-                .filter_map(|model| visit.state.table_of(model))
-                .collect();
-            for statement in statements {
-                new_tables.extend(sql_tables.1.iter().cloned());
-                for action in &statement.actions {
-                    if reviewed {
-                        let sql_ctx = SqlContext {
-                            op: &ctx,
-                            statement,
-                            new_tables: &new_tables,
-                            renamed: &sql_renamed,
-                        };
-                        for rule in rules {
-                            let mut out = Vec::new();
-                            rule.check_sql(&sql_ctx, action, &mut out);
-                            found.extend(out.into_iter().map(|d| place(rule.meta(), m, d, phase)));
-                        }
+        }
+        if !visit.effect.touches_database() {
+            return;
+        }
+        let statements = sql.get(m, visit.op);
+        if statements.is_empty() {
+            return;
+        }
+        if sql_tables.0.as_ref() != Some(&m.key()) {
+            sql_tables = (Some(m.key()), BTreeSet::new());
+        }
+        let mut new_tables: BTreeSet<String> = visit
+            .created_here
+            .iter()
+            .filter_map(|k| visit.state.get(k))
+            .filter_map(|model| visit.state.table_of(model))
+            .collect();
+        for statement in statements {
+            new_tables.extend(sql_tables.1.iter().cloned());
+            for action in &statement.actions {
+                if reviewed {
+                    let sql_ctx = SqlContext {
+                        op: &ctx,
+                        statement,
+                        new_tables: &new_tables,
+                        renamed: &sql_renamed,
+                    };
+                    for rule in rules {
+                        let mut out = Vec::new();
+                        rule.check_sql(&sql_ctx, action, &mut out);
+                        found.extend(out.into_iter().map(|d| place(rule.meta(), m, d, phase)));
                     }
-                    track_sql(
-                        action,
-                        &mut sql_tables.1,
-                        &memo,
-                        &mut pending_checks,
-                        &mut sql_renamed,
-                    );
                 }
+                track_sql(
+                    action,
+                    &mut sql_tables.1,
+                    &memo,
+                    &mut pending_checks,
+                    &mut sql_renamed,
+                );
             }
-        },
-        |_, _| {},
-    );
+        }
+    };
+    let replayed = project.resume(from, judged, visit, |_, _| {});
     drop(phases);
     dispose(replayed, options.process_ends);
     found

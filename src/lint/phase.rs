@@ -247,59 +247,56 @@ pub fn infer_each(
     let ops: RefCell<Vec<OpPhase>> = RefCell::new(Vec::new());
     // Tables created by the SQL of the migration being replayed.
     let created_by_sql: RefCell<BTreeSet<String>> = RefCell::new(BTreeSet::new());
-    project
-        .resume(
-            Replayed::default(),
-            wanted,
-            |visit| {
-                if !visit.effect.touches_database() {
-                    return;
-                }
-                let mut out = ops.borrow_mut();
-                if let OpKind::RunSQL { .. } = &visit.op.kind {
-                    let mut created_by_sql = created_by_sql.borrow_mut();
-                    for statement in sql.get(visit.migration, visit.op) {
-                        for action in &statement.actions {
-                            let new = |t: &str| {
-                                created_by_sql.contains(t) || created_here_tables(visit).contains(t)
-                            };
-                            let phase = sql_phase(action, &new, visit, &project.settings);
-                            if let SqlAction::CreateTable { table } = action {
-                                created_by_sql.insert(table.clone());
-                            }
-                            // The reason of an `any` statement is never shown.
-                            let reason = if phase == Phase::Any {
-                                String::new()
-                            } else {
-                                format!("RunSQL `{}`", statement.text)
-                            };
-                            out.push(OpPhase {
-                                range: statement.range,
-                                phase,
-                                reason,
-                                silent: false,
-                            });
+    project.replay_with(
+        wanted,
+        |visit| {
+            if !visit.effect.touches_database() {
+                return;
+            }
+            let mut out = ops.borrow_mut();
+            if let OpKind::RunSQL { .. } = &visit.op.kind {
+                let mut created_by_sql = created_by_sql.borrow_mut();
+                for statement in sql.get(visit.migration, visit.op) {
+                    for action in &statement.actions {
+                        let new = |t: &str| {
+                            created_by_sql.contains(t) || created_here_tables(visit).contains(t)
+                        };
+                        let phase = sql_phase(action, &new, visit, &project.settings);
+                        if let SqlAction::CreateTable { table } = action {
+                            created_by_sql.insert(table.clone());
                         }
+                        // The reason of an `any` statement is never shown.
+                        let reason = if phase == Phase::Any {
+                            String::new()
+                        } else {
+                            format!("RunSQL `{}`", statement.text)
+                        };
+                        out.push(OpPhase {
+                            range: statement.range,
+                            phase,
+                            reason,
+                            silent: false,
+                        });
                     }
-                    return;
                 }
-                let (phase, reason) = op_phase(visit, &project.settings);
-                out.push(OpPhase {
-                    range: visit.op.range(),
-                    phase,
-                    reason,
-                    silent: emits_no_sql(visit),
-                });
-            },
-            |index, replayed| {
-                created_by_sql.borrow_mut().clear();
-                let all = std::mem::take(&mut *ops.borrow_mut());
-                if let Some(m) = project.migrations.get(index) {
-                    emit(index, MigrationPhase::new(all, marker(m)), replayed);
-                }
-            },
-        )
-        .into_state()
+                return;
+            }
+            let (phase, reason) = op_phase(visit, &project.settings);
+            out.push(OpPhase {
+                range: visit.op.range(),
+                phase,
+                reason,
+                silent: emits_no_sql(visit),
+            });
+        },
+        |index, replayed| {
+            created_by_sql.borrow_mut().clear();
+            let all = std::mem::take(&mut *ops.borrow_mut());
+            if let Some(m) = project.migrations.get(index) {
+                emit(index, MigrationPhase::new(all, marker(m)), replayed);
+            }
+        },
+    )
 }
 
 fn created_here_tables(visit: &Visit<'_>) -> BTreeSet<String> {
