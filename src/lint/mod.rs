@@ -481,8 +481,9 @@ fn plan_positions(project: &Project) -> Vec<usize> {
 }
 
 /// Where the rules' second judge starts (a plan position): three fifths of the judged
-/// operations lie before it (the second judge replays them unjudged first). The plan's
-/// length when fewer than `worth_splitting` are judged.
+/// operations lie before it (the second judge waits for the phase inference to reach it,
+/// then goes on from a copy of its replay). The plan's length when fewer than
+/// `worth_splitting` are judged.
 fn judging_cut(
     project: &Project,
     is_reviewed: &dyn Fn(usize) -> bool,
@@ -921,8 +922,8 @@ mod split_tests {
     #[test]
     fn two_judges_find_what_one_finds() {
         let files = history();
-        // The second judge starts at 0004: it replays the first part's state and SQL
-        // unjudged, then judges.
+        // The second judge starts at 0004: it goes on from a copy of the phase
+        // inference's replay there, takes what the first part's SQL did, then judges.
         let p = project(&files);
         let position = plan_positions(&p);
         let at = |name: &str| {
