@@ -248,10 +248,6 @@ impl Replayed {
     pub fn next(&self) -> usize {
         self.next
     }
-
-    pub fn into_state(self) -> ProjectState {
-        self.state
-    }
 }
 
 /// What the visitor sees for each operation during the replay.
@@ -902,11 +898,7 @@ mod tests {
             let resumed =
                 project.resume(copy, &|_| true, |visit| record(&mut rest, visit), |_, _| {});
             assert_eq!(rest, whole[visited..], "resumed after {at} migrations");
-            assert_eq!(
-                models(&resumed.into_state()),
-                models(&end.state),
-                "after {at}"
-            );
+            assert_eq!(models(&resumed.state), models(&end.state), "after {at}");
         }
     }
 }
