@@ -75,10 +75,12 @@ pub type Fields = std::sync::Arc<Vec<(String, FieldDef)>>;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct FieldDef {
-    /// The class path as resolved through the imports: `django.db.models.CharField`.
     /// Shared: the replay copies field definitions into the state for every model.
-    pub path: Arc<str>,
     pub call: Arc<Call>,
+    /// [`FieldDef::is_relation`] and [`FieldDef::is_m2m`], decided once from the call:
+    /// the replay and the rules ask them of every field of every model they touch.
+    relation: bool,
+    m2m: bool,
 }
 
 /// A database column type, as far as migrail needs to compare two of them.
@@ -179,12 +181,48 @@ impl DbType {
     }
 }
 
+/// [`FieldDef::is_relation`] of a field built by `call`.
+fn relation_call(call: &Call) -> bool {
+    let class = call.short_name();
+    RELATION_CLASSES.contains(&class)
+        || (!M2M_CLASSES.contains(&class)
+            && call.arg(Some(0), "to").is_some()
+            && on_delete(call).is_some())
+}
+
+/// [`FieldDef::is_m2m`] of a field built by `call`.
+fn m2m_call(call: &Call) -> bool {
+    let class = call.short_name();
+    M2M_CLASSES.contains(&class)
+        || (class.contains("ManyToMany")
+            && call.arg(Some(0), "to").is_some()
+            && on_delete(call).is_none())
+}
+
+/// [`FieldDef::on_delete`] of a field built by `call`.
+fn on_delete(call: &Call) -> Option<&Spanned> {
+    let arg = call.arg(Some(1), "on_delete")?;
+    let handler = match &arg.value {
+        Value::Ref(path) => path.as_str(),
+        Value::Call(call) => &call.callee,
+        _ => return None,
+    };
+    let short = handler.rsplit('.').next().unwrap_or(handler);
+    ON_DELETE.contains(&short).then_some(arg)
+}
+
 impl FieldDef {
     pub fn from_call(call: &Arc<Call>) -> FieldDef {
         FieldDef {
-            path: Arc::clone(&call.callee),
             call: Arc::clone(call),
+            relation: relation_call(call),
+            m2m: m2m_call(call),
         }
+    }
+
+    /// The class path as resolved through the imports: `django.db.models.CharField`.
+    pub fn path(&self) -> &str {
+        &self.call.callee
     }
 
     /// The class name: `CharField`.
@@ -210,30 +248,19 @@ impl FieldDef {
     /// subclass (a library's or the project's `ForeignKey` subclass) keeps Django's; a
     /// many-to-many one may not (`TaggableManager` is nullable).
     pub fn is_third_party(&self) -> bool {
-        !self.path.starts_with("django.") && !self.is_relation()
+        !self.path().starts_with("django.") && !self.is_relation()
     }
 
     /// A many-to-many field: Django's, a known library class, or any class whose name
     /// says many-to-many and that names its target (`to=`).
     pub fn is_m2m(&self) -> bool {
-        let class = self.class();
-        M2M_CLASSES.contains(&class)
-            || (class.contains("ManyToMany")
-                && self.call.arg(Some(0), "to").is_some()
-                && self.on_delete().is_none())
+        self.m2m
     }
 
     /// The `on_delete` argument (keyword, or the second positional one) when it names a
     /// Django handler.
     fn on_delete(&self) -> Option<&Spanned> {
-        let arg = self.call.arg(Some(1), "on_delete")?;
-        let handler = match &arg.value {
-            Value::Ref(path) => path.as_str(),
-            Value::Call(call) => &call.callee,
-            _ => return None,
-        };
-        let short = handler.rsplit('.').next().unwrap_or(handler);
-        ON_DELETE.contains(&short).then_some(arg)
+        on_delete(&self.call)
     }
 
     /// An `AlterField` from `self` to `new` emits no SQL, as Django's schema editor
@@ -241,7 +268,7 @@ impl FieldDef {
     /// reach the database (choices, help_text, validators, on_delete, ...) are set aside.
     /// `false` whenever migrail cannot tell (`**kwargs`, an unknown column).
     pub fn same_in_database(&self, new: &FieldDef, name: &str) -> bool {
-        if self.call.has_unpacked || new.call.has_unpacked || self.path != new.path {
+        if self.call.has_unpacked || new.call.has_unpacked || self.path() != new.path() {
             return false;
         }
         // Django 6.1: a database-level on_delete is the constraint's ON DELETE clause.
@@ -363,11 +390,7 @@ impl FieldDef {
     /// known library subclass, or any class called with a target (`to`) and an
     /// `on_delete` handler (a project's own `ForeignKey` subclass).
     pub fn is_relation(&self) -> bool {
-        let class = self.class();
-        RELATION_CLASSES.contains(&class)
-            || (!M2M_CLASSES.contains(&class)
-                && self.call.arg(Some(0), "to").is_some()
-                && self.on_delete().is_some())
+        self.relation
     }
 
     /// True when the field has a column of its own (everything but many-to-many).

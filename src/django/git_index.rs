@@ -243,7 +243,7 @@ fn parse_entries(bytes: &[u8], prefix: &[u8], version: u32, hash: usize) -> Opti
             at += (f.name_start - at + path.len() + 8) & !7;
             (path, f.name_start)
         };
-        if path.starts_with(prefix) {
+        if prefix.is_empty() || path.starts_with(prefix) {
             if version == 4 {
                 gathered.push(&path[prefix.len()..], f.mode == GITLINK);
             } else {

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 
 use ruff_text_size::TextRange;
@@ -41,6 +42,16 @@ pub enum GraphIssue {
     MultipleLeaves { app: String, leaves: Vec<String> },
     /// Migrations that depend on each other in a cycle (Django raises CircularDependencyError).
     Cycle { nodes: Vec<MigrationKey> },
+}
+
+/// What a migration's dependency on another migration of its own app comes to, as
+/// Django adds those edges first: the node it names, or none of that name. Any other
+/// dependency waits until those edges are in.
+#[derive(Clone, Copy)]
+enum SameApp {
+    Edge(usize),
+    Missing,
+    Later,
 }
 
 /// A node's parents or children: a sorted set of node ids, kept in a plain vector
@@ -111,18 +122,20 @@ impl MigrationGraph {
     /// Build the graph of `migrations` (any order). The position of each migration in the
     /// slice is irrelevant; node ids follow the sorted keys.
     pub fn build(migrations: &[MigrationFile]) -> MigrationGraph {
-        MigrationGraph::build_with(migrations, true)
+        MigrationGraph::build_with(migrations, true).0
     }
 
-    /// The graph of a database that applied part of a squashed range: Django removes the
-    /// squash and keeps the migrations it replaces, repointing what depended on the squash
-    /// to the last replaced migration (`MigrationGraph.remove_replacement_node`). Used to
-    /// replay and lint replaced chains on their own history; its issues are not reported.
-    pub fn build_unsquashed(migrations: &[MigrationFile]) -> MigrationGraph {
-        MigrationGraph::build_with(migrations, false)
-    }
-
-    fn build_with(migrations: &[MigrationFile], squashes: bool) -> MigrationGraph {
+    /// [`MigrationGraph::build`], and the node of each of `migrations` as
+    /// [`MigrationGraph::positions`] gives it (found once: on a large tree the search reads
+    /// every migration's key again). Without `squashes`, the graph of a database that
+    /// applied part of a squashed range: Django removes the squash and keeps the
+    /// migrations it replaces, repointing what depended on the squash to the last replaced
+    /// migration (`MigrationGraph.remove_replacement_node`). Used to replay and lint
+    /// replaced chains on their own history; its issues are not reported.
+    pub fn build_with(
+        migrations: &[MigrationFile],
+        squashes: bool,
+    ) -> (MigrationGraph, Vec<Option<usize>>) {
         let mut graph = MigrationGraph::default();
         let mut keys: Vec<MigrationKey> = migrations.iter().map(MigrationFile::key).collect();
         keys.sort();
@@ -147,20 +160,41 @@ impl MigrationGraph {
         // resolve against a graph that already knows each app's own chain.
         let mut deferred: Vec<(usize, &Dependency, bool)> = Vec::new();
         let mut missing: Vec<(MigrationKey, String, String, TextRange)> = Vec::new();
-        // No node is removed yet: every migration's node is live.
-        for (m, id) in migrations.iter().zip(graph.positions(migrations)) {
+        // No node is removed yet: every migration's node is live. The same-app lookups
+        // read each migration's dependencies where the parse left them, scattered in
+        // memory: they are made on all cores, one answer per dependency in order, and the
+        // edges then added in that order.
+        let graph_now = &graph;
+        let same_app: Vec<SameApp> = migrations
+            .par_iter()
+            .flat_map_iter(|m| {
+                m.dependencies.iter().map(move |dep| match dep {
+                    Dependency::Node { app, name, .. }
+                        if app == &m.app && !name.starts_with("__") =>
+                    {
+                        graph_now
+                            .find(app, name)
+                            .map_or(SameApp::Missing, SameApp::Edge)
+                    }
+                    _ => SameApp::Later,
+                })
+            })
+            .collect();
+        let ids = graph.positions(migrations);
+        let mut answered = 0;
+        for (m, &id) in migrations.iter().zip(&ids) {
+            let answers = same_app
+                .get(answered..answered + m.dependencies.len())
+                .unwrap_or_default();
+            answered += m.dependencies.len();
             let Some(id) = id else {
                 continue;
             };
-            for dep in &m.dependencies {
-                match dep {
-                    Dependency::Node { app, name, range }
-                        if app == &m.app && !name.starts_with("__") =>
-                    {
-                        match graph.find(app, name) {
-                            Some(parent) => graph.add_edge(id, parent),
-                            None => missing.push((m.key(), app.clone(), name.clone(), *range)),
-                        }
+            for (dep, answer) in m.dependencies.iter().zip(answers) {
+                match (answer, dep) {
+                    (SameApp::Edge(parent), _) => graph.add_edge(id, *parent),
+                    (SameApp::Missing, Dependency::Node { app, name, range }) => {
+                        missing.push((m.key(), app.clone(), name.clone(), *range))
                     }
                     _ => deferred.push((id, dep, false)),
                 }
@@ -258,7 +292,7 @@ impl MigrationGraph {
                 graph.issues_by_migration.entry(key).or_default().push(i);
             }
         }
-        graph
+        (graph, ids)
     }
 
     /// The node of `app`'s migration `name`, squashed away or not.
@@ -516,6 +550,16 @@ impl MigrationGraph {
 
     pub fn contains(&self, key: &MigrationKey) -> bool {
         self.find(&key.0, &key.1).is_some()
+    }
+
+    /// Whether migration `name` of `app` was squashed away ([`MigrationGraph::replaced_by`]
+    /// names the squash): asked of every migration of a tree, nearly always one without
+    /// squashes, where no key is built to ask.
+    pub fn is_replaced(&self, app: &str, name: &str) -> bool {
+        !self.replaced_by.is_empty()
+            && self
+                .replaced_by(&(app.to_string(), name.to_string()))
+                .is_some()
     }
 
     /// The squash that replaced `key`, if it was squashed away.

@@ -22,7 +22,7 @@ pub mod walk;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -64,7 +64,8 @@ fn is_focused(path: &std::path::Path, focus: &BTreeSet<PathBuf>) -> bool {
 
 /// Of two folders with one label, the first (sorted) wins, as the error says.
 fn drop_shadowed(files: Vec<DiscoveredFile>) -> (Vec<DiscoveredFile>, Vec<DuplicateLabel>) {
-    let (shadowed, duplicate_labels) = shadowed_dirs(&files);
+    let (shadowed, duplicate_labels) =
+        shadowed_dirs(files.iter().map(|f| (f.app.as_str(), f.app_dir.as_path())));
     let kept = files
         .into_iter()
         .filter(|f| !shadowed.contains(&f.app_dir))
@@ -72,26 +73,27 @@ fn drop_shadowed(files: Vec<DiscoveredFile>) -> (Vec<DiscoveredFile>, Vec<Duplic
     (kept, duplicate_labels)
 }
 
-/// The app folders whose label an earlier folder already claims, and the clashes.
+/// The app folders whose label an earlier folder already claims, and the clashes, from
+/// each file's app label and app folder.
 fn shadowed_dirs<'a>(
-    files: impl IntoIterator<Item = &'a DiscoveredFile>,
+    files: impl IntoIterator<Item = (&'a str, &'a Path)>,
 ) -> (BTreeSet<PathBuf>, Vec<DuplicateLabel>) {
-    let mut dirs_by_label: BTreeMap<&str, BTreeSet<&PathBuf>> = BTreeMap::new();
+    let mut dirs_by_label: BTreeMap<&str, BTreeSet<&Path>> = BTreeMap::new();
     // Files come grouped by app, most of an app's from one folder: each pair once.
-    let mut last: Option<(&str, &PathBuf)> = None;
-    for f in files {
-        if last.is_some_and(|(app, dir)| app == f.app && dir == &f.app_dir) {
+    let mut last: Option<(&str, &Path)> = None;
+    for (app, app_dir) in files {
+        if last == Some((app, app_dir)) {
             continue;
         }
-        last = Some((&f.app, &f.app_dir));
-        dirs_by_label.entry(&f.app).or_default().insert(&f.app_dir);
+        last = Some((app, app_dir));
+        dirs_by_label.entry(app).or_default().insert(app_dir);
     }
     let duplicate_labels: Vec<DuplicateLabel> = dirs_by_label
         .into_iter()
         .filter(|(_, dirs)| dirs.len() > 1)
         .map(|(app, dirs)| DuplicateLabel {
             app: app.to_string(),
-            dirs: dirs.into_iter().cloned().collect(),
+            dirs: dirs.into_iter().map(Path::to_path_buf).collect(),
         })
         .collect();
     let shadowed = duplicate_labels
@@ -163,6 +165,47 @@ fn read_and_parse(
         .collect()
 }
 
+/// A file the walk found, read and parsed: its app folder (to tell which folder of a
+/// label clash is shadowed) and the migration, or the file and why it could not be read.
+/// The migration holds the file's app, name and path already: the file's own copies are
+/// freed on the thread that parsed it, not one by one on the thread that gathers them.
+enum Parsed {
+    Read {
+        app_dir: PathBuf,
+        migration: MigrationFile,
+    },
+    Failed {
+        file: DiscoveredFile,
+        error: LoadError,
+    },
+}
+
+impl Parsed {
+    fn new(file: DiscoveredFile, settings: &Settings) -> Parsed {
+        match read_and_parse_one(&file, settings) {
+            Ok(migration) => Parsed::Read {
+                app_dir: file.app_dir,
+                migration,
+            },
+            Err(error) => Parsed::Failed { file, error },
+        }
+    }
+
+    /// The file's app label, migration name, path and app folder: the order of
+    /// [`DiscoveredFile`]'s fields, which the files are sorted by.
+    fn key(&self) -> (&str, &str, &Path, &Path) {
+        match self {
+            Parsed::Read { app_dir, migration } => (
+                &migration.app,
+                &migration.name,
+                &migration.source.path,
+                app_dir,
+            ),
+            Parsed::Failed { file, .. } => (&file.app, &file.name, &file.path, &file.app_dir),
+        }
+    }
+}
+
 /// Walk, read and parse at once: each file is read and parsed on rayon's threads as soon
 /// as the walk finds it, so the walk's system calls overlap the parsing. The result is
 /// what [`discover::discover`], [`drop_shadowed`] and [`read_and_parse`] give in turn.
@@ -172,29 +215,40 @@ fn discover_and_parse(
 ) -> Result<(Vec<MigrationFile>, Vec<DuplicateLabel>), LoadError> {
     // Boxed: the list grows as files come in and is sorted, and moving a pointer is
     // cheaper than moving a parsed migration (hundreds of bytes, thousands of them).
-    type Parsed = Box<(DiscoveredFile, Result<MigrationFile, LoadError>)>;
-    let parsed: std::sync::Mutex<Vec<Parsed>> = Default::default();
+    let parsed: std::sync::Mutex<Vec<Box<Parsed>>> = Default::default();
     rayon::in_place_scope(|scope| {
         discover::discover_each(roots, &settings.migration_modules, |file| {
             let parsed = &parsed;
             scope.spawn(move |_| {
-                let result = read_and_parse_one(&file, settings);
+                let one = Box::new(Parsed::new(file, settings));
                 if let Ok(mut parsed) = parsed.lock() {
-                    parsed.push(Box::new((file, result)));
+                    parsed.push(one);
                 }
             });
         })
     })?;
     let mut parsed = parsed.into_inner().unwrap_or_default();
-    parsed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    parsed.dedup_by(|a, b| a.0.path == b.0.path);
-    let (shadowed, duplicate_labels) = shadowed_dirs(parsed.iter().map(|p| &p.0));
+    parsed.par_sort_unstable_by(|a, b| a.key().cmp(&b.key()));
+    // A file found twice (through two roots) is one run of the list. Its app and name
+    // follow from its path and are compared first: comparing two paths reads them
+    // component by component.
+    parsed.dedup_by(|a, b| {
+        let (a, b) = (a.key(), b.key());
+        a.1 == b.1 && a.0 == b.0 && a.2 == b.2
+    });
+    let (shadowed, duplicate_labels) = shadowed_dirs(parsed.iter().map(|p| {
+        let (app, _, _, app_dir) = p.key();
+        (app, app_dir)
+    }));
     // Sized once (a shadowed app, rare, leaves some of it unused).
     let mut migrations = Vec::with_capacity(parsed.len());
     for p in parsed {
-        let (file, result) = *p;
-        if !shadowed.contains(&file.app_dir) {
-            migrations.push(result?);
+        if shadowed.contains(p.key().3) {
+            continue;
+        }
+        match *p {
+            Parsed::Read { migration, .. } => migrations.push(migration),
+            Parsed::Failed { error, .. } => return Err(error),
         }
     }
     Ok((migrations, duplicate_labels))
@@ -351,23 +405,30 @@ impl Project {
         duplicate_labels: Vec<DuplicateLabel>,
     ) -> Project {
         let timer = crate::timings::Timer::start();
-        let graph = MigrationGraph::build(&migrations);
-        let project = Project::with_graph(Arc::new(migrations), graph, settings, duplicate_labels);
+        let (graph, nodes) = MigrationGraph::build_with(&migrations, true);
+        let project = Project::with_graph(
+            Arc::new(migrations),
+            graph,
+            &nodes,
+            settings,
+            duplicate_labels,
+        );
         timer.lap("graph");
         project
     }
 
     /// The tree as a database that applied part of a squashed range sees it: squashes
     /// removed, the migrations they replace in the plan (see
-    /// [`MigrationGraph::build_unsquashed`]). `None` when the tree has no squash.
+    /// [`MigrationGraph::build_with`] without squashes). `None` when the tree has no squash.
     pub fn unsquashed(&self) -> Option<Project> {
         if !self.migrations.iter().any(|m| !m.replaces.is_empty()) {
             return None;
         }
-        let graph = MigrationGraph::build_unsquashed(&self.migrations);
+        let (graph, nodes) = MigrationGraph::build_with(&self.migrations, false);
         Some(Project::with_graph(
             self.migrations.clone(),
             graph,
+            &nodes,
             self.settings.clone(),
             self.duplicate_labels.clone(),
         ))
@@ -378,7 +439,7 @@ impl Project {
     pub fn is_replaced(&self, index: usize) -> bool {
         self.migrations
             .get(index)
-            .is_some_and(|m| self.graph.replaced_by(&m.key()).is_some())
+            .is_some_and(|m| self.graph.is_replaced(&m.app, &m.name))
     }
 
     /// True when migration `index` looks like the second half of an app's first migration
@@ -475,18 +536,20 @@ impl Project {
         })
     }
 
+    /// `nodes`: the graph's node of each migration (see [`MigrationGraph::build_with`]).
     fn with_graph(
         migrations: Arc<Vec<MigrationFile>>,
         graph: MigrationGraph,
+        nodes: &[Option<usize>],
         settings: Settings,
         duplicate_labels: Vec<DuplicateLabel>,
     ) -> Project {
         // Graph nodes are the migrations' distinct keys; of two migrations with one key,
         // the later is found (as a map built from the list would).
         let mut by_node: Vec<Option<usize>> = vec![None; graph.len()];
-        for (i, node) in graph.positions(&migrations).into_iter().enumerate() {
-            if let Some(node) = node {
-                by_node[node] = Some(i);
+        for (i, node) in nodes.iter().enumerate() {
+            if let Some(slot) = node.and_then(|node| by_node.get_mut(node)) {
+                *slot = Some(i);
             }
         }
         let plan = graph

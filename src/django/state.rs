@@ -665,7 +665,7 @@ impl ProjectState {
                         .map(|(name, f)| FieldDocument {
                             name: name.clone(),
                             class: f.class().to_string(),
-                            path: f.path.to_string(),
+                            path: f.path().to_string(),
                             column: if f.has_column() { f.column(name) } else { None },
                             db_type: self.column_type(&m.app, f, settings).map(|t| t.to_string()),
                             null: f.null(),
@@ -772,7 +772,7 @@ mod tests {
                 .map(|b| {
                     b.fields
                         .iter()
-                        .map(|(n, f)| (n.clone(), f.path.to_string()))
+                        .map(|(n, f)| (n.clone(), f.path().to_string()))
                         .collect()
                 })
                 .unwrap_or_default()
@@ -804,7 +804,7 @@ mod tests {
         };
         let written: Vec<_> = fields
             .iter()
-            .map(|(n, f)| (n.clone(), f.path.to_string()))
+            .map(|(n, f)| (n.clone(), f.path().to_string()))
             .collect();
         assert_eq!(written, as_created, "the operation keeps its fields");
     }

@@ -275,7 +275,7 @@ pub fn state_fingerprint(state: &ProjectState) -> BTreeMap<(String, String), Str
         for (name, field) in fields {
             text.push_str(name);
             text.push_str(": ");
-            text.push_str(&field.path);
+            text.push_str(field.path());
             text.push('(');
             for a in &field.call.args {
                 a.value.describe_into(&mut text);

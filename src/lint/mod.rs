@@ -158,11 +158,18 @@ pub fn display_path(path: &Path) -> String {
 }
 
 pub(crate) fn display_path_from(path: &Path, cwd: Option<&Path>) -> String {
+    use std::borrow::Cow;
     let shown = cwd
-        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf());
-    let s = shown.to_string_lossy().replace('\\', "/");
-    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
+        .and_then(|cwd| path.strip_prefix(cwd).ok())
+        .unwrap_or(path)
+        .to_string_lossy();
+    // Asked of every migration of a tree: one allocation, the string returned.
+    let shown = if shown.contains('\\') {
+        Cow::Owned(shown.replace('\\', "/"))
+    } else {
+        shown
+    };
+    shown.strip_prefix("./").unwrap_or(&shown).to_string()
 }
 
 /// Lint `project`, reporting the migrations `review` selects.

@@ -36,9 +36,9 @@ use crate::django::fields::FieldDef;
 /// A field call as it would be written in a migration, with some keyword arguments
 /// replaced or added: `models.CharField(max_length=13, null=True)`.
 pub fn field_code(field: &FieldDef, overrides: &[(&str, &str)]) -> String {
-    let class = match field.path.strip_prefix("django.db.models.") {
+    let class = match field.path().strip_prefix("django.db.models.") {
         Some(rest) => format!("models.{}", rest.rsplit('.').next().unwrap_or(rest)),
-        None => field.path.to_string(),
+        None => field.path().to_string(),
     };
     // One buffer for the whole call (help texts are built for every finding).
     let mut out = class;
