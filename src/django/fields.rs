@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::python::{Call, Spanned, Value};
+use super::python::{Call, Name, Spanned, Value};
 
 /// The fields Django ships whose behaviour migrail models, by class name, and the common
 /// library subclasses (django-mptt, django-parler, django-filer, django-modelcluster,
@@ -211,6 +211,61 @@ fn on_delete(call: &Call) -> Option<&Spanned> {
     ON_DELETE.contains(&short).then_some(arg)
 }
 
+/// `a` and `b` are the same value written alike (where it was written aside): what
+/// [`Value::describe`] gives of one it gives of the other.
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        // `0.0` and `-0.0` are equal numbers but not written alike.
+        (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits(),
+        (Value::List(x), Value::List(y)) | (Value::Tuple(x), Value::Tuple(y)) => same_values(x, y),
+        (Value::Dict(x), Value::Dict(y)) => {
+            x.len() == y.len()
+                && x.iter().zip(y).all(|((k1, v1), (k2, v2))| {
+                    same_value(&k1.value, &k2.value) && same_value(&v1.value, &v2.value)
+                })
+        }
+        (Value::Call(x), Value::Call(y)) => {
+            Arc::ptr_eq(x, y)
+                || (x.callee == y.callee
+                    && x.has_unpacked == y.has_unpacked
+                    && same_values(&x.args, &y.args)
+                    && same_values_by_name(x.kwargs.iter(), y.kwargs.iter()))
+        }
+        (Value::List(_) | Value::Tuple(_) | Value::Dict(_) | Value::Call(_), _)
+        | (_, Value::List(_) | Value::Tuple(_) | Value::Dict(_) | Value::Call(_)) => false,
+        // The rest hold no positions: equal is alike.
+        _ => a == b,
+    }
+}
+
+fn same_values(a: &[Spanned], b: &[Spanned]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_value(&x.value, &y.value))
+}
+
+/// Two lists of keyword arguments alike, in the same order.
+fn same_values_by_name<'a>(
+    a: impl Iterator<Item = &'a (Name, Spanned)>,
+    b: impl Iterator<Item = &'a (Name, Spanned)>,
+) -> bool {
+    let mut b = b;
+    for (name, value) in a {
+        match b.next() {
+            Some((other, v)) if other == name && same_value(&value.value, &v.value) => {}
+            _ => return false,
+        }
+    }
+    b.next().is_none()
+}
+
+/// A field's keyword arguments that can reach the database (see
+/// [`FieldDef::same_in_database`]).
+fn db_kwargs(f: &FieldDef) -> impl Iterator<Item = &(Name, Spanned)> {
+    f.call
+        .kwargs
+        .iter()
+        .filter(|(k, _)| !NON_DB_ATTRS.contains(&k.as_str()))
+}
+
 impl FieldDef {
     pub fn from_call(call: &Arc<Call>) -> FieldDef {
         FieldDef {
@@ -278,6 +333,17 @@ impl FieldDef {
         match (self.column_ref(name), new.column_ref(name)) {
             (Some(a), Some(b)) if a == b => {}
             _ => return false,
+        }
+        // Every argument that reaches the database written alike in both (an `AlterField`
+        // that changes only `choices`, `help_text` and the like): values alike describe
+        // alike, so the comparison below would find them the same. It is the phase
+        // inference's most frequent question.
+        if self.relation == new.relation
+            && self.is_one_to_one() == new.is_one_to_one()
+            && same_values(&self.call.args, &new.call.args)
+            && same_values_by_name(db_kwargs(self), db_kwargs(new))
+        {
+            return true;
         }
         // A relation's target is a model label, which Django compares lowercased
         // (`contenttypes.ContentType` is `contenttypes.contenttype`).
@@ -669,6 +735,51 @@ mod tests {
         let explicit =
             field("models.CharField(max_length=10, null=False, unique=False, db_index=False)");
         assert!(plain.same_in_database(&explicit, "code"));
+    }
+
+    /// The quick answer (arguments written alike) and the full comparison (arguments
+    /// described, defaults set aside, in any order) agree on every pair.
+    #[test]
+    fn fields_written_alike_or_not_are_judged_as_the_database_sees_them() {
+        let same = |a: &str, b: &str| field(a).same_in_database(&field(b), "f");
+        // Only what stays in Python changes: alike, the quick answer.
+        assert!(same(
+            "models.CharField(max_length=10, help_text='a', default=Money(1, currency={'c': [1.5]}))",
+            "models.CharField(max_length=10, help_text='b', verbose_name='x', default=Money(1, currency={'c': [1.5]}))",
+        ));
+        // Nested values differing anywhere are not alike.
+        assert!(!same(
+            "models.CharField(max_length=10, default=Money(1, currency={'c': [1.5]}))",
+            "models.CharField(max_length=10, default=Money(1, currency={'c': [2.5]}))",
+        ));
+        assert!(!same(
+            "models.CharField(max_length=10, default=Money(1, currency='EUR'))",
+            "models.CharField(max_length=10, default=Money(1, kind='EUR'))",
+        ));
+        // Equal numbers written differently are different defaults.
+        assert!(!same(
+            "models.FloatField(default=0.0)",
+            "models.FloatField(default=-0.0)",
+        ));
+        // Not alike, but the same to the database: the full comparison says so.
+        assert!(same(
+            "models.CharField(max_length=10, null=True)",
+            "models.CharField(null=True, max_length=10)",
+        ));
+        assert!(same(
+            "models.CharField(max_length=10)",
+            "models.CharField(max_length=10, null=False, db_index=False)",
+        ));
+        // Written alike where the database looks, but one is a relation (a target and a
+        // handler) and the other not: `db_index=True` is a relation's default only.
+        assert!(!same(
+            "fields.Ref('app.Thing', on_delete=models.CASCADE, db_column='f', db_index=True)",
+            "fields.Ref('app.Thing', db_column='f', db_index=True)",
+        ));
+        assert!(same(
+            "fields.Ref('app.Thing', on_delete=models.CASCADE, db_column='f')",
+            "fields.Ref('app.Thing', db_column='f')",
+        ));
     }
 
     #[test]
