@@ -211,7 +211,7 @@ fn on_delete(call: &Call) -> Option<&Spanned> {
     ON_DELETE.contains(&short).then_some(arg)
 }
 
-/// `a` and `b` are the same value written alike (where it was written aside): what
+/// `a` and `b` are the same value, written alike (where in the source aside): what
 /// [`Value::describe`] gives of one it gives of the other.
 fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
