@@ -588,17 +588,12 @@ impl MigrationGraph {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::django::migration::{parse_migration, Settings, SourceFile};
-    use std::path::PathBuf;
-    use std::sync::Arc;
+    use crate::django::migration::Settings;
 
     fn m(app: &str, name: &str, body: &str) -> MigrationFile {
-        let text = format!("from django.db import migrations\nclass Migration(migrations.Migration):\n{body}\n    operations = []\n");
-        let source = Arc::new(SourceFile::new(
-            PathBuf::from(format!("{app}/migrations/{name}.py")),
-            text,
-        ));
-        parse_migration(app, name, source, &Settings::default())
+        let (file, text) =
+            crate::django::test_file(app, name, &format!("{body}\n    operations = []\n"));
+        crate::django::parse_one(&file, text, &Settings::default())
     }
 
     fn k(app: &str, name: &str) -> MigrationKey {

@@ -815,6 +815,17 @@ fn replay_op<'a>(
     }
 }
 
+/// A migration file of the django module's tests: `<app>/migrations/<name>.py`, holding
+/// `class Migration` with `body` (its attributes, indented) after the usual imports.
+#[cfg(test)]
+pub(crate) fn test_file(app: &str, name: &str, body: &str) -> (DiscoveredFile, String) {
+    let path = PathBuf::from(format!("{app}/migrations/{name}.py"));
+    let text = format!(
+        "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n{body}"
+    );
+    (DiscoveredFile::at(path, None), text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -913,19 +924,12 @@ mod tests {
     /// its first part's models as new).
     #[test]
     fn a_replay_resumed_from_a_copy_is_the_whole_replay() {
-        let file = |app: &str, name: &str, body: &str| {
-            let path = PathBuf::from(format!("{app}/migrations/{name}.py"));
-            let text = format!(
-                "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n{body}"
-            );
-            (DiscoveredFile::at(path, None), text)
-        };
         let sources = vec![
-            file("shop", "0001_initial", "    initial = True\n    dependencies = []\n    operations = [\n        migrations.CreateModel('Book', [('id', models.AutoField(primary_key=True)), ('title', models.TextField())]),\n        migrations.CreateModel('Shelf', [('id', models.AutoField(primary_key=True))]),\n    ]\n"),
-            file("shop", "0002_initial", "    initial = True\n    dependencies = [('shop', '0001_initial')]\n    operations = [migrations.AddField('book', 'shelf', models.ForeignKey('shop.shelf', on_delete=models.CASCADE))]\n"),
-            file("shop", "0003_isbn", "    dependencies = [('shop', '0002_initial')]\n    operations = [\n        migrations.SeparateDatabaseAndState(database_operations=[migrations.RunSQL('SELECT 1')], state_operations=[migrations.AddField('book', 'isbn', models.TextField(null=True))]),\n        migrations.RemoveField('book', 'title'),\n    ]\n"),
-            file("library", "0001_initial", "    initial = True\n    dependencies = [('shop', '0001_initial')]\n    operations = [migrations.CreateModel('Loan', [('id', models.AutoField(primary_key=True)), ('book', models.ForeignKey('shop.book', on_delete=models.CASCADE))])]\n"),
-            file("library", "0002_due", "    dependencies = [('library', '0001_initial'), ('shop', '0003_isbn')]\n    operations = [migrations.DeleteModel('Loan')]\n"),
+            test_file("shop", "0001_initial", "    initial = True\n    dependencies = []\n    operations = [\n        migrations.CreateModel('Book', [('id', models.AutoField(primary_key=True)), ('title', models.TextField())]),\n        migrations.CreateModel('Shelf', [('id', models.AutoField(primary_key=True))]),\n    ]\n"),
+            test_file("shop", "0002_initial", "    initial = True\n    dependencies = [('shop', '0001_initial')]\n    operations = [migrations.AddField('book', 'shelf', models.ForeignKey('shop.shelf', on_delete=models.CASCADE))]\n"),
+            test_file("shop", "0003_isbn", "    dependencies = [('shop', '0002_initial')]\n    operations = [\n        migrations.SeparateDatabaseAndState(database_operations=[migrations.RunSQL('SELECT 1')], state_operations=[migrations.AddField('book', 'isbn', models.TextField(null=True))]),\n        migrations.RemoveField('book', 'title'),\n    ]\n"),
+            test_file("library", "0001_initial", "    initial = True\n    dependencies = [('shop', '0001_initial')]\n    operations = [migrations.CreateModel('Loan', [('id', models.AutoField(primary_key=True)), ('book', models.ForeignKey('shop.book', on_delete=models.CASCADE))])]\n"),
+            test_file("library", "0002_due", "    dependencies = [('library', '0001_initial'), ('shop', '0003_isbn')]\n    operations = [migrations.DeleteModel('Loan')]\n"),
         ];
         let project = Project::from_sources(sources, Settings::default());
         assert_eq!(project.plan_order().len(), 5);
